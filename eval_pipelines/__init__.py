@@ -1,0 +1,1 @@
+"""Online evaluation for LLM applications, built on Dagster."""

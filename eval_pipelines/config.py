@@ -1,0 +1,66 @@
+"""YAML configuration with packaged defaults, validated by pydantic, errors naming file and line.
+
+Every user-editable file (ingestion keys, prices, and later evaluators, rubrics, alert rules) is
+loaded through :func:`load_config`, so a bad value is reported as ``file:line: field: problem``.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class ConfigError(ValueError):
+    """A configuration file is invalid; the message names the file and line."""
+
+
+def packaged_default(name: str) -> Path:
+    return Path(str(resources.files("eval_pipelines") / "defaults" / name))
+
+
+def _node_at(node: yaml.Node, loc: tuple[Any, ...]) -> yaml.Node:
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if k.value == str(part)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            match = node.value[part]
+        else:
+            match = None
+        if match is None:
+            break
+        node = match
+    return node
+
+
+def load_config(path: Path | str, model: type[ModelT]) -> ModelT:
+    """Parse and validate one YAML file; raises :class:`ConfigError` naming the offending line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    if data is None:
+        data = {}
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = tuple(part for part in error["loc"] if not isinstance(part, str) or part != "__root__")
+            line = _node_at(root, loc).start_mark.line + 1 if root is not None else 1
+            field = ".".join(map(str, loc)) or "(top level)"
+            problems.append(f"{path}:{line}: {field}: {error['msg']}")
+        raise ConfigError("\n".join(problems)) from exc

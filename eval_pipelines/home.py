@@ -1,0 +1,69 @@
+"""Where everything lives: the layout of ``EVAL_PIPELINES_HOME``.
+
+Domain code and the Dagster layer both resolve folders through :class:`Home`, so the layout is
+defined once. The default home is ``.eval_pipelines_home`` in the project folder (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+HOME_ENV_VAR = "EVAL_PIPELINES_HOME"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_HOME = PROJECT_ROOT / ".eval_pipelines_home"
+
+
+@dataclass(frozen=True)
+class Home:
+    root: Path
+
+    @classmethod
+    def from_env(cls) -> Home:
+        return cls(Path(os.environ.get(HOME_ENV_VAR) or DEFAULT_HOME).expanduser().resolve())
+
+    @property
+    def landing(self) -> Path:
+        return self.root / "landing"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse"
+
+    @property
+    def landing_index(self) -> Path:
+        return self.root / "index" / "landing"
+
+    @property
+    def labels(self) -> Path:
+        return self.root / "labels"
+
+    @property
+    def offline(self) -> Path:
+        return self.root / "offline"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def golden(self) -> Path:
+        return self.root / "golden"
+
+    @property
+    def dagster(self) -> Path:
+        return self.root / "dagster"
+
+    @property
+    def catalog(self) -> Path:
+        return self.root / "catalog.duckdb"
+
+    def table_dir(self, table: str) -> Path:
+        return self.warehouse / table
+
+    def ensure(self) -> Home:
+        for folder in (self.landing, self.warehouse, self.landing_index, self.labels, self.offline,
+                       self.reports, self.golden, self.dagster):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self

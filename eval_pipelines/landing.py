@@ -1,0 +1,167 @@
+"""The landing folder and its index: which file holds data for which hours.
+
+Every landing file gets one index entry (a small JSON file under ``<home>/index/landing/``) with its
+content hash and the hours its spans and log records fall in. The entry is a cache of a pure
+function of the file's bytes, so any process may (re)write it; writes are atomic renames.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import orjson
+
+from eval_pipelines.parsing.files import iter_documents, is_landing_file
+from eval_pipelines.parsing.records import HOUR_NS, Window, document_times
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    """Index entry of one landing file."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+    hours: tuple[int, ...]
+    first_ns: int | None
+    last_ns: int | None
+    quarantine_hour: int
+    documents: int = 0
+    unreadable_documents: int = 0
+
+    @property
+    def hours_to_build(self) -> tuple[int, ...]:
+        """Hours whose partitions this file contributes to (its data, plus where its bad lines go)."""
+        return tuple(sorted({*self.hours, self.quarantine_hour}))
+
+    def overlaps(self, window: Window) -> bool:
+        in_data = self.first_ns is not None and self.last_ns is not None and window.overlaps(
+            self.first_ns, self.last_ns)
+        return in_data or window.contains(self.quarantine_hour * HOUR_NS)
+
+
+@dataclass
+class Refresh:
+    """What changed in the landing folder since the index was last refreshed."""
+
+    new: list[LandedFile] = field(default_factory=list)
+    changed: list[tuple[LandedFile, LandedFile]] = field(default_factory=list)
+    unchanged: int = 0
+    waiting: list[str] = field(default_factory=list)
+
+    @property
+    def touched(self) -> list[LandedFile]:
+        return self.new + [new for _, new in self.changed]
+
+    def hours_to_build(self) -> dict[int, set[str]]:
+        """Hour index -> content hashes that made it need a build (old content of changed files too)."""
+        hours: dict[int, set[str]] = {}
+        for entry in self.new:
+            for hour in entry.hours_to_build:
+                hours.setdefault(hour, set()).add(entry.sha256)
+        for old, new in self.changed:
+            for hour in {*old.hours_to_build, *new.hours_to_build}:
+                hours.setdefault(hour, set()).add(new.sha256)
+        return hours
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def scan_file(landing: Path, path: Path) -> LandedFile:
+    """Read ``path`` once (streaming) to find the hours of everything dated in it."""
+    stat = path.stat()
+    hours: set[int] = set()
+    first = last = None
+    documents = unreadable = 0
+    for document in iter_documents(path):
+        documents += 1
+        if document.error is not None:
+            unreadable += 1
+            continue
+        for start, end in document_times(document):
+            hours.add(start // HOUR_NS)
+            first = start if first is None else min(first, start)
+            last = end if last is None else max(last, end)
+    landed_hour = stat.st_mtime_ns // HOUR_NS
+    return LandedFile(
+        path=path.relative_to(landing).as_posix(), size=stat.st_size, mtime_ns=stat.st_mtime_ns,
+        sha256=sha256_of(path), hours=tuple(sorted(hours)), first_ns=first, last_ns=last,
+        quarantine_hour=min(hours) if hours else landed_hour, documents=documents,
+        unreadable_documents=unreadable,
+    )
+
+
+class LandingIndex:
+    def __init__(self, landing: Path, index_dir: Path) -> None:
+        self.landing = landing
+        self.index_dir = index_dir
+
+    def _entry_path(self, relative: str) -> Path:
+        return self.index_dir / (hashlib.sha1(relative.encode()).hexdigest() + ".json")
+
+    def load(self, relative: str) -> LandedFile | None:
+        try:
+            data = orjson.loads(self._entry_path(relative).read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return None
+        data["hours"] = tuple(data["hours"])
+        return LandedFile(**data)
+
+    def save(self, entry: LandedFile) -> None:
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        target = self._entry_path(entry.path)
+        temporary = target.with_suffix(f".tmp-{os.getpid()}")
+        temporary.write_bytes(orjson.dumps(asdict(entry)))
+        os.replace(temporary, target)
+
+    def landing_files(self) -> list[Path]:
+        if not self.landing.exists():
+            return []
+        return sorted(p for p in self.landing.rglob("*") if p.is_file() and is_landing_file(p))
+
+    def refresh(self, quiet_seconds: float = 0.0) -> Refresh:
+        """Scan new and changed files (by size and mtime); files still being written wait."""
+        refresh = Refresh()
+        now_ns = time.time_ns()
+        for path in self.landing_files():
+            relative = path.relative_to(self.landing).as_posix()
+            stat = path.stat()
+            known = self.load(relative)
+            if known and (known.size, known.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+                refresh.unchanged += 1
+                continue
+            if now_ns - stat.st_mtime_ns < quiet_seconds * 1e9:
+                refresh.waiting.append(relative)
+                continue
+            entry = scan_file(self.landing, path)
+            if known is None:
+                refresh.new.append(entry)
+            elif known.sha256 != entry.sha256:
+                refresh.changed.append((known, entry))
+            else:
+                refresh.unchanged += 1
+            self.save(entry)
+        return refresh
+
+    def entries(self) -> list[LandedFile]:
+        entries = (self.load(p.relative_to(self.landing).as_posix()) for p in self.landing_files())
+        return [e for e in entries if e is not None]
+
+    def entries_for(self, window: Window) -> list[LandedFile]:
+        return [e for e in self.entries() if e.overlaps(window)]
+
+
+def hours_of(entries: Iterable[LandedFile]) -> set[int]:
+    return {hour for entry in entries for hour in entry.hours_to_build}

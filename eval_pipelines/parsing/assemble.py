@@ -1,0 +1,186 @@
+"""Join staged spans into ``traces`` rows with DuckDB: dedupe, resolve dimensions up the span tree,
+attach retrieved context and log-record content, price each call.
+
+Set-based and out-of-core: DuckDB does the joins (spilling to disk under its memory limit) and the
+result is fetched one hour at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from eval_pipelines.parsing import conventions as conv
+from eval_pipelines.parsing import messages as msg
+from eval_pipelines.parsing.records import HOUR_NS
+from eval_pipelines.schemas import TRACES
+from eval_pipelines.settings import IngestionSettings, PriceTable
+
+MAX_TREE_DEPTH = 64
+
+_ASSEMBLE_SQL = """
+CREATE OR REPLACE TEMP TABLE llm_rows AS
+SELECT * FROM read_parquet($llm)
+QUALIFY row_number() OVER (PARTITION BY span_id ORDER BY end_ns DESC, source_file, source_line) = 1;
+
+CREATE OR REPLACE TEMP TABLE tree_rows AS
+SELECT * FROM read_parquet($tree)
+QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY source_file, source_line) = 1;
+
+CREATE OR REPLACE TEMP TABLE resolved AS
+WITH RECURSIVE walk(llm_span_id, trace_id, span_id, depth) AS (
+    SELECT span_id, trace_id, span_id, 0 FROM llm_rows
+    UNION ALL
+    SELECT w.llm_span_id, w.trace_id, t.parent_span_id, w.depth + 1
+    FROM walk w JOIN tree_rows t ON t.trace_id = w.trace_id AND t.span_id = w.span_id
+    WHERE t.parent_span_id IS NOT NULL AND w.depth < {max_depth}
+),
+entries AS (
+    SELECT w.llm_span_id, w.depth, unnest(map_keys(t.lookups)) AS name,
+           unnest(map_values(t.lookups)) AS value
+    FROM walk w JOIN tree_rows t ON t.trace_id = w.trace_id AND t.span_id = w.span_id
+),
+nearest AS (
+    SELECT llm_span_id, name, arg_min(value, depth) AS value FROM entries GROUP BY ALL
+),
+extras AS (
+    SELECT llm_span_id, json_group_object(name, value)::VARCHAR AS dimensions
+    FROM nearest WHERE list_contains($extra_dimensions, name) GROUP BY llm_span_id
+)
+SELECT n.llm_span_id,
+       max(n.value) FILTER (WHERE n.name = 'prompt_version') AS prompt_version,
+       max(n.value) FILTER (WHERE n.name = 'route') AS route,
+       max(n.value) FILTER (WHERE n.name = 'session_id') AS session_id,
+       max(n.value) FILTER (WHERE n.name = 'user_id') AS user_id,
+       any_value(x.dimensions) AS dimensions
+FROM nearest n LEFT JOIN extras x ON x.llm_span_id = n.llm_span_id
+GROUP BY n.llm_span_id;
+
+CREATE OR REPLACE TEMP TABLE context AS
+SELECT l.span_id,
+       '[' || string_agg(substr(t.documents, 2, length(t.documents) - 2), ','
+                         ORDER BY t.start_ns, t.span_id) || ']' AS retrieved_context
+FROM llm_rows l JOIN tree_rows t ON t.trace_id = l.trace_id
+WHERE t.documents IS NOT NULL AND t.start_ns <= l.start_ns
+GROUP BY l.span_id;
+
+CREATE OR REPLACE TEMP TABLE span_events AS
+SELECT trace_id, span_id,
+       list({{'name': name, 'role': role, 'message': message, 'input_messages': input_messages,
+              'output_messages': output_messages, 'system_instructions': system_instructions}}
+            ORDER BY time_ns, seq) AS events
+FROM (SELECT DISTINCT ON (trace_id, span_id, name, time_ns, message, input_messages, output_messages)
+             * FROM read_parquet($event))
+GROUP BY trace_id, span_id;
+
+CREATE OR REPLACE TEMP TABLE assembled AS
+SELECT l.span_id, l.trace_id, l.parent_span_id, r.session_id, r.user_id,
+       l.start_ns // 1000 AS start_us, l.end_ns // 1000 AS end_us,
+       (l.end_ns - l.start_ns) / 1e6 AS duration_ms,
+       l.service_name, l.environment, l.operation, l.provider, l.request_model, l.response_model,
+       l.response_id, r.prompt_version, r.route,
+       r.dimensions,
+       l.input_messages, l.output_messages, l.input_text, l.output_text, l.system_instructions,
+       coalesce(l.retrieved_context, c.retrieved_context) AS retrieved_context,
+       l.tool_calls, l.input_tokens, l.output_tokens, l.finish_reasons, l.status_code, l.error_type,
+       l.request_params, l.attributes, l.source_format, l.source_file,
+       e.events, l.start_ns // {hour_ns} AS hour_index
+FROM llm_rows l
+LEFT JOIN resolved r ON r.llm_span_id = l.span_id
+LEFT JOIN context c ON c.span_id = l.span_id
+LEFT JOIN span_events e ON e.trace_id = l.trace_id AND e.span_id = l.span_id;
+"""
+
+_CONTENT_COLUMNS = ("input_messages", "output_messages", "input_text", "output_text",
+                    "system_instructions", "tool_calls", "finish_reasons")
+
+
+def _content_from_events(events: list[dict[str, Any]]) -> dict[str, Any]:
+    content = conv.Content()
+    inputs, outputs = [], []
+    for event in events:
+        if event["name"] == conv.DETAILS_EVENT:
+            content.input_messages = content.input_messages or msg.normalize_messages(event["input_messages"])
+            content.output_messages = content.output_messages or msg.normalize_messages(
+                event["output_messages"], "assistant")
+            content.system = content.system or event["system_instructions"]
+        elif event["message"]:
+            message = orjson.loads(event["message"])
+            (outputs if event["name"] == "gen_ai.choice" else inputs).append(message)
+    content.input_messages = content.input_messages or inputs or None
+    content.output_messages = content.output_messages or outputs or None
+    return content.canonical()
+
+
+def _fill_from_events(table: pa.Table) -> pa.Table:
+    """Rows whose content came as separate log-record events get it filled in (only where missing)."""
+    events = table.column("events").to_pylist()
+    if not any(events):
+        return table
+    columns = {name: table.column(name).to_pylist() for name in _CONTENT_COLUMNS}
+    for i, row_events in enumerate(events):
+        if not row_events:
+            continue
+        derived = _content_from_events(row_events)
+        for name in _CONTENT_COLUMNS:
+            if columns[name][i] is None:
+                columns[name][i] = derived[name]
+    for name in _CONTENT_COLUMNS:
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, name, pa.array(columns[name], type=table.schema.field(name).type))
+    return table
+
+
+def _cost(table: pa.Table, prices: PriceTable) -> pa.Array:
+    model = pc.coalesce(table.column("response_model"), table.column("request_model"))
+    unique = [m for m in pc.unique(model).to_pylist() if m is not None]
+    found = {m: prices.price_for(m) for m in unique}
+    keys = pa.array([m for m, p in found.items() if p is not None], type=pa.string())
+    index = pc.index_in(model, value_set=keys)
+    price_in = pa.array([found[m].input_per_million for m in keys.to_pylist()], type=pa.float64())
+    price_out = pa.array([found[m].output_per_million for m in keys.to_pylist()], type=pa.float64())
+    tokens_in = pc.cast(pc.fill_null(table.column("input_tokens"), 0), pa.float64())
+    tokens_out = pc.cast(pc.fill_null(table.column("output_tokens"), 0), pa.float64())
+    cost_in = pc.multiply(pc.take(price_in, index), tokens_in)
+    cost_out = pc.multiply(pc.take(price_out, index), tokens_out)
+    cost = pc.divide(pc.add(cost_in, cost_out), 1e6)
+    no_tokens = pc.and_(pc.is_null(table.column("input_tokens")), pc.is_null(table.column("output_tokens")))
+    return pc.if_else(no_tokens, pa.scalar(None, pa.float64()), cost)
+
+
+def _to_canonical(table: pa.Table, prices: PriceTable) -> pa.Table:
+    table = _fill_from_events(table)
+    columns = []
+    for field in TRACES:
+        if field.name == "start_time":
+            columns.append(pc.cast(table.column("start_us"), field.type))
+        elif field.name == "end_time":
+            columns.append(pc.cast(table.column("end_us"), field.type))
+        elif field.name == "cost_usd":
+            columns.append(_cost(table, prices))
+        else:
+            columns.append(pc.cast(table.column(field.name), field.type))
+    return pa.Table.from_arrays(columns, schema=TRACES)
+
+
+def assemble_traces(con: duckdb.DuckDBPyConnection, staging: Path, settings: IngestionSettings,
+                    prices: PriceTable) -> Iterator[tuple[int, pa.Table]]:
+    """Yield ``(hour index, traces rows of that hour)`` for every hour with LLM spans in staging."""
+    sql = _ASSEMBLE_SQL.format(max_depth=MAX_TREE_DEPTH, hour_ns=HOUR_NS)
+    params = {"llm": str(staging / "llm.parquet"), "tree": str(staging / "tree.parquet"),
+              "event": str(staging / "event.parquet"), "extra_dimensions": settings.extra_dimensions}
+    for statement in filter(str.strip, sql.split(";")):
+        used = {k: v for k, v in params.items() if f"${k}" in statement}
+        con.execute(statement, used)
+    hours = [row[0] for row in con.execute(
+        "SELECT DISTINCT hour_index FROM assembled ORDER BY 1").fetchall()]
+    for hour in hours:
+        raw = con.sql("SELECT * FROM assembled WHERE hour_index = $hour ORDER BY start_us, span_id",
+                      params={"hour": hour}).to_arrow_table()
+        yield hour, _to_canonical(raw, prices)

@@ -1,0 +1,330 @@
+"""Map one span's attributes and events, whatever the convention, to canonical fields.
+
+Recognised: OpenTelemetry GenAI semantic conventions, latest (``gen_ai.input.messages``…,
+``gen_ai.provider.name``, ``gen_ai.usage.input_tokens``) and deprecated (``gen_ai.system``,
+``gen_ai.usage.prompt_tokens``, ``gen_ai.prompt.N.*`` attributes, per-message span events and
+log-record events); OpenInference (``openinference.span.kind``, ``llm.*``, ``retrieval.documents.N``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from eval_pipelines.parsing import messages as msg
+from eval_pipelines.parsing.otlp_values import to_int
+
+LLM_OPERATIONS = frozenset({"chat", "text_completion", "generate_content", "completion"})
+NON_LLM_OPERATIONS = frozenset({"embeddings", "execute_tool", "invoke_agent", "create_agent", "retrieval"})
+MESSAGE_EVENTS = {
+    "gen_ai.system.message": "system",
+    "gen_ai.user.message": "user",
+    "gen_ai.assistant.message": "assistant",
+    "gen_ai.tool.message": "tool",
+    "gen_ai.choice": "assistant",
+}
+DETAILS_EVENT = "gen_ai.client.inference.operation.details"
+
+_INDEXED_PREFIXES = ("llm.input_messages.", "llm.output_messages.", "retrieval.documents.",
+                     "gen_ai.prompt.", "gen_ai.completion.")
+_CONSUMED = frozenset({
+    "gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.system", "gen_ai.request.model",
+    "gen_ai.response.model", "gen_ai.response.id", "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens",
+    "gen_ai.usage.prompt_tokens", "gen_ai.usage.completion_tokens", "gen_ai.response.finish_reasons",
+    "gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions", "error.type",
+    "openinference.span.kind", "llm.system", "llm.provider", "llm.model_name", "llm.invocation_parameters",
+    "llm.token_count.prompt", "llm.token_count.completion", "llm.token_count.total", "llm.finish_reason",
+    "input.value", "input.mime_type", "output.value", "output.mime_type",
+})
+
+
+def span_role(attrs: dict[str, Any]) -> str:
+    """'llm' for a model call, 'retrieval' for a retriever, 'other' for everything else."""
+    oi_kind = attrs.get("openinference.span.kind")
+    operation = attrs.get("gen_ai.operation.name")
+    if isinstance(oi_kind, str):
+        oi_kind = oi_kind.upper()
+        if oi_kind == "LLM":
+            return "llm"
+        if oi_kind == "RETRIEVER":
+            return "retrieval"
+    if operation == "retrieval":
+        return "retrieval"
+    if operation in LLM_OPERATIONS:
+        return "llm"
+    if operation in NON_LLM_OPERATIONS:
+        return "other"
+    if "gen_ai.provider.name" in attrs or "gen_ai.system" in attrs or "gen_ai.request.model" in attrs:
+        return "llm"
+    return "other"
+
+
+def split_indexed(attrs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[int, dict[str, Any]]]]:
+    """Separate flattened list attributes (``prefix.N.rest``) from the others, in one pass."""
+    plain: dict[str, Any] = {}
+    indexed: dict[str, dict[int, dict[str, Any]]] = defaultdict(lambda: defaultdict(dict))
+    for key, value in attrs.items():
+        if "." in key and key.startswith(_INDEXED_PREFIXES):
+            for prefix in _INDEXED_PREFIXES:
+                if key.startswith(prefix):
+                    index, _, rest = key[len(prefix):].partition(".")
+                    if index.isdigit() and rest:
+                        indexed[prefix][int(index)][rest] = value
+                        break
+            else:
+                plain[key] = value
+        else:
+            plain[key] = value
+    return plain, indexed
+
+
+def _ordered(items: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+    return [items[i] for i in sorted(items)]
+
+
+def _unflatten(flat: dict[str, Any]) -> dict[str, Any]:
+    """``{"message.tool_calls.0.tool_call.function.name": v}`` to nested dicts and lists."""
+    root: dict[str, Any] = {}
+    for key, value in flat.items():
+        node: Any = root
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            node[parts[-1]] = value
+    return _lists_from_digit_keys(root)
+
+
+def _lists_from_digit_keys(node: Any) -> Any:
+    if not isinstance(node, dict):
+        return node
+    if node and all(k.isdigit() for k in node):
+        return [_lists_from_digit_keys(node[k]) for k in sorted(node, key=int)]
+    return {k: _lists_from_digit_keys(v) for k, v in node.items()}
+
+
+def _openinference_message(flat: dict[str, Any]) -> dict[str, Any]:
+    nested = _unflatten(flat).get("message", {})
+    content = nested.get("content")
+    if content is None and isinstance(nested.get("contents"), list):
+        content = [{"type": "text", "text": c.get("message_content", {}).get("text")}
+                   for c in nested["contents"] if isinstance(c, dict)]
+    calls = []
+    for call in nested.get("tool_calls") or []:
+        tool_call = call.get("tool_call", {}) if isinstance(call, dict) else {}
+        function = tool_call.get("function", {})
+        calls.append({"id": tool_call.get("id"), "function": {"name": function.get("name"),
+                                                               "arguments": function.get("arguments")}})
+    return {"role": nested.get("role"), "content": content, "tool_calls": calls,
+            "tool_call_id": nested.get("tool_call_id")}
+
+
+def _openinference_messages(indexed: dict[int, dict[str, Any]], default_role: str) -> list[dict] | None:
+    return msg.normalize_messages([_openinference_message(f) for f in _ordered(indexed)], default_role)
+
+
+def _openllmetry_messages(indexed: dict[int, dict[str, Any]], default_role: str) -> list[dict] | None:
+    return msg.normalize_messages(_ordered(indexed), default_role)
+
+
+def _openinference_io(value: Any, default_role: str) -> list[dict] | None:
+    """``input.value``/``output.value``: a request or response JSON, or bare text."""
+    parsed = msg.loads_lenient(value)
+    if isinstance(parsed, dict) and isinstance(parsed.get("choices"), list):
+        return msg.normalize_messages(
+            [{**c.get("message", {}), "finish_reason": c.get("finish_reason")}
+             for c in parsed["choices"] if isinstance(c, dict)], default_role)
+    return msg.normalize_messages(parsed, default_role)
+
+
+def event_message(name: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+    """A deprecated per-message event (span event attributes or log-record body) as one message."""
+    role = MESSAGE_EVENTS[name]
+    body = payload
+    if name == "gen_ai.choice":
+        inner = payload.get("message") if isinstance(payload.get("message"), dict) else payload
+        body = {**inner, "finish_reason": payload.get("finish_reason")}
+    elif isinstance(payload.get("gen_ai.event.content"), str):
+        body = msg.loads_lenient(payload["gen_ai.event.content"])
+        body = body if isinstance(body, dict) else {"content": body}
+    body = {**body, "role": body.get("role") or role}
+    return msg.normalize_message(body, role)
+
+
+class Content:
+    """Messages of one LLM call, collected from whichever source provides them."""
+
+    __slots__ = ("input_messages", "output_messages", "system")
+
+    def __init__(self) -> None:
+        self.input_messages: list[dict] | None = None
+        self.output_messages: list[dict] | None = None
+        self.system: str | None = None
+
+    def fill_from_details(self, attrs: dict[str, Any]) -> None:
+        self.input_messages = self.input_messages or msg.normalize_messages(attrs.get("gen_ai.input.messages"))
+        self.output_messages = self.output_messages or msg.normalize_messages(
+            attrs.get("gen_ai.output.messages"), "assistant")
+        self.system = self.system or msg.system_instructions_text(attrs.get("gen_ai.system_instructions"))
+
+    def fill_from_events(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        inputs, outputs = [], []
+        for name, payload in events:
+            if name == DETAILS_EVENT:
+                self.fill_from_details(payload)
+            elif name in ("gen_ai.content.prompt", "gen_ai.content.completion"):
+                key = "gen_ai.prompt" if name == "gen_ai.content.prompt" else "gen_ai.completion"
+                target = inputs if key == "gen_ai.prompt" else outputs
+                target.extend(msg.normalize_messages(payload.get(key), "user" if target is inputs
+                                                     else "assistant") or [])
+            elif name in MESSAGE_EVENTS:
+                message = event_message(name, payload)
+                if message is not None:
+                    (outputs if name == "gen_ai.choice" else inputs).append(message)
+        self.input_messages = self.input_messages or inputs or None
+        self.output_messages = self.output_messages or outputs or None
+
+    def canonical(self) -> dict[str, Any]:
+        system_from_messages, inputs = msg.split_system(self.input_messages)
+        system = "\n".join(s for s in (self.system, system_from_messages) if s) or None
+        outputs = self.output_messages
+        return {
+            "input_messages": msg.dumps(inputs),
+            "output_messages": msg.dumps(outputs),
+            "input_text": msg.last_user_text(inputs),
+            "output_text": msg.assistant_text(outputs),
+            "system_instructions": system,
+            "tool_calls": msg.dumps(msg.tool_calls(outputs)),
+            "finish_reasons": msg.finish_reasons(outputs),
+        }
+
+
+def _first(attrs: dict[str, Any], *keys: str) -> Any:
+    for key in keys:
+        value = attrs.get(key)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else (value if isinstance(value, str) else str(value))
+
+
+def _finish_reasons(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    values = value if isinstance(value, list) else [value]
+    return [str(v) for v in values if v is not None] or None
+
+
+def _request_params(attrs: dict[str, Any]) -> dict[str, Any]:
+    params = {key.removeprefix("gen_ai.request."): value for key, value in attrs.items()
+              if key.startswith("gen_ai.request.") and key != "gen_ai.request.model"}
+    invocation = msg.loads_lenient(attrs.get("llm.invocation_parameters"))
+    if isinstance(invocation, dict):
+        params.update({k: v for k, v in invocation.items() if k not in ("model", "messages")})
+    return params
+
+
+def source_format(attrs: dict[str, Any], indexed: dict[str, Any], event_names: set[str]) -> str:
+    if "openinference.span.kind" in attrs:
+        return "openinference"
+    deprecated_markers = ("gen_ai.system", "gen_ai.usage.prompt_tokens", "gen_ai.usage.completion_tokens")
+    if (any(k in attrs for k in deprecated_markers) or "gen_ai.prompt." in indexed
+            or event_names & set(MESSAGE_EVENTS)) and "gen_ai.provider.name" not in attrs:
+        return "otel_genai_deprecated"
+    return "otel_genai"
+
+
+def llm_fields(attrs: dict[str, Any], events: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """Canonical fields of one LLM span (everything but ids, times and resolved dimensions)."""
+    plain, indexed = split_indexed(attrs)
+    content = Content()
+    content.fill_from_details(plain)
+    if "llm.input_messages." in indexed:
+        content.input_messages = content.input_messages or _openinference_messages(
+            indexed["llm.input_messages."], "user")
+    if "llm.output_messages." in indexed:
+        content.output_messages = content.output_messages or _openinference_messages(
+            indexed["llm.output_messages."], "assistant")
+    if "gen_ai.prompt." in indexed:
+        content.input_messages = content.input_messages or _openllmetry_messages(
+            indexed["gen_ai.prompt."], "user")
+    if "gen_ai.completion." in indexed:
+        content.output_messages = content.output_messages or _openllmetry_messages(
+            indexed["gen_ai.completion."], "assistant")
+    if events:
+        content.fill_from_events(events)
+    if content.input_messages is None and "input.value" in plain:
+        content.input_messages = _openinference_io(plain["input.value"], "user")
+    output_value = msg.loads_lenient(plain.get("output.value")) if "output.value" in plain else None
+    if content.output_messages is None and output_value is not None:
+        content.output_messages = _openinference_io(output_value, "assistant")
+    fields = content.canonical()
+
+    invocation = msg.loads_lenient(plain.get("llm.invocation_parameters"))
+    response_id = plain.get("gen_ai.response.id")
+    if response_id is None and isinstance(output_value, dict):
+        response_id = output_value.get("id")
+    is_openinference = "openinference.span.kind" in plain
+    operation = plain.get("gen_ai.operation.name") or ("chat" if is_openinference else None)
+    fields.update(
+        operation=_text(operation),
+        provider=_text(_first(plain, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")),
+        request_model=_text(_first(plain, "gen_ai.request.model")
+                            or (invocation.get("model") if isinstance(invocation, dict) else None)
+                            or (None if not is_openinference else plain.get("llm.model_name"))),
+        response_model=_text(_first(plain, "gen_ai.response.model", "llm.model_name")),
+        response_id=_text(response_id),
+        input_tokens=to_int(_first(plain, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens",
+                                   "llm.token_count.prompt")),
+        output_tokens=to_int(_first(plain, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
+                                    "llm.token_count.completion")),
+        error_type=_text(plain.get("error.type")),
+        request_params=msg.dumps(_request_params(plain)),
+        source_format=source_format(plain, indexed, {name for name, _ in events}),
+    )
+    fields["finish_reasons"] = (_finish_reasons(_first(plain, "gen_ai.response.finish_reasons",
+                                                       "llm.finish_reason"))
+                                or fields["finish_reasons"])
+    rest = {k: v for k, v in plain.items() if k not in _CONSUMED}
+    fields["attributes"] = msg.dumps(rest) if rest else None
+    return fields
+
+
+def retrieval_documents(attrs: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """Retrieved documents of a retrieval span: OpenInference flattened list or a JSON attribute."""
+    _, indexed = split_indexed(attrs)
+    if "retrieval.documents." in indexed:
+        docs = [_unflatten(d).get("document", {}) for d in _ordered(indexed["retrieval.documents."])]
+    else:
+        raw = msg.loads_lenient(_first(attrs, "retrieval.documents", "gen_ai.retrieval.documents"))
+        docs = raw if isinstance(raw, list) else []
+    out = []
+    for doc in docs:
+        if isinstance(doc, dict):
+            out.append({"id": _text(doc.get("id")), "content": _text(doc.get("content")),
+                        "score": doc.get("score"), "metadata": doc.get("metadata")})
+        elif isinstance(doc, str):
+            out.append({"id": None, "content": doc, "score": None, "metadata": None})
+    return out or None
+
+
+def lookups(attrs: dict[str, Any], keys_by_name: dict[str, list[str]]) -> dict[str, str]:
+    """The values this span carries for each tree-resolved name (dimension, session, user)."""
+    found = {}
+    for name, keys in keys_by_name.items():
+        value = _first(attrs, *keys)
+        if value is not None:
+            found[name] = _text(value)
+    return found
+
+
+def error_type_from_events(events: list[tuple[str, dict[str, Any]]]) -> str | None:
+    for name, payload in events:
+        if name == "exception" and payload.get("exception.type"):
+            return _text(payload["exception.type"])
+    return None

@@ -1,0 +1,111 @@
+"""Streaming reads of landing files: one JSON document per line, plain or gzip.
+
+Memory stays flat whatever the file size: lines are read one at a time. A ``.json`` file holding a
+single pretty-printed document (not JSON lines) is read whole, up to ``WHOLE_DOCUMENT_LIMIT``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+LANDING_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
+WHOLE_DOCUMENT_LIMIT = 256 * 1024 * 1024
+RAW_TEXT_LIMIT = 2000
+
+
+def is_landing_file(path: Path) -> bool:
+    return path.name.endswith(LANDING_SUFFIXES) and not path.name.startswith(".")
+
+
+def open_binary(path: Path) -> BinaryIO:
+    raw = open(path, "rb")  # noqa: SIM115 - returned to the caller
+    return gzip.GzipFile(fileobj=raw) if path.name.endswith(".gz") else raw
+
+
+@dataclass(frozen=True)
+class Document:
+    """One line of a landing file: the parsed JSON value, or the reason it could not be parsed."""
+
+    line: int
+    value: Any
+    error: str | None
+    raw: bytes
+    replaced_invalid_utf8: bool = False
+
+    def raw_text(self) -> str:
+        return truncate_raw(self.raw)
+
+
+def truncate_raw(raw: bytes | str) -> str:
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    return text if len(text) <= RAW_TEXT_LIMIT else text[:RAW_TEXT_LIMIT] + f"… [{len(text)} chars]"
+
+
+def _parse_line(number: int, line: bytes) -> Document:
+    try:
+        return Document(number, orjson.loads(line), None, line)
+    except orjson.JSONDecodeError as exc:
+        error = str(exc)
+    if "utf-8" in error.lower() or "surrogate" in error.lower():
+        try:
+            value = orjson.loads(line.decode("utf-8", "replace"))
+        except orjson.JSONDecodeError as exc:
+            return Document(number, None, f"malformed JSON: {exc}", line)
+        return Document(number, value, None, line, replaced_invalid_utf8=True)
+    return Document(number, None, f"malformed JSON: {error}", line)
+
+
+def iter_documents(path: Path) -> Iterator[Document]:
+    """Yield every non-blank line of ``path`` as a :class:`Document`, in file order."""
+    try:
+        stream = open_binary(path)
+    except OSError as exc:
+        yield Document(0, None, f"cannot open file: {exc.strerror}", b"")
+        return
+    with stream:
+        try:
+            yield from _iter_stream(path, stream)
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            yield Document(0, None, f"cannot read file: {exc}", b"")
+
+
+def _iter_stream(path: Path, stream: BinaryIO) -> Iterator[Document]:
+    first_error: Document | None = None
+    number = 0
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        document = _parse_line(number, line)
+        if number == 1 and document.error and path.suffix == ".json" and line.lstrip()[:1] in (b"{", b"["):
+            first_error = document
+            break
+        yield document
+    if first_error is not None:
+        yield from _whole_document(path, first_error)
+
+
+def _whole_document(path: Path, first_line: Document) -> Iterator[Document]:
+    """A pretty-printed ``.json`` file: parse it as one document, or report every line as before."""
+    with open_binary(path) as stream:
+        data = stream.read(WHOLE_DOCUMENT_LIMIT + 1)
+    if len(data) <= WHOLE_DOCUMENT_LIMIT:
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            value = None
+        if isinstance(value, (dict, list)):
+            for item in value if isinstance(value, list) else [value]:
+                yield Document(1, item, None, b"")
+            return
+    yield first_line
+    with open_binary(path) as stream:
+        for number, line in enumerate(io.BufferedReader(stream), start=1):  # type: ignore[arg-type]
+            if number > 1 and line.strip():
+                yield _parse_line(number, line)

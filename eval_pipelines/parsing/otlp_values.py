@@ -1,0 +1,111 @@
+"""Lenient decoding of OTLP/JSON scalars: AnyValue, ids, int64s and enums.
+
+The OTLP/JSON spec says: hex ids, int64 as decimal strings, integer enums, camelCase keys. Real
+exporters differ (protobuf's JSON mapping writes base64 ids and enum names; some write snake_case
+keys or numbers), so every reader here accepts all of those.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+_ANY_VALUE_KEYS = (
+    ("stringValue", "string_value"),
+    ("intValue", "int_value"),
+    ("doubleValue", "double_value"),
+    ("boolValue", "bool_value"),
+    ("arrayValue", "array_value"),
+    ("kvlistValue", "kvlist_value"),
+    ("bytesValue", "bytes_value"),
+)
+
+SPAN_KINDS = {0: "UNSPECIFIED", 1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
+STATUS_CODES = {0: "UNSET", 1: "OK", 2: "ERROR"}
+
+
+def field(obj: dict[str, Any], camel: str, snake: str) -> Any:
+    value = obj.get(camel)
+    return obj.get(snake) if value is None else value
+
+
+def any_value(value: Any) -> Any:
+    """Decode an OTLP AnyValue (or an already-plain JSON value) into a Python value."""
+    if not isinstance(value, dict):
+        return value
+    if "stringValue" in value:
+        return value["stringValue"]
+    for camel, snake in _ANY_VALUE_KEYS:
+        inner = value.get(camel, value.get(snake))
+        if inner is None:
+            continue
+        if camel == "intValue":
+            return to_int(inner)
+        if camel == "arrayValue":
+            return [any_value(v) for v in (inner.get("values") or [])] if isinstance(inner, dict) else []
+        if camel == "kvlistValue":
+            return attributes(inner.get("values") if isinstance(inner, dict) else inner)
+        return inner
+    return None
+
+
+def attributes(raw: Any) -> dict[str, Any]:
+    """Key/value list (``[{"key":..,"value":AnyValue}]``) or a plain map into a dict."""
+    if isinstance(raw, list):
+        out: dict[str, Any] = {}
+        for item in raw:
+            if isinstance(item, dict) and isinstance(item.get("key"), str):
+                out[item["key"]] = any_value(item.get("value"))
+        return out
+    if isinstance(raw, dict):
+        return {str(k): any_value(v) for k, v in raw.items()}
+    return {}
+
+
+def to_int(value: Any) -> int | None:
+    """int64 as a decimal string or a number; anything else is None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return None
+    return None
+
+
+def otel_id(value: Any, n_bytes: int) -> str | None:
+    """A trace (16 bytes) or span (8 bytes) id as lower-case hex; accepts hex or base64."""
+    if not isinstance(value, str) or not value:
+        return None
+    if len(value) == 2 * n_bytes:
+        try:
+            int(value, 16)
+        except ValueError:
+            pass
+        else:
+            lowered = value.lower()
+            return None if lowered.strip("0") == "" else lowered
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) != n_bytes or not any(raw):
+        return None
+    return raw.hex()
+
+
+def enum_name(value: Any, names: dict[int, str], prefix: str) -> str | None:
+    """Integer enum or its proto name (``SPAN_KIND_CLIENT``, ``STATUS_CODE_ERROR``) to the short name."""
+    number = to_int(value)
+    if number is not None:
+        return names.get(number)
+    if isinstance(value, str):
+        short = value.upper().removeprefix(prefix)
+        return short if short in names.values() else None
+    return None

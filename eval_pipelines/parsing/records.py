@@ -1,0 +1,261 @@
+"""From parsed documents (OTLP requests or plain records) to canonical staging records.
+
+Four kinds of record leave here, each a plain dict whose keys match a staging schema in
+:mod:`eval_pipelines.schemas`: ``llm`` (one LLM call, before tree resolution), ``tree`` (every span's
+ids, times and the lookup values it carries, for resolving dimensions up the tree), ``event``
+(log-record events carrying content, joined to their span later) and ``quarantine``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from eval_pipelines.parsing import conventions as conv
+from eval_pipelines.parsing import messages as msg
+from eval_pipelines.parsing.files import Document, truncate_raw
+from eval_pipelines.parsing.otlp_values import (
+    SPAN_KINDS,  # noqa: F401 - re-exported for readers of span kinds
+    STATUS_CODES,
+    any_value,
+    attributes,
+    enum_name,
+    field,
+    otel_id,
+    to_int,
+)
+from eval_pipelines.parsing.plain import PLAIN_FORMAT, plain_record_times, plain_records
+from eval_pipelines.settings import IngestionSettings
+
+HOUR_NS = 3_600_000_000_000
+EVENT_SLACK_NS = HOUR_NS
+
+
+class RecordSink(Protocol):
+    def add(self, kind: str, record: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Window:
+    """Half-open time window ``[start_ns, end_ns)`` being assembled."""
+
+    start_ns: int
+    end_ns: int
+
+    def contains(self, t_ns: int) -> bool:
+        return self.start_ns <= t_ns < self.end_ns
+
+    def overlaps(self, start_ns: int, end_ns: int) -> bool:
+        return start_ns < self.end_ns and end_ns >= self.start_ns
+
+    def near(self, t_ns: int) -> bool:
+        return self.start_ns - EVENT_SLACK_NS <= t_ns < self.end_ns + EVENT_SLACK_NS
+
+
+def _resource_groups(obj: dict[str, Any], signal: str) -> list[Any]:
+    key = {"spans": ("resourceSpans", "resource_spans"), "logs": ("resourceLogs", "resource_logs")}[signal]
+    groups = field(obj, *key)
+    return groups if isinstance(groups, list) else []
+
+
+def _scope_items(group: dict[str, Any], signal: str) -> Iterator[dict[str, Any]]:
+    if signal == "spans":
+        scope_keys = (("scopeSpans", "scope_spans"), ("instrumentationLibrarySpans",
+                                                      "instrumentation_library_spans"))
+        item_keys = ("spans", "spans")
+    else:
+        scope_keys = (("scopeLogs", "scope_logs"), ("instrumentationLibraryLogs",
+                                                    "instrumentation_library_logs"))
+        item_keys = ("logRecords", "log_records")
+    for keys in scope_keys:
+        for scope in field(group, *keys) or []:
+            if isinstance(scope, dict):
+                for item in field(scope, *item_keys) or []:
+                    if isinstance(item, dict):
+                        yield item
+
+
+def is_otlp_request(value: Any) -> bool:
+    return isinstance(value, dict) and any(
+        k in value for k in ("resourceSpans", "resource_spans", "resourceLogs", "resource_logs"))
+
+
+def otlp_items(value: dict[str, Any], signal: str) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(resource attributes, span or log record) pairs of one OTLP export request."""
+    for group in _resource_groups(value, signal):
+        if not isinstance(group, dict):
+            continue
+        resource = group.get("resource") if isinstance(group.get("resource"), dict) else {}
+        resource_attrs = attributes(resource.get("attributes"))
+        for item in _scope_items(group, signal):
+            yield resource_attrs, item
+
+
+def span_times(span: dict[str, Any]) -> tuple[int | None, int | None]:
+    start = to_int(field(span, "startTimeUnixNano", "start_time_unix_nano"))
+    end = to_int(field(span, "endTimeUnixNano", "end_time_unix_nano"))
+    return start, end if end is not None else start
+
+
+def log_time(record: dict[str, Any]) -> int | None:
+    time_ns = to_int(field(record, "timeUnixNano", "time_unix_nano"))
+    if not time_ns:
+        time_ns = to_int(field(record, "observedTimeUnixNano", "observed_time_unix_nano"))
+    return time_ns or None
+
+
+def document_times(document: Document) -> Iterator[tuple[int, int]]:
+    """(start, end) of every dated item of a document: the same reading the extractor does."""
+    value = document.value
+    if document.error is not None:
+        return
+    if is_otlp_request(value):
+        for _, span in otlp_items(value, "spans"):
+            start, end = span_times(span)
+            if start:
+                yield start, max(end or start, start)
+        for _, record in otlp_items(value, "logs"):
+            time_ns = log_time(record)
+            if time_ns:
+                yield time_ns, time_ns
+    elif isinstance(value, dict):
+        times = plain_record_times(value)
+        if times is not None:
+            yield times
+
+
+class Extractor:
+    """Turns the documents of one source file into staging records for one time window."""
+
+    def __init__(self, settings: IngestionSettings, source_file: str, window: Window,
+                 with_quarantine: bool) -> None:
+        self.settings = settings
+        self.lookup_keys = settings.lookup_keys()
+        self.source_file = source_file
+        self.window = window
+        self.with_quarantine = with_quarantine
+
+    def quarantine(self, sink: RecordSink, line: int, reason: str, raw: bytes | str,
+                   source_format: str | None = None) -> None:
+        if self.with_quarantine:
+            sink.add("quarantine", {"source_file": self.source_file, "source_line": line,
+                                    "reason": reason, "raw": truncate_raw(raw),
+                                    "source_format": source_format})
+
+    def extract(self, document: Document, sink: RecordSink) -> None:
+        if document.error is not None:
+            self.quarantine(sink, document.line, document.error, document.raw)
+            return
+        value = document.value
+        if is_otlp_request(value):
+            self._otlp_spans(document, value, sink)
+            self._otlp_logs(document, value, sink)
+        elif isinstance(value, dict):
+            for kind, record in plain_records(value, self.settings):
+                if kind == "quarantine":
+                    self.quarantine(sink, document.line, record["reason"], document.raw, PLAIN_FORMAT)
+                else:
+                    self._add_if_in_window(sink, kind, {**record, "source_file": self.source_file,
+                                                        "source_line": document.line})
+        else:
+            self.quarantine(sink, document.line,
+                            "not an OTLP export request or a plain record: expected a JSON object",
+                            document.raw)
+
+    def _add_if_in_window(self, sink: RecordSink, kind: str, record: dict[str, Any]) -> None:
+        if kind == "llm" and self.window.contains(record["start_ns"]):
+            sink.add(kind, record)
+        elif kind == "tree" and self.window.overlaps(record["start_ns"], record["end_ns"]):
+            sink.add(kind, record)
+
+    def _otlp_spans(self, document: Document, value: dict[str, Any], sink: RecordSink) -> None:
+        for resource_attrs, span in otlp_items(value, "spans"):
+            start, end = span_times(span)
+            span_id = otel_id(field(span, "spanId", "span_id"), 8)
+            trace_id = otel_id(field(span, "traceId", "trace_id"), 16)
+            problem = ("span without a valid spanId" if span_id is None else
+                       "span without a valid traceId" if trace_id is None else
+                       "span without a valid startTimeUnixNano" if not start else None)
+            if problem:
+                self.quarantine(sink, document.line, problem, orjson.dumps(span, default=str), "otlp")
+                continue
+            assert start is not None and end is not None
+            end = max(end, start) if end else start
+            if not self.window.overlaps(start, end):
+                continue
+            attrs = attributes(span.get("attributes"))
+            role = conv.span_role(attrs)
+            parent = otel_id(field(span, "parentSpanId", "parent_span_id"), 8)
+            own_lookups = conv.lookups(attrs, self.lookup_keys)
+            documents = conv.retrieval_documents(attrs) if role == "retrieval" else None
+            sink.add("tree", {
+                "trace_id": trace_id, "span_id": span_id, "parent_span_id": parent, "start_ns": start,
+                "end_ns": end, "lookups": list(own_lookups.items()), "documents": msg.dumps(documents),
+                "source_file": self.source_file, "source_line": document.line,
+            })
+            if role == "llm" and self.window.contains(start):
+                sink.add("llm", self._llm_row(document, resource_attrs, span, attrs, trace_id, span_id,
+                                              parent, start, end))
+
+    def _llm_row(self, document: Document, resource_attrs: dict[str, Any], span: dict[str, Any],
+                 attrs: dict[str, Any], trace_id: str, span_id: str, parent: str | None,
+                 start: int, end: int) -> dict[str, Any]:
+        events = [(str(e.get("name", "")), attributes(e.get("attributes")))
+                  for e in span.get("events") or [] if isinstance(e, dict)]
+        fields = conv.llm_fields(attrs, events)
+        status = span.get("status") if isinstance(span.get("status"), dict) else {}
+        status_code = enum_name(status.get("code"), STATUS_CODES, "STATUS_CODE_") or "UNSET"
+        fields["error_type"] = fields["error_type"] or conv.error_type_from_events(events) or (
+            _text_or_none(status.get("message")) if status_code == "ERROR" else None)
+        if document.replaced_invalid_utf8:
+            extra = orjson.loads(fields["attributes"]) if fields["attributes"] else {}
+            fields["attributes"] = msg.dumps({**extra, "eval_pipelines.replaced_invalid_utf8": True})
+        return {
+            **fields,
+            "span_id": span_id, "trace_id": trace_id, "parent_span_id": parent,
+            "start_ns": start, "end_ns": end, "status_code": status_code,
+            "service_name": _text_or_none(resource_attrs.get("service.name")),
+            "environment": _text_or_none(conv.lookups(
+                {**resource_attrs, **attrs}, {"environment": self.settings.environment}).get("environment")),
+            "retrieved_context": None,
+            "source_file": self.source_file, "source_line": document.line,
+        }
+
+    def _otlp_logs(self, document: Document, value: dict[str, Any], sink: RecordSink) -> None:
+        for seq, (_, record) in enumerate(otlp_items(value, "logs")):
+            attrs = attributes(record.get("attributes"))
+            name = field(record, "eventName", "event_name") or attrs.get("event.name")
+            if name not in conv.MESSAGE_EVENTS and name != conv.DETAILS_EVENT:
+                continue
+            trace_id = otel_id(field(record, "traceId", "trace_id"), 16)
+            span_id = otel_id(field(record, "spanId", "span_id"), 8)
+            time_ns = log_time(record)
+            if trace_id is None or span_id is None or time_ns is None:
+                self.quarantine(sink, document.line,
+                                f"{name} log record without a valid traceId, spanId or time",
+                                orjson.dumps(record, default=str), "otlp")
+                continue
+            if not self.window.near(time_ns):
+                continue
+            body = any_value(record.get("body"))
+            payload = {**attrs, **body} if isinstance(body, dict) else attrs
+            if name == conv.DETAILS_EVENT:
+                content = conv.Content()
+                content.fill_from_details(payload)
+                event = {"input_messages": msg.dumps(content.input_messages),
+                         "output_messages": msg.dumps(content.output_messages),
+                         "system_instructions": content.system, "message": None, "role": None}
+            else:
+                message = conv.event_message(name, payload)
+                event = {"message": msg.dumps(message), "role": message["role"] if message else None,
+                         "input_messages": None, "output_messages": None, "system_instructions": None}
+            sink.add("event", {**event, "trace_id": trace_id, "span_id": span_id, "time_ns": time_ns,
+                               "seq": document.line * 100_000 + seq, "name": name,
+                               "source_file": self.source_file})
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)

@@ -1,0 +1,94 @@
+"""The canonical tables, defined once: every writer and reader imports its schema from here."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+STRING_LIST = pa.list_(pa.string())
+
+TRACES = pa.schema([
+    pa.field("span_id", pa.string(), nullable=False),
+    pa.field("trace_id", pa.string(), nullable=False),
+    ("parent_span_id", pa.string()),
+    ("session_id", pa.string()),
+    ("user_id", pa.string()),
+    pa.field("start_time", TIMESTAMP, nullable=False),
+    ("end_time", TIMESTAMP),
+    ("duration_ms", pa.float64()),
+    ("service_name", pa.string()),
+    ("environment", pa.string()),
+    ("operation", pa.string()),
+    ("provider", pa.string()),
+    ("request_model", pa.string()),
+    ("response_model", pa.string()),
+    ("response_id", pa.string()),
+    ("prompt_version", pa.string()),
+    ("route", pa.string()),
+    ("dimensions", pa.string()),
+    ("input_messages", pa.string()),
+    ("output_messages", pa.string()),
+    ("input_text", pa.string()),
+    ("output_text", pa.string()),
+    ("system_instructions", pa.string()),
+    ("retrieved_context", pa.string()),
+    ("tool_calls", pa.string()),
+    ("input_tokens", pa.int64()),
+    ("output_tokens", pa.int64()),
+    ("cost_usd", pa.float64()),
+    ("finish_reasons", STRING_LIST),
+    ("status_code", pa.string()),
+    ("error_type", pa.string()),
+    ("request_params", pa.string()),
+    ("attributes", pa.string()),
+    ("source_format", pa.string()),
+    ("source_file", pa.string()),
+])
+
+TRACE_QUARANTINE = pa.schema([
+    ("source_file", pa.string()),
+    ("source_line", pa.int64()),
+    ("reason", pa.string()),
+    ("raw", pa.string()),
+    ("source_format", pa.string()),
+])
+
+TRACE_VALIDATION = pa.schema([
+    pa.field("span_id", pa.string(), nullable=False),
+    ("trace_id", pa.string()),
+    ("start_time", TIMESTAMP),
+    ("passed", pa.bool_()),
+    ("reasons", STRING_LIST),
+])
+
+# Staging: what parsing writes before spans are joined into trace rows (internal, per run).
+STAGED_LLM = pa.schema([
+    ("span_id", pa.string()), ("trace_id", pa.string()), ("parent_span_id", pa.string()),
+    ("start_ns", pa.int64()), ("end_ns", pa.int64()),
+    ("service_name", pa.string()), ("environment", pa.string()),
+    ("operation", pa.string()), ("provider", pa.string()), ("request_model", pa.string()),
+    ("response_model", pa.string()), ("response_id", pa.string()),
+    ("input_messages", pa.string()), ("output_messages", pa.string()), ("input_text", pa.string()),
+    ("output_text", pa.string()), ("system_instructions", pa.string()), ("tool_calls", pa.string()),
+    ("finish_reasons", STRING_LIST), ("input_tokens", pa.int64()), ("output_tokens", pa.int64()),
+    ("status_code", pa.string()), ("error_type", pa.string()), ("request_params", pa.string()),
+    ("attributes", pa.string()), ("retrieved_context", pa.string()), ("source_format", pa.string()),
+    ("source_file", pa.string()), ("source_line", pa.int64()),
+])
+STAGED_TREE = pa.schema([
+    ("trace_id", pa.string()), ("span_id", pa.string()), ("parent_span_id", pa.string()),
+    ("start_ns", pa.int64()), ("end_ns", pa.int64()), ("lookups", pa.map_(pa.string(), pa.string())),
+    ("documents", pa.string()), ("source_file", pa.string()), ("source_line", pa.int64()),
+])
+STAGED_EVENT = pa.schema([
+    ("trace_id", pa.string()), ("span_id", pa.string()), ("time_ns", pa.int64()), ("seq", pa.int64()),
+    ("name", pa.string()), ("role", pa.string()), ("message", pa.string()),
+    ("input_messages", pa.string()), ("output_messages", pa.string()),
+    ("system_instructions", pa.string()), ("source_file", pa.string()),
+])
+STAGED_SCHEMAS = {
+    "llm": STAGED_LLM,
+    "tree": STAGED_TREE,
+    "event": STAGED_EVENT,
+    "quarantine": TRACE_QUARANTINE,
+}

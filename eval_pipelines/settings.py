@@ -1,0 +1,72 @@
+"""Typed views of the ingestion settings and the price table (packaged defaults, user overrides)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, field_validator
+
+from eval_pipelines.config import load_config, packaged_default
+
+REQUIRED_DIMENSIONS = ("prompt_version", "route")
+
+
+class IngestionSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dimensions: dict[str, list[str]]
+    session_id: list[str] = Field(min_length=1)
+    user_id: list[str] = Field(min_length=1)
+    environment: list[str] = Field(min_length=1)
+
+    @field_validator("dimensions")
+    @classmethod
+    def _required_dimensions(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        missing = [name for name in REQUIRED_DIMENSIONS if name not in value]
+        if missing:
+            raise ValueError(f"missing required dimension(s): {', '.join(missing)}")
+        empty = [name for name, keys in value.items() if not keys]
+        if empty:
+            raise ValueError(f"dimension(s) with no attribute keys: {', '.join(empty)}")
+        return value
+
+    @property
+    def extra_dimensions(self) -> list[str]:
+        return [name for name in self.dimensions if name not in REQUIRED_DIMENSIONS]
+
+    def lookup_keys(self) -> dict[str, list[str]]:
+        """Every value resolved up the span tree, by output name."""
+        return {**self.dimensions, "session_id": self.session_id, "user_id": self.user_id}
+
+
+class ModelPrice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    input_per_million: NonNegativeFloat
+    output_per_million: NonNegativeFloat
+
+
+class PriceTable(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    models: dict[str, ModelPrice]
+
+    def price_for(self, model: str | None) -> ModelPrice | None:
+        if not model:
+            return None
+        matches = [name for name in self.models if model.startswith(name)]
+        return self.models[max(matches, key=len)] if matches else None
+
+
+def _configured(env_var: str, default_name: str) -> Path:
+    return Path(os.environ[env_var]) if os.environ.get(env_var) else packaged_default(default_name)
+
+
+def load_ingestion_settings(path: Path | None = None) -> IngestionSettings:
+    return load_config(path or _configured("EVAL_PIPELINES_INGESTION_CONFIG", "ingestion.yaml"),
+                       IngestionSettings)
+
+
+def load_price_table(path: Path | None = None) -> PriceTable:
+    return load_config(path or _configured("EVAL_PIPELINES_PRICES", "prices.yaml"), PriceTable)

@@ -1,0 +1,1 @@
+"""Local OpenAI-compatible stand-in servers for demos and tests (never a production endpoint)."""
