@@ -70,7 +70,6 @@ def build_hours(index: LandingIndex, first_hour: int, last_hour: int, settings: 
     """Every hour in ``[first_hour, last_hour]``, in order, including hours that come out empty."""
     stats = stats if stats is not None else WindowStats()
     window = window_of_hours(first_hour, last_hour)
-    index.refresh()
     entries = index.entries_for(window)
     with tempfile.TemporaryDirectory(prefix="eval-pipelines-staging-") as folder:
         staging = Path(folder)

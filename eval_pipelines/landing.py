@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -131,11 +130,31 @@ class LandingIndex:
             return []
         return sorted(p for p in self.landing.rglob("*") if p.is_file() and is_landing_file(p))
 
-    def refresh(self, quiet_seconds: float = 0.0) -> Refresh:
-        """Scan new and changed files (by size and mtime); files still being written wait."""
+    def current_entries(self) -> list[LandedFile]:
+        """An entry for every landing file as it is now: saved ones if still current, else scanned
+        afresh (not saved: saving is the sensor's job, so that it still sees the file as new)."""
+        entries = []
+        for path in self.landing_files():
+            relative = path.relative_to(self.landing).as_posix()
+            known = self.load(relative)
+            stat = path.stat()
+            current = known and (known.size, known.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+            entries.append(known if current else scan_file(self.landing, path))
+        return entries
+
+    def entries_for(self, window: Window) -> list[LandedFile]:
+        return [e for e in self.current_entries() if e.overlaps(window)]
+
+    def refresh(self, quiet_seconds: float = 0.0, budget_seconds: float | None = None) -> Refresh:
+        """Scan and save new and changed files (by size and mtime). Files written to in the last
+        ``quiet_seconds`` wait; past ``budget_seconds`` the rest waits for the next call."""
         refresh = Refresh()
         now_ns = time.time_ns()
+        deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
         for path in self.landing_files():
+            if deadline is not None and time.monotonic() > deadline:
+                refresh.waiting.append(path.relative_to(self.landing).as_posix())
+                continue
             relative = path.relative_to(self.landing).as_posix()
             stat = path.stat()
             known = self.load(relative)
@@ -155,13 +174,4 @@ class LandingIndex:
             self.save(entry)
         return refresh
 
-    def entries(self) -> list[LandedFile]:
-        entries = (self.load(p.relative_to(self.landing).as_posix()) for p in self.landing_files())
-        return [e for e in entries if e is not None]
 
-    def entries_for(self, window: Window) -> list[LandedFile]:
-        return [e for e in self.entries() if e.overlaps(window)]
-
-
-def hours_of(entries: Iterable[LandedFile]) -> set[int]:
-    return {hour for entry in entries for hour in entry.hours_to_build}

@@ -41,6 +41,7 @@ TRACES = pa.schema([
     ("error_type", pa.string()),
     ("request_params", pa.string()),
     ("attributes", pa.string()),
+    ("parse_warnings", STRING_LIST),
     ("source_format", pa.string()),
     ("source_file", pa.string()),
 ])
@@ -72,7 +73,8 @@ STAGED_LLM = pa.schema([
     ("output_text", pa.string()), ("system_instructions", pa.string()), ("tool_calls", pa.string()),
     ("finish_reasons", STRING_LIST), ("input_tokens", pa.int64()), ("output_tokens", pa.int64()),
     ("status_code", pa.string()), ("error_type", pa.string()), ("request_params", pa.string()),
-    ("attributes", pa.string()), ("retrieved_context", pa.string()), ("source_format", pa.string()),
+    ("attributes", pa.string()), ("retrieved_context", pa.string()), ("parse_warnings", STRING_LIST),
+    ("source_format", pa.string()),
     ("source_file", pa.string()), ("source_line", pa.int64()),
 ])
 STAGED_TREE = pa.schema([

@@ -89,7 +89,7 @@ SELECT l.span_id, l.trace_id, l.parent_span_id, r.session_id, r.user_id,
        l.input_messages, l.output_messages, l.input_text, l.output_text, l.system_instructions,
        coalesce(l.retrieved_context, c.retrieved_context) AS retrieved_context,
        l.tool_calls, l.input_tokens, l.output_tokens, l.finish_reasons, l.status_code, l.error_type,
-       l.request_params, l.attributes, l.source_format, l.source_file,
+       l.request_params, l.attributes, l.parse_warnings, l.source_format, l.source_file,
        e.events, l.start_ns // {hour_ns} AS hour_index
 FROM llm_rows l
 LEFT JOIN resolved r ON r.llm_span_id = l.span_id

@@ -220,6 +220,31 @@ def _finish_reasons(value: Any) -> list[str] | None:
     return [str(v) for v in values if v is not None] or None
 
 
+_SOURCE_KEYS = {
+    "operation": ("gen_ai.operation.name",),
+    "provider": ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"),
+    "request_model": ("gen_ai.request.model",),
+    "response_model": ("gen_ai.response.model", "llm.model_name"),
+}
+
+
+def _integer(attrs: dict[str, Any], keys: tuple[str, ...], warnings: list[str]) -> int | None:
+    for key in keys:
+        raw = attrs.get(key)
+        if raw is None or raw == "":
+            continue
+        value = to_int(raw)
+        if value is None:
+            warnings.append(f"{key} is not an integer: {str(raw)[:40]!r}")
+        return value
+    return None
+
+
+INPUT_TOKEN_KEYS = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt")
+OUTPUT_TOKEN_KEYS = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
+                     "llm.token_count.completion")
+
+
 def _request_params(attrs: dict[str, Any]) -> dict[str, Any]:
     params = {key.removeprefix("gen_ai.request."): value for key, value in attrs.items()
               if key.startswith("gen_ai.request.") and key != "gen_ai.request.model"}
@@ -264,6 +289,7 @@ def llm_fields(attrs: dict[str, Any], events: list[tuple[str, dict[str, Any]]]) 
     if content.output_messages is None and output_value is not None:
         content.output_messages = _openinference_io(output_value, "assistant")
     fields = content.canonical()
+    warnings: list[str] = []
 
     invocation = msg.loads_lenient(plain.get("llm.invocation_parameters"))
     response_id = plain.get("gen_ai.response.id")
@@ -273,16 +299,14 @@ def llm_fields(attrs: dict[str, Any], events: list[tuple[str, dict[str, Any]]]) 
     operation = plain.get("gen_ai.operation.name") or ("chat" if is_openinference else None)
     fields.update(
         operation=_text(operation),
-        provider=_text(_first(plain, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")),
+        provider=_text(_first(plain, *_SOURCE_KEYS["provider"])),
         request_model=_text(_first(plain, "gen_ai.request.model")
                             or (invocation.get("model") if isinstance(invocation, dict) else None)
                             or (None if not is_openinference else plain.get("llm.model_name"))),
-        response_model=_text(_first(plain, "gen_ai.response.model", "llm.model_name")),
+        response_model=_text(_first(plain, *_SOURCE_KEYS["response_model"])),
         response_id=_text(response_id),
-        input_tokens=to_int(_first(plain, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens",
-                                   "llm.token_count.prompt")),
-        output_tokens=to_int(_first(plain, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
-                                    "llm.token_count.completion")),
+        input_tokens=_integer(plain, INPUT_TOKEN_KEYS, warnings),
+        output_tokens=_integer(plain, OUTPUT_TOKEN_KEYS, warnings),
         error_type=_text(plain.get("error.type")),
         request_params=msg.dumps(_request_params(plain)),
         source_format=source_format(plain, indexed, {name for name, _ in events}),
@@ -290,8 +314,12 @@ def llm_fields(attrs: dict[str, Any], events: list[tuple[str, dict[str, Any]]]) 
     fields["finish_reasons"] = (_finish_reasons(_first(plain, "gen_ai.response.finish_reasons",
                                                        "llm.finish_reason"))
                                 or fields["finish_reasons"])
+    for name in ("operation", "provider", "request_model", "response_model"):
+        if fields[name] is not None and not isinstance(_first(plain, *_SOURCE_KEYS[name]) or "", str):
+            warnings.append(f"{name} is not a string")
     rest = {k: v for k, v in plain.items() if k not in _CONSUMED}
     fields["attributes"] = msg.dumps(rest) if rest else None
+    fields["parse_warnings"] = warnings
     return fields
 
 

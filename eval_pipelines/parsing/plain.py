@@ -56,8 +56,8 @@ def plain_record_times(record: dict[str, Any]) -> tuple[int, int] | None:
     end = epoch_ns(record.get("end_time"))
     if end is None:
         duration = record.get("duration_ms")
-        end = start + int(duration * 1_000_000) if isinstance(duration, (int, float)) and duration >= 0 else start
-    return start, max(start, end)
+        end = start + int(duration * 1_000_000) if isinstance(duration, (int, float)) else start
+    return start, end
 
 
 def _derived_id(record: dict[str, Any], n_hex: int) -> str:
@@ -90,19 +90,23 @@ def _documents(value: Any) -> list[dict[str, Any]] | None:
     return docs or None
 
 
-def _problem(record: dict[str, Any]) -> str | None:
+def _problem(record: dict[str, Any], earliest_ns: int) -> str | None:
     if "start_time" not in record:
         return "plain record without start_time"
-    if epoch_ns(record["start_time"]) is None:
+    start = epoch_ns(record["start_time"])
+    if start is None:
         return f"plain record with unreadable start_time: {str(record['start_time'])[:60]!r}"
+    if start < earliest_ns:
+        return "plain record starts before the lake's first hour (2025-01-01T00:00Z): clock skew?"
     if record.get("input") in (None, "") and record.get("output") in (None, ""):
         return "plain record without input or output"
     return None
 
 
-def plain_records(record: dict[str, Any], settings: IngestionSettings) -> Iterator[tuple[str, dict[str, Any]]]:
+def plain_records(record: dict[str, Any], settings: IngestionSettings,
+                  earliest_ns: int) -> Iterator[tuple[str, dict[str, Any]]]:
     """Staging records (``llm`` and ``tree``) for one plain record, or one ``quarantine`` reason."""
-    problem = _problem(record)
+    problem = _problem(record, earliest_ns)
     if problem:
         yield "quarantine", {"reason": problem}
         return
@@ -128,7 +132,7 @@ def plain_records(record: dict[str, Any], settings: IngestionSettings) -> Iterat
     status = str(record.get("status") or "").upper()
 
     yield "tree", {"trace_id": trace_id, "span_id": span_id, "parent_span_id": parent, "start_ns": start,
-                   "end_ns": end, "lookups": list(lookups.items()), "documents": None}
+                   "end_ns": max(start, end), "lookups": list(lookups.items()), "documents": None}
     yield "llm", {
         "span_id": span_id, "trace_id": trace_id, "parent_span_id": parent, "start_ns": start,
         "end_ns": end, "service_name": _text(record.get("service_name")),
@@ -144,6 +148,9 @@ def plain_records(record: dict[str, Any], settings: IngestionSettings) -> Iterat
         "finish_reasons": finish_list or msg.finish_reasons(outputs),
         "input_tokens": to_int(record.get("input_tokens")),
         "output_tokens": to_int(record.get("output_tokens")),
+        "parse_warnings": [f"{name} is not an integer: {str(record[name])[:40]!r}"
+                           for name in ("input_tokens", "output_tokens")
+                           if record.get(name) is not None and to_int(record[name]) is None],
         "status_code": status if status in ("OK", "ERROR") else "UNSET",
         "error_type": _text(record.get("error_type")),
         "request_params": msg.dumps(record.get("params") if isinstance(record.get("params"), dict) else {}),

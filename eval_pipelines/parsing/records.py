@@ -32,6 +32,8 @@ from eval_pipelines.settings import IngestionSettings
 
 HOUR_NS = 3_600_000_000_000
 EVENT_SLACK_NS = HOUR_NS
+# The lake's first hour (the hourly partitions start here): older timestamps are quarantined.
+LAKE_START_NS = 1_735_689_600 * 1_000_000_000  # 2025-01-01T00:00:00Z
 
 
 class RecordSink(Protocol):
@@ -115,16 +117,16 @@ def document_times(document: Document) -> Iterator[tuple[int, int]]:
     if is_otlp_request(value):
         for _, span in otlp_items(value, "spans"):
             start, end = span_times(span)
-            if start:
+            if start and start >= LAKE_START_NS:
                 yield start, max(end or start, start)
         for _, record in otlp_items(value, "logs"):
             time_ns = log_time(record)
-            if time_ns:
+            if time_ns and time_ns >= LAKE_START_NS:
                 yield time_ns, time_ns
     elif isinstance(value, dict):
         times = plain_record_times(value)
-        if times is not None:
-            yield times
+        if times is not None and times[0] >= LAKE_START_NS:
+            yield times[0], max(times)
 
 
 class Extractor:
@@ -154,7 +156,7 @@ class Extractor:
             self._otlp_spans(document, value, sink)
             self._otlp_logs(document, value, sink)
         elif isinstance(value, dict):
-            for kind, record in plain_records(value, self.settings):
+            for kind, record in plain_records(value, self.settings, LAKE_START_NS):
                 if kind == "quarantine":
                     self.quarantine(sink, document.line, record["reason"], document.raw, PLAIN_FORMAT)
                 else:
@@ -178,13 +180,15 @@ class Extractor:
             trace_id = otel_id(field(span, "traceId", "trace_id"), 16)
             problem = ("span without a valid spanId" if span_id is None else
                        "span without a valid traceId" if trace_id is None else
-                       "span without a valid startTimeUnixNano" if not start else None)
+                       "span without a valid startTimeUnixNano" if not start else
+                       "span starts before the lake's first hour (2025-01-01T00:00Z): clock skew?"
+                       if start < LAKE_START_NS else None)
             if problem:
                 self.quarantine(sink, document.line, problem, orjson.dumps(span, default=str), "otlp")
                 continue
-            assert start is not None and end is not None
-            end = max(end, start) if end else start
-            if not self.window.overlaps(start, end):
+            assert start is not None
+            end = end or start
+            if not self.window.overlaps(start, max(start, end)):
                 continue
             attrs = attributes(span.get("attributes"))
             role = conv.span_role(attrs)
@@ -193,7 +197,7 @@ class Extractor:
             documents = conv.retrieval_documents(attrs) if role == "retrieval" else None
             sink.add("tree", {
                 "trace_id": trace_id, "span_id": span_id, "parent_span_id": parent, "start_ns": start,
-                "end_ns": end, "lookups": list(own_lookups.items()), "documents": msg.dumps(documents),
+                "end_ns": max(start, end), "lookups": list(own_lookups.items()), "documents": msg.dumps(documents),
                 "source_file": self.source_file, "source_line": document.line,
             })
             if role == "llm" and self.window.contains(start):
@@ -211,8 +215,7 @@ class Extractor:
         fields["error_type"] = fields["error_type"] or conv.error_type_from_events(events) or (
             _text_or_none(status.get("message")) if status_code == "ERROR" else None)
         if document.replaced_invalid_utf8:
-            extra = orjson.loads(fields["attributes"]) if fields["attributes"] else {}
-            fields["attributes"] = msg.dumps({**extra, "eval_pipelines.replaced_invalid_utf8": True})
+            fields["parse_warnings"].append("invalid UTF-8 bytes replaced with U+FFFD")
         return {
             **fields,
             "span_id": span_id, "trace_id": trace_id, "parent_span_id": parent,

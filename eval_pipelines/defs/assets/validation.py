@@ -1,0 +1,80 @@
+"""Stage ``validation``: row-level flags in ``trace_validation`` and the GX suite as checks on ``traces``."""
+
+
+from datetime import timedelta
+
+import dagster as dg
+
+from eval_pipelines.defs.metadata import column_schema
+from eval_pipelines.defs.partitions import hourly_partitions
+from eval_pipelines.defs.resources import IngestionConfigResource, LakeResource
+from eval_pipelines.schemas import TRACE_VALIDATION
+from eval_pipelines.validation.report import render_validation_report, write_report
+from eval_pipelines.validation.rules import reason_counts, validate_rows
+from eval_pipelines.validation.suite import RULES as SUITE_RULES
+from eval_pipelines.validation.suite import run_suite
+
+
+@dg.asset(
+    description="Per trace row: whether it passes the row-level rules, and the names of those it breaks.",
+    group_name="validation",
+    kinds={"parquet", "pandas"},
+    partitions_def=hourly_partitions,
+    deps=["traces"],
+    metadata={"dagster/column_schema": column_schema(TRACE_VALIDATION)},
+)
+def trace_validation(context: dg.AssetExecutionContext, lake: LakeResource,
+                     ingestion: IngestionConfigResource) -> dg.MaterializeResult:
+    key = context.partition_key
+    traces = lake.lake.read_partition("traces", "hour", key)
+    if traces is None:
+        raise dg.Failure(f"traces partition {key} has not been materialized; materialize traces first")
+    validation = validate_rows(traces, ingestion.validation())
+    write = lake.lake.write_partition("trace_validation", "hour", key, validation)
+    rows = validation.num_rows
+    passed = sum(validation.column("passed").to_pylist())
+    counts = reason_counts(validation)
+    context.log.info(f"trace_validation {key}: {passed}/{rows} rows pass; flagged: "
+                     + ", ".join(f"{name}={n}" for name, n in counts.items() if n))
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": rows,
+        "pass_rate": passed / rows if rows else 1.0,
+        "rows_flagged": rows - passed,
+        **{f"flagged_{name}": count for name, count in counts.items()},
+        "path": dg.MetadataValue.path(str(write.path)),
+    })
+
+
+@dg.multi_asset_check(
+    specs=[dg.AssetCheckSpec(f"traces_{rule.name}", asset="traces", description=rule.description,
+                             blocking=rule.blocking) for rule in SUITE_RULES]
+    + [dg.AssetCheckSpec("traces_rows_parsed", asset="traces", blocking=True,
+                         description="An hour with landing data yields rows: not everything was quarantined.")],
+    description="The Great Expectations suite over the traces partition, one check per rule.",
+)
+def traces_expectations(context: dg.AssetCheckExecutionContext, lake: LakeResource):
+    key = context.run.tags["dagster/partition"]
+    traces = lake.lake.read_partition("traces", "hour", key)
+    quarantine = lake.lake.read_partition("trace_quarantine", "hour", key)
+    if traces is None:
+        raise dg.Failure(f"traces partition {key} has not been materialized")
+    window = hourly_partitions.time_window_for_partition_key(key)
+    outcomes = run_suite(traces, window.start, window.start + timedelta(hours=1))
+    page = render_validation_report(f"traces {key}: Great Expectations suite", outcomes, traces.num_rows)
+    report = write_report(lake.layout.reports / "validation" / "traces" / f"{key.replace(':', '')}.html", page)
+    link = dg.MetadataValue.url(report.as_uri())
+    for outcome in outcomes:
+        yield dg.AssetCheckResult(
+            check_name=f"traces_{outcome.name}", passed=outcome.passed,
+            severity=dg.AssetCheckSeverity.ERROR if outcome.blocking else dg.AssetCheckSeverity.WARN,
+            metadata={"partition": key, "report": link,
+                      "observed": dg.MetadataValue.json(outcome.observed)})
+    quarantined = quarantine.num_rows if quarantine is not None else 0
+    yield dg.AssetCheckResult(
+        check_name="traces_rows_parsed", passed=not (traces.num_rows == 0 and quarantined > 0),
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"partition": key, "rows": traces.num_rows, "quarantined": quarantined, "report": link},
+        description=None if traces.num_rows or not quarantined else
+        f"every one of {quarantined} dated line(s) in {key} was quarantined: see trace_quarantine",
+    )
+

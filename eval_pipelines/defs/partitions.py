@@ -1,0 +1,20 @@
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from eval_pipelines.parsing.records import HOUR_NS
+
+HOUR_KEY_FORMAT = "%Y-%m-%d-%H:%M"
+
+# Trace-level assets are partitioned by the UTC hour their LLM spans start in. The current hour is
+# included (end_offset=1) so fresh data lands without waiting for the hour to close.
+hourly_partitions = dg.HourlyPartitionsDefinition(start_date="2025-01-01-00:00", timezone="UTC", end_offset=1)
+
+
+def hour_key(hour_index: int) -> str:
+    return datetime.fromtimestamp(hour_index * 3600, tz=UTC).strftime(HOUR_KEY_FORMAT)
+
+
+def hour_index(key: str) -> int:
+    return int(datetime.strptime(key, HOUR_KEY_FORMAT).replace(tzinfo=UTC).timestamp()) * 1_000_000_000 // HOUR_NS

@@ -1,0 +1,82 @@
+"""Row-level validation rules, vectorised over a ``traces`` partition.
+
+Each rule is a boolean mask over the rows; a row's ``reasons`` are the names of the rules it breaks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
+
+from eval_pipelines.config import load_config, packaged_default
+from eval_pipelines.schemas import TRACE_VALIDATION
+
+
+class ValidationSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_duration_ms: PositiveFloat = 600_000
+    max_tokens: PositiveInt = 2_000_000
+    known_operations: list[str] = Field(default=["chat", "text_completion", "generate_content", "completion"],
+                                        min_length=1)
+
+
+def load_validation_settings(path: Path | None = None) -> ValidationSettings:
+    configured = os.environ.get("EVAL_PIPELINES_VALIDATION_CONFIG")
+    return load_config(path or (Path(configured) if configured else packaged_default("validation.yaml")),
+                       ValidationSettings)
+
+
+def _blank(series: pd.Series) -> pd.Series:
+    return series.isna() | (series.fillna("").str.strip() == "")
+
+
+Rule = Callable[[pd.DataFrame, ValidationSettings], pd.Series]
+
+RULES: dict[str, Rule] = {
+    "missing_input": lambda df, _: _blank(df["input_text"]) & df["input_messages"].isna(),
+    "missing_output": lambda df, _: (_blank(df["output_text"]) & df["tool_calls"].isna()
+                                     & (df["status_code"] != "ERROR")),
+    "wrong_type": lambda df, _: df["parse_warnings"].map(lambda w: w is not None and len(w) > 0).astype(bool),
+    "negative_duration": lambda df, _: df["duration_ms"] < 0,
+    "absurd_duration": lambda df, s: df["duration_ms"] > s.max_duration_ms,
+    "negative_tokens": lambda df, _: (df["input_tokens"] < 0) | (df["output_tokens"] < 0),
+    "absurd_tokens": lambda df, s: (df["input_tokens"] > s.max_tokens) | (df["output_tokens"] > s.max_tokens),
+    "unknown_operation": lambda df, s: ~df["operation"].isin(s.known_operations),
+    "missing_model": lambda df, _: df["request_model"].isna() & df["response_model"].isna(),
+}
+
+_COLUMNS = ["span_id", "trace_id", "start_time", "input_text", "input_messages", "output_text", "tool_calls",
+            "status_code", "parse_warnings", "duration_ms", "input_tokens", "output_tokens", "operation",
+            "request_model", "response_model"]
+
+
+def validate_rows(traces: pa.Table, settings: ValidationSettings) -> pa.Table:
+    """One ``trace_validation`` row per trace row: passed, and the names of the rules it breaks."""
+    frame = traces.select(_COLUMNS).to_pandas(types_mapper=pd.ArrowDtype)
+    frame = frame.astype({c: "object" for c in ("parse_warnings",)})
+    masks = {name: rule(frame, settings).fillna(False).to_numpy(dtype=bool) for name, rule in RULES.items()}
+    names = np.array(list(masks), dtype=object)
+    matrix = np.column_stack(list(masks.values())) if len(frame) else np.zeros((0, len(names)), dtype=bool)
+    reasons = [names[row].tolist() for row in matrix]
+    return pa.table({
+        "span_id": traces.column("span_id"),
+        "trace_id": traces.column("trace_id"),
+        "start_time": traces.column("start_time"),
+        "passed": pa.array([not r for r in reasons], type=pa.bool_()),
+        "reasons": pa.array(reasons, type=pa.list_(pa.string())),
+    }, schema=TRACE_VALIDATION)
+
+
+def reason_counts(validation: pa.Table) -> dict[str, int]:
+    counts = dict.fromkeys(RULES, 0)
+    for reasons in validation.column("reasons").to_pylist():
+        for reason in reasons:
+            counts[reason] += 1
+    return counts
