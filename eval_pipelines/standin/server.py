@@ -158,7 +158,7 @@ class StandinServer:
             handler._send(429, {"error": {"message": "rate limited (stand-in)", "type": "rate_limit"}},
                           {"Retry-After": f"{faults.retry_after_s:g}"})
             return
-        if draw < 2 * faults.error_rate / 3:
+        if requested_fault == "server_error" or draw < 2 * faults.error_rate / 3:
             handler._send(500, {"error": {"message": "internal error (stand-in)"}})
             return
         if draw < faults.error_rate:

@@ -1,0 +1,1 @@
+"""Demo traffic: a customer-support assistant's day, produced through real instrumentation."""

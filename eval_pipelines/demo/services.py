@@ -1,0 +1,206 @@
+"""The demo's four services, each instrumented the way real teams do it (one process per service).
+
+- ``support-assistant``: ``opentelemetry-instrumentation-openai-v2``, latest GenAI conventions,
+  content on the span (``gen_ai.input.messages``…);
+- ``ticket-classifier``: the same instrumentation, content only in the
+  ``gen_ai.client.inference.operation.details`` log-record event;
+- ``shipping-bot-legacy``: hand-written instrumentation in the deprecated conventions
+  (``gen_ai.system``, ``gen_ai.usage.prompt_tokens``, ``gen_ai.user.message``/``gen_ai.choice`` log events);
+- ``kb-search``: OpenInference's OpenAI instrumentation, with a retriever span and prompt template version.
+Every request runs inside an application SERVER span carrying route and prompt version.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from eval_pipelines.demo.assistant import JSON_INSTRUCTION, STRICT_RULE
+from eval_pipelines.demo.scenario import PlannedRequest
+from eval_pipelines.standin.server import stable_fraction
+
+INSTRUMENTATION_ENV = {
+    "support-assistant": {"OTEL_SEMCONV_STABILITY_OPT_IN": "gen_ai_latest_experimental",
+                          "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "SPAN_ONLY"},
+    "ticket-classifier": {"OTEL_SEMCONV_STABILITY_OPT_IN": "gen_ai_latest_experimental",
+                          "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "EVENT_ONLY"},
+}
+KNOWLEDGE_BASE = {
+    "kb-101": "All TrailBlazer and AquaPro products are rated IP67 (dust-tight, 30 minutes at 1 m depth).",
+    "kb-102": "Every product carries a two-year limited warranty covering manufacturing defects.",
+    "kb-103": "The Nimbus headphones battery lasts 30 hours; the AquaPro smartwatch lasts 5 days.",
+    "kb-104": "Returns are accepted within 30 days with the prepaid label from the Orders page.",
+}
+SYSTEM_PROMPTS = {
+    "v6": "You are Acme's support assistant. Be concise and friendly.",
+    "v7": f"You are Acme's support assistant. Be concise. Only discuss order details after {STRICT_RULE}.",
+    "v4": "You are Acme's support assistant. Be concise and friendly.",
+    "triage-v2": f"Classify the customer e-mail. {JSON_INSTRUCTION}: intent, urgency, language.",
+    "ship-v1": "You answer shipping questions for Acme.",
+    "kb-v3": "Answer from the context documents and cite their ids in brackets.\nContext:\n{context}",
+}
+
+
+def _providers(service: str, landing: Path) -> tuple[Any, Any, Any]:
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from eval_pipelines.demo.collector_files import (
+        CollectorLogExporter,
+        CollectorSpanExporter,
+        HourlyFiles,
+        TimeShift,
+    )
+
+    resource = Resource.create({"service.name": service, "service.version": "2026.11.3",
+                                "deployment.environment.name": "production"})
+    shift = TimeShift()
+    files = HourlyFiles(landing / "otel", service)
+    tracer_provider = TracerProvider(resource=resource)
+    tracer_provider.add_span_processor(BatchSpanProcessor(CollectorSpanExporter(files, shift),
+                                                          max_export_batch_size=512, schedule_delay_millis=200))
+    logger_provider = LoggerProvider(resource=resource)
+    logger_provider.add_log_record_processor(BatchLogRecordProcessor(CollectorLogExporter(files, shift),
+                                                                     schedule_delay_millis=200))
+    return tracer_provider, logger_provider, shift
+
+
+def _instrument(service: str, tracer_provider: Any, logger_provider: Any) -> None:
+    if service in INSTRUMENTATION_ENV:
+        from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+
+        OpenAIInstrumentor().instrument(tracer_provider=tracer_provider, logger_provider=logger_provider)
+    elif service == "kb-search":
+        from openinference.instrumentation.openai import OpenAIInstrumentor as OpenInferenceInstrumentor
+
+        OpenInferenceInstrumentor().instrument(tracer_provider=tracer_provider)
+
+
+def _legacy_call(tracer: Any, logger: Any, client: Any, request: PlannedRequest, messages: list[dict],
+                 headers: dict[str, str]) -> Any:
+    """Hand-written instrumentation in the deprecated GenAI conventions."""
+    from opentelemetry.trace import SpanKind, Status, StatusCode
+
+    with tracer.start_as_current_span(f"chat {request.model}", kind=SpanKind.CLIENT) as span:
+        span.set_attributes({"gen_ai.system": "openai", "gen_ai.operation.name": "chat",
+                             "gen_ai.request.model": request.model, "gen_ai.request.temperature": 0.3})
+        for message in messages:
+            logger.emit(attributes={"event.name": f"gen_ai.{message['role']}.message", "gen_ai.system": "openai"},
+                        body={"content": message["content"]})
+        try:
+            response = client.chat.completions.create(model=request.model, messages=messages, temperature=0.3,
+                                                      extra_headers=headers)
+        except Exception as exc:
+            span.set_status(Status(StatusCode.ERROR, str(exc)[:200]))
+            span.set_attribute("error.type", type(exc).__name__)
+            raise
+        choice = response.choices[0]
+        span.set_attributes({
+            "gen_ai.response.model": response.model, "gen_ai.response.id": response.id,
+            "gen_ai.usage.prompt_tokens": response.usage.prompt_tokens,
+            "gen_ai.usage.completion_tokens": response.usage.completion_tokens,
+            "gen_ai.response.finish_reasons": [choice.finish_reason],
+        })
+        logger.emit(attributes={"event.name": "gen_ai.choice", "gen_ai.system": "openai"},
+                    body={"index": 0, "finish_reason": choice.finish_reason,
+                          "message": {"role": "assistant", "content": choice.message.content}})
+        return response
+
+
+def _retrieve(tracer: Any, request: PlannedRequest) -> str:
+    ids = sorted(KNOWLEDGE_BASE, key=lambda doc: stable_fraction(doc, request.question))[:2]
+    attributes: dict[str, Any] = {"openinference.span.kind": "RETRIEVER", "input.value": request.question}
+    for i, doc in enumerate(ids):
+        attributes[f"retrieval.documents.{i}.document.id"] = doc
+        attributes[f"retrieval.documents.{i}.document.content"] = KNOWLEDGE_BASE[doc]
+        attributes[f"retrieval.documents.{i}.document.score"] = round(0.9 - 0.1 * i, 2)
+    with tracer.start_as_current_span("retrieve", attributes=attributes):
+        pass
+    return "\n".join(f"[{doc}] {KNOWLEDGE_BASE[doc]}" for doc in ids)
+
+
+def _feedback(root: Any, request: PlannedRequest, answer: str | None, response_id: str | None) -> None:
+    if request.feedback_draw >= 0.12:
+        return
+    bad = not answer or "sorry" in answer.lower() or "cannot" in answer.lower() or answer.count("{") != answer.count("}")
+    thumbs_down = request.feedback_draw < (0.08 if bad else 0.008)
+    attributes = {"feedback.kind": "thumbs", "feedback.value": "down" if thumbs_down else "up"}
+    if response_id:
+        attributes["gen_ai.response.id"] = response_id
+    if thumbs_down and request.feedback_draw < 0.004:
+        attributes["feedback.comment"] = "This did not answer my question."
+    root.add_event("eval_pipelines.feedback", attributes)
+
+
+def _handler(service: str, client: Any, tracer: Any, logger: Any, shift: Any) -> Callable[[PlannedRequest], None]:
+    from opentelemetry.trace import SpanKind
+
+    def handle(request: PlannedRequest) -> None:
+        started = time.time_ns()
+        attributes = {"app.route": request.route, "http.request.method": "POST", "user.id": request.user_id}
+        if service == "kb-search":
+            attributes.update({"openinference.span.kind": "CHAIN", "session.id": request.session_id})
+        else:
+            attributes.update({"app.prompt_version": request.prompt_version,
+                               "gen_ai.conversation.id": request.session_id})
+        if request.feature_flag:
+            attributes["app.feature_flag"] = request.feature_flag
+        with tracer.start_as_current_span(f"POST {request.route}", kind=SpanKind.SERVER, start_time=started,
+                                          attributes=attributes) as root:
+            shift.register(root.get_span_context().trace_id, request.sim_ns - started)
+            system = SYSTEM_PROMPTS[request.prompt_version]
+            if service == "kb-search":
+                system = system.format(context=_retrieve(tracer, request))
+            messages = [{"role": "system", "content": system}, {"role": "user", "content": request.question}]
+            headers = {"X-Standin-Fault": request.fault} if request.fault else {}
+            try:
+                response = _call(service, client, tracer, logger, request, messages, headers)
+            except Exception:
+                return
+            _feedback(root, request, response.choices[0].message.content, response.id)
+
+    return handle
+
+
+def _call(service: str, client: Any, tracer: Any, logger: Any, request: PlannedRequest, messages: list[dict],
+          headers: dict[str, str]) -> Any:
+    if service == "shipping-bot-legacy":
+        return _legacy_call(tracer, logger, client, request, messages, headers)
+    if service == "kb-search":
+        from openinference.instrumentation import using_prompt_template, using_session, using_user
+
+        with using_session(request.session_id), using_user(request.user_id), using_prompt_template(
+                template=SYSTEM_PROMPTS["kb-v3"], version=request.prompt_version):
+            return client.chat.completions.create(model=request.model, messages=messages, temperature=0.2,
+                                                  extra_headers=headers)
+    return client.chat.completions.create(model=request.model, messages=messages, temperature=0.2,
+                                          extra_headers=headers)
+
+
+def run_service(service: str, requests: list[PlannedRequest], base_url: str, landing: str, workers: int) -> int:
+    """Entry point of one service process: send its requests, flush telemetry; returns lines written."""
+    os.environ.update(INSTRUMENTATION_ENV.get(service, {}))
+    # openai-v2 2.4b0 sets error.type to a class object on failed calls; the SDK warns per span.
+    logging.getLogger("opentelemetry.attributes").setLevel(logging.ERROR)
+    import openai
+
+    tracer_provider, logger_provider, shift = _providers(service, Path(landing))
+    _instrument(service, tracer_provider, logger_provider)
+    client = openai.OpenAI(base_url=base_url, api_key="standin-not-a-secret", max_retries=0, timeout=30)
+    handle = _handler(service, client, tracer_provider.get_tracer("acme.support-app"),
+                      logger_provider.get_logger("acme.support-app"), shift)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(handle, requests))
+    tracer_provider.force_flush()
+    logger_provider.force_flush()
+    tracer_provider.shutdown()
+    logger_provider.shutdown()
+    return 0
