@@ -1,0 +1,43 @@
+# Everything a newcomer needs: `make demo` and `make test` set up the virtual environment themselves.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+EVAL_PIPELINES_HOME ?= $(CURDIR)/.eval_pipelines_home
+DAGSTER_HOME ?= $(EVAL_PIPELINES_HOME)/dagster
+export EVAL_PIPELINES_HOME DAGSTER_HOME
+# No usage statistics from Dagster, Great Expectations or Evidently.
+export DAGSTER_DISABLE_TELEMETRY := 1
+export GX_ANALYTICS_ENABLED := False
+export DO_NOT_TRACK := 1
+
+.PHONY: install demo test ui bench lint clean-home
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+demo: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/eval-pipelines demo
+
+test: install
+	$(BIN)/pytest -n 2 --dist loadfile
+
+ui: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+bench: install
+	$(BIN)/python bench/ingestion_throughput.py
+
+lint: install
+	$(BIN)/ruff check eval_pipelines eval_pipelines_tests bench
+
+clean-home:
+	rm -rf $(EVAL_PIPELINES_HOME)

@@ -1,0 +1,3 @@
+from eval_pipelines.cli import main
+
+raise SystemExit(main())

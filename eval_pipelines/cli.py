@@ -1,0 +1,150 @@
+"""``eval-pipelines``: the entry points that are not Dagster's (demo data, stand-in servers, inspection)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from eval_pipelines.home import HOME_ENV_VAR, PROJECT_ROOT, Home
+
+
+def _home(args: argparse.Namespace) -> Home:
+    if args.home:
+        os.environ[HOME_ENV_VAR] = str(Path(args.home).resolve())
+    return Home.from_env().ensure()
+
+
+def _yesterday() -> date:
+    return (datetime.now(UTC) - timedelta(days=1)).date()
+
+
+def _demo_traffic(args: argparse.Namespace) -> int:
+    from eval_pipelines.demo.traffic import write_demo_traffic
+
+    home = _home(args)
+    day = date.fromisoformat(args.date) if args.date else _yesterday()
+    started = time.monotonic()
+    summary = write_demo_traffic(home.landing, day, args.requests, seed=args.seed, bad_lines=args.bad_lines)
+    print(f"wrote {summary.requests} requests for {day} ({', '.join(f'{s} {n}' for s, n in summary.by_service.items())})"
+          f", {summary.plain_records} plain JSONL records and {sum(summary.bad_lines.values())} damaged lines "
+          f"into {home.landing} in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+def _serve_llm(args: argparse.Namespace) -> int:
+    from eval_pipelines.demo.assistant import support_persona
+    from eval_pipelines.standin.server import STANDIN_LABEL, Faults, StandinServer
+
+    faults = Faults(latency_ms=args.latency_ms, error_rate=args.error_rate, seed=args.seed)
+    server = StandinServer(persona=support_persona, faults=faults, port=args.port)
+    print(f"{STANDIN_LABEL} listening on {server.base_url} (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from eval_pipelines.inspection import format_summary, summarize
+    from eval_pipelines.lake import Lake
+
+    home = _home(args)
+    print(format_summary(summarize(Lake(home.warehouse), duckdb.connect())))
+    return 0
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    from eval_pipelines.lake import Lake
+
+    home = _home(args)
+    lake = Lake(home.warehouse, home.catalog)
+    if not lake.refresh_catalog():
+        print(f"{home.catalog} is open in another process; close it and retry", file=sys.stderr)
+        return 1
+    print(f"{home.catalog}: views {', '.join(lake.tables())}")
+    return 0
+
+
+def prepare_dagster_home(home: Home) -> Path:
+    """Point DAGSTER_HOME at ``<home>/dagster`` holding the shipped instance config (unless set)."""
+    dagster_home = Path(os.environ.get("DAGSTER_HOME") or home.dagster)
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    shipped = PROJECT_ROOT / "dagster.yaml"
+    if shipped.exists() and not (dagster_home / "dagster.yaml").exists():
+        shutil.copy(shipped, dagster_home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    return dagster_home
+
+
+def _demo(args: argparse.Namespace) -> int:
+    home = _home(args)
+    if not any(home.landing.rglob("*.json*")):
+        args.bad_lines = 300
+        _demo_traffic(args)
+    prepare_dagster_home(home)
+    import dagster as dg
+
+    from eval_pipelines.defs.local_runs import execute_run_requests, landing_sensor_tick, wait_for_quiet_landing
+    from eval_pipelines.lake import Lake
+
+    started = time.monotonic()
+    wait_for_quiet_landing(home.landing)
+    with dg.DagsterInstance.get() as instance:
+        tick = landing_sensor_tick(instance)
+        requests = tick.run_requests or []
+        print(f"landing_sensor: {len(requests)} hour partition(s) to build"
+              + ("" if requests else f" ({tick.skip_reason})"))
+        runs = execute_run_requests(instance, requests)
+    failed = [run.partition_key for run in runs if not run.success]
+    Lake(home.warehouse, home.catalog).refresh_catalog()
+    print(f"\nmaterialized {len(runs) - len(failed)}/{len(runs)} hour(s) in {time.monotonic() - started:.0f} s\n")
+    _inspect(argparse.Namespace(home=None))
+    print(f"""
+Where to look:
+  make ui                      Dagster UI on http://127.0.0.1:3000 (assets traces, trace_quarantine,
+                               trace_validation; checks on traces; landing_sensor), run history kept in
+                               {os.environ['DAGSTER_HOME']}
+  duckdb {home.catalog}        one view per table, e.g. SELECT route, prompt_version, count(*) FROM traces GROUP BY ALL
+  {home.reports / 'validation'}  Great Expectations results per hour (HTML)
+  eval-pipelines inspect       this summary again""")
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="eval-pipelines", description=__doc__)
+    parser.add_argument("--home", help=f"lake folder (default ${HOME_ENV_VAR} or .eval_pipelines_home)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    traffic = commands.add_parser("demo-traffic", help="write a demo day of traces into <home>/landing")
+    for sub in (traffic, demo := commands.add_parser("demo", help="demo traffic, one sensor tick, all runs")):
+        sub.add_argument("--date", help="UTC day to simulate, YYYY-MM-DD (default: yesterday)")
+        sub.add_argument("--requests", type=int, default=20_000, help="requests in the day (default 20000)")
+        sub.add_argument("--seed", type=int, default=7)
+        sub.add_argument("--bad-lines", type=int, default=300, help="damaged lines to append")
+    traffic.set_defaults(handler=_demo_traffic)
+    demo.set_defaults(handler=_demo)
+
+    serve = commands.add_parser("serve-llm", help="run the STAND-IN support-assistant model (OpenAI-compatible)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--latency-ms", type=float, default=0.0)
+    serve.add_argument("--error-rate", type=float, default=0.0, help="share of 429/500/503 replies")
+    serve.add_argument("--seed", type=int, default=0)
+    serve.set_defaults(handler=_serve_llm)
+
+    commands.add_parser("inspect", help="rows per hour, quarantine and validation summary").set_defaults(
+        handler=_inspect)
+    commands.add_parser("catalog", help="rebuild the DuckDB catalog of views").set_defaults(handler=_catalog)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(args)

@@ -1,0 +1,47 @@
+"""Run the pipeline in this process, as the daemon would: one sensor tick, then its run requests.
+
+Used by ``eval-pipelines demo`` and the tests; runs are recorded in the given instance, so with a
+persistent ``DAGSTER_HOME`` they show up in the UI afterwards.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+
+from eval_pipelines.definitions import defs
+from eval_pipelines.defs.sensors import QUIET_SECONDS, landing_sensor
+
+
+@dataclass(frozen=True)
+class LocalRun:
+    partition_key: str
+    success: bool
+    run_id: str
+
+
+def wait_for_quiet_landing(landing: Path) -> None:
+    """Let files just written pass the sensor's quiet period (it skips files still being written)."""
+    newest = max((p.stat().st_mtime for p in landing.rglob("*") if p.is_file()), default=0.0)
+    time.sleep(max(0.0, newest + QUIET_SECONDS + 0.1 - time.time()))
+
+
+def landing_sensor_tick(instance: dg.DagsterInstance, cursor: str | None = None) -> dg.SensorResult:
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=defs.resources,
+                                      definitions=defs)
+    return landing_sensor(context)
+
+
+def execute_run_requests(instance: dg.DagsterInstance, requests: list[dg.RunRequest],
+                         progress: Callable[[str], None] = print) -> list[LocalRun]:
+    job = defs.resolve_job_def("ingestion_job")
+    runs = []
+    for number, request in enumerate(requests, start=1):
+        result = job.execute_in_process(partition_key=request.partition_key, instance=instance,
+                                        tags=request.tags, raise_on_error=False)
+        runs.append(LocalRun(request.partition_key, result.success, result.run_id))
+        progress(f"[{number}/{len(requests)}] ingestion_job {request.partition_key}: "
+                 f"{'ok' if result.success else 'FAILED'}")
+    return runs

@@ -1,0 +1,63 @@
+"""Read-only summaries of the lake, for the CLI and the demo (plain DuckDB over Parquet)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from eval_pipelines.lake import Lake
+
+
+@dataclass(frozen=True)
+class LakeSummary:
+    rows_per_hour: list[tuple[str, int, int, float | None]]
+    rows: int
+    quarantined: int
+    pass_rate: float | None
+    by_format: list[tuple[str, int]]
+    quarantine_reasons: list[tuple[str, int]]
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
+    return con.sql(sql).fetchall()[0][0]
+
+
+def summarize(lake: Lake, con: duckdb.DuckDBPyConnection) -> LakeSummary:
+    tables = set(lake.tables())
+    traces = lake.scan("traces")
+    quarantine = lake.scan("trace_quarantine")
+    validation = lake.scan("trace_validation")
+    if "traces" not in tables:
+        return LakeSummary([], 0, 0, None, [], [])
+    per_hour = con.sql(f"""
+        WITH t AS (SELECT hour, count(*) AS n FROM {traces} GROUP BY hour),
+             q AS (SELECT hour, count(*) AS n FROM {quarantine} GROUP BY hour),
+             v AS ({f"SELECT hour, avg(passed::INT) AS rate FROM {validation} GROUP BY hour"
+                   if "trace_validation" in tables else "SELECT NULL::VARCHAR AS hour, NULL::DOUBLE AS rate"})
+        SELECT t.hour, t.n, coalesce(q.n, 0), v.rate FROM t
+        LEFT JOIN q USING (hour) LEFT JOIN v USING (hour) ORDER BY t.hour""").fetchall()
+    rows = sum(r[1] for r in per_hour)
+    quarantined = _scalar(con, f"SELECT count(*) FROM {quarantine}")
+    pass_rate = _scalar(con, f"SELECT avg(passed::INT) FROM {validation}") if "trace_validation" in tables else None
+    by_format = con.sql(f"SELECT source_format, count(*) FROM {traces} GROUP BY 1 ORDER BY 2 DESC").fetchall()
+    reasons = con.sql(f"""SELECT split_part(reason, ':', 1) AS r, count(*) FROM {quarantine}
+                          GROUP BY 1 ORDER BY 2 DESC""").fetchall()
+    return LakeSummary(per_hour, rows, quarantined, pass_rate, by_format, reasons)
+
+
+def format_summary(summary: LakeSummary) -> str:
+    if not summary.rows_per_hour:
+        return "The lake has no traces yet."
+    lines = ["hour               rows  quarantined  validation pass rate"]
+    for hour, rows, quarantined, rate in summary.rows_per_hour:
+        rate_text = f"{rate:6.1%}" if rate is not None else "     -"
+        lines.append(f"{hour}  {rows:6d}  {quarantined:11d}  {rate_text}")
+    lines.append(f"total: {summary.rows} trace rows, {summary.quarantined} quarantined lines, validation pass "
+                 f"rate {summary.pass_rate:.1%}" if summary.pass_rate is not None else
+                 f"total: {summary.rows} trace rows, {summary.quarantined} quarantined lines")
+    lines.append("by source format: " + ", ".join(f"{fmt} {n}" for fmt, n in summary.by_format))
+    if summary.quarantine_reasons:
+        lines.append("quarantine reasons: " + "; ".join(f"{r} ({n})" for r, n in summary.quarantine_reasons))
+    return "\n".join(lines)
