@@ -1,0 +1,59 @@
+import os
+import shutil
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from eval_pipelines.home import HOME_ENV_VAR, Home
+from eval_pipelines.landing import LandingIndex
+from eval_pipelines.settings import load_ingestion_settings, load_price_table
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+
+DEMO_DAY = date(2026, 11, 21)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
+    monkeypatch.setenv(HOME_ENV_VAR, str(tmp_path / "home"))
+    return Home(tmp_path / "home").ensure()
+
+
+@pytest.fixture
+def index(home: Home) -> LandingIndex:
+    return LandingIndex(home.landing, home.landing_index)
+
+
+@pytest.fixture
+def con() -> duckdb.DuckDBPyConnection:
+    with duckdb.connect() as connection:
+        yield connection
+
+
+@pytest.fixture(scope="session")
+def settings():
+    return load_ingestion_settings()
+
+
+@pytest.fixture(scope="session")
+def prices():
+    return load_price_table()
+
+
+@pytest.fixture(scope="session")
+def demo_landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small demo day (600 requests), generated once per test session through the real stack."""
+    from eval_pipelines.demo.traffic import write_demo_traffic
+
+    landing = tmp_path_factory.mktemp("demo") / "landing"
+    write_demo_traffic(landing, DEMO_DAY, requests=600, seed=11, bad_lines=60, workers=4)
+    return landing
+
+
+@pytest.fixture
+def demo_home(home: Home, demo_landing: Path) -> Home:
+    shutil.copytree(demo_landing, home.landing, dirs_exist_ok=True)
+    return home

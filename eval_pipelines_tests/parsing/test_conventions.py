@@ -1,0 +1,109 @@
+import json
+
+from eval_pipelines.parsing.conventions import event_message, llm_fields, retrieval_documents, span_role
+from eval_pipelines_tests.builders import latest_llm_attributes
+
+
+def test_latest_conventions_give_canonical_messages_texts_and_usage():
+    fields = llm_fields(latest_llm_attributes(), [])
+    assert fields["input_text"] == "Where is my order?"
+    assert fields["output_text"] == "It ships today."
+    assert fields["system_instructions"] == "Be nice."
+    assert json.loads(fields["input_messages"]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "Where is my order?"}]}]
+    assert (fields["input_tokens"], fields["output_tokens"]) == (1000, 500)
+    assert fields["provider"] == "openai" and fields["operation"] == "chat"
+    assert fields["finish_reasons"] == ["stop"]
+    assert fields["source_format"] == "otel_genai"
+    assert fields["parse_warnings"] == []
+
+
+def test_deprecated_attributes_and_span_events():
+    attrs = {"gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o", "gen_ai.usage.prompt_tokens": 12,
+             "gen_ai.usage.completion_tokens": "7"}
+    events = [("gen_ai.system.message", {"content": "Be brief."}),
+              ("gen_ai.user.message", {"content": "Hi?"}),
+              ("gen_ai.choice", {"index": 0, "finish_reason": "length",
+                                 "message": {"role": "assistant", "content": "Hel",
+                                             "tool_calls": [{"id": "c1", "type": "function", "function": {
+                                                 "name": "lookup", "arguments": "{\"id\": 3}"}}]}})]
+    fields = llm_fields(attrs, events)
+    assert fields["source_format"] == "otel_genai_deprecated"
+    assert (fields["input_tokens"], fields["output_tokens"]) == (12, 7)
+    assert fields["system_instructions"] == "Be brief." and fields["input_text"] == "Hi?"
+    assert fields["output_text"] == "Hel" and fields["finish_reasons"] == ["length"]
+    assert json.loads(fields["tool_calls"]) == [{"type": "tool_call", "id": "c1", "name": "lookup",
+                                                 "arguments": {"id": 3}}]
+
+
+def test_openllmetry_indexed_prompt_attributes():
+    attrs = {"gen_ai.system": "openai", "gen_ai.prompt.0.role": "user", "gen_ai.prompt.0.content": "Q1",
+             "gen_ai.prompt.1.role": "assistant", "gen_ai.prompt.1.content": "A1",
+             "gen_ai.prompt.2.role": "user", "gen_ai.prompt.2.content": "Q2",
+             "gen_ai.completion.0.role": "assistant", "gen_ai.completion.0.content": "A2"}
+    fields = llm_fields(attrs, [])
+    assert fields["input_text"] == "Q2" and fields["output_text"] == "A2"
+    assert len(json.loads(fields["input_messages"])) == 3
+
+
+def test_openinference_flattened_messages_tool_calls_and_invocation_parameters():
+    attrs = {
+        "openinference.span.kind": "LLM", "llm.model_name": "gpt-4o-2024-08-06", "llm.system": "openai",
+        "llm.invocation_parameters": json.dumps({"model": "gpt-4o", "temperature": 0.1}),
+        "llm.input_messages.0.message.role": "system", "llm.input_messages.0.message.content": "Sys",
+        "llm.input_messages.1.message.role": "user",
+        "llm.input_messages.1.message.contents.0.message_content.text": "Part one",
+        "llm.output_messages.0.message.role": "assistant",
+        "llm.output_messages.0.message.tool_calls.0.tool_call.id": "t1",
+        "llm.output_messages.0.message.tool_calls.0.tool_call.function.name": "search",
+        "llm.output_messages.0.message.tool_calls.0.tool_call.function.arguments": "{\"q\": \"x\"}",
+        "llm.token_count.prompt": 5, "llm.token_count.completion": 2,
+        "output.value": json.dumps({"id": "chatcmpl-1", "choices": []}),
+    }
+    fields = llm_fields(attrs, [])
+    assert fields["source_format"] == "openinference"
+    assert fields["request_model"] == "gpt-4o" and fields["response_model"] == "gpt-4o-2024-08-06"
+    assert fields["system_instructions"] == "Sys" and fields["input_text"] == "Part one"
+    assert json.loads(fields["tool_calls"])[0]["name"] == "search"
+    assert json.loads(fields["request_params"]) == {"temperature": 0.1}
+    assert fields["response_id"] == "chatcmpl-1"
+
+
+def test_openinference_falls_back_to_input_and_output_values():
+    attrs = {"openinference.span.kind": "LLM",
+             "input.value": json.dumps({"messages": [{"role": "user", "content": "Q"}]}),
+             "output.value": json.dumps({"choices": [{"message": {"role": "assistant", "content": "A"},
+                                                      "finish_reason": "stop"}]})}
+    fields = llm_fields(attrs, [])
+    assert (fields["input_text"], fields["output_text"], fields["finish_reasons"]) == ("Q", "A", ["stop"])
+
+
+def test_wrong_types_are_kept_as_warnings_not_crashes():
+    fields = llm_fields(latest_llm_attributes(**{"gen_ai.usage.input_tokens": "lots",
+                                                  "gen_ai.input.messages": "not json"}), [])
+    assert fields["input_tokens"] is None
+    assert fields["parse_warnings"] == ["gen_ai.usage.input_tokens is not an integer: 'lots'"]
+    assert fields["input_text"] == "not json"
+
+
+def test_span_roles():
+    assert span_role({"gen_ai.operation.name": "chat"}) == "llm"
+    assert span_role({"gen_ai.system": "openai"}) == "llm"
+    assert span_role({"gen_ai.operation.name": "embeddings", "gen_ai.provider.name": "openai"}) == "other"
+    assert span_role({"openinference.span.kind": "retriever"}) == "retrieval"
+    assert span_role({"openinference.span.kind": "CHAIN"}) == "other"
+    assert span_role({"http.route": "/x"}) == "other"
+
+
+def test_retrieval_documents_from_openinference_and_json():
+    oi = {"retrieval.documents.1.document.id": "d2", "retrieval.documents.1.document.content": "two",
+          "retrieval.documents.0.document.id": "d1", "retrieval.documents.0.document.content": "one",
+          "retrieval.documents.0.document.score": 0.9}
+    assert [d["id"] for d in retrieval_documents(oi)] == ["d1", "d2"]
+    assert retrieval_documents({"retrieval.documents": json.dumps(["plain text"])})[0]["content"] == "plain text"
+    assert retrieval_documents({}) is None
+
+
+def test_event_message_accepts_json_content_attribute():
+    message = event_message("gen_ai.user.message", {"gen_ai.event.content": json.dumps({"content": "hey"})})
+    assert message == {"role": "user", "parts": [{"type": "text", "content": "hey"}]}

@@ -1,0 +1,49 @@
+import gzip
+import json
+
+from eval_pipelines.parsing.files import RAW_TEXT_LIMIT, iter_documents, truncate_raw
+from eval_pipelines_tests.builders import latest_llm_attributes, span, traces_request, write_lines
+
+
+def test_lines_truncated_garbage_and_blank(tmp_path):
+    path = write_lines(tmp_path / "a.jsonl", {"x": 1}, b"", b'{"resourceSpans": [', b"\x00\x01garbage", b"   ")
+    documents = list(iter_documents(path))
+    assert [d.line for d in documents] == [1, 3, 4]
+    assert documents[0].value == {"x": 1} and documents[0].error is None
+    assert documents[1].error.startswith("malformed JSON") and documents[2].error.startswith("malformed JSON")
+
+
+def test_invalid_utf8_inside_a_string_is_replaced_not_rejected(tmp_path):
+    path = write_lines(tmp_path / "a.jsonl", b'{"text": "caf\xe9 ok"}')
+    (document,) = iter_documents(path)
+    assert document.error is None and document.replaced_invalid_utf8
+    assert document.value["text"] == "caf\ufffd ok"
+
+
+def test_gzip_and_pretty_printed_json(tmp_path):
+    request = traces_request(span("01" * 8, attributes=latest_llm_attributes()))
+    with gzip.open(tmp_path / "a.jsonl.gz", "wb") as stream:
+        stream.write(json.dumps(request).encode() + b"\n")
+    assert [d.value for d in iter_documents(tmp_path / "a.jsonl.gz")] == [request]
+    (tmp_path / "b.json").write_text(json.dumps(request, indent=2))
+    assert [d.value for d in iter_documents(tmp_path / "b.json")] == [request]
+
+
+def test_corrupt_gzip_and_missing_file_are_reported(tmp_path):
+    (tmp_path / "bad.jsonl.gz").write_bytes(b"not gzip at all")
+    (document,) = iter_documents(tmp_path / "bad.jsonl.gz")
+    assert document.error.startswith("cannot read file")
+    (document,) = iter_documents(tmp_path / "missing.jsonl")
+    assert document.error.startswith("cannot open file")
+
+
+def test_five_megabyte_attribute_value_is_parsed(tmp_path):
+    big = "x" * (5 * 1024 * 1024)
+    request = traces_request(span("01" * 8, attributes=latest_llm_attributes(answer=big)))
+    (document,) = iter_documents(write_lines(tmp_path / "big.jsonl", request))
+    assert document.error is None
+
+
+def test_raw_text_is_truncated_with_its_length():
+    text = truncate_raw(b"y" * (RAW_TEXT_LIMIT + 10))
+    assert text.startswith("y" * RAW_TEXT_LIMIT) and text.endswith(f"[{RAW_TEXT_LIMIT + 10} chars]")

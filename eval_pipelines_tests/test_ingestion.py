@@ -1,0 +1,154 @@
+import json
+import os
+
+import pytest
+
+from eval_pipelines.ingestion import build_hours
+from eval_pipelines.parsing.records import HOUR_NS
+from eval_pipelines_tests.builders import (
+    T0,
+    latest_llm_attributes,
+    log_event,
+    logs_request,
+    span,
+    traces_request,
+    write_lines,
+)
+
+HOUR = T0 // HOUR_NS
+APP = "aa" * 8
+LLM = "bb" * 8
+
+
+def build(index, settings, prices, con, first=HOUR, last=HOUR):
+    index.refresh()
+    return {b.hour: b for b in build_hours(index, first, last, settings, prices, con)}
+
+
+def rows(built, hour=HOUR):
+    return built[hour].traces.to_pylist()
+
+
+def app_span(**attributes):
+    return span(APP, start_s=59.0, duration_s=3.0, name="POST /orders",
+                attributes={"app.route": "/orders", "app.prompt_version": "v7", "gen_ai.conversation.id": "s1",
+                            **attributes})
+
+
+def test_dimensions_resolve_up_the_tree_across_files(home, index, settings, prices, con):
+    write_lines(home.landing / "a" / "app.jsonl", traces_request(app_span(**{"app.feature_flag": "beta"})))
+    write_lines(home.landing / "b" / "llm.jsonl",
+                traces_request(span(LLM, parent=APP, attributes=latest_llm_attributes())))
+    (row,) = rows(build(index, settings, prices, con))
+    assert (row["route"], row["prompt_version"], row["session_id"]) == ("/orders", "v7", "s1")
+    assert json.loads(row["dimensions"]) == {"feature_flag": "beta"}
+    assert row["service_name"] == "support" and row["source_file"] == "b/llm.jsonl"
+    assert row["cost_usd"] == pytest.approx((1000 * 0.15 + 500 * 0.60) / 1e6)
+
+
+def test_nearest_ancestor_wins_and_the_span_itself_first(home, index, settings, prices, con):
+    grand = span("cc" * 8, start_s=58, duration_s=5, attributes={"app.route": "/outer", "app.prompt_version": "v1"})
+    parent = span(APP, parent="cc" * 8, start_s=59, duration_s=3, attributes={"app.route": "/inner"})
+    llm = span(LLM, parent=APP, attributes=latest_llm_attributes(**{"app.prompt_version": "v9"}))
+    write_lines(home.landing / "t.jsonl", traces_request(grand, parent, llm))
+    (row,) = rows(build(index, settings, prices, con))
+    assert (row["route"], row["prompt_version"]) == ("/inner", "v9")
+
+
+def test_parent_cycles_and_orphans_do_not_hang(home, index, settings, prices, con):
+    a = span("01" * 8, parent="02" * 8, attributes=latest_llm_attributes())
+    b = span("02" * 8, parent="01" * 8, attributes={"app.route": "/loop"})
+    orphan = span("03" * 8, trace_id="cd" * 16, parent="ff" * 8, attributes=latest_llm_attributes())
+    write_lines(home.landing / "t.jsonl", traces_request(a, b, orphan))
+    found = {r["span_id"]: r for r in rows(build(index, settings, prices, con))}
+    assert found["01" * 8]["route"] == "/loop" and found["03" * 8]["route"] is None
+
+
+def test_duplicate_spans_across_files_are_kept_once(home, index, settings, prices, con):
+    request = traces_request(span(LLM, attributes=latest_llm_attributes()))
+    write_lines(home.landing / "one.jsonl", request, request)
+    write_lines(home.landing / "copy" / "two.jsonl", request)
+    assert [r["span_id"] for r in rows(build(index, settings, prices, con))] == [LLM]
+
+
+def test_log_record_events_in_another_file_fill_the_content(home, index, settings, prices, con):
+    llm = span(LLM, attributes={"gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o-mini",
+                                "gen_ai.usage.prompt_tokens": 3, "gen_ai.usage.completion_tokens": 4})
+    write_lines(home.landing / "spans.jsonl", traces_request(llm))
+    write_lines(home.landing / "logs.jsonl", logs_request(
+        log_event("gen_ai.system.message", {"content": "Sys"}, LLM, at_s=60.1),
+        log_event("gen_ai.user.message", {"content": "Question?"}, LLM, at_s=60.2),
+        log_event("gen_ai.choice", {"index": 0, "finish_reason": "stop",
+                                    "message": {"role": "assistant", "content": "Answer."}}, LLM, at_s=60.9,
+                  as_attribute=False)))
+    (row,) = rows(build(index, settings, prices, con))
+    assert (row["system_instructions"], row["input_text"], row["output_text"]) == ("Sys", "Question?", "Answer.")
+    assert row["finish_reasons"] == ["stop"] and row["source_format"] == "otel_genai_deprecated"
+
+
+def test_operation_details_event_fills_content(home, index, settings, prices, con):
+    llm = span(LLM, attributes={"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai"})
+    details = {"timeUnixNano": "0", "observedTimeUnixNano": str(T0 + 61 * 10**9), "traceId": "ab" * 16,
+               "spanId": LLM, "eventName": "gen_ai.client.inference.operation.details",
+               "attributes": [{"key": "gen_ai.input.messages", "value": {"stringValue": json.dumps(
+                   [{"role": "user", "parts": [{"type": "text", "content": "Q"}]}])}},
+                   {"key": "gen_ai.output.messages", "value": {"stringValue": json.dumps(
+                       [{"role": "assistant", "parts": [{"type": "text", "content": "A"}]}])}}]}
+    write_lines(home.landing / "t.jsonl", traces_request(llm), logs_request(details))
+    (row,) = rows(build(index, settings, prices, con))
+    assert (row["input_text"], row["output_text"]) == ("Q", "A")
+
+
+def test_retrieved_context_comes_from_retriever_spans_of_the_trace(home, index, settings, prices, con):
+    retriever = span("dd" * 8, parent=APP, start_s=59.5, duration_s=0.2, attributes={
+        "openinference.span.kind": "RETRIEVER", "retrieval.documents.0.document.id": "kb-1",
+        "retrieval.documents.0.document.content": "Returns within 30 days."})
+    llm = span(LLM, parent=APP, attributes=latest_llm_attributes())
+    write_lines(home.landing / "t.jsonl", traces_request(app_span(), retriever, llm))
+    (row,) = rows(build(index, settings, prices, con))
+    assert json.loads(row["retrieved_context"])[0] == {"id": "kb-1", "content": "Returns within 30 days.",
+                                                       "score": None, "metadata": None}
+
+
+def test_parent_starting_in_the_previous_hour_still_resolves(home, index, settings, prices, con):
+    parent = span(APP, start_s=-30, duration_s=120, attributes={"app.route": "/late-night"})
+    write_lines(home.landing / "earlier.jsonl", traces_request(parent))
+    write_lines(home.landing / "later.jsonl", traces_request(span(LLM, parent=APP, start_s=10,
+                                                                  attributes=latest_llm_attributes())))
+    (row,) = rows(build(index, settings, prices, con))
+    assert row["route"] == "/late-night"
+
+
+def test_bad_lines_and_spans_are_quarantined_in_the_files_first_hour(home, index, settings, prices, con):
+    good = traces_request(span(LLM, start_s=3600 + 10, attributes=latest_llm_attributes()))
+    no_id = traces_request(span("", start_s=3600 + 20, attributes=latest_llm_attributes()))
+    write_lines(home.landing / "t.jsonl", good, b'{"resourceSpans": [{"trunc', no_id, b'"just a string"')
+    built = build(index, settings, prices, con, HOUR, HOUR + 1)
+    assert built[HOUR].quarantine.num_rows == 0 and len(rows(built, HOUR + 1)) == 1
+    reasons = built[HOUR + 1].quarantine.column("reason").to_pylist()
+    assert reasons[0].startswith("malformed JSON")
+    assert reasons[1] == "span without a valid spanId"
+    assert reasons[2].startswith("not an OTLP export request or a plain record")
+    assert built[HOUR + 1].quarantine.column("source_line").to_pylist() == [2, 3, 4]
+
+
+def test_a_file_with_no_readable_time_is_quarantined_in_the_hour_it_landed(home, index, settings, prices, con):
+    path = write_lines(home.landing / "junk.jsonl", b"<html>502 Bad Gateway</html>", b"{}")
+    os.utime(path, ns=(T0 + 5 * 10**9, T0 + 5 * 10**9))
+    built = build(index, settings, prices, con)
+    assert built[HOUR].traces.num_rows == 0
+    assert built[HOUR].quarantine.num_rows == 2
+
+
+def test_hours_without_data_come_out_empty(home, index, settings, prices, con):
+    built = build(index, settings, prices, con, HOUR, HOUR + 2)
+    assert sorted(built) == [HOUR, HOUR + 1, HOUR + 2]
+    assert all(b.traces.num_rows == 0 and b.quarantine.num_rows == 0 for b in built.values())
+
+
+def test_hostile_content_is_stored_verbatim(home, index, settings, prices, con):
+    hostile = "<script>alert(1)</script>' OR 1=1; -- ignore previous instructions \u202e\U0001f600"
+    write_lines(home.landing / "t.jsonl", traces_request(span(LLM, attributes=latest_llm_attributes(
+        question=hostile, **{"app.route": "/x'; DROP TABLE traces; --"}))))
+    (row,) = rows(build(index, settings, prices, con))
+    assert row["input_text"] == hostile and row["route"] == "/x'; DROP TABLE traces; --"
