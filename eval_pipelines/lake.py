@@ -47,12 +47,19 @@ class Lake:
         return self.warehouse / table / f"{key_name}={key}" / PARTITION_FILE
 
     def read_partition(self, table: str, key_name: str, key: str) -> pa.Table | None:
-        path = self.partition_path(table, key_name, key)
-        return pq.read_table(path) if path.exists() else None
+        # One open file handle: a path would be opened again per read, and could meet a newer version.
+        try:
+            with open(self.partition_path(table, key_name, key), "rb") as stream:
+                return pq.read_table(stream)
+        except FileNotFoundError:
+            return None
 
     def partition_rows(self, table: str, key_name: str, key: str) -> int | None:
-        path = self.partition_path(table, key_name, key)
-        return pq.ParquetFile(path).metadata.num_rows if path.exists() else None
+        try:
+            with open(self.partition_path(table, key_name, key), "rb") as stream:
+                return pq.ParquetFile(stream).metadata.num_rows
+        except FileNotFoundError:
+            return None
 
     def write_partition(self, table: str, key_name: str, key: str, data: pa.Table) -> PartitionWrite:
         """Replace one partition atomically; the previous version stays readable until the rename."""

@@ -1,0 +1,16 @@
+import dagster as dg
+import pytest
+
+from eval_pipelines.defs.resources import IngestionConfigResource, LakeResource, duckdb_resource
+
+
+@pytest.fixture
+def resources(home):
+    return {"lake": LakeResource(home=str(home.root)), "duckdb": duckdb_resource(home),
+            "ingestion": IngestionConfigResource()}
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as test_instance:
+        yield test_instance

@@ -1,0 +1,30 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from eval_pipelines.definitions import defs
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def test_definitions_load_with_every_stage_named_as_dagster_users_expect():
+    graph = defs.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert keys == {"traces", "trace_quarantine", "trace_validation"}
+    assert graph.get(dg.AssetKey("traces")).group_name == "ingestion"
+    assert graph.get(dg.AssetKey("trace_validation")).group_name == "validation"
+    checks = {key.name for key in graph.asset_check_keys}
+    assert {"traces_span_id_unique", "traces_rows_parsed", "traces_start_time_in_partition"} <= checks
+    assert defs.resolve_sensor_def("landing_sensor").default_status == dg.DefaultSensorStatus.RUNNING
+    assert defs.resolve_job_def("ingestion_job").partitions_def is not None
+
+
+def test_dagster_definitions_validate_passes(tmp_path):
+    env = {**os.environ, "EVAL_PIPELINES_HOME": str(tmp_path), "DAGSTER_HOME": str(tmp_path)}
+    result = subprocess.run([str(Path(sys.executable).parent / "dagster"), "definitions", "validate",
+                             "-w", "workspace.yaml"], cwd=PROJECT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "All code locations passed validation" in result.stderr + result.stdout

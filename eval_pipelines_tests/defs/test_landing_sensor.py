@@ -1,0 +1,76 @@
+import json
+import os
+import time
+
+import dagster as dg
+
+from eval_pipelines.defs.partitions import hour_key
+from eval_pipelines.defs.sensors import QUIET_SECONDS, landing_sensor
+from eval_pipelines.parsing.records import HOUR_NS
+from eval_pipelines_tests.builders import T0, latest_llm_attributes, span, traces_request, write_lines
+
+HOUR = T0 // HOUR_NS
+
+
+def settled(path):
+    past = time.time() - QUIET_SECONDS - 1
+    os.utime(path, (past, past))
+    return path
+
+
+def tick(resources, instance, cursor=None):
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"lake": resources["lake"]})
+    result = landing_sensor(context)
+    return result, sorted(r.partition_key for r in result.run_requests or [])
+
+
+def llm_at(span_id, start_s):
+    return traces_request(span(span_id, start_s=start_s, attributes=latest_llm_attributes()))
+
+
+def test_requests_exactly_the_hours_a_new_file_holds(home, resources, instance):
+    settled(write_lines(home.landing / "a.jsonl", llm_at("01" * 8, 10), llm_at("02" * 8, 3 * 3600 + 5)))
+    result, keys = tick(resources, instance)
+    assert keys == [hour_key(HOUR), hour_key(HOUR + 3)]
+    assert all(r.run_key for r in result.run_requests)
+
+
+def test_relanding_the_same_file_requests_nothing_new(home, resources, instance):
+    path = settled(write_lines(home.landing / "a.jsonl", llm_at("01" * 8, 10)))
+    first, _ = tick(resources, instance)
+    content = path.read_bytes()
+    path.unlink()
+    path.write_bytes(content)
+    settled(path)
+    second, keys = tick(resources, instance)
+    assert keys == [] and second.skip_reason is not None
+    copy = settled(write_lines(home.landing / "copy" / "a.jsonl", content.rstrip(b"\n")))
+    third, keys = tick(resources, instance)
+    assert [r.run_key for r in third.run_requests] == [r.run_key for r in first.run_requests]
+    assert copy.exists()
+
+
+def test_late_file_for_an_hour_already_built_requests_it_again(home, resources, instance):
+    settled(write_lines(home.landing / "a.jsonl", llm_at("01" * 8, 10)))
+    first, _ = tick(resources, instance)
+    settled(write_lines(home.landing / "b.jsonl", llm_at("02" * 8, 20)))
+    second, keys = tick(resources, instance)
+    assert keys == [hour_key(HOUR)]
+    assert second.run_requests[0].run_key != first.run_requests[0].run_key
+
+
+def test_files_being_written_wait(home, resources, instance):
+    write_lines(home.landing / "a.jsonl", llm_at("01" * 8, 10))
+    result, keys = tick(resources, instance)
+    assert keys == [] and "still being written" in result.skip_reason.skip_message
+
+
+def test_future_hours_wait_in_the_cursor(home, resources, instance):
+    future_s = (time.time_ns() - T0) / 1e9 + 3 * 3600
+    settled(write_lines(home.landing / "skewed.jsonl", llm_at("01" * 8, future_s)))
+    result, keys = tick(resources, instance)
+    assert keys == []
+    deferred = json.loads(result.cursor)["deferred"]
+    assert len(deferred) == 1
+    later, keys = tick(resources, instance, cursor=result.cursor)
+    assert keys == [] and json.loads(later.cursor)["deferred"] == deferred

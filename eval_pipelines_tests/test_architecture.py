@@ -1,0 +1,16 @@
+import subprocess
+import sys
+
+DOMAIN_MODULES = [
+    "eval_pipelines.parsing.records", "eval_pipelines.parsing.assemble", "eval_pipelines.ingestion",
+    "eval_pipelines.landing", "eval_pipelines.lake", "eval_pipelines.validation.rules",
+    "eval_pipelines.validation.suite", "eval_pipelines.settings", "eval_pipelines.demo.traffic",
+    "eval_pipelines.inspection", "eval_pipelines.standin.server",
+]
+
+
+def test_domain_modules_import_no_dagster():
+    code = ("import sys\n" + "".join(f"import {m}\n" for m in DOMAIN_MODULES)
+            + "print(sorted(m for m in sys.modules if m == 'dagster' or m.startswith('dagster.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
