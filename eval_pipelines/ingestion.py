@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 
 import duckdb
@@ -12,11 +16,15 @@ import pyarrow as pa
 
 from eval_pipelines.landing import LandedFile, LandingIndex
 from eval_pipelines.parsing.assemble import assemble_traces
-from eval_pipelines.parsing.files import iter_documents
+from eval_pipelines.parsing.files import iter_documents, iter_range, splittable
 from eval_pipelines.parsing.records import HOUR_NS, Extractor, Window
 from eval_pipelines.parsing.staging import StagingWriter
 from eval_pipelines.schemas import TRACE_QUARANTINE, TRACES
 from eval_pipelines.settings import IngestionSettings, PriceTable
+
+
+CHUNK_BYTES = 32 * 1024 * 1024
+PARALLEL_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
@@ -37,24 +45,68 @@ def window_of_hours(first_hour: int, last_hour: int) -> Window:
     return Window(first_hour * HOUR_NS, (last_hour + 1) * HOUR_NS)
 
 
+@dataclass(frozen=True)
+class StagingTask:
+    """One slice of parsing work: a whole file, or a byte range of a large JSON-lines file."""
+
+    entry: LandedFile
+    start: int = 0
+    end: int | None = None
+
+
+def _tasks(entries: list[LandedFile], landing: Path) -> list[StagingTask]:
+    tasks = []
+    for entry in entries:
+        if entry.size > CHUNK_BYTES and splittable(landing / entry.path):
+            tasks += [StagingTask(entry, start, min(start + CHUNK_BYTES, entry.size))
+                      for start in range(0, entry.size, CHUNK_BYTES)]
+        else:
+            tasks.append(StagingTask(entry))
+    return tasks
+
+
+def stage_task(task: StagingTask, landing: Path, window: Window, settings: IngestionSettings,
+               folder: Path) -> tuple[int, dict[str, int]]:
+    """Parse one task into its own staging folder; returns (documents read, records staged by kind)."""
+    path = landing / task.entry.path
+    documents = iter_documents(path) if task.end is None else iter_range(path, task.start, task.end)
+    extractor = Extractor(settings, task.entry.path, window,
+                          with_quarantine=window.contains(task.entry.quarantine_hour * HOUR_NS))
+    read = 0
+    with StagingWriter(folder) as writer:
+        for document in documents:
+            read += 1
+            extractor.extract(document, writer)
+    return read, writer.counts
+
+
 def _stage(entries: list[LandedFile], landing: Path, window: Window, settings: IngestionSettings,
            staging: Path, stats: WindowStats, progress: Callable[[str], None]) -> None:
-    with StagingWriter(staging) as writer:
-        for entry in entries:
-            with_quarantine = window.contains(entry.quarantine_hour * HOUR_NS)
-            extractor = Extractor(settings, entry.path, window, with_quarantine)
-            for document in iter_documents(landing / entry.path):
-                stats.documents += 1
-                extractor.extract(document, writer)
-            stats.files.append(entry.path)
-            progress(f"parsed {entry.path} ({entry.size / 1e6:.1f} MB)")
-        stats.staged = dict(writer.counts)
+    """Parse every task, in parallel processes when there is enough work to pay for them."""
+    tasks = _tasks(entries, landing)
+    if not tasks:
+        StagingWriter(staging / "part-empty").close()  # empty tables, so the assembly reads no special case
+    folders = [staging / f"part-{n:05d}" for n in range(len(tasks))]
+    workers = min(len(tasks), os.cpu_count() or 1)
+    if workers > 1 and sum(e.size for e in entries) > PARALLEL_BYTES:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            results = list(pool.map(stage_task, tasks, repeat(landing), repeat(window), repeat(settings), folders))
+    else:
+        results = [stage_task(t, landing, window, settings, f) for t, f in zip(tasks, folders, strict=True)]
+    for task, (read, counts) in zip(tasks, results, strict=True):
+        stats.documents += read
+        for kind, count in counts.items():
+            stats.staged[kind] = stats.staged.get(kind, 0) + count
+        if task.start == 0:
+            stats.files.append(task.entry.path)
+            progress(f"parsed {task.entry.path} ({task.entry.size / 1e6:.1f} MB)")
 
 
 def _quarantine_by_hour(staging: Path, entries: list[LandedFile],
                         con: duckdb.DuckDBPyConnection) -> dict[int, pa.Table]:
     table = con.sql("SELECT * FROM read_parquet($path) ORDER BY source_file, source_line",
-                    params={"path": str(staging / "quarantine.parquet")}).to_arrow_table().cast(TRACE_QUARANTINE)
+                    params={"path": str(staging / "*" / "quarantine.parquet")}).to_arrow_table().cast(TRACE_QUARANTINE)
     hour_of_file = {entry.path: entry.quarantine_hour for entry in entries}
     files = table.column("source_file").to_pylist()
     by_hour: dict[int, list[int]] = {}

@@ -54,4 +54,5 @@ def duckdb_resource(home: Home) -> DuckDBResource:
     spill = home.root / "tmp" / "duckdb"
     spill.mkdir(parents=True, exist_ok=True)
     return DuckDBResource(database=":memory:",
-                          connection_config={"memory_limit": "2GB", "temp_directory": str(spill)})
+                          connection_config={"memory_limit": "1GB", "preserve_insertion_order": False,
+                                             "temp_directory": str(spill)})

@@ -173,8 +173,8 @@ def assemble_traces(con: duckdb.DuckDBPyConnection, staging: Path, settings: Ing
                     prices: PriceTable) -> Iterator[tuple[int, pa.Table]]:
     """Yield ``(hour index, traces rows of that hour)`` for every hour with LLM spans in staging."""
     sql = _ASSEMBLE_SQL.format(max_depth=MAX_TREE_DEPTH, hour_ns=HOUR_NS)
-    params = {"llm": str(staging / "llm.parquet"), "tree": str(staging / "tree.parquet"),
-              "event": str(staging / "event.parquet"), "extra_dimensions": settings.extra_dimensions}
+    params = {"llm": str(staging / "*" / "llm.parquet"), "tree": str(staging / "*" / "tree.parquet"),
+              "event": str(staging / "*" / "event.parquet"), "extra_dimensions": settings.extra_dimensions}
     for statement in filter(str.strip, sql.split(";")):
         used = {k: v for k, v in params.items() if f"${k}" in statement}
         con.execute(statement, used)

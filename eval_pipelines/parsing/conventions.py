@@ -228,6 +228,18 @@ _SOURCE_KEYS = {
 }
 
 
+def _string(attrs: dict[str, Any], keys: tuple[str, ...], warnings: list[str]) -> str | None:
+    for key in keys:
+        raw = attrs.get(key)
+        if raw is None or raw == "":
+            continue
+        if not isinstance(raw, str):
+            warnings.append(f"{key} is not a string: {str(raw)[:40]!r}")
+            return str(raw)
+        return raw
+    return None
+
+
 def _integer(attrs: dict[str, Any], keys: tuple[str, ...], warnings: list[str]) -> int | None:
     for key in keys:
         raw = attrs.get(key)
@@ -296,14 +308,13 @@ def llm_fields(attrs: dict[str, Any], events: list[tuple[str, dict[str, Any]]]) 
     if response_id is None and isinstance(output_value, dict):
         response_id = output_value.get("id")
     is_openinference = "openinference.span.kind" in plain
-    operation = plain.get("gen_ai.operation.name") or ("chat" if is_openinference else None)
     fields.update(
-        operation=_text(operation),
-        provider=_text(_first(plain, *_SOURCE_KEYS["provider"])),
-        request_model=_text(_first(plain, "gen_ai.request.model")
-                            or (invocation.get("model") if isinstance(invocation, dict) else None)
-                            or (None if not is_openinference else plain.get("llm.model_name"))),
-        response_model=_text(_first(plain, *_SOURCE_KEYS["response_model"])),
+        operation=_string(plain, _SOURCE_KEYS["operation"], warnings) or ("chat" if is_openinference else None),
+        provider=_string(plain, _SOURCE_KEYS["provider"], warnings),
+        request_model=(_string(plain, _SOURCE_KEYS["request_model"], warnings)
+                       or _text(invocation.get("model") if isinstance(invocation, dict) else None)
+                       or (_text(plain.get("llm.model_name")) if is_openinference else None)),
+        response_model=_string(plain, _SOURCE_KEYS["response_model"], warnings),
         response_id=_text(response_id),
         input_tokens=_integer(plain, INPUT_TOKEN_KEYS, warnings),
         output_tokens=_integer(plain, OUTPUT_TOKEN_KEYS, warnings),
@@ -314,9 +325,6 @@ def llm_fields(attrs: dict[str, Any], events: list[tuple[str, dict[str, Any]]]) 
     fields["finish_reasons"] = (_finish_reasons(_first(plain, "gen_ai.response.finish_reasons",
                                                        "llm.finish_reason"))
                                 or fields["finish_reasons"])
-    for name in ("operation", "provider", "request_model", "response_model"):
-        if fields[name] is not None and not isinstance(_first(plain, *_SOURCE_KEYS[name]) or "", str):
-            warnings.append(f"{name} is not a string")
     rest = {k: v for k, v in plain.items() if k not in _CONSUMED}
     fields["attributes"] = msg.dumps(rest) if rest else None
     fields["parse_warnings"] = warnings

@@ -76,6 +76,43 @@ def iter_documents(path: Path) -> Iterator[Document]:
             yield Document(0, None, f"cannot read file: {exc}", b"")
 
 
+def splittable(path: Path) -> bool:
+    """Plain JSON-lines files can be read in byte ranges by several processes."""
+    return path.name.endswith(".jsonl")
+
+
+def iter_range(path: Path, start: int, end: int) -> Iterator[Document]:
+    """The lines of a ``.jsonl`` file whose first byte lies in ``[start, end)``, numbered as in the file."""
+    with open(path, "rb") as stream:
+        number = _lines_before(stream, start)
+        if start > 0:
+            stream.seek(start - 1)
+            if stream.read(1) != b"\n":
+                stream.readline()
+                number += 1
+        position = stream.tell()
+        while position < end:
+            line = stream.readline()
+            if not line:
+                break
+            number += 1
+            position += len(line)
+            if line.strip():
+                yield _parse_line(number, line)
+
+
+def _lines_before(stream: BinaryIO, offset: int) -> int:
+    count, remaining = 0, offset
+    while remaining > 0:
+        chunk = stream.read(min(remaining, 1 << 22))
+        if not chunk:
+            break
+        count += chunk.count(b"\n")
+        remaining -= len(chunk)
+    stream.seek(0)
+    return count
+
+
 def _iter_stream(path: Path, stream: BinaryIO) -> Iterator[Document]:
     first_error: Document | None = None
     number = 0

@@ -89,11 +89,21 @@ def normalize_message(raw: Any, default_role: str = "user") -> Message | None:
     return normalized
 
 
+def _is_canonical(value: list[Any]) -> bool:
+    return all(
+        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("parts"), list)
+        and all(isinstance(p, dict) for p in m["parts"])
+        and ("finish_reason" not in m or isinstance(m["finish_reason"], str))
+        for m in value)
+
+
 def normalize_messages(value: Any, default_role: str = "user") -> list[Message] | None:
     """Messages in any supported shape (JSON text, list, single message) to the canonical list."""
     value = loads_lenient(value)
     if value is None or value == "" or value == []:
         return None
+    if isinstance(value, list) and _is_canonical(value):
+        return value
     if isinstance(value, dict):
         value = value.get("messages", [value]) if "messages" in value else [value]
     if not isinstance(value, list):

@@ -55,8 +55,15 @@ def attributes(raw: Any) -> dict[str, Any]:
     if isinstance(raw, list):
         out: dict[str, Any] = {}
         for item in raw:
-            if isinstance(item, dict) and isinstance(item.get("key"), str):
-                out[item["key"]] = any_value(item.get("value"))
+            try:
+                key, value = item["key"], item["value"]
+                text = value.get("stringValue")  # the common case, without a call per attribute
+            except (TypeError, KeyError, AttributeError):
+                if isinstance(item, dict) and isinstance(item.get("key"), str):
+                    out[item["key"]] = any_value(item.get("value"))
+                continue
+            if isinstance(key, str):
+                out[key] = text if text is not None else any_value(value)
         return out
     if isinstance(raw, dict):
         return {str(k): any_value(v) for k, v in raw.items()}

@@ -37,7 +37,8 @@ class StagingWriter:
     def _flush(self, kind: str) -> None:
         schema = STAGED_SCHEMAS[kind]
         rows = self._buffers[kind]
-        table = pa.Table.from_pylist(rows, schema=schema)
+        table = pa.Table.from_pydict({name: [row.get(name) for row in rows] for name in schema.names},
+                                     schema=schema)
         writer = self._writers.get(kind)
         if writer is None:
             writer = self._writers[kind] = pq.ParquetWriter(self.path(kind), schema, compression="zstd")

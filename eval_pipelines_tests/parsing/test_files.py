@@ -47,3 +47,15 @@ def test_five_megabyte_attribute_value_is_parsed(tmp_path):
 def test_raw_text_is_truncated_with_its_length():
     text = truncate_raw(b"y" * (RAW_TEXT_LIMIT + 10))
     assert text.startswith("y" * RAW_TEXT_LIMIT) and text.endswith(f"[{RAW_TEXT_LIMIT + 10} chars]")
+
+
+def test_byte_ranges_cover_every_line_once_with_file_line_numbers(tmp_path):
+    from eval_pipelines.parsing.files import iter_range
+
+    path = write_lines(tmp_path / "a.jsonl", *[{"n": n, "pad": "x" * (n % 7)} for n in range(200)], b"{bad")
+    whole = [(d.line, d.value, d.error is None) for d in iter_documents(path)]
+    size = path.stat().st_size
+    for chunk in (1, 17, 100, size):
+        pieces = [(d.line, d.value, d.error is None) for start in range(0, size, chunk)
+                  for d in iter_range(path, start, min(start + chunk, size))]
+        assert pieces == whole
