@@ -55,7 +55,8 @@ def _pair(i: int) -> list[dict]:
                _attr("gen_ai.request.model", "gpt-4o-mini"), _attr("gen_ai.response.model", "gpt-4o-mini-2024-07-18"),
                _attr("gen_ai.response.id", f"chatcmpl-{i}"), _attr("gen_ai.usage.input_tokens", 120),
                _attr("gen_ai.usage.output_tokens", 48),
-               {"key": "gen_ai.response.finish_reasons", "value": {"arrayValue": {"values": [{"stringValue": "stop"}]}}},
+               {"key": "gen_ai.response.finish_reasons",
+                "value": {"arrayValue": {"values": [{"stringValue": "stop"}]}}},
                _attr("gen_ai.input.messages", json.dumps([
                    {"role": "system", "parts": [{"type": "text", "content": "You are Acme's support assistant."}]},
                    {"role": "user", "parts": [{"type": "text", "content": question}]}])),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
@@ -30,7 +31,8 @@ def _demo_traffic(args: argparse.Namespace) -> int:
     day = date.fromisoformat(args.date) if args.date else _yesterday()
     started = time.monotonic()
     summary = write_demo_traffic(home.landing, day, args.requests, seed=args.seed, bad_lines=args.bad_lines)
-    print(f"wrote {summary.requests} requests for {day} ({', '.join(f'{s} {n}' for s, n in summary.by_service.items())})"
+    services = ", ".join(f"{service} {n}" for service, n in summary.by_service.items())
+    print(f"wrote {summary.requests} requests for {day} ({services})"
           f", {summary.plain_records} plain JSONL records and {sum(summary.bad_lines.values())} damaged lines "
           f"into {home.landing} in {time.monotonic() - started:.0f} s")
     return 0
@@ -43,10 +45,8 @@ def _serve_llm(args: argparse.Namespace) -> int:
     faults = Faults(latency_ms=args.latency_ms, error_rate=args.error_rate, seed=args.seed)
     server = StandinServer(persona=support_persona, faults=faults, port=args.port)
     print(f"{STANDIN_LABEL} listening on {server.base_url} (Ctrl-C to stop)", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -22,7 +22,6 @@ from eval_pipelines.parsing.staging import StagingWriter
 from eval_pipelines.schemas import TRACE_QUARANTINE, TRACES
 from eval_pipelines.settings import IngestionSettings, PriceTable
 
-
 CHUNK_BYTES = 32 * 1024 * 1024
 PARALLEL_BYTES = 64 * 1024 * 1024
 

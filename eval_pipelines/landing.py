@@ -15,7 +15,7 @@ from pathlib import Path
 
 import orjson
 
-from eval_pipelines.parsing.files import iter_documents, is_landing_file
+from eval_pipelines.parsing.files import is_landing_file, iter_documents
 from eval_pipelines.parsing.records import HOUR_NS, Window, document_times
 
 

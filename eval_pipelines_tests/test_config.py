@@ -32,7 +32,8 @@ def test_missing_required_dimension_and_unknown_keys(tmp_path):
     path.write_text("dimensions:\n  route: [app.route]\nsession_id: [s]\nuser_id: [u]\nenvironment: [e]\ntypo: 1\n")
     with pytest.raises(ConfigError) as error:
         load_ingestion_settings(path)
-    assert "ingestion.yaml:2: dimensions: Value error, missing required dimension(s): prompt_version" in str(error.value)
+    expected = "ingestion.yaml:2: dimensions: Value error, missing required dimension(s): prompt_version"
+    assert expected in str(error.value)
     assert "ingestion.yaml:6: typo: Extra inputs are not permitted" in str(error.value)
 
 

@@ -1,6 +1,5 @@
 import dagster as dg
 
-
 ingestion_job = dg.define_asset_job(
     "ingestion_job",
     selection=dg.AssetSelection.groups("ingestion", "validation"),

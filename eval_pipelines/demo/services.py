@@ -130,7 +130,8 @@ def _retrieve(tracer: Any, request: PlannedRequest) -> str:
 def _feedback(root: Any, request: PlannedRequest, answer: str | None, response_id: str | None) -> None:
     if request.feedback_draw >= 0.12:
         return
-    bad = not answer or "sorry" in answer.lower() or "cannot" in answer.lower() or answer.count("{") != answer.count("}")
+    lowered = (answer or "").lower()
+    bad = not answer or "sorry" in lowered or "cannot" in lowered or lowered.count("{") != lowered.count("}")
     thumbs_down = request.feedback_draw < (0.08 if bad else 0.008)
     attributes = {"feedback.kind": "thumbs", "feedback.value": "down" if thumbs_down else "up"}
     if response_id:

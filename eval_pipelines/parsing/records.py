@@ -168,9 +168,9 @@ class Extractor:
                             document.raw)
 
     def _add_if_in_window(self, sink: RecordSink, kind: str, record: dict[str, Any]) -> None:
-        if kind == "llm" and self.window.contains(record["start_ns"]):
-            sink.add(kind, record)
-        elif kind == "tree" and self.window.overlaps(record["start_ns"], record["end_ns"]):
+        in_window = (self.window.contains(record["start_ns"]) if kind == "llm"
+                     else self.window.overlaps(record["start_ns"], record["end_ns"]))
+        if in_window:
             sink.add(kind, record)
 
     def _otlp_spans(self, document: Document, value: dict[str, Any], sink: RecordSink) -> None:

@@ -42,7 +42,8 @@ def test_prompt_rollout_raises_refusals_on_orders(demo_day):
     traces, _ = demo_day
     orders = traces[traces.route == "/orders"]
     by_version = orders.groupby("prompt_version").output_text.apply(lambda s: s.map(refusal).mean())
-    assert set(orders[orders.hour < 14].prompt_version) == {"v6"} and set(orders[orders.hour >= 14].prompt_version) == {"v7"}
+    assert set(orders[orders.hour < 14].prompt_version) == {"v6"}
+    assert set(orders[orders.hour >= 14].prompt_version) == {"v7"}
     assert by_version["v7"] > 0.25 > 0.08 > by_version["v6"]
 
 
