@@ -129,6 +129,14 @@ def _openllmetry_messages(indexed: dict[int, dict[str, Any]], default_role: str)
     return msg.normalize_messages(_ordered(indexed), default_role)
 
 
+_INDEXED_MESSAGES = (
+    ("llm.input_messages.", False, _openinference_messages),
+    ("llm.output_messages.", True, _openinference_messages),
+    ("gen_ai.prompt.", False, _openllmetry_messages),
+    ("gen_ai.completion.", True, _openllmetry_messages),
+)
+
+
 def _openinference_io(value: Any, default_role: str) -> list[dict] | None:
     """``input.value``/``output.value``: a request or response JSON, or bare text."""
     parsed = msg.loads_lenient(value)
@@ -281,18 +289,13 @@ def llm_fields(attrs: dict[str, Any], events: list[tuple[str, dict[str, Any]]]) 
     plain, indexed = split_indexed(attrs)
     content = Content()
     content.fill_from_details(plain)
-    if "llm.input_messages." in indexed:
-        content.input_messages = content.input_messages or _openinference_messages(
-            indexed["llm.input_messages."], "user")
-    if "llm.output_messages." in indexed:
-        content.output_messages = content.output_messages or _openinference_messages(
-            indexed["llm.output_messages."], "assistant")
-    if "gen_ai.prompt." in indexed:
-        content.input_messages = content.input_messages or _openllmetry_messages(
-            indexed["gen_ai.prompt."], "user")
-    if "gen_ai.completion." in indexed:
-        content.output_messages = content.output_messages or _openllmetry_messages(
-            indexed["gen_ai.completion."], "assistant")
+    for prefix, is_output, build in _INDEXED_MESSAGES:
+        if prefix in indexed:
+            role = "assistant" if is_output else "user"
+            if is_output:
+                content.output_messages = content.output_messages or build(indexed[prefix], role)
+            else:
+                content.input_messages = content.input_messages or build(indexed[prefix], role)
     if events:
         content.fill_from_events(events)
     if content.input_messages is None and "input.value" in plain:
