@@ -100,8 +100,8 @@ def _demo(args: argparse.Namespace) -> int:
     with dg.DagsterInstance.get() as instance:
         tick = landing_sensor_tick(instance)
         requests = tick.run_requests or []
-        print(f"landing_sensor: {len(requests)} hour partition(s) to build"
-              + ("" if requests else f" ({tick.skip_reason})"))
+        skipped = tick.skip_reason.skip_message if tick.skip_reason else ""
+        print(f"landing_sensor: {len(requests)} hour partition(s) to build" + (f" ({skipped})" if skipped else ""))
         runs = execute_run_requests(instance, requests)
     failed = [run.partition_key for run in runs if not run.success]
     Lake(home.warehouse, home.catalog).refresh_catalog()
@@ -112,9 +112,13 @@ Where to look:
   make ui                      Dagster UI on http://127.0.0.1:3000 (assets traces, trace_quarantine,
                                trace_validation; checks on traces; landing_sensor), run history kept in
                                {os.environ['DAGSTER_HOME']}
-  duckdb {home.catalog}        one view per table, e.g. SELECT route, prompt_version, count(*) FROM traces GROUP BY ALL
-  {home.reports / 'validation'}  Great Expectations results per hour (HTML)
-  eval-pipelines inspect       this summary again""")
+  {home.catalog}
+      DuckDB catalog, one view per table:
+      .venv/bin/python -c "import duckdb; print(duckdb.connect('{home.catalog}', read_only=True).sql(
+        'SELECT route, prompt_version, count(*) AS n FROM traces GROUP BY ALL ORDER BY ALL'))"
+  {home.reports / 'validation'}
+      Great Expectations results per hour (HTML), also linked from the checks in the UI
+  .venv/bin/eval-pipelines inspect   this summary again""")
     return 1 if failed else 0
 
 

@@ -15,6 +15,10 @@ from eval_pipelines.definitions import defs
 from eval_pipelines.defs.sensors import QUIET_SECONDS, landing_sensor
 
 
+# The step-by-step event log stays in the instance (and the UI); the terminal gets warnings only.
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
 @dataclass(frozen=True)
 class LocalRun:
     partition_key: str
@@ -40,7 +44,7 @@ def execute_run_requests(instance: dg.DagsterInstance, requests: list[dg.RunRequ
     runs = []
     for number, request in enumerate(requests, start=1):
         result = job.execute_in_process(partition_key=request.partition_key, instance=instance,
-                                        tags=request.tags, raise_on_error=False)
+                                        tags=request.tags, raise_on_error=False, run_config=QUIET_LOGS)
         runs.append(LocalRun(request.partition_key, result.success, result.run_id))
         progress(f"[{number}/{len(requests)}] ingestion_job {request.partition_key}: "
                  f"{'ok' if result.success else 'FAILED'}")
