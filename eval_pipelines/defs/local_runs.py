@@ -14,7 +14,6 @@ import dagster as dg
 from eval_pipelines.definitions import defs
 from eval_pipelines.defs.sensors import QUIET_SECONDS, landing_sensor
 
-
 # The step-by-step event log stays in the instance (and the UI); the terminal gets warnings only.
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 

@@ -80,6 +80,18 @@ def _shift(node: Any, offset: int) -> None:
         _shift(event, offset)
 
 
+_SIGNAL_KEYS = {
+    "spans": ("resourceSpans", "scopeSpans", "spans", "startTimeUnixNano"),
+    "logs": ("resourceLogs", "scopeLogs", "logRecords", "timeUnixNano"),
+}
+
+
+def write_by_hour(files: HourlyFiles, shift: TimeShift, request: dict[str, Any], signal: str) -> None:
+    groups_key, scopes_key, items_key, time_key = _SIGNAL_KEYS[signal]
+    for hour, part in _split_by_hour(request, groups_key, scopes_key, items_key, shift, time_key).items():
+        files.write(hour, orjson.dumps(part))
+
+
 def _split_by_hour(request: dict[str, Any], groups_key: str, scopes_key: str, items_key: str,
                    shift: TimeShift, time_key: str) -> dict[int, dict[str, Any]]:
     """One export request split into one request per simulated hour, with times shifted."""
@@ -109,10 +121,8 @@ class CollectorSpanExporter(SpanExporter):
         self.files, self.shift = files, shift
 
     def export(self, spans: Sequence[Any]) -> SpanExportResult:
-        request = MessageToDict(encode_spans(spans), use_integers_for_enums=True)
-        for hour, part in _split_by_hour(request, "resourceSpans", "scopeSpans", "spans", self.shift,
-                                         "startTimeUnixNano").items():
-            self.files.write(hour, orjson.dumps(part))
+        write_by_hour(self.files, self.shift, MessageToDict(encode_spans(spans), use_integers_for_enums=True),
+                      "spans")
         return SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:
@@ -124,10 +134,8 @@ class CollectorLogExporter(LogRecordExporter):
         self.files, self.shift = files, shift
 
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
-        request = MessageToDict(encode_logs(batch), use_integers_for_enums=True)
-        for hour, part in _split_by_hour(request, "resourceLogs", "scopeLogs", "logRecords", self.shift,
-                                         "timeUnixNano").items():
-            self.files.write(hour, orjson.dumps(part))
+        write_by_hour(self.files, self.shift, MessageToDict(encode_logs(batch), use_integers_for_enums=True),
+                      "logs")
         return LogRecordExportResult.SUCCESS
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
