@@ -39,9 +39,6 @@ class Document:
     raw: bytes
     replaced_invalid_utf8: bool = False
 
-    def raw_text(self) -> str:
-        return truncate_raw(self.raw)
-
 
 def truncate_raw(raw: bytes | str) -> str:
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw

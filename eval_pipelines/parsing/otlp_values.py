@@ -21,7 +21,6 @@ _ANY_VALUE_KEYS = (
     ("bytesValue", "bytes_value"),
 )
 
-SPAN_KINDS = {0: "UNSPECIFIED", 1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
 STATUS_CODES = {0: "UNSET", 1: "OK", 2: "ERROR"}
 
 

@@ -18,7 +18,6 @@ from eval_pipelines.parsing import conventions as conv
 from eval_pipelines.parsing import messages as msg
 from eval_pipelines.parsing.files import Document, truncate_raw
 from eval_pipelines.parsing.otlp_values import (
-    SPAN_KINDS,  # noqa: F401 - re-exported for readers of span kinds
     STATUS_CODES,
     any_value,
     attributes,

@@ -74,7 +74,6 @@ class StandinServer:
         self.faults = faults or Faults()
         self._rng = random.Random(self.faults.seed)
         self._rng_lock = threading.Lock()
-        self.requests_served = 0
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -133,7 +132,6 @@ class StandinServer:
                 except ValueError:
                     self._send(400, {"error": {"message": "request body is not JSON"}})
                     return
-                server.requests_served += 1
                 server._answer(self, request, self.headers.get("X-Standin-Fault", ""))
 
             def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None,
