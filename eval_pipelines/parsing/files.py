@@ -78,10 +78,17 @@ def splittable(path: Path) -> bool:
     return path.name.endswith(".jsonl")
 
 
-def iter_range(path: Path, start: int, end: int) -> Iterator[Document]:
-    """The lines of a ``.jsonl`` file whose first byte lies in ``[start, end)``, numbered as in the file."""
+def newlines_per_block(path: Path, block: int) -> list[int]:
+    """How many newlines each ``block``-sized piece of the file holds (one sequential read)."""
     with open(path, "rb") as stream:
-        number = _lines_before(stream, start)
+        return [chunk.count(b"\n") for chunk in iter(lambda: stream.read(block), b"")]
+
+
+def iter_range(path: Path, start: int, end: int, lines_before: int) -> Iterator[Document]:
+    """The lines of a ``.jsonl`` file whose first byte lies in ``[start, end)``, numbered as in the file;
+    ``lines_before`` is the number of newlines before ``start``."""
+    with open(path, "rb") as stream:
+        number = lines_before
         if start > 0:
             stream.seek(start - 1)
             if stream.read(1) != b"\n":
@@ -97,17 +104,6 @@ def iter_range(path: Path, start: int, end: int) -> Iterator[Document]:
             if line.strip():
                 yield _parse_line(number, line)
 
-
-def _lines_before(stream: BinaryIO, offset: int) -> int:
-    count, remaining = 0, offset
-    while remaining > 0:
-        chunk = stream.read(min(remaining, 1 << 22))
-        if not chunk:
-            break
-        count += chunk.count(b"\n")
-        remaining -= len(chunk)
-    stream.seek(0)
-    return count
 
 
 def _iter_stream(path: Path, stream: BinaryIO) -> Iterator[Document]:

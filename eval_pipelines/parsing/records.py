@@ -135,6 +135,7 @@ class Extractor:
                  with_quarantine: bool) -> None:
         self.settings = settings
         self.lookup_keys = settings.lookup_keys()
+        self.environment_keys = {"environment": settings.environment}
         self.source_file = source_file
         self.window = window
         self.with_quarantine = with_quarantine
@@ -220,8 +221,8 @@ class Extractor:
             "span_id": span_id, "trace_id": trace_id, "parent_span_id": parent,
             "start_ns": start, "end_ns": end, "status_code": status_code,
             "service_name": _text_or_none(resource_attrs.get("service.name")),
-            "environment": _text_or_none(conv.lookups(
-                {**resource_attrs, **attrs}, {"environment": self.settings.environment}).get("environment")),
+            "environment": _text_or_none(conv.lookups(attrs, self.environment_keys).get("environment")
+                                         or conv.lookups(resource_attrs, self.environment_keys).get("environment")),
             "retrieved_context": None,
             "source_file": self.source_file, "source_line": document.line,
         }

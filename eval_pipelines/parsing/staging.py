@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 from eval_pipelines.schemas import STAGED_SCHEMAS
 
 BATCH_ROWS = 5_000
+COMPRESSION = "lz4"  # staging lives for one run: cheap compression beats small files
 
 
 class StagingWriter:
@@ -41,7 +42,7 @@ class StagingWriter:
                                      schema=schema)
         writer = self._writers.get(kind)
         if writer is None:
-            writer = self._writers[kind] = pq.ParquetWriter(self.path(kind), schema, compression="zstd")
+            writer = self._writers[kind] = pq.ParquetWriter(self.path(kind), schema, compression=COMPRESSION)
         writer.write_table(table)
         rows.clear()
 
@@ -49,7 +50,7 @@ class StagingWriter:
         for kind, schema in STAGED_SCHEMAS.items():
             if self._buffers[kind] or kind not in self._writers:
                 if kind not in self._writers:
-                    self._writers[kind] = pq.ParquetWriter(self.path(kind), schema, compression="zstd")
+                    self._writers[kind] = pq.ParquetWriter(self.path(kind), schema, compression=COMPRESSION)
                 self._flush(kind)
             self._writers[kind].close()
         self._writers.clear()
