@@ -54,9 +54,8 @@ def format_summary(summary: LakeSummary) -> str:
     for hour, rows, quarantined, rate in summary.rows_per_hour:
         rate_text = f"{rate:6.1%}" if rate is not None else "     -"
         lines.append(f"{hour}  {rows:6d}  {quarantined:11d}  {rate_text}")
-    lines.append(f"total: {summary.rows} trace rows, {summary.quarantined} quarantined lines, validation pass "
-                 f"rate {summary.pass_rate:.1%}" if summary.pass_rate is not None else
-                 f"total: {summary.rows} trace rows, {summary.quarantined} quarantined lines")
+    validation = f", validation pass rate {summary.pass_rate:.1%}" if summary.pass_rate is not None else ""
+    lines.append(f"total: {summary.rows} trace rows, {summary.quarantined} quarantined lines{validation}")
     lines.append("by source format: " + ", ".join(f"{fmt} {n}" for fmt, n in summary.by_format))
     if summary.quarantine_reasons:
         lines.append("quarantine reasons: " + "; ".join(f"{r} ({n})" for r, n in summary.quarantine_reasons))

@@ -34,6 +34,10 @@ class LandedFile:
     documents: int = 0
     unreadable_documents: int = 0
 
+    def is_current(self, stat: os.stat_result) -> bool:
+        """Same size and modification time as when indexed (a rewrite with new bytes changes both)."""
+        return (self.size, self.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+
     @property
     def hours_to_build(self) -> tuple[int, ...]:
         """Hours whose partitions this file contributes to (its data, plus where its bad lines go)."""
@@ -137,9 +141,7 @@ class LandingIndex:
         for path in self.landing_files():
             relative = path.relative_to(self.landing).as_posix()
             known = self.load(relative)
-            stat = path.stat()
-            current = known and (known.size, known.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
-            entries.append(known if current else scan_file(self.landing, path))
+            entries.append(known if known and known.is_current(path.stat()) else scan_file(self.landing, path))
         return entries
 
     def entries_for(self, window: Window) -> list[LandedFile]:
@@ -158,7 +160,7 @@ class LandingIndex:
             relative = path.relative_to(self.landing).as_posix()
             stat = path.stat()
             known = self.load(relative)
-            if known and (known.size, known.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+            if known and known.is_current(stat):
                 refresh.unchanged += 1
                 continue
             if now_ns - stat.st_mtime_ns < quiet_seconds * 1e9:

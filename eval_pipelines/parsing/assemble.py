@@ -17,7 +17,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from eval_pipelines.parsing import conventions as conv
-from eval_pipelines.parsing import messages as msg
 from eval_pipelines.parsing.records import HOUR_NS
 from eval_pipelines.schemas import TRACES
 from eval_pipelines.settings import IngestionSettings, PriceTable
@@ -102,19 +101,15 @@ _CONTENT_COLUMNS = ("input_messages", "output_messages", "input_text", "output_t
 
 
 def _content_from_events(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The same merge as for span events, from staged log-record events (already normalised)."""
     content = conv.Content()
-    inputs, outputs = [], []
     for event in events:
         if event["name"] == conv.DETAILS_EVENT:
-            content.input_messages = content.input_messages or msg.normalize_messages(event["input_messages"])
-            content.output_messages = content.output_messages or msg.normalize_messages(
-                event["output_messages"], "assistant")
-            content.system = content.system or event["system_instructions"]
-        elif event["message"]:
-            message = orjson.loads(event["message"])
-            (outputs if event["name"] == "gen_ai.choice" else inputs).append(message)
-    content.input_messages = content.input_messages or inputs or None
-    content.output_messages = content.output_messages or outputs or None
+            content.fill_from_details({"gen_ai.input.messages": event["input_messages"],
+                                       "gen_ai.output.messages": event["output_messages"],
+                                       "gen_ai.system_instructions": event["system_instructions"]})
+    content.fill_from_messages((event["name"] == "gen_ai.choice", orjson.loads(event["message"]))
+                               for event in events if event["message"])
     return content.canonical()
 
 

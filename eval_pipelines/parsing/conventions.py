@@ -9,6 +9,7 @@ log-record events); OpenInference (``openinference.span.kind``, ``llm.*``, ``ret
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 from eval_pipelines.parsing import messages as msg
@@ -24,6 +25,9 @@ MESSAGE_EVENTS = {
     "gen_ai.choice": "assistant",
 }
 DETAILS_EVENT = "gen_ai.client.inference.operation.details"
+# Older span events carrying a whole message list: event name -> (attribute, is output).
+_WHOLE_CONVERSATION_EVENTS = {"gen_ai.content.prompt": ("gen_ai.prompt", False),
+                              "gen_ai.content.completion": ("gen_ai.completion", True)}
 
 _INDEXED_PREFIXES = ("llm.input_messages.", "llm.output_messages.", "retrieval.documents.",
                      "gen_ai.prompt.", "gen_ai.completion.")
@@ -177,22 +181,27 @@ class Content:
             attrs.get("gen_ai.output.messages"), "assistant")
         self.system = self.system or msg.system_instructions_text(attrs.get("gen_ai.system_instructions"))
 
-    def fill_from_events(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+    def fill_from_messages(self, messages: Iterable[tuple[bool, dict[str, Any] | None]]) -> None:
+        """``(is_output, message)`` pairs in order, as per-message events give them; fills what is missing."""
         inputs, outputs = [], []
+        for is_output, message in messages:
+            if message is not None:
+                (outputs if is_output else inputs).append(message)
+        self.input_messages = self.input_messages or inputs or None
+        self.output_messages = self.output_messages or outputs or None
+
+    def fill_from_events(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        messages: list[tuple[bool, dict[str, Any] | None]] = []
         for name, payload in events:
             if name == DETAILS_EVENT:
                 self.fill_from_details(payload)
-            elif name in ("gen_ai.content.prompt", "gen_ai.content.completion"):
-                key = "gen_ai.prompt" if name == "gen_ai.content.prompt" else "gen_ai.completion"
-                target = inputs if key == "gen_ai.prompt" else outputs
-                target.extend(msg.normalize_messages(payload.get(key), "user" if target is inputs
-                                                     else "assistant") or [])
+            elif name in _WHOLE_CONVERSATION_EVENTS:
+                key, is_output = _WHOLE_CONVERSATION_EVENTS[name]
+                listed = msg.normalize_messages(payload.get(key), "assistant" if is_output else "user")
+                messages += [(is_output, m) for m in listed or []]
             elif name in MESSAGE_EVENTS:
-                message = event_message(name, payload)
-                if message is not None:
-                    (outputs if name == "gen_ai.choice" else inputs).append(message)
-        self.input_messages = self.input_messages or inputs or None
-        self.output_messages = self.output_messages or outputs or None
+                messages.append((name == "gen_ai.choice", event_message(name, payload)))
+        self.fill_from_messages(messages)
 
     def canonical(self) -> dict[str, Any]:
         system_from_messages, inputs = msg.split_system(self.input_messages)

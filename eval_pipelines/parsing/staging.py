@@ -47,11 +47,9 @@ class StagingWriter:
         rows.clear()
 
     def close(self) -> None:
-        for kind, schema in STAGED_SCHEMAS.items():
+        for kind in STAGED_SCHEMAS:
             if self._buffers[kind] or kind not in self._writers:
-                if kind not in self._writers:
-                    self._writers[kind] = pq.ParquetWriter(self.path(kind), schema, compression=COMPRESSION)
-                self._flush(kind)
+                self._flush(kind)  # also writes an empty file for a kind with no records
             self._writers[kind].close()
         self._writers.clear()
 
