@@ -62,6 +62,23 @@ TRACE_VALIDATION = pa.schema([
     ("reasons", STRING_LIST),
 ])
 
+PROGRAMMATIC_SCORES = pa.schema([
+    pa.field("span_id", pa.string(), nullable=False),
+    ("trace_id", pa.string()),
+    ("start_time", TIMESTAMP),
+    ("route", pa.string()),
+    ("prompt_version", pa.string()),
+    ("request_model", pa.string()),
+    ("response_model", pa.string()),
+    pa.field("evaluator", pa.string(), nullable=False),
+    ("evaluator_version", pa.int32()),
+    ("settings_hash", pa.string()),
+    ("score", pa.float64()),
+    ("label", pa.string()),
+    ("passed", pa.bool_()),
+    ("explanation", pa.string()),
+])
+
 # Staging: what parsing writes before spans are joined into trace rows (internal, per run).
 STAGED_LLM = pa.schema([
     ("span_id", pa.string()), ("trace_id", pa.string()), ("parent_span_id", pa.string()),

@@ -1,0 +1,45 @@
+"""Budgets per route as pass/fail: latency, tokens and cost of each call."""
+
+from __future__ import annotations
+
+from eval_pipelines.evaluators.base import Batch, Evaluator, Query, single
+from eval_pipelines.evaluators.config import CostBudgetSettings, LatencyBudgetSettings, TokenBudgetSettings
+
+
+def _budget_query(batch: Batch, value: str, limit: str, unit: str) -> Query:
+    return Query(f"""
+        SELECT span_id, v::DOUBLE AS score, CASE WHEN v > {limit} THEN 'over' ELSE 'within' END AS label,
+               v <= {limit} AS passed, v || ' {unit} (budget ' || {limit} || ')' AS explanation
+        FROM (SELECT span_id, {value} AS v FROM {batch.view}) WHERE v IS NOT NULL""")
+
+
+@single("latency_budget")
+def latency_budget(batch: Batch, settings: LatencyBudgetSettings) -> Query:
+    return _budget_query(batch, "round(duration_ms, 1)", str(settings.max_ms), "ms")
+
+
+@single("cost_budget")
+def cost_budget(batch: Batch, settings: CostBudgetSettings) -> Query:
+    return _budget_query(batch, "round(cost_usd, 6)", repr(settings.max_usd), "USD")
+
+
+@single("token_budget")
+def token_budget(batch: Batch, settings: TokenBudgetSettings) -> Query:
+    checks = [(column, limit) for column, limit in (("input_tokens", settings.max_input_tokens),
+                                                    ("output_tokens", settings.max_output_tokens))
+              if limit is not None]
+    over = " OR ".join(f"coalesce({column} > {limit}, FALSE)" for column, limit in checks)
+    described = " || ', ' || ".join(f"coalesce({column}, 0) || ' {column.split('_')[0]} (budget {limit})'"
+                                    for column, limit in checks)
+    return Query(f"""
+        SELECT span_id, (coalesce(input_tokens, 0) + coalesce(output_tokens, 0))::DOUBLE AS score,
+               CASE WHEN {over} THEN 'over' ELSE 'within' END AS label, NOT ({over}) AS passed,
+               {described} AS explanation
+        FROM {batch.view} WHERE input_tokens IS NOT NULL OR output_tokens IS NOT NULL""")
+
+
+EVALUATORS = [
+    Evaluator("latency_budget", 1, "Call duration within the route's budget.", latency_budget),
+    Evaluator("token_budget", 1, "Input and output tokens within the route's budgets.", token_budget),
+    Evaluator("cost_budget", 1, "Cost of the call within the route's budget.", cost_budget),
+]
