@@ -27,7 +27,8 @@ def citations(batch: Batch, settings: CitationSettings) -> Query:
                CASE WHEN len(unknown) > 0
                     THEN 'cites ' || array_to_string(unknown[1:5], ', ') || ' not among the '
                          || len(known) || ' retrieved document(s)'
-                    WHEN len(cited) = 0 AND $required THEN 'no citation of the ' || len(known) || ' retrieved document(s)'
+                    WHEN len(cited) = 0 AND $required
+                    THEN 'no citation of the ' || len(known) || ' retrieved document(s)'
                END AS explanation
         FROM u""", {"pattern": settings.pattern, "required": settings.required})
 

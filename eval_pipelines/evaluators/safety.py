@@ -39,8 +39,10 @@ def pii_leak(batch: Batch, settings: PiiSettings) -> Query:
     _install_macros(batch.con)
     kinds = settings.kinds
     found = {
-        "card": "list_filter(list_transform(regexp_extract_all(t, $card, 1), lambda c: regexp_replace(c, '[^0-9]', '', 'g')), lambda c: luhn_ok(c))",
-        "iban": "list_filter(list_transform(regexp_extract_all(t, $iban, 1), lambda c: replace(c, ' ', '')), lambda c: iban_ok(c))",
+        "card": "list_filter(list_transform(regexp_extract_all(t, $card, 1), "
+                "lambda c: regexp_replace(c, '[^0-9]', '', 'g')), lambda c: luhn_ok(c))",
+        "iban": "list_filter(list_transform(regexp_extract_all(t, $iban, 1), "
+                "lambda c: replace(c, ' ', '')), lambda c: iban_ok(c))",
         "email": "regexp_extract_all(t, $email)",
         # Phone numbers are looked for after removing card-like digit runs, which would match too.
         "phone": "list_filter(regexp_extract_all(regexp_replace(t, $card, ' ', 'g'), $phone, 1), "
