@@ -1,7 +1,7 @@
 import dagster as dg
 
-ingestion_job = dg.define_asset_job(
-    "ingestion_job",
-    selection=dg.AssetSelection.groups("ingestion", "validation"),
-    description="Parse one hour of landing files into traces, quarantine and validation results.",
+hourly_evaluation_job = dg.define_asset_job(
+    "hourly_evaluation_job",
+    selection=dg.AssetSelection.groups("ingestion", "validation", "scoring"),
+    description="One hour end to end: landing files into traces, validation, programmatic scores and feedback.",
 )

@@ -39,12 +39,12 @@ def landing_sensor_tick(instance: dg.DagsterInstance, cursor: str | None = None)
 
 def execute_run_requests(instance: dg.DagsterInstance, requests: list[dg.RunRequest],
                          progress: Callable[[str], None] = print) -> list[LocalRun]:
-    job = defs.resolve_job_def("ingestion_job")
+    job = defs.resolve_job_def("hourly_evaluation_job")
     runs = []
     for number, request in enumerate(requests, start=1):
         result = job.execute_in_process(partition_key=request.partition_key, instance=instance,
                                         tags=request.tags, raise_on_error=False, run_config=QUIET_LOGS)
         runs.append(LocalRun(request.partition_key, result.success, result.run_id))
-        progress(f"[{number}/{len(requests)}] ingestion_job {request.partition_key}: "
+        progress(f"[{number}/{len(requests)}] hourly_evaluation_job {request.partition_key}: "
                  f"{'ok' if result.success else 'FAILED'}")
     return runs

@@ -7,6 +7,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from eval_pipelines.evaluators import EvaluatorConfig, load_evaluator_config
 from eval_pipelines.home import Home
 from eval_pipelines.lake import Lake
 from eval_pipelines.landing import LandingIndex
@@ -47,6 +48,16 @@ class IngestionConfigResource(dg.ConfigurableResource):
 
     def validation(self) -> ValidationSettings:
         return load_validation_settings(Path(self.validation_config) if self.validation_config else None)
+
+
+class ScoringConfigResource(dg.ConfigurableResource):
+    """Which programmatic evaluators run on which route (YAML); empty path means the packaged defaults."""
+
+    evaluators: str = Field(default="", description="YAML with evaluator settings per route.")
+    text_evals_report: bool = Field(default=True, description="Write an Evidently TextEvals report per hour.")
+
+    def evaluator_config(self) -> EvaluatorConfig:
+        return load_evaluator_config(Path(self.evaluators) if self.evaluators else None)
 
 
 def duckdb_resource(home: Home) -> DuckDBResource:

@@ -7,7 +7,7 @@ import time
 
 import dagster as dg
 
-from eval_pipelines.defs.jobs import ingestion_job
+from eval_pipelines.defs.jobs import hourly_evaluation_job
 from eval_pipelines.defs.partitions import hour_key
 from eval_pipelines.defs.resources import LakeResource
 from eval_pipelines.parsing.records import HOUR_NS
@@ -28,7 +28,7 @@ def _load_deferred(cursor: str | None) -> dict[int, set[str]]:
 
 
 @dg.sensor(
-    job=ingestion_job,
+    job=hourly_evaluation_job,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Watches <home>/landing for new or changed trace files and requests the hours they hold.",

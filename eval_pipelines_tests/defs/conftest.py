@@ -1,13 +1,18 @@
 import dagster as dg
 import pytest
 
-from eval_pipelines.defs.resources import IngestionConfigResource, LakeResource, duckdb_resource
+from eval_pipelines.defs.resources import (
+    IngestionConfigResource,
+    LakeResource,
+    ScoringConfigResource,
+    duckdb_resource,
+)
 
 
 @pytest.fixture
 def resources(home):
     return {"lake": LakeResource(home=str(home.root)), "duckdb": duckdb_resource(home),
-            "ingestion": IngestionConfigResource()}
+            "ingestion": IngestionConfigResource(), "scoring": ScoringConfigResource()}
 
 
 @pytest.fixture

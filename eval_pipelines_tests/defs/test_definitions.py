@@ -20,7 +20,7 @@ def test_definitions_load_with_every_stage_named_as_dagster_users_expect():
     checks = {key.name for key in graph.asset_check_keys}
     assert {"traces_span_id_unique", "traces_rows_parsed", "traces_start_time_in_partition"} <= checks
     assert defs.resolve_sensor_def("landing_sensor").default_status == dg.DefaultSensorStatus.RUNNING
-    assert defs.resolve_job_def("ingestion_job").partitions_def == hourly_partitions
+    assert defs.resolve_job_def("hourly_evaluation_job").partitions_def == hourly_partitions
 
 
 def test_dagster_definitions_validate_passes(tmp_path):

@@ -5,9 +5,11 @@ import sys
 import pyarrow as pa
 import pytest
 
+from eval_pipelines.evaluators import load_evaluator_config, score_requests
 from eval_pipelines.ingestion import build_hours
 from eval_pipelines.landing import LandingIndex
 from eval_pipelines.parsing.records import HOUR_NS
+from eval_pipelines.schemas import TRACES
 from eval_pipelines_tests.conftest import DEMO_DAY
 
 
@@ -22,8 +24,21 @@ def demo_day(demo_home, settings, prices, con):
     return traces, pa.concat_tables(b.quarantine for b in built).to_pandas()
 
 
-def refusal(text) -> bool:
-    return isinstance(text, str) and any(w in text for w in ("sorry", "cannot", "unable", "Lo siento", "leid"))
+@pytest.fixture
+def demo_scores(demo_day, con):
+    """The day's programmatic scores, as the ``programmatic_scores`` asset computes them per hour."""
+    traces, _ = demo_day
+    scores = score_requests(pa.Table.from_pandas(traces[list(TRACES.names)], schema=TRACES,
+                                                 preserve_index=False), load_evaluator_config(), con).to_pandas()
+    scores["hour"] = scores.start_time.dt.hour
+    return scores
+
+
+def failure_rate(scores, evaluator, **where):
+    rows = scores[scores.evaluator == evaluator]
+    for column, value in where.items():
+        rows = rows[rows[column] == value]
+    return 1 - rows.passed.mean()
 
 
 def test_every_source_convention_and_service_is_present(demo_day):
@@ -38,30 +53,22 @@ def test_every_source_convention_and_service_is_present(demo_day):
     assert traces.session_id.notna().mean() > 0.99
 
 
-def test_prompt_rollout_raises_refusals_on_orders(demo_day):
+def test_prompt_rollout_raises_refusals_on_orders(demo_day, demo_scores):
     traces, _ = demo_day
     orders = traces[traces.route == "/orders"]
-    by_version = orders.groupby("prompt_version").output_text.apply(lambda s: s.map(refusal).mean())
     assert set(orders[orders.hour < 14].prompt_version) == {"v6"}
     assert set(orders[orders.hour >= 14].prompt_version) == {"v7"}
-    assert by_version["v7"] > 0.25 > 0.08 > by_version["v6"]
+    v7 = failure_rate(demo_scores, "refusal", route="/orders", prompt_version="v7")
+    v6 = failure_rate(demo_scores, "refusal", route="/orders", prompt_version="v6")
+    others = failure_rate(demo_scores[demo_scores.route != "/orders"], "refusal")
+    assert v7 > 0.25 > 0.08 > max(v6, others)
 
 
-def test_malformed_json_burst_on_classify(demo_day):
-    import json
-
-    def valid(text):
-        try:
-            json.loads(text)
-        except (TypeError, ValueError):
-            return False
-        return True
-
-    traces, _ = demo_day
-    classify = traces[traces.route == "/classify"]
-    invalid = ~classify.output_text.map(valid)
-    assert invalid[classify.hour == 9].mean() > 0.3
-    assert invalid[classify.hour != 9].mean() < 0.05
+def test_malformed_json_burst_on_classify(demo_scores):
+    classify = demo_scores[demo_scores.route == "/classify"]
+    assert failure_rate(classify, "json_valid", hour=9) > 0.3
+    assert failure_rate(classify[classify.hour != 9], "json_valid") < 0.05
+    assert failure_rate(classify, "json_schema", hour=9) >= failure_rate(classify, "json_valid", hour=9)
 
 
 def test_topic_shift_in_the_evening(demo_day):
