@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
-import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import orjson
+from processes import measure
 
 SPANS_PER_LINE = 500
 T0 = 1_795_269_600 * 10**9  # 2026-11-21T14:00Z
@@ -113,22 +112,6 @@ def ours(path: str, home: str) -> dict:
             rows += built.traces.num_rows
     done = time.perf_counter()
     return {"seconds": done - scanned, "scan_seconds": scanned - started, "rows": rows}
-
-
-def _child(target, args, queue) -> None:
-    result = target(*args)
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put(result)
-
-
-def measure(target, *args) -> dict:
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=_child, args=(target, args, queue))
-    process.start()
-    result = queue.get()
-    process.join()
-    return result
 
 
 def run(llm_spans: int, workdir: Path, repeats: int) -> dict:

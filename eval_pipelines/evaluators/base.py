@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-RESULT_SCHEMA = pa.schema([("span_id", pa.string()), ("score", pa.float64()), ("label", pa.string()),
+RESULT_SCHEMA = pa.schema([("rid", pa.int64()), ("score", pa.float64()), ("label", pa.string()),
                            ("passed", pa.bool_()), ("explanation", pa.string())])
 
 

@@ -8,9 +8,9 @@ from eval_pipelines.evaluators.config import CostBudgetSettings, LatencyBudgetSe
 
 def _budget_query(batch: Batch, value: str, limit: str, unit: str) -> Query:
     return Query(f"""
-        SELECT span_id, v::DOUBLE AS score, CASE WHEN v > {limit} THEN 'over' ELSE 'within' END AS label,
+        SELECT rid, v::DOUBLE AS score, CASE WHEN v > {limit} THEN 'over' ELSE 'within' END AS label,
                v <= {limit} AS passed, v || ' {unit} (budget ' || {limit} || ')' AS explanation
-        FROM (SELECT span_id, {value} AS v FROM {batch.view}) WHERE v IS NOT NULL""")
+        FROM (SELECT rid, {value} AS v FROM {batch.view}) WHERE v IS NOT NULL""")
 
 
 @single("latency_budget")
@@ -32,7 +32,7 @@ def token_budget(batch: Batch, settings: TokenBudgetSettings) -> Query:
     described = " || ', ' || ".join(f"coalesce({column}, 0) || ' {column.split('_')[0]} (budget {limit})'"
                                     for column, limit in checks)
     return Query(f"""
-        SELECT span_id, (coalesce(input_tokens, 0) + coalesce(output_tokens, 0))::DOUBLE AS score,
+        SELECT rid, (coalesce(input_tokens, 0) + coalesce(output_tokens, 0))::DOUBLE AS score,
                CASE WHEN {over} THEN 'over' ELSE 'within' END AS label, NOT ({over}) AS passed,
                {described} AS explanation
         FROM {batch.view} WHERE input_tokens IS NOT NULL OR output_tokens IS NOT NULL""")

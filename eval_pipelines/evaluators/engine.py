@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from eval_pipelines.evaluators import budgets, formats, grounding, safety, text
 from eval_pipelines.evaluators.base import RESULT_SCHEMA, Batch, Evaluator, Outcome, Query
 from eval_pipelines.evaluators.config import EvaluatorBlock, EvaluatorConfig, Settings
 from eval_pipelines.schemas import PROGRAMMATIC_SCORES
 
+REQUEST_SIDE = ["span_id", "trace_id", "start_time", "route", "prompt_version", "request_model", "response_model"]
 REQUEST_COLUMNS = [
     "span_id", "trace_id", "start_time", "route", "prompt_version", "request_model", "response_model",
     "input_text", "output_text", "tool_calls", "finish_reasons", "retrieved_context", "duration_ms",
@@ -46,48 +48,37 @@ def score_requests(requests: pa.Table, config: EvaluatorConfig, con: duckdb.Duck
     if requests.num_rows == 0:
         return empty_scores()
     stats = stats if stats is not None else ScoringStats()
-    con.register("scored_requests", requests.select(REQUEST_COLUMNS))
-    profiles = _route_profiles(requests, config)
-    con.register("route_profiles", pa.table({"route": list(profiles),
-                                             "profile": [index for index, _ in profiles.values()]}))
-    con.execute("""CREATE OR REPLACE TEMP TABLE profiled_requests AS
-                   SELECT r.*, coalesce(p.profile, 0) AS profile,
-                          coalesce(r.status_code, '') != 'ERROR' AS answered
-                   FROM scored_requests r LEFT JOIN route_profiles p ON r.route IS NOT DISTINCT FROM p.route""")
-    con.unregister("scored_requests")
-    con.unregister("route_profiles")
+    routes = requests.column("route")
+    profiles = _route_profiles(routes, config)
+    profile_of_route = pa.array([index for index, _ in profiles.values()], pa.int32())
+    profile = pc.take(profile_of_route, pc.index_in(routes, pa.array(list(profiles), pa.string()),
+                                                    skip_nulls=False))
+    answered = pc.invert(pc.fill_null(pc.equal(requests.column("status_code"), "ERROR"), False))
+    con.register("profiled_requests", requests.select(REQUEST_COLUMNS)
+                 .append_column("rid", pa.array(range(requests.num_rows), pa.int64()))
+                 .append_column("profile", profile).append_column("answered", answered))
     parts = []
     for index, block in {index: block for index, block in profiles.values()}.items():
         view = f"profile_{index}"
         con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM profiled_requests WHERE profile = {index}")
         parts.extend(_run_block(Batch(con, view), block, stats))
+        con.execute(f"DROP VIEW {view}")
+    con.unregister("profiled_requests")
     results = pa.concat_tables(parts) if parts else None
     if results is None or results.num_rows == 0:
         return empty_scores()
-    con.register("scores_long", results)
-    table = con.sql(f"""
-        SELECT {', '.join(_select_list())}
-        FROM scores_long s JOIN profiled_requests r USING (span_id)
-        ORDER BY r.start_time, s.span_id, s.evaluator""").to_arrow_table()
-    con.unregister("scores_long")
-    con.execute("DROP TABLE profiled_requests")
-    return table.cast(PROGRAMMATIC_SCORES)
+    request_side = requests.select(REQUEST_SIDE).take(results.column("rid"))
+    return pa.table({name: request_side.column(name) if name in REQUEST_SIDE else results.column(name)
+                     for name in PROGRAMMATIC_SCORES.names}).cast(PROGRAMMATIC_SCORES)
 
 
-def _select_list() -> list[str]:
-    from_request = {"trace_id", "start_time", "route", "prompt_version", "request_model", "response_model"}
-    return [f"r.{name}" if name in from_request else f"s.{name}" for name in PROGRAMMATIC_SCORES.names]
-
-
-def _route_profiles(requests: pa.Table, config: EvaluatorConfig) -> dict[str | None, tuple[int, EvaluatorBlock]]:
+def _route_profiles(routes: pa.ChunkedArray, config: EvaluatorConfig) -> dict[str | None, tuple[int, EvaluatorBlock]]:
     """Distinct route -> (profile number, effective block); routes with equal blocks share a number."""
-    routes = set(requests.column("route").to_pylist())
     blocks: dict[str, int] = {}
     profiles = {}
-    for route in sorted(routes, key=lambda r: (r is None, r or "")):
+    for route in sorted(set(routes.unique().to_pylist()), key=lambda r: (r is None, r or "")):
         block = config.block_for(route)
-        key = block.model_dump_json()
-        index = blocks.setdefault(key, len(blocks))
+        index = blocks.setdefault(block.model_dump_json(), len(blocks))
         profiles[route] = (index, block)
     return profiles
 
@@ -110,6 +101,6 @@ def _materialize(con: duckdb.DuckDBPyConnection, outcome: Outcome) -> pa.Table:
 
 def _label_results(table: pa.Table, name: str, version: int, settings: Settings) -> pa.Table:
     rows = table.num_rows
-    return (table.append_column("evaluator", pa.array([name] * rows, pa.string()))
-            .append_column("evaluator_version", pa.array([version] * rows, pa.int32()))
-            .append_column("settings_hash", pa.array([settings.fingerprint()] * rows, pa.string())))
+    return (table.append_column("evaluator", pa.repeat(pa.scalar(name, pa.string()), rows))
+            .append_column("evaluator_version", pa.repeat(pa.scalar(version, pa.int32()), rows))
+            .append_column("settings_hash", pa.repeat(pa.scalar(settings.fingerprint(), pa.string()), rows)))

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import jsonschema_rs
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from eval_pipelines.evaluators.base import Batch, Evaluator, Outcome, Query, single
 from eval_pipelines.evaluators.config import JsonSchemaSettings, JsonSettings, RegexFormatSettings
@@ -24,64 +25,54 @@ def _fence_params(settings: JsonSettings) -> dict[str, str]:
     return {"fence": CODE_FENCE} if settings.strip_code_fences else {}
 
 
-def _parse_error(text: str | None) -> str:
-    if text is None or not text.strip():
-        return "empty answer"
-    try:
-        orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        return f"not JSON: {exc}"[:200]
-    return "not JSON"
+def not_json_reason(text: str) -> str:
+    """SQL saying why ``text`` is not JSON, without parsing it again row by row."""
+    return rf"""CASE WHEN {text} IS NULL OR trim({text}) = '' THEN 'empty answer'
+                     WHEN regexp_matches({text}, '^\s*[\[{{]') THEN 'malformed or cut-off JSON'
+                     ELSE 'not JSON: starts with "'
+                          || translate(left({text}, 30), chr(10) || chr(13) || chr(9), '   ') || '"' END"""
 
 
 @single("json_valid")
-def json_valid(batch: Batch, settings: JsonSettings) -> pa.Table:
-    """DuckDB's ``json_valid`` on every answer; the parser's message only for the (few) invalid ones."""
-    rows = batch.con.sql(f"""
-        SELECT span_id, coalesce(json_valid(j), FALSE) AS passed, CASE WHEN passed THEN NULL ELSE j END AS bad
-        FROM (SELECT span_id, {_json_text_sql(settings)} AS j FROM {batch.view} WHERE answered)""",
-                         params=_fence_params(settings) or None).to_arrow_table()
-    passed = rows.column("passed")
-    explanations = [None if ok else _parse_error(text)
-                    for ok, text in zip(passed.to_pylist(), rows.column("bad").to_pylist(), strict=True)]
-    return pa.table({
-        "span_id": rows.column("span_id"),
-        "score": pa.array([1.0 if ok else 0.0 for ok in passed.to_pylist()], pa.float64()),
-        "label": ["valid" if ok else "invalid" for ok in passed.to_pylist()],
-        "passed": passed, "explanation": pa.array(explanations, pa.string()),
-    })
+def json_valid(batch: Batch, settings: JsonSettings) -> Query:
+    return Query(f"""
+        SELECT rid, CASE WHEN ok THEN 1.0 ELSE 0.0 END AS score, CASE WHEN ok THEN 'valid' ELSE 'invalid' END AS label,
+               ok AS passed, CASE WHEN ok THEN NULL ELSE {not_json_reason('j')} END AS explanation
+        FROM (SELECT rid, j, coalesce(json_valid(j), FALSE) AS ok
+              FROM (SELECT rid, {_json_text_sql(settings)} AS j FROM {batch.view} WHERE answered))""",
+                 _fence_params(settings))
+
+
+def _schema_verdicts(texts: list[str], schema: dict) -> tuple[pa.Array, pa.Array]:
+    """Label and explanation for each distinct valid JSON text."""
+    validator = jsonschema_rs.validator_for(schema)
+    labels, explanations = [], []
+    for text in texts:
+        document = orjson.loads(text)
+        error = None if validator.is_valid(document) else next(validator.iter_errors(document))
+        labels.append("conforms" if error is None else "violates")
+        explanations.append(None if error is None else
+                            f"{'/'.join(map(str, error.instance_path)) or '(root)'}: {error.message}"[:200])
+    return pa.array(labels, pa.string()), pa.array(explanations, pa.string())
 
 
 @single("json_schema")
 def json_schema(batch: Batch, settings: JsonSchemaSettings) -> pa.Table:
-    """jsonschema-rs (compiled once) on each parsed answer: JSON Schema has no vector form."""
-    validator = jsonschema_rs.validator_for(settings.json_schema)
-    rows = batch.con.sql(f"SELECT span_id, {_json_text_sql(settings)} AS j FROM {batch.view} WHERE answered",
+    """Invalid JSON is settled in SQL; jsonschema-rs validates each distinct valid text once (answers of
+    one route repeat a lot), and Arrow maps the verdicts back to the rows."""
+    rows = batch.con.sql(f"""
+        SELECT rid, j, coalesce(json_valid(j), FALSE) AS ok, CASE WHEN NOT ok THEN {not_json_reason('j')} END AS why
+        FROM (SELECT rid, {_json_text_sql(settings)} AS j FROM {batch.view} WHERE answered)""",
                          params=_fence_params(settings) or None).to_arrow_table()
-    labels, explanations = [], []
-    for text in rows.column("j").to_pylist():
-        try:
-            document = orjson.loads(text) if text is not None else None
-        except orjson.JSONDecodeError:
-            labels.append("invalid_json")
-            explanations.append(_parse_error(text))
-            continue
-        if text is None:
-            labels.append("invalid_json")
-            explanations.append("empty answer")
-        elif validator.is_valid(document):
-            labels.append("conforms")
-            explanations.append(None)
-        else:
-            error = next(validator.iter_errors(document))
-            path = "/".join(map(str, error.instance_path)) or "(root)"
-            labels.append("violates")
-            explanations.append(f"{path}: {error.message}"[:200])
+    ok = rows.column("ok")
+    texts = pc.unique(pc.filter(rows.column("j"), ok))
+    labels, explanations = _schema_verdicts(texts.to_pylist(), settings.json_schema)
+    position = pc.index_in(rows.column("j"), value_set=texts)
+    label = pc.if_else(ok, pc.take(labels, position), "invalid_json")
     return pa.table({
-        "span_id": rows.column("span_id"),
-        "score": pa.array([float(label == "conforms") for label in labels], pa.float64()),
-        "label": labels, "passed": [label == "conforms" for label in labels],
-        "explanation": pa.array(explanations, pa.string()),
+        "rid": rows.column("rid"), "score": pc.cast(pc.equal(label, "conforms"), pa.float64()), "label": label,
+        "passed": pc.equal(label, "conforms"),
+        "explanation": pc.if_else(ok, pc.take(explanations, position), rows.column("why")),
     })
 
 
@@ -90,10 +81,10 @@ def regex_format(batch: Batch, settings: RegexFormatSettings) -> Iterator[tuple[
     for name, check in settings.checks.items():
         test = "regexp_full_match" if check.match == "full" else "regexp_matches"
         yield f"regex_format.{name}", Query(f"""
-            SELECT span_id, CASE WHEN ok THEN 1.0 ELSE 0.0 END AS score,
+            SELECT rid, CASE WHEN ok THEN 1.0 ELSE 0.0 END AS score,
                    CASE WHEN ok THEN 'match' ELSE 'no_match' END AS label, ok AS passed,
                    CASE WHEN ok THEN NULL ELSE '{check.field} does not match the {name} pattern' END AS explanation
-            FROM (SELECT span_id, coalesce({test}({check.field}, $pattern), FALSE) AS ok
+            FROM (SELECT rid, coalesce({test}({check.field}, $pattern), FALSE) AS ok
                   FROM {batch.view} WHERE answered)""", {"pattern": check.pattern})
 
 

@@ -13,11 +13,11 @@ TOKEN_SPLIT = r"[^\p{L}\p{N}]+"
 def citations(batch: Batch, settings: CitationSettings) -> Query:
     return Query(f"""
         WITH c AS (
-            SELECT span_id, list_distinct(regexp_extract_all(coalesce(output_text, ''), $pattern, 1)) AS cited,
+            SELECT rid, list_distinct(regexp_extract_all(coalesce(output_text, ''), $pattern, 1)) AS cited,
                    list_filter(json_extract_string(retrieved_context, '$[*].id'), lambda i: i IS NOT NULL) AS known
             FROM {batch.view} WHERE {WITH_CONTEXT}),
         u AS (SELECT *, list_filter(cited, lambda i: NOT list_contains(known, i)) AS unknown FROM c)
-        SELECT span_id,
+        SELECT rid,
                CASE WHEN len(cited) = 0 THEN (CASE WHEN $required THEN 0.0 ELSE 1.0 END)
                     ELSE 1.0 - len(unknown) / len(cited) END AS score,
                CASE WHEN len(unknown) > 0 THEN 'unknown_citation'
@@ -38,7 +38,7 @@ def grounding(batch: Batch, settings: GroundingSettings) -> Query:
     """Share of the answer's distinct content words found in the retrieved text (lower-cased)."""
     return Query(f"""
         WITH t AS (
-            SELECT span_id,
+            SELECT rid,
                    list_distinct(list_filter(string_split_regex(lower(coalesce(output_text, '')), $split),
                        lambda w: length(w) >= $min_chars AND NOT list_contains($stopwords, w)
                                  AND NOT regexp_full_match(w, '[0-9]+'))) AS words,
@@ -46,7 +46,7 @@ def grounding(batch: Batch, settings: GroundingSettings) -> Query:
                        json_extract_string(retrieved_context, '$[*].content'), ' ')), $split)) AS context
             FROM {batch.view} WHERE {WITH_CONTEXT}),
         s AS (SELECT *, list_filter(words, lambda w: NOT list_contains(context, w)) AS unsupported FROM t)
-        SELECT span_id,
+        SELECT rid,
                CASE WHEN len(words) = 0 THEN NULL ELSE 1.0 - len(unsupported) / len(words) END AS score,
                CASE WHEN len(words) = 0 THEN 'no_content'
                     WHEN score >= $min_score THEN 'grounded'

@@ -59,9 +59,9 @@ def pii_leak(batch: Batch, settings: PiiSettings) -> Query:
     params = {"card": CARD, "iban": IBAN, "email": EMAIL, "phone": PHONE}
     used = {name: params[name] for name in params if f"${name}" in columns}
     return Query(f"""
-        SELECT span_id, ({total})::DOUBLE AS score, CASE {label} ELSE 'none' END AS label, ({total}) = 0 AS passed,
+        SELECT rid, ({total})::DOUBLE AS score, CASE {label} ELSE 'none' END AS label, ({total}) = 0 AS passed,
                nullif(rtrim({explained}, '; '), '') AS explanation
-        FROM (SELECT span_id, {columns} FROM (SELECT span_id, coalesce(output_text, '') AS t
+        FROM (SELECT rid, {columns} FROM (SELECT rid, coalesce(output_text, '') AS t
                                                FROM {batch.view} WHERE answered))""", used)
 
 
@@ -71,13 +71,13 @@ def prompt_injection(batch: Batch, settings: InjectionSettings) -> Query:
     in_context = (matched_marker_sql("retrieved_context", settings.phrases, settings.patterns)[0]
                   if settings.include_retrieved_context else "NULL::VARCHAR")
     return Query(f"""
-        SELECT span_id, CASE WHEN coalesce(i, c) IS NULL THEN 0.0 ELSE 1.0 END AS score,
+        SELECT rid, CASE WHEN coalesce(i, c) IS NULL THEN 0.0 ELSE 1.0 END AS score,
                CASE WHEN i IS NOT NULL THEN 'marker_in_input' WHEN c IS NOT NULL THEN 'marker_in_context'
                     ELSE 'clean' END AS label,
                coalesce(i, c) IS NULL AS passed,
                CASE WHEN i IS NOT NULL THEN 'input contains ' || {quoted('i')}
                     WHEN c IS NOT NULL THEN 'retrieved context contains ' || {quoted('c')} END AS explanation
-        FROM (SELECT span_id, {in_input} AS i, {in_context} AS c FROM {batch.view})""", params)
+        FROM (SELECT rid, {in_input} AS i, {in_context} AS c FROM {batch.view})""", params)
 
 
 EVALUATORS = [

@@ -25,20 +25,20 @@ WORD = r"[\p{L}\p{N}]+(?:['’\-][\p{L}\p{N}]+)*"
 def refusal(batch: Batch, settings: RefusalSettings) -> Query:
     marker, params = matched_marker_sql("output_text", settings.phrases, settings.patterns)
     return Query(f"""
-        SELECT span_id, CASE WHEN m IS NULL THEN 0.0 ELSE 1.0 END AS score,
+        SELECT rid, CASE WHEN m IS NULL THEN 0.0 ELSE 1.0 END AS score,
                CASE WHEN m IS NULL THEN 'answer' ELSE 'refusal' END AS label, m IS NULL AS passed,
                CASE WHEN m IS NULL THEN NULL ELSE 'matched ' || {quoted('m')} END AS explanation
-        FROM (SELECT span_id, {marker} AS m FROM {batch.view} WHERE answered)""", params)
+        FROM (SELECT rid, {marker} AS m FROM {batch.view} WHERE answered)""", params)
 
 
 @single("empty_answer")
 def empty_answer(batch: Batch, settings: EmptyAnswerSettings) -> Query:
     return Query(f"""
-        SELECT span_id, CASE WHEN label = 'empty' THEN 1.0 ELSE 0.0 END AS score, label,
+        SELECT rid, CASE WHEN label = 'empty' THEN 1.0 ELSE 0.0 END AS score, label,
                label != 'empty' AS passed,
                CASE label WHEN 'empty' THEN 'no text and no tool calls'
                           WHEN 'tool_calls_only' THEN 'no text, but tool calls' END AS explanation
-        FROM (SELECT span_id,
+        FROM (SELECT rid,
                      CASE WHEN NOT regexp_full_match(coalesce(output_text, ''), $blank) THEN 'non_empty'
                           WHEN coalesce(tool_calls, '[]') NOT IN ('', '[]', 'null') THEN 'tool_calls_only'
                           ELSE 'empty' END AS label
@@ -48,10 +48,10 @@ def empty_answer(batch: Batch, settings: EmptyAnswerSettings) -> Query:
 @single("truncated_answer")
 def truncated_answer(batch: Batch, settings: TruncatedAnswerSettings) -> Query:
     return Query(f"""
-        SELECT span_id, CASE WHEN hit IS NULL THEN 0.0 ELSE 1.0 END AS score,
+        SELECT rid, CASE WHEN hit IS NULL THEN 0.0 ELSE 1.0 END AS score,
                CASE WHEN hit IS NULL THEN 'complete' ELSE 'truncated' END AS label, hit IS NULL AS passed,
                CASE WHEN hit IS NULL THEN NULL ELSE 'finish_reason ' || hit END AS explanation
-        FROM (SELECT span_id,
+        FROM (SELECT rid,
                      list_filter(coalesce(finish_reasons, []), lambda r: list_contains($reasons, lower(r)))[1] AS hit
               FROM {batch.view} WHERE answered)""",
                  {"reasons": [reason.lower() for reason in settings.finish_reasons]})
@@ -62,10 +62,10 @@ def _length_query(batch: Batch, settings: LengthSettings, measure: str, unit: st
     low = "FALSE" if settings.min is None else f"n < {settings.min}"
     high = "FALSE" if settings.max is None else f"n > {settings.max}"
     return Query(f"""
-        SELECT span_id, n::DOUBLE AS score,
+        SELECT rid, n::DOUBLE AS score,
                CASE WHEN {low} THEN 'short' WHEN {high} THEN 'long' ELSE 'ok' END AS label,
                NOT ({low} OR {high}) AS passed, n || ' {unit}' AS explanation
-        FROM (SELECT span_id, {measure} AS n FROM {batch.view} WHERE answered)""", params or {})
+        FROM (SELECT rid, {measure} AS n FROM {batch.view} WHERE answered)""", params or {})
 
 
 @single("answer_chars")
@@ -92,7 +92,7 @@ def _identifier(languages: tuple[str, ...], min_confidence: float) -> LanguageId
 def language_match(batch: Batch, settings: LanguageMatchSettings) -> pa.Table:
     """py3langid over the distinct texts long enough to tell (a Python call per distinct text)."""
     identifier = _identifier(tuple(settings.languages), settings.min_confidence)
-    rows = batch.fetch("span_id, input_text, output_text",
+    rows = batch.fetch("rid, input_text, output_text",
                        f"answered AND length(input_text) >= {settings.min_chars} "
                        f"AND length(output_text) >= {settings.min_chars}")
     cache: dict[str, str] = {}
@@ -111,7 +111,7 @@ def language_match(batch: Batch, settings: LanguageMatchSettings) -> pa.Table:
         labels.append(label)
         passed.append(label != "mismatch")
         explanations.append(f"question {asked}, answer {answered}")
-    return pa.table({"span_id": rows.column("span_id"), "score": pa.array(scores, pa.float64()),
+    return pa.table({"rid": rows.column("rid"), "score": pa.array(scores, pa.float64()),
                      "label": labels, "passed": passed, "explanation": explanations})
 
 
