@@ -6,6 +6,7 @@ loaded through :func:`load_config`, so a bad value is reported as ``file:line: f
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +23,11 @@ class ConfigError(ValueError):
 
 def packaged_default(name: str) -> Path:
     return Path(str(resources.files("eval_pipelines") / "defaults" / name))
+
+
+def configured_path(env_var: str, default_name: str) -> Path:
+    """The file named by ``env_var`` if set, else the packaged default."""
+    return Path(os.environ[env_var]) if os.environ.get(env_var) else packaged_default(default_name)
 
 
 def _node_at(node: yaml.Node, loc: tuple[Any, ...]) -> yaml.Node:

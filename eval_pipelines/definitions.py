@@ -3,7 +3,7 @@
 import dagster as dg
 
 from eval_pipelines.defs.assets.ingestion import trace_ingestion
-from eval_pipelines.defs.assets.scoring import programmatic_scores
+from eval_pipelines.defs.assets.scoring import feedback_linking, programmatic_scores
 from eval_pipelines.defs.assets.validation import trace_validation, traces_expectations
 from eval_pipelines.defs.jobs import hourly_evaluation_job
 from eval_pipelines.defs.resources import (
@@ -18,7 +18,7 @@ from eval_pipelines.home import Home
 home = Home.from_env()
 
 defs = dg.Definitions(
-    assets=[trace_ingestion, trace_validation, programmatic_scores],
+    assets=[trace_ingestion, trace_validation, programmatic_scores, feedback_linking],
     asset_checks=[traces_expectations],
     jobs=[hourly_evaluation_job],
     sensors=[landing_sensor],

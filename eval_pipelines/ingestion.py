@@ -20,7 +20,7 @@ from eval_pipelines.parsing.assemble import assemble_traces
 from eval_pipelines.parsing.files import iter_documents, iter_range, newlines_per_block, splittable
 from eval_pipelines.parsing.records import HOUR_NS, Extractor, Window
 from eval_pipelines.parsing.staging import StagingWriter
-from eval_pipelines.schemas import TRACE_QUARANTINE, TRACES
+from eval_pipelines.schemas import FEEDBACK_EVENTS, TRACE_QUARANTINE, TRACES
 from eval_pipelines.settings import IngestionSettings, PriceTable
 
 CHUNK_BYTES = 32 * 1024 * 1024
@@ -32,6 +32,7 @@ class HourBuild:
     hour: int
     traces: pa.Table
     quarantine: pa.Table
+    feedback: pa.Table
 
 
 @dataclass
@@ -126,6 +127,19 @@ def _quarantine_by_hour(staging: Path, entries: list[LandedFile],
     return {hour: table.take(rows) for hour, rows in by_hour.items()}
 
 
+def _feedback_by_hour(staging: Path, con: duckdb.DuckDBPyConnection) -> dict[int, pa.Table]:
+    """Explicit feedback events per hour, each feedback id kept once (the first by file and line)."""
+    table = con.sql(f"""
+        SELECT make_timestamp(time_ns // 1000) AS observed_time, * EXCLUDE (time_ns), time_ns // {HOUR_NS} AS hour
+        FROM read_parquet($path)
+        QUALIFY row_number() OVER (PARTITION BY feedback_id ORDER BY source_file, source_line) = 1
+        ORDER BY observed_time, feedback_id""", params={"path": str(staging / "*" / "feedback.parquet")}
+                    ).to_arrow_table()
+    hours = table.column("hour").to_numpy()
+    rows = table.drop_columns(["hour"]).cast(FEEDBACK_EVENTS)
+    return {int(hour): rows.filter(pa.array(hours == hour)) for hour in sorted(set(hours.tolist()))}
+
+
 def build_hours(index: LandingIndex, first_hour: int, last_hour: int, settings: IngestionSettings,
                 prices: PriceTable, con: duckdb.DuckDBPyConnection,
                 progress: Callable[[str], None] = lambda _: None,
@@ -138,6 +152,7 @@ def build_hours(index: LandingIndex, first_hour: int, last_hour: int, settings: 
         staging = Path(folder)
         _stage(entries, index.landing, window, settings, staging, stats, progress)
         quarantine = _quarantine_by_hour(staging, entries, con)
+        feedback = _feedback_by_hour(staging, con)
         built = assemble_traces(con, staging, settings, prices)
         next_built = next(built, None)
         for hour in range(first_hour, last_hour + 1):
@@ -146,4 +161,5 @@ def build_hours(index: LandingIndex, first_hour: int, last_hour: int, settings: 
                 traces = next_built[1]
                 next_built = next(built, None)
             yield HourBuild(hour=hour, traces=traces,
-                            quarantine=quarantine.get(hour, TRACE_QUARANTINE.empty_table()))
+                            quarantine=quarantine.get(hour, TRACE_QUARANTINE.empty_table()),
+                            feedback=feedback.get(hour, FEEDBACK_EVENTS.empty_table()))

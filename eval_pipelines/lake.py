@@ -47,12 +47,20 @@ class Lake:
         return self.warehouse / table / f"{key_name}={key}" / PARTITION_FILE
 
     def read_partition(self, table: str, key_name: str, key: str) -> pa.Table | None:
-        # One open file handle: a path would be opened again per read, and could meet a newer version.
-        try:
-            with open(self.partition_path(table, key_name, key), "rb") as stream:
-                return pq.read_table(stream)
-        except FileNotFoundError:
-            return None
+        return self.read_partitions(table, key_name, [key])
+
+    def read_partitions(self, table: str, key_name: str, keys: list[str],
+                        columns: list[str] | None = None) -> pa.Table | None:
+        """The named partitions that exist, concatenated (``None`` when none does)."""
+        parts = []
+        for key in keys:
+            # One open file handle: a path would be opened again per read, and could meet a newer version.
+            try:
+                with open(self.partition_path(table, key_name, key), "rb") as stream:
+                    parts.append(pq.read_table(stream, columns=columns))
+            except FileNotFoundError:
+                continue
+        return (parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="default")) if parts else None
 
     def partition_rows(self, table: str, key_name: str, key: str) -> int | None:
         try:

@@ -79,6 +79,60 @@ PROGRAMMATIC_SCORES = pa.schema([
     ("explanation", pa.string()),
 ])
 
+_FEEDBACK_COLUMNS = [
+    pa.field("feedback_id", pa.string(), nullable=False),
+    ("kind", pa.string()),
+    ("label", pa.string()),
+    ("score", pa.float64()),
+    ("value", pa.string()),
+    ("comment", pa.string()),
+    ("span_id", pa.string()),
+    ("trace_id", pa.string()),
+    ("response_id", pa.string()),
+    ("user_id", pa.string()),
+    ("source", pa.string()),
+    ("source_file", pa.string()),
+    ("source_line", pa.int64()),
+]
+# Explicit feedback as landed (from trace files and feedback files), before it is linked.
+FEEDBACK_EVENTS = pa.schema([pa.field("observed_time", TIMESTAMP, nullable=False), *_FEEDBACK_COLUMNS])
+
+# Linked feedback and implicit signals, with the slice of the response they are about.
+USER_FEEDBACK = pa.schema([
+    pa.field("feedback_id", pa.string(), nullable=False),
+    pa.field("observed_time", TIMESTAMP, nullable=False),
+    ("kind", pa.string()),
+    ("source", pa.string()),
+    ("label", pa.string()),
+    ("score", pa.float64()),
+    ("value", pa.string()),
+    ("comment", pa.string()),
+    ("explanation", pa.string()),
+    ("linked_by", pa.string()),
+    ("span_id", pa.string()),
+    ("trace_id", pa.string()),
+    ("response_id", pa.string()),
+    ("response_time", TIMESTAMP),
+    ("session_id", pa.string()),
+    ("user_id", pa.string()),
+    ("route", pa.string()),
+    ("prompt_version", pa.string()),
+    ("request_model", pa.string()),
+    ("response_model", pa.string()),
+])
+
+FEEDBACK_QUARANTINE = pa.schema([
+    ("feedback_id", pa.string()),
+    ("observed_time", TIMESTAMP),
+    ("kind", pa.string()),
+    ("span_id", pa.string()),
+    ("trace_id", pa.string()),
+    ("response_id", pa.string()),
+    ("reason", pa.string()),
+    ("source_file", pa.string()),
+    ("source_line", pa.int64()),
+])
+
 # Staging: what parsing writes before spans are joined into trace rows (internal, per run).
 STAGED_LLM = pa.schema([
     ("span_id", pa.string()), ("trace_id", pa.string()), ("parent_span_id", pa.string()),
@@ -105,7 +159,9 @@ STAGED_EVENT = pa.schema([
     ("input_messages", pa.string()), ("output_messages", pa.string()),
     ("system_instructions", pa.string()), ("source_file", pa.string()),
 ])
+STAGED_FEEDBACK = pa.schema([("time_ns", pa.int64()), *_FEEDBACK_COLUMNS])
 STAGED_SCHEMAS = {
+    "feedback": STAGED_FEEDBACK,
     "llm": STAGED_LLM,
     "tree": STAGED_TREE,
     "event": STAGED_EVENT,

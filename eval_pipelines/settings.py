@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, field_validator
 
-from eval_pipelines.config import load_config, packaged_default
+from eval_pipelines.config import configured_path, load_config
 
 REQUIRED_DIMENSIONS = ("prompt_version", "route")
 
@@ -59,14 +58,10 @@ class PriceTable(BaseModel):
         return self.models[max(matches, key=len)] if matches else None
 
 
-def _configured(env_var: str, default_name: str) -> Path:
-    return Path(os.environ[env_var]) if os.environ.get(env_var) else packaged_default(default_name)
-
-
 def load_ingestion_settings(path: Path | None = None) -> IngestionSettings:
-    return load_config(path or _configured("EVAL_PIPELINES_INGESTION_CONFIG", "ingestion.yaml"),
+    return load_config(path or configured_path("EVAL_PIPELINES_INGESTION_CONFIG", "ingestion.yaml"),
                        IngestionSettings)
 
 
 def load_price_table(path: Path | None = None) -> PriceTable:
-    return load_config(path or _configured("EVAL_PIPELINES_PRICES", "prices.yaml"), PriceTable)
+    return load_config(path or configured_path("EVAL_PIPELINES_PRICES", "prices.yaml"), PriceTable)

@@ -8,6 +8,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from eval_pipelines.evaluators import EvaluatorConfig, load_evaluator_config
+from eval_pipelines.feedback import FeedbackSettings, load_feedback_settings
 from eval_pipelines.home import Home
 from eval_pipelines.lake import Lake
 from eval_pipelines.landing import LandingIndex
@@ -51,13 +52,17 @@ class IngestionConfigResource(dg.ConfigurableResource):
 
 
 class ScoringConfigResource(dg.ConfigurableResource):
-    """Which programmatic evaluators run on which route (YAML); empty path means the packaged defaults."""
+    """Evaluators per route and feedback settings (YAML files); empty paths mean the packaged defaults."""
 
     evaluators: str = Field(default="", description="YAML with evaluator settings per route.")
+    feedback: str = Field(default="", description="YAML with feedback linking and implicit-signal settings.")
     text_evals_report: bool = Field(default=True, description="Write an Evidently TextEvals report per hour.")
 
     def evaluator_config(self) -> EvaluatorConfig:
         return load_evaluator_config(Path(self.evaluators) if self.evaluators else None)
+
+    def feedback_settings(self) -> FeedbackSettings:
+        return load_feedback_settings(Path(self.feedback) if self.feedback else None)
 
 
 def duckdb_resource(home: Home) -> DuckDBResource:

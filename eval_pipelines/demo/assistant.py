@@ -3,7 +3,8 @@
 Deterministic: a hash of the prompt decides. It refuses now and then, and much more often when the
 system prompt carries prompt v7's over-strict rule; it answers JSON when asked for JSON; it
 sometimes truncates, answers empty, leaks an e-mail address, answers in English to a question in
-another language, or cites retrieved documents.
+another language; with retrieved documents it mostly restates and cites them, and now and then
+answers from its own canned text instead (ungrounded).
 """
 
 from __future__ import annotations
@@ -70,6 +71,12 @@ def _cite(system: str, answer: str) -> str:
     return f"{answer} [{ids[0]}]" if ids else answer
 
 
+def _from_context(system: str) -> str | None:
+    """The first retrieved document, restated and cited: a grounded answer."""
+    match = re.search(r"\[(kb-\d+)\] ([^\n]+)", system)
+    return f"According to our documentation: {match.group(2)} [{match.group(1)}]" if match else None
+
+
 def support_persona(request: dict[str, Any], reply: Reply) -> None:
     messages = request.get("messages", [])
     system = " ".join(message_text(m) for m in messages if m.get("role") == "system")
@@ -85,8 +92,9 @@ def support_persona(request: dict[str, Any], reply: Reply) -> None:
         options = REFUSALS[language]
         reply.content = options[int(draw * 1000) % len(options)]
         return
-    answer = LOCALISED[language] if language != "en" and draw > 0.06 else ANSWERS[_intent(question)]
-    answer = _cite(system, answer)
+    grounded = _from_context(system) if draw >= 0.2 else None
+    answer = LOCALISED[language] if language != "en" and draw > 0.06 else grounded or ANSWERS[_intent(question)]
+    answer = _cite(system, answer) if grounded is None else answer
     if 0.025 <= draw < 0.035:
         reply.content, reply.finish_reason = answer[: len(answer) // 3], "length"
     elif 0.035 <= draw < 0.04:

@@ -17,8 +17,11 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from eval_pipelines.demo.assistant import JSON_INSTRUCTION, STRICT_RULE
 from eval_pipelines.demo.scenario import PlannedRequest
@@ -127,11 +130,26 @@ def _retrieve(tracer: Any, request: PlannedRequest) -> str:
     return "\n".join(f"[{doc}] {KNOWLEDGE_BASE[doc]}" for doc in ids)
 
 
+def _looks_bad(answer: str | None) -> bool:
+    lowered = (answer or "").lower()
+    return not answer or "sorry" in lowered or "cannot" in lowered or lowered.count("{") != lowered.count("}")
+
+
+def _survey_rating(request: PlannedRequest, answer: str | None, response_id: str | None) -> dict | None:
+    """A CSAT survey answer some minutes later, exported by a survey tool into ``landing/feedback/``."""
+    if not (0.12 <= request.feedback_draw < 0.16 and response_id):
+        return None
+    low = _looks_bad(answer) or request.feedback_draw < 0.125
+    rating = 1 + int(request.feedback_draw * 1000) % 2 if low else 4 + int(request.feedback_draw * 1000) % 2
+    at = datetime.fromtimestamp((request.sim_ns + int(request.feedback_draw * 1e12)) / 1e9, tz=UTC)
+    return {"timestamp": at.isoformat(), "response_id": response_id, "kind": "rating", "value": rating, "scale": 5,
+            "user_id": request.user_id}
+
+
 def _feedback(root: Any, request: PlannedRequest, answer: str | None, response_id: str | None) -> None:
     if request.feedback_draw >= 0.12:
         return
-    lowered = (answer or "").lower()
-    bad = not answer or "sorry" in lowered or "cannot" in lowered or lowered.count("{") != lowered.count("}")
+    bad = _looks_bad(answer)
     thumbs_down = request.feedback_draw < (0.08 if bad else 0.008)
     attributes = {"feedback.kind": "thumbs", "feedback.value": "down" if thumbs_down else "up"}
     if response_id:
@@ -141,7 +159,8 @@ def _feedback(root: Any, request: PlannedRequest, answer: str | None, response_i
     root.add_event("eval_pipelines.feedback", attributes)
 
 
-def _handler(service: str, client: Any, tracer: Any, logger: Any, shift: Any) -> Callable[[PlannedRequest], None]:
+def _handler(service: str, client: Any, tracer: Any, logger: Any, shift: Any,
+             survey: list[dict]) -> Callable[[PlannedRequest], None]:
     from opentelemetry.trace import SpanKind
 
     def handle(request: PlannedRequest) -> None:
@@ -166,7 +185,10 @@ def _handler(service: str, client: Any, tracer: Any, logger: Any, shift: Any) ->
                 response = _call(service, client, tracer, logger, request, messages, headers)
             except Exception:
                 return
-            _feedback(root, request, response.choices[0].message.content, response.id)
+            answer = response.choices[0].message.content
+            _feedback(root, request, answer, response.id)
+            if (rating := _survey_rating(request, answer, response.id)) is not None:
+                survey.append(rating)
 
     return handle
 
@@ -197,9 +219,13 @@ def run_service(service: str, requests: list[PlannedRequest], base_url: str, lan
     _instrument(service, tracer_provider, logger_provider)
     client = openai.OpenAI(base_url=base_url, api_key="standin-not-a-secret", max_retries=0, timeout=30)
     handle = _handler(service, client, tracer_provider.get_tracer("acme.support-app"),
-                      logger_provider.get_logger("acme.support-app"), shift)
+                      logger_provider.get_logger("acme.support-app"), shift, survey := [])
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(handle, requests))
+    if survey:
+        target = Path(landing) / "feedback" / f"csat-{service}.jsonl"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(b"".join(orjson.dumps(row) + b"\n" for row in survey))
     tracer_provider.force_flush()
     logger_provider.force_flush()
     tracer_provider.shutdown()

@@ -6,7 +6,7 @@ import multiprocessing
 import random
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -108,6 +108,19 @@ def inject_bad_lines(landing: Path, count: int, rng: random.Random) -> dict[str,
     return dict(kinds)
 
 
+def write_stray_feedback(landing: Path, day: date) -> int:
+    """Survey answers that cannot be used: unknown responses (unlinkable), an out-of-scale rating, no id."""
+    noon = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+    rows = [{"timestamp": (noon + timedelta(hours=h)).isoformat(), "response_id": f"chatcmpl-deleted-{h}",
+             "kind": "rating", "value": 2, "scale": 5} for h in range(3)]
+    rows += [{"timestamp": noon.isoformat(), "response_id": "chatcmpl-unknown", "kind": "rating", "value": 9},
+             {"timestamp": noon.isoformat(), "kind": "thumbs", "value": "down"}]
+    target = landing / "feedback" / "csat-stray.jsonl"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(b"".join(orjson.dumps(row) + b"\n" for row in rows))
+    return len(rows)
+
+
 def write_demo_traffic(landing: Path, day: date, requests: int, seed: int = 7, bad_lines: int = 300,
                        workers: int = 8) -> TrafficSummary:
     plan = plan_day(day, requests, seed)
@@ -117,6 +130,7 @@ def write_demo_traffic(landing: Path, day: date, requests: int, seed: int = 7, b
         _run_services(plan, server.base_url, landing, workers)
         plain = _plain_records(plan, server.base_url, landing, rng)
     damage = inject_bad_lines(landing, bad_lines, rng)
+    write_stray_feedback(landing, day)
     return TrafficSummary(day=day, requests=len(plan), by_service=dict(Counter(r.service for r in plan)),
                           plain_records=plain, bad_lines=damage,
                           files=sum(1 for _ in landing.rglob("*.jsonl")))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,7 +17,7 @@ import duckdb
 import jsonschema_rs
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
-from eval_pipelines.config import load_config, packaged_default
+from eval_pipelines.config import configured_path, load_config
 
 
 def check_re2(pattern: str) -> str:
@@ -250,6 +249,4 @@ def merge_blocks(base: EvaluatorBlock, override: EvaluatorBlock) -> EvaluatorBlo
 
 def load_evaluator_config(path: Path | None = None) -> EvaluatorConfig:
     """The user file (argument or ``EVAL_PIPELINES_EVALUATORS``), else the packaged defaults."""
-    configured = path or (Path(os.environ["EVAL_PIPELINES_EVALUATORS"])
-                          if os.environ.get("EVAL_PIPELINES_EVALUATORS") else packaged_default("evaluators.yaml"))
-    return load_config(configured, EvaluatorConfig)
+    return load_config(path or configured_path("EVAL_PIPELINES_EVALUATORS", "evaluators.yaml"), EvaluatorConfig)

@@ -16,6 +16,13 @@ import orjson
 
 from eval_pipelines.parsing import conventions as conv
 from eval_pipelines.parsing import messages as msg
+from eval_pipelines.parsing.feedback import (
+    FEEDBACK_EVENT,
+    feedback_from_event,
+    feedback_from_record,
+    feedback_time,
+    is_feedback_file,
+)
 from eval_pipelines.parsing.files import Document, truncate_raw
 from eval_pipelines.parsing.otlp_values import (
     STATUS_CODES,
@@ -124,6 +131,8 @@ def document_times(document: Document) -> Iterator[tuple[int, int]]:
                 yield time_ns, time_ns
     elif isinstance(value, dict):
         times = plain_record_times(value)
+        if times is None and (at := feedback_time(value)) is not None:
+            times = (at, at)
         if times is not None and times[0] >= LAKE_START_NS:
             yield times[0], max(times)
 
@@ -139,6 +148,7 @@ class Extractor:
         self.source_file = source_file
         self.window = window
         self.with_quarantine = with_quarantine
+        self.feedback_file = is_feedback_file(source_file)
 
     def quarantine(self, sink: RecordSink, line: int, reason: str, raw: bytes | str,
                    source_format: str | None = None) -> None:
@@ -152,7 +162,9 @@ class Extractor:
             self.quarantine(sink, document.line, document.error, document.raw)
             return
         value = document.value
-        if is_otlp_request(value):
+        if self.feedback_file:
+            self._feedback_line(document, value, sink)
+        elif is_otlp_request(value):
             self._otlp_spans(document, value, sink)
             self._otlp_logs(document, value, sink)
         elif isinstance(value, dict):
@@ -166,6 +178,25 @@ class Extractor:
             self.quarantine(sink, document.line,
                             "not an OTLP export request or a plain record: expected a JSON object",
                             document.raw)
+
+    def _feedback_line(self, document: Document, value: Any, sink: RecordSink) -> None:
+        record = (feedback_from_record(value) if isinstance(value, dict)
+                  else "a feedback line must be a JSON object")
+        self._add_feedback(sink, document, record)
+
+    def _add_feedback(self, sink: RecordSink, document: Document, record: dict[str, Any] | str) -> None:
+        if isinstance(record, str):
+            self.quarantine(sink, document.line, record, document.raw, "feedback")
+        elif self.window.contains(record["time_ns"]):
+            sink.add("feedback", {**record, "source_file": self.source_file, "source_line": document.line})
+
+    def _span_feedback(self, document: Document, span: dict[str, Any], trace_id: str, span_id: str,
+                       end: int, sink: RecordSink) -> None:
+        for event in span.get("events") or []:
+            if isinstance(event, dict) and event.get("name") == FEEDBACK_EVENT:
+                time_ns = to_int(field(event, "timeUnixNano", "time_unix_nano")) or end
+                self._add_feedback(sink, document, feedback_from_event(
+                    attributes(event.get("attributes")), time_ns, span_id, trace_id, "trace_event"))
 
     def _add_if_in_window(self, sink: RecordSink, kind: str, record: dict[str, Any]) -> None:
         in_window = (self.window.contains(record["start_ns"]) if kind == "llm"
@@ -188,6 +219,8 @@ class Extractor:
                 continue
             assert start is not None
             end = end or start
+            if "events" in span:
+                self._span_feedback(document, span, trace_id, span_id, max(start, end), sink)
             if not self.window.overlaps(start, max(start, end)):
                 continue
             attrs = attributes(span.get("attributes"))
@@ -231,6 +264,11 @@ class Extractor:
         for seq, (_, record) in enumerate(otlp_items(value, "logs")):
             attrs = attributes(record.get("attributes"))
             name = field(record, "eventName", "event_name") or attrs.get("event.name")
+            if name == FEEDBACK_EVENT:
+                self._add_feedback(sink, document, feedback_from_event(
+                    attrs, log_time(record), otel_id(field(record, "spanId", "span_id"), 8),
+                    otel_id(field(record, "traceId", "trace_id"), 16), "log_event"))
+                continue
             if name not in conv.MESSAGE_EVENTS and name != conv.DETAILS_EVENT:
                 continue
             trace_id = otel_id(field(record, "traceId", "trace_id"), 16)

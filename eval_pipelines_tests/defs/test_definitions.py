@@ -14,9 +14,10 @@ PROJECT = Path(__file__).resolve().parents[2]
 def test_definitions_load_with_every_stage_named_as_dagster_users_expect():
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == {"traces", "trace_quarantine", "trace_validation"}
-    assert graph.get(dg.AssetKey("traces")).group_name == "ingestion"
-    assert graph.get(dg.AssetKey("trace_validation")).group_name == "validation"
+    groups = {key: graph.get(dg.AssetKey(key)).group_name for key in keys}
+    assert groups == {"traces": "ingestion", "trace_quarantine": "ingestion", "feedback_events": "ingestion",
+                      "trace_validation": "validation", "programmatic_scores": "scoring",
+                      "user_feedback": "scoring", "feedback_quarantine": "scoring"}
     checks = {key.name for key in graph.asset_check_keys}
     assert {"traces_span_id_unique", "traces_rows_parsed", "traces_start_time_in_partition"} <= checks
     assert defs.resolve_sensor_def("landing_sensor").default_status == dg.DefaultSensorStatus.RUNNING

@@ -1,4 +1,4 @@
-"""Stage ``ingestion``: landing files into ``traces`` and ``trace_quarantine``."""
+"""Stage ``ingestion``: landing files into ``traces``, ``trace_quarantine`` and ``feedback_events``."""
 
 
 import dagster as dg
@@ -8,7 +8,7 @@ from eval_pipelines.defs.metadata import column_schema
 from eval_pipelines.defs.partitions import hour_index, hourly_partitions
 from eval_pipelines.defs.resources import IngestionConfigResource, LakeResource
 from eval_pipelines.ingestion import WindowStats, build_hours
-from eval_pipelines.schemas import TRACE_QUARANTINE, TRACES
+from eval_pipelines.schemas import FEEDBACK_EVENTS, TRACE_QUARANTINE, TRACES
 
 traces_spec = dg.AssetSpec(
     "traces",
@@ -26,9 +26,17 @@ quarantine_spec = dg.AssetSpec(
     partitions_def=hourly_partitions,
     metadata={"dagster/column_schema": column_schema(TRACE_QUARANTINE)},
 )
+feedback_events_spec = dg.AssetSpec(
+    "feedback_events",
+    description="Explicit user feedback as landed (trace events and feedback files), before linking.",
+    group_name="ingestion",
+    kinds={"parquet"},
+    partitions_def=hourly_partitions,
+    metadata={"dagster/column_schema": column_schema(FEEDBACK_EVENTS)},
+)
 
 
-@dg.multi_asset(specs=[traces_spec, quarantine_spec], can_subset=False)
+@dg.multi_asset(specs=[traces_spec, quarantine_spec, feedback_events_spec], can_subset=False)
 def trace_ingestion(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource,
                     ingestion: IngestionConfigResource):
     """Parse every landing file with data in the hour, join spans into trace rows, replace the partition."""
@@ -40,11 +48,12 @@ def trace_ingestion(context: dg.AssetExecutionContext, lake: LakeResource, duckd
                                con, progress=context.log.info, stats=stats)
     traces_write = lake.lake.write_partition("traces", "hour", key, built.traces)
     quarantine_write = lake.lake.write_partition("trace_quarantine", "hour", key, built.quarantine)
+    feedback_write = lake.lake.write_partition("feedback_events", "hour", key, built.feedback)
     if traces_write.previous_rows is not None and traces_write.rows < traces_write.previous_rows:
         context.log.warning(f"traces {key}: {traces_write.previous_rows} rows before, {traces_write.rows} now "
                             "(a landing file was removed or rewritten)")
     context.log.info(f"traces {key}: {built.traces.num_rows} rows, {built.quarantine.num_rows} quarantined, "
-                     f"from {len(stats.files)} file(s)")
+                     f"{built.feedback.num_rows} feedback events, from {len(stats.files)} file(s)")
     yield dg.MaterializeResult(asset_key="traces", metadata={
         "dagster/row_count": built.traces.num_rows,
         "rows_before": traces_write.previous_rows if traces_write.previous_rows is not None else 0,
@@ -58,6 +67,10 @@ def trace_ingestion(context: dg.AssetExecutionContext, lake: LakeResource, duckd
         "dagster/row_count": built.quarantine.num_rows,
         "path": dg.MetadataValue.path(str(quarantine_write.path)),
         "reasons": dg.MetadataValue.md(_reason_table(built.quarantine)),
+    })
+    yield dg.MaterializeResult(asset_key="feedback_events", metadata={
+        "dagster/row_count": built.feedback.num_rows,
+        "path": dg.MetadataValue.path(str(feedback_write.path)),
     })
 
 

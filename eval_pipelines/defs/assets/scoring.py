@@ -1,11 +1,11 @@
-"""Stage ``scoring``: programmatic evaluators on every request of the hour."""
+"""Stage ``scoring``: programmatic evaluators on every request, and user feedback signals."""
 
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from eval_pipelines.defs.metadata import column_schema
-from eval_pipelines.defs.partitions import hourly_partitions
+from eval_pipelines.defs.partitions import hour_index, hour_key, hourly_partitions
 from eval_pipelines.defs.resources import LakeResource, ScoringConfigResource
 from eval_pipelines.evaluators import ScoringStats, score_requests
 from eval_pipelines.evaluators.summary import (
@@ -14,7 +14,9 @@ from eval_pipelines.evaluators.summary import (
     worst_examples_markdown,
     write_text_evals_report,
 )
-from eval_pipelines.schemas import PROGRAMMATIC_SCORES
+from eval_pipelines.feedback import build_user_feedback
+from eval_pipelines.feedback.signals import RESPONSE_COLUMNS, SCORE_COLUMNS, TURN_COLUMNS
+from eval_pipelines.schemas import FEEDBACK_QUARANTINE, PROGRAMMATIC_SCORES, USER_FEEDBACK
 
 
 @dg.asset(
@@ -55,3 +57,71 @@ def programmatic_scores(context: dg.AssetExecutionContext, lake: LakeResource, s
             wide, lake.layout.reports / "scoring" / "text_evals" / f"{key.replace(':', '')}.html")
         metadata["text_evals_report"] = dg.MetadataValue.url(report.as_uri())
     return dg.MaterializeResult(metadata=metadata)
+
+
+user_feedback_spec = dg.AssetSpec(
+    "user_feedback",
+    description="Explicit feedback linked to the LLM call it judges, and implicit signals from sessions.",
+    group_name="scoring",
+    kinds={"parquet", "duckdb"},
+    partitions_def=hourly_partitions,
+    deps=["feedback_events", "traces", "programmatic_scores"],
+    metadata={"dagster/column_schema": column_schema(USER_FEEDBACK)},
+)
+feedback_quarantine_spec = dg.AssetSpec(
+    "feedback_quarantine",
+    description="Feedback that could not be linked to an LLM call, with the reason.",
+    group_name="scoring",
+    kinds={"parquet"},
+    partitions_def=hourly_partitions,
+    deps=["feedback_events"],
+    metadata={"dagster/column_schema": column_schema(FEEDBACK_QUARANTINE)},
+)
+
+
+@dg.multi_asset(specs=[user_feedback_spec, feedback_quarantine_spec], can_subset=False)
+def feedback_linking(context: dg.AssetExecutionContext, lake: LakeResource, scoring: ScoringConfigResource,
+                     duckdb: DuckDBResource):
+    """Links the hour's feedback events to calls of the lookback window; derives implicit signals."""
+    key = context.partition_key
+    hour = hour_index(key)
+    settings = scoring.feedback_settings()
+    window = hourly_partitions.time_window_for_partition_key(key)
+    lookback = [hour_key(h) for h in range(hour - settings.link_lookback_hours, hour + 1)]
+    recent = [hour_key(hour - 1), key]
+    store = lake.lake
+    with duckdb.get_connection() as con:
+        built = build_user_feedback(
+            con, store.read_partition("feedback_events", "hour", key),
+            store.read_partitions("traces", "hour", lookback, RESPONSE_COLUMNS),
+            store.read_partitions("traces", "hour", recent, TURN_COLUMNS),
+            store.read_partitions("programmatic_scores", "hour", recent, SCORE_COLUMNS),
+            window.start, window.end, settings)
+    rows_write = store.write_partition("user_feedback", "hour", key, built.rows)
+    quarantine_write = store.write_partition("feedback_quarantine", "hour", key, built.quarantine)
+    counts = _counts_by_kind(built.rows)
+    context.log.info(f"user_feedback {key}: {built.rows.num_rows} rows ("
+                     + ", ".join(f"{kind} {n}" for kind, n in counts.items())
+                     + f"), {built.quarantine.num_rows} unlinked")
+    thumbs = [label for kind, label in zip(built.rows.column("kind").to_pylist(),
+                                           built.rows.column("label").to_pylist(), strict=True) if kind == "thumbs"]
+    yield dg.MaterializeResult(asset_key="user_feedback", metadata={
+        "dagster/row_count": built.rows.num_rows,
+        **{f"count_{kind}": counts.get(kind, 0) for kind in FEEDBACK_KINDS},
+        "thumbs_down_share": thumbs.count("down") / len(thumbs) if thumbs else 0.0,
+        "path": dg.MetadataValue.path(str(rows_write.path)),
+    })
+    yield dg.MaterializeResult(asset_key="feedback_quarantine", metadata={
+        "dagster/row_count": built.quarantine.num_rows,
+        "path": dg.MetadataValue.path(str(quarantine_write.path)),
+    })
+
+
+FEEDBACK_KINDS = ("thumbs", "rating", "comment", "edit", "regeneration", "rephrase", "abandonment")
+
+
+def _counts_by_kind(rows) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for kind in rows.column("kind").to_pylist():
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
