@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -10,7 +10,7 @@ import duckdb
 from eval_pipelines.lake import Lake
 
 
-@dataclass(frozen=True)
+@dataclass
 class LakeSummary:
     rows_per_hour: list[tuple[str, int, int, float | None]]
     rows: int
@@ -18,6 +18,10 @@ class LakeSummary:
     pass_rate: float | None
     by_format: list[tuple[str, int]]
     quarantine_reasons: list[tuple[str, int]]
+    pass_rates: list[tuple[str, int, float]] = field(default_factory=list)
+    worst_slices: list[tuple[str, str, str, int, float, float]] = field(default_factory=list)
+    feedback: list[tuple[str, int]] = field(default_factory=list)
+    feedback_unlinked: int = 0
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
@@ -44,7 +48,29 @@ def summarize(lake: Lake, con: duckdb.DuckDBPyConnection) -> LakeSummary:
     by_format = con.sql(f"SELECT source_format, count(*) FROM {traces} GROUP BY 1 ORDER BY 2 DESC").fetchall()
     reasons = con.sql(f"""SELECT split_part(reason, ':', 1) AS r, count(*) FROM {quarantine}
                           GROUP BY 1 ORDER BY 2 DESC""").fetchall()
-    return LakeSummary(per_hour, rows, quarantined, pass_rate, by_format, reasons)
+    summary = LakeSummary(per_hour, rows, quarantined, pass_rate, by_format, reasons)
+    if "programmatic_scores" in tables:
+        _add_scores(summary, lake, con)
+    if "user_feedback" in tables:
+        summary.feedback = con.sql(f"SELECT kind, count(*) FROM {lake.scan('user_feedback')} GROUP BY 1 "
+                                   "ORDER BY 2 DESC").fetchall()
+    if "feedback_quarantine" in tables:
+        summary.feedback_unlinked = _scalar(con, f"SELECT count(*) FROM {lake.scan('feedback_quarantine')}")
+    return summary
+
+
+def _add_scores(summary: LakeSummary, lake: Lake, con: duckdb.DuckDBPyConnection) -> None:
+    """Pass rate per evaluator, and the route x prompt version slices failing far more than the rest."""
+    scores = lake.scan("programmatic_scores")
+    summary.pass_rates = con.sql(f"""SELECT evaluator, count(*), avg(passed::INT) FROM {scores}
+                                     GROUP BY 1 ORDER BY 3, 1""").fetchall()
+    summary.worst_slices = con.sql(f"""
+        WITH s AS (SELECT evaluator, route, prompt_version, count(*) AS n, 1 - avg(passed::INT) AS fail
+                   FROM {scores} GROUP BY ALL),
+             o AS (SELECT evaluator, 1 - avg(passed::INT) AS overall FROM {scores} GROUP BY 1)
+        SELECT s.evaluator, s.route, s.prompt_version, s.n, s.fail, o.overall FROM s JOIN o USING (evaluator)
+        WHERE s.n >= 20 AND s.fail >= 0.1 AND s.fail >= 2 * o.overall
+        ORDER BY s.fail - o.overall DESC LIMIT 5""").fetchall()
 
 
 def format_summary(summary: LakeSummary) -> str:
@@ -59,4 +85,13 @@ def format_summary(summary: LakeSummary) -> str:
     lines.append("by source format: " + ", ".join(f"{fmt} {n}" for fmt, n in summary.by_format))
     if summary.quarantine_reasons:
         lines.append("quarantine reasons: " + "; ".join(f"{r} ({n})" for r, n in summary.quarantine_reasons))
+    if summary.pass_rates:
+        lines.append("programmatic scores, pass rate: "
+                     + ", ".join(f"{name} {rate:.1%}" for name, _, rate in summary.pass_rates))
+    for evaluator, route, version, n, fail, overall in summary.worst_slices:
+        lines.append(f"  worst slice: {evaluator} fails {fail:.0%} on route {route} prompt {version} "
+                     f"(n={n}; {overall:.1%} over all routes)")
+    if summary.feedback:
+        lines.append("user feedback: " + ", ".join(f"{kind} {n}" for kind, n in summary.feedback)
+                     + f"; {summary.feedback_unlinked} unlinked (feedback_quarantine)")
     return "\n".join(lines)

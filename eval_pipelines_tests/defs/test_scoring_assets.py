@@ -1,9 +1,17 @@
 import dagster as dg
 
 from eval_pipelines.defs.assets.ingestion import trace_ingestion
-from eval_pipelines.defs.assets.scoring import programmatic_scores
+from eval_pipelines.defs.assets.scoring import feedback_linking, programmatic_scores
 from eval_pipelines.lake import Lake
-from eval_pipelines_tests.builders import HOUR_KEY, latest_llm_attributes, span, traces_request, write_lines
+from eval_pipelines_tests.builders import (
+    HOUR_KEY,
+    T0,
+    kv,
+    latest_llm_attributes,
+    span,
+    traces_request,
+    write_lines,
+)
 from eval_pipelines_tests.defs.test_ingestion_assets import metadata
 
 ROLLOUT_HOUR = "2026-11-21-14:00"
@@ -39,3 +47,31 @@ def test_hostile_content_is_escaped_in_the_worst_examples(home, resources, insta
     assert "<img" not in worst and "&lt;img" in worst
     assert "\\| I cannot help \\|" in worst and "\\[link\\]\\(javascript:x\\)" in worst
     assert "prompt\\_injection: input contains" in worst
+
+
+def test_feedback_from_span_events_and_files_is_linked_deduplicated_or_quarantined(home, resources, instance):
+    app_event = {"name": "eval_pipelines.feedback", "timeUnixNano": str(T0 + 90 * 10**9),
+                 "attributes": kv({"feedback.kind": "thumbs", "feedback.value": "down",
+                                   "gen_ai.response.id": "chatcmpl-1"})}
+    write_lines(home.landing / "otel" / "a.jsonl", traces_request(
+        span("0a" * 8, name="POST /orders", attributes={"app.route": "/orders"}, events=[app_event]),
+        span("01" * 8, parent="0a" * 8, start_s=61, attributes=latest_llm_attributes(
+            **{"gen_ai.response.id": "chatcmpl-1"}))))
+    rating = {"timestamp": "2026-11-21T14:03:00Z", "span_id": "01" * 8, "kind": "rating", "value": 2, "scale": 5}
+    write_lines(home.landing / "feedback" / "survey.jsonl", rating, rating,
+                {"timestamp": "2026-11-21T14:04:00Z", "response_id": "chatcmpl-404", "kind": "thumbs", "value": "up"},
+                b'{"timestamp": "2026-11-21T14:05:00Z", "kind": "rating"')
+    result = dg.materialize([trace_ingestion, programmatic_scores, feedback_linking], partition_key=HOUR_KEY,
+                            resources=resources, instance=instance)
+    assert result.success
+    lake = Lake(home.warehouse)
+    feedback = {row["kind"]: row for row in lake.read_partition("user_feedback", "hour", HOUR_KEY).to_pylist()}
+    assert set(feedback) == {"thumbs", "rating"}  # the duplicated rating is kept once
+    assert (feedback["thumbs"]["span_id"], feedback["thumbs"]["linked_by"]) == ("01" * 8, "response_id")
+    assert (feedback["rating"]["score"], feedback["rating"]["route"]) == (0.4, "/orders")
+    (unlinked,) = lake.read_partition("feedback_quarantine", "hour", HOUR_KEY).to_pylist()
+    assert unlinked["response_id"] == "chatcmpl-404" and unlinked["source_file"] == "feedback/survey.jsonl"
+    (broken,) = lake.read_partition("trace_quarantine", "hour", HOUR_KEY).to_pylist()
+    assert broken["source_file"] == "feedback/survey.jsonl" and broken["source_line"] == 4
+    meta = metadata(result, "user_feedback")
+    assert meta["count_thumbs"] == 1 and meta["thumbs_down_share"] == 1.0

@@ -21,13 +21,14 @@ def demo_day(demo_home, settings, prices, con):
     built = list(build_hours(index, first, first + 23, settings, prices, con))
     traces = pa.concat_tables(b.traces for b in built).to_pandas()
     traces["hour"] = traces.start_time.dt.hour
-    return traces, pa.concat_tables(b.quarantine for b in built).to_pandas()
+    return (traces, pa.concat_tables(b.quarantine for b in built).to_pandas(),
+            pa.concat_tables(b.feedback for b in built).to_pandas())
 
 
 @pytest.fixture
 def demo_scores(demo_day, con):
     """The day's programmatic scores, as the ``programmatic_scores`` asset computes them per hour."""
-    traces, _ = demo_day
+    traces, _, _ = demo_day
     scores = score_requests(pa.Table.from_pandas(traces[list(TRACES.names)], schema=TRACES,
                                                  preserve_index=False), load_evaluator_config(), con).to_pandas()
     scores["hour"] = scores.start_time.dt.hour
@@ -42,7 +43,7 @@ def failure_rate(scores, evaluator, **where):
 
 
 def test_every_source_convention_and_service_is_present(demo_day):
-    traces, _ = demo_day
+    traces, _, _ = demo_day
     assert set(traces.source_format) == {"otel_genai", "otel_genai_deprecated", "openinference", "plain_jsonl"}
     assert set(traces.service_name) == {"support-assistant", "ticket-classifier", "shipping-bot-legacy",
                                         "kb-search", "batch-summarizer"}
@@ -54,7 +55,7 @@ def test_every_source_convention_and_service_is_present(demo_day):
 
 
 def test_prompt_rollout_raises_refusals_on_orders(demo_day, demo_scores):
-    traces, _ = demo_day
+    traces, _, _ = demo_day
     orders = traces[traces.route == "/orders"]
     assert set(orders[orders.hour < 14].prompt_version) == {"v6"}
     assert set(orders[orders.hour >= 14].prompt_version) == {"v7"}
@@ -72,15 +73,25 @@ def test_malformed_json_burst_on_classify(demo_scores):
 
 
 def test_topic_shift_in_the_evening(demo_day):
-    traces, _ = demo_day
+    traces, _, _ = demo_day
     disputes = traces.input_text.str.contains("disput|chargeback|hacked|logged into", regex=True, na=False)
     assert disputes[traces.hour >= 18].mean() > 3 * disputes[traces.hour < 18].mean()
 
 
 def test_damaged_lines_are_quarantined(demo_day):
-    _, quarantine = demo_day
+    _, quarantine, _ = demo_day
     assert len(quarantine) >= 30
     assert quarantine.reason.str.startswith("malformed JSON").any()
+
+
+def test_feedback_arrives_as_span_events_and_survey_files(demo_day):
+    _, quarantine, feedback = demo_day
+    assert set(feedback.source) == {"trace_event", "feedback_file"}
+    thumbs, ratings = feedback[feedback.kind == "thumbs"], feedback[feedback.kind == "rating"]
+    assert len(thumbs) > 20 and thumbs.response_id.notna().all() and 0 < (thumbs.label == "down").mean() < 0.5
+    assert len(ratings) > 5 and ratings.score.between(0, 1).all()
+    stray = quarantine[quarantine.source_file == "feedback/csat-stray.jsonl"].reason
+    assert stray.str.contains("outside 0..5").any() and stray.str.contains("names no response_id").any()
 
 
 def test_make_demo_entry_point_materializes_the_day(demo_home, tmp_path):
