@@ -35,6 +35,7 @@ ui: install $(DAGSTER_HOME)/dagster.yaml
 
 bench: install
 	$(BIN)/python bench/ingestion_throughput.py
+	$(BIN)/python bench/scoring_throughput.py --repeats 5
 
 lint: install
 	$(BIN)/ruff check eval_pipelines eval_pipelines_tests bench
