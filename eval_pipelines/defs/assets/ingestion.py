@@ -4,36 +4,21 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from eval_pipelines.defs.metadata import column_schema
-from eval_pipelines.defs.partitions import hour_index, hourly_partitions
+from eval_pipelines.defs.metadata import hourly_table_spec
+from eval_pipelines.defs.partitions import hour_index
 from eval_pipelines.defs.resources import IngestionConfigResource, LakeResource
 from eval_pipelines.ingestion import WindowStats, build_hours
 from eval_pipelines.schemas import FEEDBACK_EVENTS, TRACE_QUARANTINE, TRACES
 
-traces_spec = dg.AssetSpec(
-    "traces",
-    description="One row per LLM call, in the canonical schema, from the landing files.",
-    group_name="ingestion",
-    kinds={"parquet", "duckdb"},
-    partitions_def=hourly_partitions,
-    metadata={"dagster/column_schema": column_schema(TRACES)},
-)
-quarantine_spec = dg.AssetSpec(
-    "trace_quarantine",
-    description="Landing lines and spans that could not be parsed, with file, line, reason and raw text.",
-    group_name="ingestion",
-    kinds={"parquet"},
-    partitions_def=hourly_partitions,
-    metadata={"dagster/column_schema": column_schema(TRACE_QUARANTINE)},
-)
-feedback_events_spec = dg.AssetSpec(
-    "feedback_events",
-    description="Explicit user feedback as landed (trace events and feedback files), before linking.",
-    group_name="ingestion",
-    kinds={"parquet"},
-    partitions_def=hourly_partitions,
-    metadata={"dagster/column_schema": column_schema(FEEDBACK_EVENTS)},
-)
+traces_spec = hourly_table_spec(
+    "traces", "One row per LLM call, in the canonical schema, from the landing files.", "ingestion", TRACES,
+    kinds={"parquet", "duckdb"})
+quarantine_spec = hourly_table_spec(
+    "trace_quarantine", "Landing lines and spans that could not be parsed, with file, line, reason and raw text.",
+    "ingestion", TRACE_QUARANTINE)
+feedback_events_spec = hourly_table_spec(
+    "feedback_events", "Explicit user feedback as landed (trace events and feedback files), before linking.",
+    "ingestion", FEEDBACK_EVENTS)
 
 
 @dg.multi_asset(specs=[traces_spec, quarantine_spec, feedback_events_spec], can_subset=False)

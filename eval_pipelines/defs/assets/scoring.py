@@ -4,7 +4,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from eval_pipelines.defs.metadata import column_schema
+from eval_pipelines.defs.metadata import column_schema, hourly_table_spec
 from eval_pipelines.defs.partitions import hour_index, hour_key, hourly_partitions
 from eval_pipelines.defs.resources import LakeResource, ScoringConfigResource
 from eval_pipelines.evaluators import ScoringStats, score_requests
@@ -59,24 +59,12 @@ def programmatic_scores(context: dg.AssetExecutionContext, lake: LakeResource, s
     return dg.MaterializeResult(metadata=metadata)
 
 
-user_feedback_spec = dg.AssetSpec(
-    "user_feedback",
-    description="Explicit feedback linked to the LLM call it judges, and implicit signals from sessions.",
-    group_name="scoring",
-    kinds={"parquet", "duckdb"},
-    partitions_def=hourly_partitions,
-    deps=["feedback_events", "traces", "programmatic_scores"],
-    metadata={"dagster/column_schema": column_schema(USER_FEEDBACK)},
-)
-feedback_quarantine_spec = dg.AssetSpec(
-    "feedback_quarantine",
-    description="Feedback that could not be linked to an LLM call, with the reason.",
-    group_name="scoring",
-    kinds={"parquet"},
-    partitions_def=hourly_partitions,
-    deps=["feedback_events"],
-    metadata={"dagster/column_schema": column_schema(FEEDBACK_QUARANTINE)},
-)
+user_feedback_spec = hourly_table_spec(
+    "user_feedback", "Explicit feedback linked to the LLM call it judges, and implicit signals from sessions.",
+    "scoring", USER_FEEDBACK, kinds={"parquet", "duckdb"}, deps=["feedback_events", "traces", "programmatic_scores"])
+feedback_quarantine_spec = hourly_table_spec(
+    "feedback_quarantine", "Feedback that could not be linked to an LLM call, with the reason.", "scoring",
+    FEEDBACK_QUARANTINE, deps=["feedback_events"])
 
 
 @dg.multi_asset(specs=[user_feedback_spec, feedback_quarantine_spec], can_subset=False)
