@@ -109,15 +109,19 @@ def _demo(args: argparse.Namespace) -> int:
     _inspect(argparse.Namespace(home=None))
     print(f"""
 Where to look:
-  make ui                      Dagster UI on http://127.0.0.1:3000 (assets traces, trace_quarantine,
-                               trace_validation; checks on traces; landing_sensor), run history kept in
-                               {os.environ['DAGSTER_HOME']}
+  make ui                      Dagster UI on http://127.0.0.1:3000 (groups ingestion, validation, scoring:
+                               pass_rate_* plots and worst_examples on programmatic_scores, feedback
+                               counts on user_feedback; checks on traces; landing_sensor), run history
+                               kept in {os.environ['DAGSTER_HOME']}
   {home.catalog}
       DuckDB catalog, one view per table:
       .venv/bin/python -c "import duckdb; print(duckdb.connect('{home.catalog}', read_only=True).sql(
-        'SELECT route, prompt_version, count(*) AS n FROM traces GROUP BY ALL ORDER BY ALL'))"
+        'SELECT evaluator, route, prompt_version, avg(passed::INT) AS pass_rate, count(*) AS n '
+        'FROM programmatic_scores GROUP BY ALL ORDER BY pass_rate LIMIT 10'))"
   {home.reports / 'validation'}
       Great Expectations results per hour (HTML), also linked from the checks in the UI
+  {home.reports / 'scoring' / 'text_evals'}
+      Evidently TextEvals report per hour over the programmatic scores
   .venv/bin/eval-pipelines inspect   this summary again""")
     return 1 if failed else 0
 
