@@ -19,7 +19,8 @@ ROLLOUT_HOUR = "2026-11-21-14:00"
 
 def materialize(resources, instance, key):
     return dg.materialize([trace_ingestion, programmatic_scores], partition_key=key, resources=resources,
-                          instance=instance, selection=["traces", "trace_quarantine", "programmatic_scores"])
+                          instance=instance, selection=["traces", "trace_quarantine", "feedback_events",
+                                                        "programmatic_scores"])
 
 
 def test_demo_hour_scores_show_the_refusal_spike_with_metadata_and_report(demo_home, resources, instance):
