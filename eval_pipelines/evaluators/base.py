@@ -54,9 +54,6 @@ def single(name: str) -> Callable[[Callable[[Batch, Any], Outcome]], EvaluatorFn
     return wrap
 
 
-_WORD_EDGE = r"[\p{L}\p{N}]"
-
-
 def _phrase_to_re2(phrase: str) -> str:
     out = []
     for char in phrase.strip().lower():

@@ -2,8 +2,9 @@
 
 Each evaluator sees a DuckDB view of the requests of one route profile (the routes that share a
 configuration) and returns either a SQL query or an Arrow table with the columns
-``span_id, score, label, passed, explanation``. The engine adds name, version and settings hash,
-and the slice columns of the request, so every score row is self-describing.
+``rid, score, label, passed, explanation`` (``rid``: the request's row number). The engine adds
+name, version and settings hash, and the slice columns of the request, so every score row is
+self-describing.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from eval_pipelines.schemas import PROGRAMMATIC_SCORES
 
 REQUEST_SIDE = ["span_id", "trace_id", "start_time", "route", "prompt_version", "request_model", "response_model"]
 REQUEST_COLUMNS = [
-    "span_id", "trace_id", "start_time", "route", "prompt_version", "request_model", "response_model",
-    "input_text", "output_text", "tool_calls", "finish_reasons", "retrieved_context", "duration_ms",
+    *REQUEST_SIDE, "input_text", "output_text", "tool_calls", "finish_reasons", "retrieved_context", "duration_ms",
     "input_tokens", "output_tokens", "cost_usd", "status_code",
 ]
+
+
 @dataclass
 class ScoringStats:
     seconds_by_evaluator: dict[str, float] = field(default_factory=dict)

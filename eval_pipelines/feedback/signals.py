@@ -38,6 +38,9 @@ SCORE_COLUMNS = ["span_id", "evaluator", "passed"]
 NORMALISED = "trim(regexp_replace(lower(coalesce({0}, '')), '[^\\p{{L}}\\p{{N}}]+', ' ', 'g'))"
 
 
+SIGNAL_KINDS = ("regeneration", "rephrase", "abandonment")
+
+
 @dataclass(frozen=True)
 class FeedbackBuild:
     rows: pa.Table
@@ -152,3 +155,13 @@ def build_user_feedback(con: duckdb.DuckDBPyConnection, events: pa.Table | None,
     rows = pa.concat_tables([linked.cast(USER_FEEDBACK), implicit.cast(USER_FEEDBACK)])
     order = pc.sort_indices(rows, [("observed_time", "ascending"), ("feedback_id", "ascending")])
     return FeedbackBuild(rows.take(order), quarantine.cast(FEEDBACK_QUARANTINE))
+
+
+def kind_counts(rows: pa.Table) -> dict[str, int]:
+    grouped = rows.group_by("kind").aggregate([("kind", "count")])
+    return dict(zip(grouped.column("kind").to_pylist(), grouped.column("kind_count").to_pylist(), strict=True))
+
+
+def thumbs_down_share(rows: pa.Table) -> float:
+    thumbs = rows.filter(pc.equal(rows.column("kind"), "thumbs"))
+    return pc.sum(pc.equal(thumbs.column("label"), "down")).as_py() / thumbs.num_rows if thumbs.num_rows else 0.0

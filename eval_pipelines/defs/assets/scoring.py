@@ -15,7 +15,15 @@ from eval_pipelines.evaluators.summary import (
     write_text_evals_report,
 )
 from eval_pipelines.feedback import build_user_feedback
-from eval_pipelines.feedback.signals import RESPONSE_COLUMNS, SCORE_COLUMNS, TURN_COLUMNS
+from eval_pipelines.feedback.signals import (
+    RESPONSE_COLUMNS,
+    SCORE_COLUMNS,
+    SIGNAL_KINDS,
+    TURN_COLUMNS,
+    kind_counts,
+    thumbs_down_share,
+)
+from eval_pipelines.parsing.feedback import KINDS as FEEDBACK_KINDS
 from eval_pipelines.schemas import FEEDBACK_QUARANTINE, PROGRAMMATIC_SCORES, USER_FEEDBACK
 
 
@@ -87,16 +95,14 @@ def feedback_linking(context: dg.AssetExecutionContext, lake: LakeResource, scor
             window.start, window.end, settings)
     rows_write = store.write_partition("user_feedback", "hour", key, built.rows)
     quarantine_write = store.write_partition("feedback_quarantine", "hour", key, built.quarantine)
-    counts = _counts_by_kind(built.rows)
+    counts = kind_counts(built.rows)
     context.log.info(f"user_feedback {key}: {built.rows.num_rows} rows ("
                      + ", ".join(f"{kind} {n}" for kind, n in counts.items())
                      + f"), {built.quarantine.num_rows} unlinked")
-    thumbs = [label for kind, label in zip(built.rows.column("kind").to_pylist(),
-                                           built.rows.column("label").to_pylist(), strict=True) if kind == "thumbs"]
     yield dg.MaterializeResult(asset_key="user_feedback", metadata={
         "dagster/row_count": built.rows.num_rows,
-        **{f"count_{kind}": counts.get(kind, 0) for kind in FEEDBACK_KINDS},
-        "thumbs_down_share": thumbs.count("down") / len(thumbs) if thumbs else 0.0,
+        **{f"count_{kind}": counts.get(kind, 0) for kind in (*FEEDBACK_KINDS, *SIGNAL_KINDS)},
+        "thumbs_down_share": thumbs_down_share(built.rows),
         "path": dg.MetadataValue.path(str(rows_write.path)),
     })
     yield dg.MaterializeResult(asset_key="feedback_quarantine", metadata={
@@ -104,12 +110,3 @@ def feedback_linking(context: dg.AssetExecutionContext, lake: LakeResource, scor
         "path": dg.MetadataValue.path(str(quarantine_write.path)),
     })
 
-
-FEEDBACK_KINDS = ("thumbs", "rating", "comment", "edit", "regeneration", "rephrase", "abandonment")
-
-
-def _counts_by_kind(rows) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for kind in rows.column("kind").to_pylist():
-        counts[kind] = counts.get(kind, 0) + 1
-    return counts
