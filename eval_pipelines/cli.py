@@ -38,16 +38,36 @@ def _demo_traffic(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve_llm(args: argparse.Namespace) -> int:
-    from eval_pipelines.demo.assistant import support_persona
-    from eval_pipelines.standin.server import STANDIN_LABEL, Faults, StandinServer
+def _faults(args: argparse.Namespace):
+    from eval_pipelines.standin.server import Faults
 
-    faults = Faults(latency_ms=args.latency_ms, error_rate=args.error_rate, seed=args.seed)
-    server = StandinServer(persona=support_persona, faults=faults, port=args.port)
-    print(f"{STANDIN_LABEL} listening on {server.base_url} (Ctrl-C to stop)", flush=True)
+    statuses = tuple(int(code) for code in args.error_statuses.split(",") if code.strip())
+    return Faults(latency_ms=args.latency_ms, error_rate=args.error_rate, error_statuses=statuses,
+                  retry_after_s=args.retry_after_s, timeout_rate=args.timeout_rate, malformed_rate=args.malformed_rate,
+                  truncated_rate=args.truncated_rate, fenced_rate=args.fenced_rate, refusal_rate=args.refusal_rate,
+                  seed=args.seed)
+
+
+def _serve(persona, args: argparse.Namespace, what: str) -> int:
+    from eval_pipelines.standin.server import STANDIN_LABEL, StandinServer
+
+    server = StandinServer(persona=persona, faults=_faults(args), port=args.port)
+    print(f"{STANDIN_LABEL}, {what}, listening on {server.base_url} (Ctrl-C to stop)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
     return 0
+
+
+def _serve_llm(args: argparse.Namespace) -> int:
+    from eval_pipelines.demo.assistant import support_persona
+
+    return _serve(support_persona, args, "support assistant")
+
+
+def _serve_judge(args: argparse.Namespace) -> int:
+    from eval_pipelines.standin.judge import judge_persona
+
+    return _serve(judge_persona, args, "rubric-heuristic judge")
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -140,12 +160,21 @@ def build_parser() -> argparse.ArgumentParser:
     traffic.set_defaults(handler=_demo_traffic)
     demo.set_defaults(handler=_demo)
 
-    serve = commands.add_parser("serve-llm", help="run the STAND-IN support-assistant model (OpenAI-compatible)")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--latency-ms", type=float, default=0.0)
-    serve.add_argument("--error-rate", type=float, default=0.0, help="share of 429/500/503 replies")
-    serve.add_argument("--seed", type=int, default=0)
-    serve.set_defaults(handler=_serve_llm)
+    for name, handler, port, what in (("serve-llm", _serve_llm, 8000, "support-assistant model"),
+                                      ("serve-judge", _serve_judge, 8001, "rubric-heuristic judge")):
+        serve = commands.add_parser(name, help=f"run the STAND-IN {what} (OpenAI-compatible, 127.0.0.1)")
+        serve.add_argument("--port", type=int, default=port)
+        serve.add_argument("--latency-ms", type=float, default=0.0)
+        serve.add_argument("--error-rate", type=float, default=0.0, help="share of error replies")
+        serve.add_argument("--error-statuses", default="429,500,503", help="statuses the errors are spread over")
+        serve.add_argument("--retry-after-s", type=float, default=1.0, help="Retry-After sent with 429")
+        serve.add_argument("--timeout-rate", type=float, default=0.0, help="share of requests never answered")
+        serve.add_argument("--malformed-rate", type=float, default=0.0, help="share of broken HTTP bodies")
+        serve.add_argument("--truncated-rate", type=float, default=0.0, help="share of replies cut in half")
+        serve.add_argument("--fenced-rate", type=float, default=0.0, help="share of replies in a Markdown fence")
+        serve.add_argument("--refusal-rate", type=float, default=0.0, help="share of replies that refuse")
+        serve.add_argument("--seed", type=int, default=0)
+        serve.set_defaults(handler=handler)
 
     commands.add_parser("inspect", help="rows per hour, quarantine and validation summary").set_defaults(
         handler=_inspect)

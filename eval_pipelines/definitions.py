@@ -3,11 +3,13 @@
 import dagster as dg
 
 from eval_pipelines.defs.assets.ingestion import trace_ingestion
+from eval_pipelines.defs.assets.judging import judge_sample, judge_scores
 from eval_pipelines.defs.assets.scoring import feedback_linking, programmatic_scores
 from eval_pipelines.defs.assets.validation import trace_validation, traces_expectations
 from eval_pipelines.defs.jobs import hourly_evaluation_job
 from eval_pipelines.defs.resources import (
     IngestionConfigResource,
+    JudgeResource,
     LakeResource,
     ScoringConfigResource,
     duckdb_resource,
@@ -18,7 +20,7 @@ from eval_pipelines.home import Home
 home = Home.from_env()
 
 defs = dg.Definitions(
-    assets=[trace_ingestion, trace_validation, programmatic_scores, feedback_linking],
+    assets=[trace_ingestion, trace_validation, programmatic_scores, feedback_linking, judge_sample, judge_scores],
     asset_checks=[traces_expectations],
     jobs=[hourly_evaluation_job],
     sensors=[landing_sensor],
@@ -27,5 +29,12 @@ defs = dg.Definitions(
         "duckdb": duckdb_resource(home),
         "ingestion": IngestionConfigResource(),
         "scoring": ScoringConfigResource(),
+        # No default endpoint: point these at a real judge (or at `eval-pipelines serve-judge`, a stand-in).
+        "judge": JudgeResource(
+            base_url=dg.EnvVar("EVAL_PIPELINES_JUDGE_BASE_URL"),
+            api_key=dg.EnvVar("EVAL_PIPELINES_JUDGE_API_KEY"),
+            model=dg.EnvVar("EVAL_PIPELINES_JUDGE_MODEL"),
+            model_version=dg.EnvVar("EVAL_PIPELINES_JUDGE_MODEL_VERSION"),
+        ),
     },
 )

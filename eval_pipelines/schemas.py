@@ -62,14 +62,18 @@ TRACE_VALIDATION = pa.schema([
     ("reasons", STRING_LIST),
 ])
 
-PROGRAMMATIC_SCORES = pa.schema([
-    pa.field("span_id", pa.string(), nullable=False),
-    ("trace_id", pa.string()),
-    ("start_time", TIMESTAMP),
+_SLICE_COLUMNS = [
     ("route", pa.string()),
     ("prompt_version", pa.string()),
     ("request_model", pa.string()),
     ("response_model", pa.string()),
+]
+
+PROGRAMMATIC_SCORES = pa.schema([
+    pa.field("span_id", pa.string(), nullable=False),
+    ("trace_id", pa.string()),
+    ("start_time", TIMESTAMP),
+    *_SLICE_COLUMNS,
     pa.field("evaluator", pa.string(), nullable=False),
     ("evaluator_version", pa.int32()),
     ("settings_hash", pa.string()),
@@ -131,6 +135,55 @@ FEEDBACK_QUARANTINE = pa.schema([
     ("reason", pa.string()),
     ("source_file", pa.string()),
     ("source_line", pa.int64()),
+])
+
+# The hour's judge sample: every row records how likely it was to be drawn (Horvitz-Thompson weights).
+JUDGE_SAMPLE = pa.schema([
+    pa.field("span_id", pa.string(), nullable=False),
+    ("trace_id", pa.string()),
+    ("start_time", TIMESTAMP),
+    *_SLICE_COLUMNS,
+    ("stratum", pa.string()),
+    ("stratum_size", pa.int64()),
+    ("stratum_sampled", pa.int64()),
+    ("inclusion_probability", pa.float64()),
+    ("priority", pa.bool_()),
+    ("priority_reasons", STRING_LIST),
+    ("draw", pa.float64()),
+])
+
+# One row per sampled request and applicable rubric; a failed or skipped call is a row with its status.
+JUDGE_SCORES = pa.schema([
+    pa.field("span_id", pa.string(), nullable=False),
+    ("trace_id", pa.string()),
+    ("start_time", TIMESTAMP),
+    *_SLICE_COLUMNS,
+    ("stratum", pa.string()),
+    ("inclusion_probability", pa.float64()),
+    ("priority", pa.bool_()),
+    pa.field("rubric", pa.string(), nullable=False),
+    ("rubric_version", pa.int32()),
+    ("judge_version", pa.string()),
+    ("judge_model", pa.string()),
+    ("judge_response_model", pa.string()),
+    ("status", pa.string()),
+    ("parse_status", pa.string()),
+    ("label", pa.string()),
+    ("score", pa.float64()),
+    ("passed", pa.bool_()),
+    ("explanation", pa.string()),
+    ("raw_reply", pa.string()),
+    ("error", pa.string()),
+    ("injection_markers", STRING_LIST),
+    ("redactions", pa.int32()),
+    ("cache_key", pa.string()),
+    ("cached", pa.bool_()),
+    ("attempts", pa.int32()),
+    ("latency_ms", pa.float64()),
+    ("input_tokens", pa.int64()),
+    ("output_tokens", pa.int64()),
+    ("cost_usd", pa.float64()),
+    ("judged_at", TIMESTAMP),
 ])
 
 # Staging: what parsing writes before spans are joined into trace rows (internal, per run).

@@ -10,6 +10,8 @@ from pydantic import Field
 from eval_pipelines.evaluators import EvaluatorConfig, load_evaluator_config
 from eval_pipelines.feedback import FeedbackSettings, load_feedback_settings
 from eval_pipelines.home import Home
+from eval_pipelines.judge import Endpoint, JudgeSettings, Rubric, load_judge_settings, load_rubrics
+from eval_pipelines.judge.client import StructuredOutput
 from eval_pipelines.lake import Lake
 from eval_pipelines.landing import LandingIndex
 from eval_pipelines.settings import IngestionSettings, PriceTable, load_ingestion_settings, load_price_table
@@ -63,6 +65,48 @@ class ScoringConfigResource(dg.ConfigurableResource):
 
     def feedback_settings(self) -> FeedbackSettings:
         return load_feedback_settings(Path(self.feedback) if self.feedback else None)
+
+
+class JudgeResource(dg.ConfigurableResource):
+    """The LLM judge: an OpenAI-compatible endpoint with a pinned model, plus the rubric and sampling files.
+
+    There is no default endpoint: ``base_url`` and ``api_key`` come from the environment
+    (``EVAL_PIPELINES_JUDGE_BASE_URL``, ``EVAL_PIPELINES_JUDGE_API_KEY``) in ``definitions.py``.
+    """
+
+    base_url: str = Field(description="OpenAI-compatible base URL, e.g. https://api.openai.com/v1.")
+    api_key: str = Field(description="API key; pass dg.EnvVar, never a literal.")
+    model: str = Field(description="Model name sent with each request.")
+    model_version: str = Field(description="The pinned model version this judge is calibrated for (e.g. a dated "
+                                           "snapshot); part of the judge version, compared with each reply.")
+    temperature: float = 0.0
+    seed: int | None = 0
+    max_tokens: int = 400
+    timeout_s: float = Field(default=30.0, description="Per-request timeout.")
+    structured_output: StructuredOutput = Field(
+        default="json_schema", description="json_schema, json_object, or none where the endpoint supports neither.")
+    concurrency: int = Field(default=8, ge=1, description="Requests in flight at most.")
+    requests_per_minute: int = Field(default=0, ge=0, description="Client-side pacing; 0 = none.")
+    tokens_per_minute: int = Field(default=0, ge=0, description="Client-side pacing; 0 = none.")
+    max_attempts: int = Field(default=5, ge=1)
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+    max_retry_after_s: float = Field(default=120.0, description="Longest Retry-After honoured.")
+    breaker_failures: int = Field(default=8, ge=1, description="Consecutive failures that open the circuit.")
+    breaker_reset_s: float = Field(default=30.0, description="How long an open circuit holds requests back.")
+    input_usd_per_mtok: float = 0.0
+    output_usd_per_mtok: float = 0.0
+    settings_file: str = Field(default="", description="YAML: sampling, rubrics per route, budgets (empty: default).")
+    rubrics_folder: str = Field(default="", description="Folder of rubric YAML files overriding the packaged ones.")
+
+    def endpoint(self) -> Endpoint:
+        return Endpoint(**{name: getattr(self, name) for name in Endpoint.__dataclass_fields__})
+
+    def rubrics(self) -> dict[str, Rubric]:
+        return load_rubrics(Path(self.rubrics_folder) if self.rubrics_folder else None)
+
+    def settings(self, rubrics: dict[str, Rubric]) -> JudgeSettings:
+        return load_judge_settings(Path(self.settings_file) if self.settings_file else None, rubrics)
 
 
 def duckdb_resource(home: Home) -> DuckDBResource:

@@ -26,11 +26,24 @@ Persona = Callable[[dict[str, Any], "Reply"], None]
 
 @dataclass
 class Faults:
+    """Random faults, drawn per request from a seeded generator.
+
+    ``error_rate`` is split evenly over ``error_statuses`` (429 replies carry ``Retry-After``);
+    ``timeout_rate`` holds the connection for ``hang_s``; ``malformed_rate`` sends a broken HTTP body;
+    ``truncated_rate`` cuts the reply's content in half; ``fenced_rate`` wraps it in a Markdown code
+    fence; ``refusal_rate`` replaces it with a refusal.
+    """
+
     latency_ms: float = 0.0
     error_rate: float = 0.0
+    error_statuses: tuple[int, ...] = (429, 500, 503)
     retry_after_s: float = 1.0
     timeout_rate: float = 0.0
+    hang_s: float = 600.0
     malformed_rate: float = 0.0
+    truncated_rate: float = 0.0
+    fenced_rate: float = 0.0
+    refusal_rate: float = 0.0
     seed: int = 0
 
 
@@ -151,28 +164,39 @@ class StandinServer:
         faults = self.faults
         if faults.latency_ms:
             time.sleep(faults.latency_ms / 1000)
-        draw = self._draw()
-        if requested_fault == "rate_limit" or draw < faults.error_rate / 3:
-            handler._send(429, {"error": {"message": "rate limited (stand-in)", "type": "rate_limit"}},
-                          {"Retry-After": f"{faults.retry_after_s:g}"})
+        status = self._error_status(requested_fault)
+        if status is not None:
+            headers = {"Retry-After": f"{faults.retry_after_s:g}"} if status == 429 else {}
+            handler._send(status, {"error": {"message": f"HTTP {status} (stand-in)", "type": "standin_fault"}}, headers)
             return
-        if requested_fault == "server_error" or draw < 2 * faults.error_rate / 3:
-            handler._send(500, {"error": {"message": "internal error (stand-in)"}})
+        if requested_fault == "timeout" or self._draw() < faults.timeout_rate:
+            time.sleep(faults.hang_s)
             return
-        if draw < faults.error_rate:
-            handler._send(503, {"error": {"message": "unavailable (stand-in)"}})
-            return
-        if draw < faults.error_rate + faults.timeout_rate:
-            time.sleep(600)
-            return
-        reply = Reply()
-        self.persona(request, reply)
-        if requested_fault == "malformed_json":
-            reply.content = reply.content[: max(1, len(reply.content) // 2)]
         if requested_fault == "garbage" or self._draw() < faults.malformed_rate:
             handler._send(200, None, raw=b'{"choices": [{"message": ')
             return
+        reply = Reply()
+        self.persona(request, reply)
+        self._distort(reply, requested_fault)
         handler._send(200, self._completion(request, reply))
+
+    def _error_status(self, requested_fault: str) -> int | None:
+        named = {"rate_limit": 429, "server_error": 500, "unavailable": 503}
+        if requested_fault in named:
+            return named[requested_fault]
+        draw, statuses = self._draw(), self.faults.error_statuses
+        if statuses and draw < self.faults.error_rate:
+            return statuses[int(draw / self.faults.error_rate * len(statuses))]
+        return None
+
+    def _distort(self, reply: Reply, requested_fault: str) -> None:
+        faults = self.faults
+        if requested_fault == "malformed_json" or self._draw() < faults.truncated_rate:
+            reply.content = reply.content[: max(1, len(reply.content) // 2)]
+        elif requested_fault == "fenced" or self._draw() < faults.fenced_rate:
+            reply.content = f"Here is my assessment:\n```json\n{reply.content}\n```"
+        elif requested_fault == "refusal" or self._draw() < faults.refusal_rate:
+            reply.content = "I'm sorry, but I can't help with evaluating this content."
 
     @staticmethod
     def _completion(request: dict[str, Any], reply: Reply) -> dict[str, Any]:

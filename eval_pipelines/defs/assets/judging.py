@@ -1,0 +1,153 @@
+"""Stage ``judging``: a stratified sample of each hour's traffic, judged by an LLM against rubrics."""
+
+
+from datetime import UTC, datetime
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from eval_pipelines.defs.metadata import column_schema
+from eval_pipelines.defs.partitions import hourly_partitions
+from eval_pipelines.defs.resources import JudgeResource, LakeResource
+from eval_pipelines.judge.client import BudgetGate
+from eval_pipelines.judge.run import CONTENT_COLUMNS, plan_judgements, run_judgements
+from eval_pipelines.judge.sampling import REQUEST_COLUMNS, draw_sample, hard_cases
+from eval_pipelines.judge.summary import day_spend, latency_quantiles, run_usage, status_counts, weighted_pass_rates
+from eval_pipelines.schemas import JUDGE_SAMPLE, JUDGE_SCORES
+
+JUDGE_POOL = "judge_endpoint"
+ERROR_STATUSES = ("invalid", "refused", "unparseable", "error", "circuit_open")
+
+
+@dg.asset(
+    description="The hour's requests to judge: stratified by slice, hard cases first, with inclusion probabilities.",
+    group_name="judging",
+    kinds={"parquet", "duckdb"},
+    partitions_def=hourly_partitions,
+    deps=["traces", "programmatic_scores", "user_feedback"],
+    metadata={"dagster/column_schema": column_schema(JUDGE_SAMPLE)},
+)
+def judge_sample(context: dg.AssetExecutionContext, lake: LakeResource, judge: JudgeResource,
+                 duckdb: DuckDBResource) -> dg.MaterializeResult:
+    key = context.partition_key
+    store = lake.lake
+    requests = store.read_partitions("traces", "hour", [key], REQUEST_COLUMNS)
+    if requests is None:
+        raise dg.Failure(f"traces partition {key} has not been materialized; materialize traces first")
+    sampling = judge.settings(judge.rubrics()).sampling
+    with duckdb.get_connection() as con:
+        hard = hard_cases(con, store.read_partitions("programmatic_scores", "hour", [key], ["span_id", "evaluator",
+                                                                                             "passed"]),
+                          store.read_partitions("user_feedback", "hour", [key], ["span_id", "kind", "label"]),
+                          sampling.priority)
+        sample = draw_sample(con, requests, hard, sampling)
+    write = store.write_partition("judge_sample", "hour", key, sample)
+    priority = sum(sample.column("priority").to_pylist())
+    strata = sample.group_by(["stratum", "stratum_size", "stratum_sampled"]).aggregate([]).to_pylist()
+    population = sum(stratum["stratum_size"] for stratum in strata)
+    context.log.info(f"judge_sample {key}: {sample.num_rows} of {population} answered requests "
+                     f"({priority} hard cases) from {len(strata)} strata")
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": sample.num_rows,
+        "population": population,
+        "hard_cases": priority,
+        "strata": len(strata),
+        "sampled_share": sample.num_rows / population if population else 0.0,
+        "strata_table": dg.MetadataValue.md(_strata_markdown(strata)),
+        "path": dg.MetadataValue.path(str(write.path)),
+    })
+
+
+def _strata_markdown(strata: list[dict]) -> str:
+    lines = ["| stratum | requests | sampled | inclusion probability |", "|---|---:|---:|---:|"]
+    for stratum in sorted(strata, key=lambda s: -s["stratum_size"]):
+        cell = stratum["stratum"].replace("|", "\\|")
+        lines.append(f"| {cell} | {stratum['stratum_size']} | {stratum['stratum_sampled']} | "
+                     f"{stratum['stratum_sampled'] / stratum['stratum_size']:.3f} |")
+    return "\n".join(lines)
+
+
+@dg.asset(
+    description="Judge verdicts on the hour's sample: one row per request and rubric, with judge version and status.",
+    group_name="judging",
+    kinds={"parquet", "openai"},
+    partitions_def=hourly_partitions,
+    deps=["judge_sample", "traces"],
+    pool=JUDGE_POOL,
+    metadata={"dagster/column_schema": column_schema(JUDGE_SCORES)},
+    check_specs=[
+        dg.AssetCheckSpec("judge_scores_error_rate", asset="judge_scores",
+                          description="At most 5% of the judgements end without a valid verdict."),
+        dg.AssetCheckSpec("judge_scores_within_budget", asset="judge_scores",
+                          description="No part of the sample was skipped because a budget ran out."),
+    ],
+)
+def judge_scores(context: dg.AssetExecutionContext, lake: LakeResource, judge: JudgeResource,
+                 duckdb: DuckDBResource) -> dg.MaterializeResult:
+    key = context.partition_key
+    store = lake.lake
+    sample = store.read_partition("judge_sample", "hour", key)
+    if sample is None:
+        raise dg.Failure(f"judge_sample partition {key} has not been materialized; materialize judge_sample first")
+    rubrics = judge.rubrics()
+    settings = judge.settings(rubrics)
+    endpoint = judge.endpoint()
+    content = store.read_partitions("traces", "hour", [key], CONTENT_COLUMNS)
+    plan = plan_judgements(sample, content, rubrics, settings, endpoint,
+                           store.read_partition("judge_scores", "hour", key))
+    with duckdb.get_connection() as con:
+        spent_calls, spent_tokens = day_spend(con, store.scan("judge_scores") if "judge_scores" in store.tables()
+                                              else None, datetime.now(UTC).date())
+        budget = settings.budget
+        gate = BudgetGate(calls=max(0, min(budget.per_partition.calls, budget.per_day.calls - spent_calls)),
+                          tokens=max(0, min(budget.per_partition.tokens, budget.per_day.tokens - spent_tokens)))
+        to_send = len({judgement.cache_key for judgement in plan if judgement.cached is None})
+        context.log.info(f"judge_scores {key}: {len(plan)} judgements, {len(plan) - to_send} cached, {to_send} to "
+                         f"send to {endpoint.model_version}; today's spend so far {spent_calls} calls")
+        outcome = run_judgements(plan, endpoint, gate, _progress_logger(context, key))
+        scores = outcome.scores
+        rates = weighted_pass_rates(con, scores)
+        p50, p95 = latency_quantiles(con, scores)
+        usage = run_usage(con, scores, endpoint.model_version)
+    write = store.write_partition("judge_scores", "hour", key, scores)
+    counts = status_counts(scores)
+    failed = sum(counts[status] for status in ERROR_STATUSES)
+    context.log.info(f"judge_scores {key}: " + ", ".join(f"{s} {n}" for s, n in counts.items() if n)
+                     + "; " + ", ".join(f"{r.rubric} pass {r.weighted:.1%} (weighted)" for r in rates))
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": scores.num_rows,
+            "cache_hits": usage.cache_hits,
+            **{f"status_{status}": n for status, n in counts.items()},
+            **{f"pass_rate_{r.rubric}": r.weighted for r in rates},
+            **{f"pass_rate_{r.rubric}_unweighted": r.raw for r in rates},
+            **{f"judge_version_{name}": version for name, version in sorted(outcome.judge_versions.items())},
+            "calls_sent": outcome.stats.attempts,
+            "retries": outcome.stats.retries,
+            "circuit_opened": outcome.stats.circuit_opened,
+            "tokens": usage.tokens,
+            "cost_usd": usage.cost_usd,
+            "latency_p50_ms": p50 or 0.0,
+            "latency_p95_ms": p95 or 0.0,
+            "injection_flagged": usage.injection_flagged,
+            "judge_model_mismatches": usage.model_mismatches,
+            "path": dg.MetadataValue.path(str(write.path)),
+        },
+        check_results=[
+            dg.AssetCheckResult(check_name="judge_scores_error_rate",
+                                passed=failed <= 0.05 * max(1, scores.num_rows - counts["skipped_budget"]),
+                                severity=dg.AssetCheckSeverity.WARN,
+                                metadata={"without_verdict": failed, **{s: counts[s] for s in ERROR_STATUSES}}),
+            dg.AssetCheckResult(check_name="judge_scores_within_budget", passed=counts["skipped_budget"] == 0,
+                                severity=dg.AssetCheckSeverity.WARN,
+                                metadata={"skipped_budget": counts["skipped_budget"],
+                                          "spent_today_before_run": spent_calls}),
+        ],
+    )
+
+
+def _progress_logger(context: dg.AssetExecutionContext, key: str):
+    def log(done: int, total: int) -> None:
+        if done == total or done % max(1, total // 5) == 0:
+            context.log.info(f"judge_scores {key}: {done}/{total} judgements returned")
+    return log

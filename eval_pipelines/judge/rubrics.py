@@ -1,0 +1,119 @@
+"""Rubrics: versioned YAML files that tell the judge what to assess and which labels it may give.
+
+A rubric lists its criteria, the allowed labels with their meaning (and whether each counts as a
+pass), an ordinal score scale with anchors, the request fields it needs, and few-shot examples.
+Packaged defaults live in ``defaults/rubrics/``; a folder of user rubrics overrides them by name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from eval_pipelines.config import ConfigError, load_config, packaged_default
+
+RequestField = Literal["retrieved_context", "system_instructions"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LabelDefinition(_Strict):
+    label: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    meaning: str = Field(min_length=1)
+    passed: bool
+
+
+class ScoreScale(_Strict):
+    min: int = 1
+    max: int = 5
+    anchors: dict[int, str] = {}
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ScoreScale:
+        if self.min >= self.max:
+            raise ValueError(f"min ({self.min}) must be below max ({self.max})")
+        outside = [a for a in self.anchors if not self.min <= a <= self.max]
+        if outside:
+            raise ValueError(f"anchors {outside} are outside {self.min}..{self.max}")
+        return self
+
+
+class Verdict(_Strict):
+    label: str
+    score: int
+    explanation: str
+
+
+class Example(_Strict):
+    input: str
+    output: str
+    context: str | None = None
+    system: str | None = None
+    verdict: Verdict
+
+
+class Rubric(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    version: int = Field(ge=1)
+    description: str = Field(min_length=1)
+    criteria: list[str] = Field(min_length=1)
+    labels: list[LabelDefinition] = Field(min_length=2)
+    score: ScoreScale = ScoreScale()
+    requires: list[RequestField] = []
+    examples: list[Example] = []
+
+    @field_validator("labels")
+    @classmethod
+    def _unique_labels(cls, labels: list[LabelDefinition]) -> list[LabelDefinition]:
+        names = [label.label for label in labels]
+        if len(set(names)) != len(names):
+            raise ValueError(f"labels must be unique, got {names}")
+        if not any(label.passed for label in labels):
+            raise ValueError("at least one label must have passed: true")
+        return labels
+
+    @model_validator(mode="after")
+    def _examples_use_the_scale(self) -> Rubric:
+        for i, example in enumerate(self.examples):
+            if example.verdict.label not in self.label_names:
+                raise ValueError(f"examples[{i}]: label {example.verdict.label!r} is not one of {self.label_names}")
+            if not self.score.min <= example.verdict.score <= self.score.max:
+                raise ValueError(f"examples[{i}]: score {example.verdict.score} is outside the scale")
+        return self
+
+    @property
+    def label_names(self) -> list[str]:
+        return [label.label for label in self.labels]
+
+    def passed(self, label: str) -> bool:
+        return next(d.passed for d in self.labels if d.label == label)
+
+    def canonical_text(self) -> str:
+        """The rubric as canonical JSON: what the judge version hashes (comments and layout excluded)."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.canonical_text().encode()).hexdigest()[:12]
+
+
+def load_rubric(path: Path) -> Rubric:
+    rubric = load_config(path, Rubric)
+    if rubric.name != path.stem:
+        raise ConfigError(f"{path}:1: name: rubric {rubric.name!r} must be in a file named {rubric.name}.yaml")
+    return rubric
+
+
+def load_rubrics(folder: Path | None = None) -> dict[str, Rubric]:
+    """Packaged rubrics, overridden and extended by the ``*.yaml`` files of ``folder``."""
+    files = {path.stem: path for path in sorted(packaged_default("rubrics").glob("*.yaml"))}
+    if folder is not None:
+        if not folder.is_dir():
+            raise ConfigError(f"{folder}: rubric folder does not exist")
+        files.update({path.stem: path for path in sorted(folder.glob("*.yaml"))})
+    return {name: load_rubric(path) for name, path in files.items()}

@@ -1,0 +1,82 @@
+"""What an hour of judge results says: weighted pass rates, statuses, spend and latency."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import duckdb
+import pyarrow as pa
+
+STATUSES = ("ok", "invalid", "refused", "unparseable", "error", "circuit_open", "skipped_budget")
+
+
+@dataclass(frozen=True)
+class WeightedRate:
+    rubric: str
+    judged: int
+    raw: float
+    weighted: float
+
+
+def weighted_pass_rates(con: duckdb.DuckDBPyConnection, scores: pa.Table) -> list[WeightedRate]:
+    """Per rubric over rows with a verdict: the raw share that passed and the Hajek estimate
+    ``sum(passed / p) / sum(1 / p)``, which weights the sample back to the hour's traffic."""
+    con.register("_judged", scores)
+    rows = con.sql("""
+        SELECT rubric, count(*), avg(passed::DOUBLE),
+               sum(passed::DOUBLE / inclusion_probability) / sum(1 / inclusion_probability)
+        FROM _judged WHERE status = 'ok' AND inclusion_probability > 0 GROUP BY rubric ORDER BY rubric""").fetchall()
+    return [WeightedRate(rubric, n, raw, weighted) for rubric, n, raw, weighted in rows]
+
+
+def status_counts(scores: pa.Table) -> dict[str, int]:
+    grouped = dict(zip(*scores.group_by("status").aggregate([("status", "count")]).to_pydict().values(),
+                       strict=True)) if scores.num_rows else {}
+    return {status: grouped.get(status, 0) for status in STATUSES}
+
+
+def latency_quantiles(con: duckdb.DuckDBPyConnection, scores: pa.Table) -> tuple[float | None, float | None]:
+    con.register("_latency", scores)
+    return con.sql("SELECT quantile_cont(latency_ms, 0.5), quantile_cont(latency_ms, 0.95) FROM _latency "
+                   "WHERE NOT cached AND latency_ms IS NOT NULL").fetchall()[0]
+
+
+def day_spend(con: duckdb.DuckDBPyConnection, judge_scores_source: str | None, day: date) -> tuple[int, int]:
+    """Calls and tokens already spent on ``day`` (UTC) according to the stored judge results.
+
+    Each verdict counts once (by cache key) with the day it was obtained, whichever partition holds it.
+    """
+    if judge_scores_source is None:
+        return 0, 0
+    calls, tokens = con.sql(f"""
+        SELECT count(*), coalesce(sum(tokens), 0) FROM (
+            SELECT cache_key, any_value(coalesce(input_tokens, 0) + coalesce(output_tokens, 0)) AS tokens
+            FROM {judge_scores_source}
+            WHERE judged_at >= $start AND judged_at < $start + INTERVAL 1 DAY
+              AND status NOT IN ('skipped_budget', 'circuit_open')
+            GROUP BY cache_key)""", params={"start": datetime(day.year, day.month, day.day, tzinfo=UTC)}).fetchall()[0]
+    return int(calls), int(tokens)
+
+
+@dataclass(frozen=True)
+class RunUsage:
+    cache_hits: int
+    tokens: int
+    cost_usd: float
+    injection_flagged: int
+    model_mismatches: int
+
+
+def run_usage(con: duckdb.DuckDBPyConnection, scores: pa.Table, model_version: str) -> RunUsage:
+    """What this materialization sent (cached rows excluded) and what the replies said about the model."""
+    con.register("_usage", scores)
+    hits, tokens, cost, flagged, mismatches = con.sql("""
+        SELECT count(*) FILTER (cached),
+               coalesce(sum(coalesce(input_tokens, 0) + coalesce(output_tokens, 0)) FILTER (NOT cached), 0),
+               coalesce(sum(cost_usd) FILTER (NOT cached), 0),
+               count(*) FILTER (len(injection_markers) > 0),
+               count(*) FILTER (NOT cached AND judge_response_model IS DISTINCT FROM $version
+                                AND judge_response_model IS NOT NULL)
+        FROM _usage""", params={"version": model_version}).fetchall()[0]
+    return RunUsage(hits, int(tokens), float(cost), flagged, mismatches)

@@ -1,0 +1,136 @@
+"""The STAND-IN judge: deterministic rubric heuristics behind the OpenAI chat-completions API.
+
+Used by ``eval-pipelines serve-judge``, the demo and the tests so that the real judge client path
+(structured output, parsing, retries, budgets, cache) runs without a real model. Its verdicts come
+from simple text heuristics per rubric, never from a model: it is not an evaluator of anything.
+
+It reads the rubric name, labels and score scale from the request (the JSON-schema response format
+or the instructions) and the judged text from inside the ``<data-…>`` block. Like a gullible model,
+it obeys "rate this 10/10" when that appears OUTSIDE the data block — which the project's prompts
+never allow to happen; inside the block it is data and does not change the verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from eval_pipelines.standin.server import Reply, message_text
+
+_DATA = re.compile(r"<data-([0-9a-f]+)>\n?(.*?)\n?</data-\1>", re.DOTALL)
+_EVIDENTLY_TEXT = re.compile(r"___text_starts_here___(.*?)___text_ends_here___", re.DOTALL)
+_SECTION = re.compile(r"^\[([^\]\n]+)\]\n", re.MULTILINE)
+_WORD = re.compile(r"[a-z0-9][a-z0-9'-]{3,}")
+_REFUSAL = re.compile(r"\b(?:i'?m sorry|i can(?:no|')t|cannot help|unable to|not able to)\b", re.IGNORECASE)
+_OBEY = re.compile(r"rate this 10/10|give (?:it|this) (?:a )?perfect score", re.IGNORECASE)
+_STOPWORDS = frozenset({"that", "this", "with", "from", "your", "have", "will", "what", "when", "where", "which",
+                        "about", "there", "their", "they", "them", "then", "than", "into", "only", "also", "been",
+                        "were", "does", "just", "more", "some", "such", "very", "can't"})
+
+
+def _words(text: str | None) -> set[str]:
+    return {w for w in _WORD.findall((text or "").lower()) if w not in _STOPWORDS}
+
+
+def _sections(block: str) -> dict[str, str]:
+    parts = _SECTION.split(block)
+    return {title.lower(): body.strip() for title, body in zip(parts[1::2], parts[2::2], strict=False)}
+
+
+def _helpfulness(parts: dict[str, str]) -> float:
+    output, question = parts.get("output", ""), parts.get("input", "")
+    if not output.strip() or _REFUSAL.search(output):
+        return 0.0
+    if len(output.split()) < 4:
+        return 0.5
+    asked = _words(question)
+    return 0.5 if len(asked) >= 2 and not asked & _words(output) else 1.0
+
+
+def _faithfulness(parts: dict[str, str]) -> float:
+    claims = _words(parts.get("output"))
+    if not claims or _REFUSAL.search(parts.get("output", "")):
+        return 1.0
+    support = len(claims & _words(parts.get("context"))) / len(claims)
+    return 1.0 if support >= 0.6 else 0.5 if support >= 0.3 else 0.0
+
+
+def _instruction_following(parts: dict[str, str]) -> float:
+    system, output = parts.get("system", "").lower(), parts.get("output", "")
+    if "json" in system:
+        try:
+            return 1.0 if isinstance(json.loads(output), dict) else 0.0
+        except ValueError:
+            return 0.0
+    if _REFUSAL.search(output):
+        return 0.5
+    if "cite" in system and "[" not in output:
+        return 0.5
+    return 1.0
+
+
+HEURISTICS = {"helpfulness": _helpfulness, "faithfulness": _faithfulness,
+              "instruction_following": _instruction_following}
+
+
+def _judged_parts(text: str) -> tuple[dict[str, str], str]:
+    """The judged fields, and the prompt text outside the data block (where instructions live)."""
+    block = _DATA.search(text)
+    if block:
+        sections = _sections(block.group(2))
+        parts = {"output": sections.get("assistant output", ""), "input": sections.get("user input", ""),
+                 "context": sections.get("retrieved context the assistant was given", ""),
+                 "system": sections.get("system instructions the assistant was given", "")}
+        return parts, text[:block.start()] + text[block.end():]
+    evidently = _EVIDENTLY_TEXT.search(text)
+    if evidently:
+        return {"output": evidently.group(1).strip()}, text[:evidently.start()] + text[evidently.end():]
+    return {"output": text}, text
+
+
+def _verdict_fields(request: dict[str, Any], instructions: str) -> tuple[list[str], int, int]:
+    schema = (((request.get("response_format") or {}).get("json_schema") or {}).get("schema") or {})
+    labels = ((schema.get("properties") or {}).get("label") or {}).get("enum")
+    if not labels:
+        listed = instructions.split("Labels (choose exactly one):", 1)
+        labels = re.findall(r"^- ([a-z0-9_]+):", listed[1], re.MULTILINE) if len(listed) == 2 else []
+    scale = re.search(r"Score: an integer from (-?\d+) to (-?\d+)", instructions)
+    low, high = (int(scale.group(1)), int(scale.group(2))) if scale else (1, 5)
+    return labels or ["pass", "fail"], low, high
+
+
+def _evidently_reply(instructions: str, quality: float) -> str | None:
+    """Evidently's LLMEval asks for its own JSON keys, e.g. ``"category": "A or B or UNKNOWN"``."""
+    keys = re.findall(r'^"([a-z_]+)": "([^"\n]*)"', instructions, re.MULTILINE)
+    if not keys:
+        return None
+    answer: dict[str, Any] = {}
+    for key, description in keys:
+        options = [o.strip() for o in description.split(" or ")]
+        if len(options) > 1:
+            answer[key] = options[0] if quality >= 0.5 else options[1]
+        elif "score" in key:
+            answer[key] = quality
+        else:
+            answer[key] = f"stand-in heuristic quality {quality:.2f}"
+    return json.dumps(answer)
+
+
+def judge_persona(request: dict[str, Any], reply: Reply) -> None:
+    messages = request.get("messages") or []
+    prompt = "\n".join(message_text(m) for m in messages if m.get("role") == "system")
+    last = message_text(messages[-1]) if messages else ""
+    parts, outside = _judged_parts(last)
+    instructions = f"{prompt}\n{outside}"
+    rubric = re.search(r"rubric '([a-z0-9_]+)'", prompt)
+    heuristic = HEURISTICS.get(rubric.group(1) if rubric else "", _helpfulness)
+    quality = 1.0 if _OBEY.search(instructions) else heuristic(parts)
+    evidently = None if rubric else _evidently_reply(instructions, quality)
+    if evidently is not None:
+        reply.content = evidently
+        return
+    labels, low, high = _verdict_fields(request, instructions)
+    label = labels[round((1 - quality) * (len(labels) - 1))]
+    reply.content = json.dumps({"explanation": f"Stand-in heuristic: quality {quality:.2f} for this rubric.",
+                                "label": label, "score": round(low + quality * (high - low))})
