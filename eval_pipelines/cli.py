@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -104,6 +105,23 @@ def prepare_dagster_home(home: Home) -> Path:
     return dagster_home
 
 
+STANDIN_JUDGE_MODEL = "standin-judge-2026-11-01"
+
+
+@contextlib.contextmanager
+def standin_judge() -> Iterator[str]:
+    """Runs the stand-in judge and points the ``judge`` resource's environment variables at it."""
+    from eval_pipelines.standin.judge import judge_persona
+    from eval_pipelines.standin.server import StandinServer
+
+    with StandinServer(judge_persona) as server:
+        os.environ.update({"EVAL_PIPELINES_JUDGE_BASE_URL": server.base_url,
+                           "EVAL_PIPELINES_JUDGE_API_KEY": "standin-no-key",
+                           "EVAL_PIPELINES_JUDGE_MODEL": STANDIN_JUDGE_MODEL,
+                           "EVAL_PIPELINES_JUDGE_MODEL_VERSION": STANDIN_JUDGE_MODEL})
+        yield server.base_url
+
+
 def _demo(args: argparse.Namespace) -> int:
     home = _home(args)
     if not any(home.landing.rglob("*.json*")):
@@ -114,10 +132,12 @@ def _demo(args: argparse.Namespace) -> int:
 
     from eval_pipelines.defs.local_runs import execute_run_requests, landing_sensor_tick, wait_for_quiet_landing
     from eval_pipelines.lake import Lake
+    from eval_pipelines.standin.server import STANDIN_LABEL
 
     started = time.monotonic()
     wait_for_quiet_landing(home.landing)
-    with dg.DagsterInstance.get() as instance:
+    with standin_judge() as judge_url, dg.DagsterInstance.get() as instance:
+        print(f"judge: {STANDIN_LABEL} at {judge_url} (the demo's judge; never a production default)")
         tick = landing_sensor_tick(instance)
         requests = tick.run_requests or []
         skipped = tick.skip_reason.skip_message if tick.skip_reason else ""
@@ -129,10 +149,11 @@ def _demo(args: argparse.Namespace) -> int:
     _inspect(argparse.Namespace(home=None))
     print(f"""
 Where to look:
-  make ui                      Dagster UI on http://127.0.0.1:3000 (groups ingestion, validation, scoring:
-                               pass_rate_* plots and worst_examples on programmatic_scores, feedback
-                               counts on user_feedback; checks on traces; landing_sensor), run history
-                               kept in {os.environ['DAGSTER_HOME']}
+  make ui                      Dagster UI on http://127.0.0.1:3000 (groups ingestion, validation, scoring,
+                               judging: pass_rate_* plots and worst_examples on programmatic_scores,
+                               feedback counts on user_feedback, strata on judge_sample, weighted
+                               pass_rate_*, statuses, tokens and latency on judge_scores; checks on
+                               traces and judge_scores), run history kept in {os.environ['DAGSTER_HOME']}
   {home.catalog}
       DuckDB catalog, one view per table:
       .venv/bin/python -c "import duckdb; print(duckdb.connect('{home.catalog}', read_only=True).sql(
@@ -140,6 +161,11 @@ Where to look:
         'FROM programmatic_scores GROUP BY ALL ORDER BY pass_rate LIMIT 10'))"
   {home.reports / 'validation'}
       Great Expectations results per hour (HTML), also linked from the checks in the UI
+      and the judge's verdicts with their inclusion probabilities:
+      .venv/bin/python -c "import duckdb; print(duckdb.connect('{home.catalog}', read_only=True).sql(
+        'SELECT rubric, route, prompt_version, count(*) AS judged, sum(passed::INT / inclusion_probability) '
+        '/ sum(1 / inclusion_probability) AS weighted_pass_rate FROM judge_scores WHERE status = \\'ok\\' '
+        'GROUP BY ALL ORDER BY weighted_pass_rate LIMIT 10'))"
   {home.reports / 'scoring' / 'text_evals'}
       Evidently TextEvals report per hour over the programmatic scores
   .venv/bin/eval-pipelines inspect   this summary again""")

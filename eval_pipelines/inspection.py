@@ -22,6 +22,9 @@ class LakeSummary:
     worst_slices: list[tuple[str, str, str, int, float, float]] = field(default_factory=list)
     feedback: list[tuple[str, int]] = field(default_factory=list)
     feedback_unlinked: int = 0
+    judge: list[tuple[str, int, float | None, float | None]] = field(default_factory=list)
+    judge_statuses: list[tuple[str, int]] = field(default_factory=list)
+    judge_worst: list[tuple[str, str, str, int, float]] = field(default_factory=list)
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
@@ -56,7 +59,21 @@ def summarize(lake: Lake, con: duckdb.DuckDBPyConnection) -> LakeSummary:
                                    "ORDER BY 2 DESC").fetchall()
     if "feedback_quarantine" in tables:
         summary.feedback_unlinked = _scalar(con, f"SELECT count(*) FROM {lake.scan('feedback_quarantine')}")
+    if "judge_scores" in tables:
+        _add_judge(summary, lake, con)
     return summary
+
+
+def _add_judge(summary: LakeSummary, lake: Lake, con: duckdb.DuckDBPyConnection) -> None:
+    """Judged pass rate per rubric (raw and weighted to the traffic), statuses, and the worst slice."""
+    judged = lake.scan("judge_scores")
+    weighted = "sum(passed::DOUBLE / inclusion_probability) / sum(1 / inclusion_probability)"
+    summary.judge = con.sql(f"""SELECT rubric, count(*), avg(passed::DOUBLE), {weighted} FROM {judged}
+                                WHERE status = 'ok' GROUP BY 1 ORDER BY 1""").fetchall()
+    summary.judge_statuses = con.sql(f"SELECT status, count(*) FROM {judged} GROUP BY 1 ORDER BY 2 DESC").fetchall()
+    summary.judge_worst = con.sql(f"""
+        SELECT rubric, route, prompt_version, count(*) AS n, 1 - {weighted} AS fail FROM {judged}
+        WHERE status = 'ok' GROUP BY ALL HAVING count(*) >= 10 ORDER BY fail DESC LIMIT 3""").fetchall()
 
 
 def _add_scores(summary: LakeSummary, lake: Lake, con: duckdb.DuckDBPyConnection) -> None:
@@ -94,4 +111,11 @@ def format_summary(summary: LakeSummary) -> str:
     if summary.feedback:
         lines.append("user feedback: " + ", ".join(f"{kind} {n}" for kind, n in summary.feedback)
                      + f"; {summary.feedback_unlinked} unlinked (feedback_quarantine)")
+    if summary.judge:
+        lines.append("LLM judge (STAND-IN in the demo), pass rate weighted to traffic: "
+                     + ", ".join(f"{rubric} {weighted:.1%} (n={n}, unweighted {raw:.1%})"
+                                 for rubric, n, raw, weighted in summary.judge))
+        lines.append("  judge statuses: " + ", ".join(f"{status} {n}" for status, n in summary.judge_statuses))
+    for rubric, route, version, n, fail in summary.judge_worst:
+        lines.append(f"  worst judged slice: {rubric} fails {fail:.0%} on route {route} prompt {version} (n={n})")
     return "\n".join(lines)

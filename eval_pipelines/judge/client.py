@@ -182,7 +182,8 @@ def is_transient(exc: BaseException) -> bool:
 
 def describe(exc: BaseException) -> str:
     if isinstance(exc, openai.APIStatusError):
-        return f"HTTP {exc.status_code}: {str(exc.message)[:200]}"
+        detail = exc.body.get("message") if isinstance(exc.body, dict) else None
+        return f"HTTP {exc.status_code}: {str(detail or exc.message)[:200]}"
     if isinstance(exc, openai.APITimeoutError):
         return "timeout"
     if isinstance(exc, json.JSONDecodeError):

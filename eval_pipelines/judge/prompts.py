@@ -32,7 +32,8 @@ JUDGE_INJECTION_PATTERNS = {
 }
 _INJECTION = {name: re.compile(pattern, re.IGNORECASE | re.DOTALL)
               for name, pattern in JUDGE_INJECTION_PATTERNS.items()}
-_REDACTIONS = (("[CARD]", re.compile(CARD)), ("[IBAN]", re.compile(IBAN)), ("[EMAIL]", re.compile(EMAIL)),
+# IBANs first: their digit groups would otherwise be taken for card numbers.
+_REDACTIONS = (("[IBAN]", re.compile(IBAN)), ("[CARD]", re.compile(CARD)), ("[EMAIL]", re.compile(EMAIL)),
                ("[PHONE]", re.compile(PHONE)))
 
 

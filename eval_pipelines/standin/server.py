@@ -31,7 +31,8 @@ class Faults:
     ``error_rate`` is split evenly over ``error_statuses`` (429 replies carry ``Retry-After``);
     ``timeout_rate`` holds the connection for ``hang_s``; ``malformed_rate`` sends a broken HTTP body;
     ``truncated_rate`` cuts the reply's content in half; ``fenced_rate`` wraps it in a Markdown code
-    fence; ``refusal_rate`` replaces it with a refusal.
+    fence; ``refusal_rate`` replaces it with a refusal. The first ``fail_first`` requests all get
+    ``error_statuses[0]`` (deterministic retry tests).
     """
 
     latency_ms: float = 0.0
@@ -44,6 +45,7 @@ class Faults:
     truncated_rate: float = 0.0
     fenced_rate: float = 0.0
     refusal_rate: float = 0.0
+    fail_first: int = 0
     seed: int = 0
 
 
@@ -87,6 +89,7 @@ class StandinServer:
         self.faults = faults or Faults()
         self._rng = random.Random(self.faults.seed)
         self._rng_lock = threading.Lock()
+        self.requests_received = 0
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -116,6 +119,11 @@ class StandinServer:
     def _draw(self) -> float:
         with self._rng_lock:
             return self._rng.random()
+
+    def _count_request(self) -> int:
+        with self._rng_lock:
+            self.requests_received += 1
+            return self.requests_received
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -164,7 +172,9 @@ class StandinServer:
         faults = self.faults
         if faults.latency_ms:
             time.sleep(faults.latency_ms / 1000)
-        status = self._error_status(requested_fault)
+        number = self._count_request()
+        status = self.faults.error_statuses[0] if number <= self.faults.fail_first else \
+            self._error_status(requested_fault)
         if status is not None:
             headers = {"Retry-After": f"{faults.retry_after_s:g}"} if status == 429 else {}
             handler._send(status, {"error": {"message": f"HTTP {status} (stand-in)", "type": "standin_fault"}}, headers)
