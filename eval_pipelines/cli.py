@@ -159,13 +159,13 @@ Where to look:
       .venv/bin/python -c "import duckdb; print(duckdb.connect('{home.catalog}', read_only=True).sql(
         'SELECT evaluator, route, prompt_version, avg(passed::INT) AS pass_rate, count(*) AS n '
         'FROM programmatic_scores GROUP BY ALL ORDER BY pass_rate LIMIT 10'))"
-  {home.reports / 'validation'}
-      Great Expectations results per hour (HTML), also linked from the checks in the UI
       and the judge's verdicts with their inclusion probabilities:
       .venv/bin/python -c "import duckdb; print(duckdb.connect('{home.catalog}', read_only=True).sql(
         'SELECT rubric, route, prompt_version, count(*) AS judged, sum(passed::INT / inclusion_probability) '
         '/ sum(1 / inclusion_probability) AS weighted_pass_rate FROM judge_scores WHERE status = \\'ok\\' '
         'GROUP BY ALL ORDER BY weighted_pass_rate LIMIT 10'))"
+  {home.reports / 'validation'}
+      Great Expectations results per hour (HTML), also linked from the checks in the UI
   {home.reports / 'scoring' / 'text_evals'}
       Evidently TextEvals report per hour over the programmatic scores
   .venv/bin/eval-pipelines inspect   this summary again""")

@@ -6,7 +6,8 @@ DOMAIN_MODULES = [
     "eval_pipelines.landing", "eval_pipelines.lake", "eval_pipelines.validation.rules",
     "eval_pipelines.validation.suite", "eval_pipelines.settings", "eval_pipelines.demo.traffic",
     "eval_pipelines.inspection", "eval_pipelines.standin.server", "eval_pipelines.evaluators",
-    "eval_pipelines.evaluators.summary", "eval_pipelines.feedback",
+    "eval_pipelines.evaluators.summary", "eval_pipelines.feedback", "eval_pipelines.judge.sampling",
+    "eval_pipelines.judge.run", "eval_pipelines.judge.summary", "eval_pipelines.standin.judge",
 ]
 
 

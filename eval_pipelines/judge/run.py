@@ -141,10 +141,14 @@ def _identity(judgement: Judgement, endpoint: Endpoint) -> dict[str, Any]:
 
 
 def _cached_row(judgement: Judgement, cached: dict[str, Any]) -> dict[str, Any]:
-    """An earlier verdict for the same messages, reused for this request (attempts 0, cached)."""
+    """The outcome for the same messages, reused for this request without a call (attempts 0).
+
+    Only a verdict counts as cached; a copy of a failed or skipped call keeps that status.
+    """
     identity = {**{name: cached.get(name) for name in JUDGE_SCORES.names},
                 **{name: judgement.sample[name] for name in JUDGE_SAMPLE.names if name in JUDGE_SCORES.names}}
-    return {**identity, "injection_markers": judgement.markers, "cached": True, "attempts": 0}
+    return {**identity, "injection_markers": judgement.markers, "attempts": 0,
+            "cached": cached["status"] in CACHEABLE_STATUSES}
 
 
 def _fresh_row(judgement: Judgement, result: CallResult, endpoint: Endpoint, now: datetime) -> dict[str, Any]:

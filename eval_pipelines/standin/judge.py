@@ -39,13 +39,10 @@ def _sections(block: str) -> dict[str, str]:
 
 
 def _helpfulness(parts: dict[str, str]) -> float:
-    output, question = parts.get("output", ""), parts.get("input", "")
-    if not output.strip() or _REFUSAL.search(output):
+    output = parts.get("output", "").strip()
+    if not output or _REFUSAL.search(output):
         return 0.0
-    if len(output.split()) < 4:
-        return 0.5
-    asked = _words(question)
-    return 0.5 if len(asked) >= 2 and not asked & _words(output) else 1.0
+    return 1.0 if len(output.split()) >= 4 or output.startswith("{") else 0.5
 
 
 def _faithfulness(parts: dict[str, str]) -> float:

@@ -17,9 +17,12 @@ def test_definitions_load_with_every_stage_named_as_dagster_users_expect():
     groups = {key: graph.get(dg.AssetKey(key)).group_name for key in keys}
     assert groups == {"traces": "ingestion", "trace_quarantine": "ingestion", "feedback_events": "ingestion",
                       "trace_validation": "validation", "programmatic_scores": "scoring",
-                      "user_feedback": "scoring", "feedback_quarantine": "scoring"}
+                      "user_feedback": "scoring", "feedback_quarantine": "scoring",
+                      "judge_sample": "judging", "judge_scores": "judging"}
     checks = {key.name for key in graph.asset_check_keys}
-    assert {"traces_span_id_unique", "traces_rows_parsed", "traces_start_time_in_partition"} <= checks
+    assert {"traces_span_id_unique", "traces_rows_parsed", "traces_start_time_in_partition",
+            "judge_scores_error_rate", "judge_scores_within_budget"} <= checks
+    assert graph.get(dg.AssetKey("judge_scores")).pools == {"judge_endpoint"}
     assert defs.resolve_sensor_def("landing_sensor").default_status == dg.DefaultSensorStatus.RUNNING
     assert defs.resolve_job_def("hourly_evaluation_job").partitions_def == hourly_partitions
 
