@@ -82,6 +82,29 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_evaluations(args: argparse.Namespace) -> int:
+    from itertools import chain
+
+    from eval_pipelines.evaluation_export import judge_records, programmatic_records, write_otlp_logs
+    from eval_pipelines.lake import Lake
+
+    home = _home(args)
+    lake = Lake(home.warehouse)
+    day = date.fromisoformat(args.date)
+    hours = [f"{day.isoformat()}-{hour:02d}:00" for hour in range(24)]
+    sources = []
+    if args.source in ("judge", "all"):
+        judged = lake.read_partitions("judge_scores", "hour", hours)
+        sources.append(judge_records(judged) if judged is not None else iter(()))
+    if args.source in ("programmatic", "all"):
+        scored = lake.read_partitions("programmatic_scores", "hour", hours)
+        sources.append(programmatic_records(scored) if scored is not None else iter(()))
+    out = Path(args.out or home.root / "exports" / f"evaluation-results-{day.isoformat()}.jsonl")
+    count = write_otlp_logs(chain(*sources), out)
+    print(f"wrote {count} gen_ai.evaluation.result log records for {day} to {out}")
+    return 0
+
+
 def _catalog(args: argparse.Namespace) -> int:
     from eval_pipelines.lake import Lake
 
@@ -205,6 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("inspect", help="rows per hour, quarantine and validation summary").set_defaults(
         handler=_inspect)
     commands.add_parser("catalog", help="rebuild the DuckDB catalog of views").set_defaults(handler=_catalog)
+    export = commands.add_parser("export-evaluations",
+                                 help="write a day's results as OTLP/JSON gen_ai.evaluation.result log records")
+    export.add_argument("--date", required=True, help="UTC day, YYYY-MM-DD")
+    export.add_argument("--source", choices=("judge", "programmatic", "all"), default="all")
+    export.add_argument("--out", help="output file (default <home>/exports/evaluation-results-<date>.jsonl)")
+    export.set_defaults(handler=_export_evaluations)
     return parser
 
 

@@ -32,7 +32,8 @@ class Faults:
     ``timeout_rate`` holds the connection for ``hang_s``; ``malformed_rate`` sends a broken HTTP body;
     ``truncated_rate`` cuts the reply's content in half; ``fenced_rate`` wraps it in a Markdown code
     fence; ``refusal_rate`` replaces it with a refusal. The first ``fail_first`` requests all get
-    ``error_statuses[0]`` (deterministic retry tests).
+    ``error_statuses[0]`` (deterministic retry tests). ``rate_limit_rpm`` enforces a requests-per-minute
+    limit like a provider does (a one-second bucket; 429 with ``Retry-After`` and ``retry-after-ms``).
     """
 
     latency_ms: float = 0.0
@@ -46,6 +47,7 @@ class Faults:
     fenced_rate: float = 0.0
     refusal_rate: float = 0.0
     fail_first: int = 0
+    rate_limit_rpm: int = 0
     seed: int = 0
 
 
@@ -90,6 +92,7 @@ class StandinServer:
         self._rng = random.Random(self.faults.seed)
         self._rng_lock = threading.Lock()
         self.requests_received = 0
+        self._bucket = (float(self.faults.rate_limit_rpm) / 60, time.monotonic())
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -119,6 +122,21 @@ class StandinServer:
     def _draw(self) -> float:
         with self._rng_lock:
             return self._rng.random()
+
+    def _rate_limited_for(self) -> float:
+        """Seconds until the provider-style bucket has room again (0: this request may pass)."""
+        per_second = self.faults.rate_limit_rpm / 60
+        if per_second <= 0:
+            return 0.0
+        with self._rng_lock:
+            tokens, last = self._bucket
+            now = time.monotonic()
+            tokens = min(per_second, tokens + (now - last) * per_second)
+            if tokens >= 1:
+                self._bucket = (tokens - 1, now)
+                return 0.0
+            self._bucket = (tokens, now)
+            return (1 - tokens) / per_second
 
     def _count_request(self) -> int:
         with self._rng_lock:
@@ -173,6 +191,11 @@ class StandinServer:
         if faults.latency_ms:
             time.sleep(faults.latency_ms / 1000)
         number = self._count_request()
+        wait = self._rate_limited_for()
+        if wait:
+            handler._send(429, {"error": {"message": "rate limit reached (stand-in)", "type": "rate_limit"}},
+                          {"Retry-After": str(max(1, round(wait))), "retry-after-ms": f"{wait * 1000:.0f}"})
+            return
         status = self.faults.error_statuses[0] if number <= self.faults.fail_first else \
             self._error_status(requested_fault)
         if status is not None:
