@@ -31,11 +31,12 @@ test: install
 	$(BIN)/pytest -n 2 --dist loadfile
 
 ui: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(BIN)/eval-pipelines ui --port 3000
 
 bench: install
 	$(BIN)/python bench/ingestion_throughput.py
 	$(BIN)/python bench/scoring_throughput.py --repeats 5
+	$(BIN)/python bench/judge_throughput.py
 
 lint: install
 	$(BIN)/ruff check eval_pipelines eval_pipelines_tests bench

@@ -145,6 +145,33 @@ def standin_judge() -> Iterator[str]:
         yield server.base_url
 
 
+def _run_dagster_dev(command: list[str]) -> int:
+    """Runs ``dagster dev`` until it exits; Ctrl-C reaches it directly, SIGTERM is passed on."""
+    import signal
+    import subprocess
+
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT)
+    signal.signal(signal.SIGTERM, lambda *_: process.terminate())
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        return process.wait()
+
+
+def _ui(args: argparse.Namespace) -> int:
+    """``dagster dev`` on 127.0.0.1; with no judge configured, the stand-in judge runs alongside it."""
+    home = _home(args)
+    prepare_dagster_home(home)
+    command = [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
+               "-p", str(args.port)]
+    if os.environ.get("EVAL_PIPELINES_JUDGE_BASE_URL"):
+        return _run_dagster_dev(command)
+    with standin_judge() as judge_url:
+        print(f"EVAL_PIPELINES_JUDGE_BASE_URL is not set: judge_scores will use the STAND-IN judge at {judge_url} "
+              "(heuristics, not a model). Set the EVAL_PIPELINES_JUDGE_* variables to use a real judge.", flush=True)
+        return _run_dagster_dev(command)
+
+
 def _demo(args: argparse.Namespace) -> int:
     home = _home(args)
     if not any(home.landing.rglob("*.json*")):
@@ -228,6 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("inspect", help="rows per hour, quarantine and validation summary").set_defaults(
         handler=_inspect)
     commands.add_parser("catalog", help="rebuild the DuckDB catalog of views").set_defaults(handler=_catalog)
+    ui = commands.add_parser("ui", help="the Dagster UI (dagster dev) on 127.0.0.1, with the stand-in judge "
+                                        "if no judge endpoint is configured")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(handler=_ui)
     export = commands.add_parser("export-evaluations",
                                  help="write a day's results as OTLP/JSON gen_ai.evaluation.result log records")
     export.add_argument("--date", required=True, help="UTC day, YYYY-MM-DD")

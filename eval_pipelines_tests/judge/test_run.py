@@ -118,3 +118,8 @@ def test_every_reply_fault_becomes_a_row_with_its_status(rubrics, faults, status
     assert set(zip(scores.column("status").to_pylist(), scores.column("parse_status").to_pylist(),
                    strict=True)) == {(status, parse_status)}
     assert all(reply is not None for reply in scores.column("raw_reply").to_pylist()) == (status != "error")
+
+
+def test_an_empty_sample_sends_nothing_and_yields_an_empty_table(server, rubrics):
+    scores = judge([], rubrics, endpoint_for(server))
+    assert scores.num_rows == 0 and server.requests_received == 0

@@ -86,3 +86,8 @@ def test_hard_cases_come_from_failed_listed_evaluators_and_thumbs_down(con):
     hard = hard_cases(con, scores, feedback, PrioritySettings(failed_evaluators=["refusal", "grounding"]))
     assert dict(zip(*hard.to_pydict().values(), strict=True)) == {
         "a": ["failed:grounding", "failed:refusal"], "c": ["thumbs_down"]}
+
+
+def test_an_hour_without_answers_gives_an_empty_sample(con):
+    sample = draw_sample(con, traces_table([]), NO_HARD, settings())
+    assert sample.num_rows == 0 and sample.schema.names[:2] == ["span_id", "trace_id"]
