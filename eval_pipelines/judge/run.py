@@ -28,7 +28,7 @@ from eval_pipelines.judge.prompts import (
 )
 from eval_pipelines.judge.replies import parse_reply
 from eval_pipelines.judge.rubrics import Rubric
-from eval_pipelines.judge.settings import JudgeSettings
+from eval_pipelines.judge.settings import BudgetSettings, JudgeSettings
 from eval_pipelines.schemas import JUDGE_SAMPLE, JUDGE_SCORES
 
 CONTENT_COLUMNS = ["span_id", "input_text", "output_text", "tool_calls", "retrieved_context", "system_instructions"]
@@ -113,6 +113,12 @@ def _cache(previous: pa.Table | None) -> dict[str, dict[str, Any]]:
     return {row["cache_key"]: row for row in previous.to_pylist() if row["status"] in CACHEABLE_STATUSES}
 
 
+def budget_gate(budget: BudgetSettings, spent_calls: int, spent_tokens: int) -> BudgetGate:
+    """What this materialization may still spend: its own limit, or what is left of the day's."""
+    return BudgetGate(calls=max(0, min(budget.per_partition.calls, budget.per_day.calls - spent_calls)),
+                      tokens=max(0, min(budget.per_partition.tokens, budget.per_day.tokens - spent_tokens)))
+
+
 def run_judgements(plan: list[Judgement], endpoint: Endpoint, gate: BudgetGate,
                    progress: Callable[[int, int], None] | None = None) -> JudgeOutcome:
     """Sends what is not cached (identical messages once), and returns one row per judgement."""
@@ -131,9 +137,12 @@ def run_judgements(plan: list[Judgement], endpoint: Endpoint, gate: BudgetGate,
     return JudgeOutcome(pa.Table.from_pylist(rows, schema=JUDGE_SCORES), runner.stats, versions)
 
 
+def _sample_columns(judgement: Judgement) -> dict[str, Any]:
+    return {name: judgement.sample[name] for name in JUDGE_SAMPLE.names if name in JUDGE_SCORES.names}
+
+
 def _identity(judgement: Judgement, endpoint: Endpoint) -> dict[str, Any]:
-    sample = judgement.sample
-    return {**{name: sample[name] for name in JUDGE_SAMPLE.names if name in JUDGE_SCORES.names},
+    return {**_sample_columns(judgement),
             "rubric": judgement.rubric.name, "rubric_version": judgement.rubric.version,
             "judge_version": judgement.version, "judge_model": endpoint.model_version,
             "injection_markers": judgement.markers, "redactions": judgement.redactions,
@@ -145,8 +154,7 @@ def _cached_row(judgement: Judgement, cached: dict[str, Any]) -> dict[str, Any]:
 
     Only a verdict counts as cached; a copy of a failed or skipped call keeps that status.
     """
-    identity = {**{name: cached.get(name) for name in JUDGE_SCORES.names},
-                **{name: judgement.sample[name] for name in JUDGE_SAMPLE.names if name in JUDGE_SCORES.names}}
+    identity = {**{name: cached.get(name) for name in JUDGE_SCORES.names}, **_sample_columns(judgement)}
     return {**identity, "injection_markers": judgement.markers, "attempts": 0,
             "cached": cached["status"] in CACHEABLE_STATUSES}
 

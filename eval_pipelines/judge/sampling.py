@@ -71,7 +71,7 @@ def hard_cases(con: duckdb.DuckDBPyConnection, scores: pa.Table | None, feedback
         parts.append("SELECT span_id, 'thumbs_down' FROM _feedback "
                      "WHERE kind = 'thumbs' AND label = 'down' AND span_id IS NOT NULL")
     query = " UNION ALL ".join(parts)
-    params = {"evaluators": priority.failed_evaluators} if len(parts) > 1 and "$evaluators" in query else None
+    params = {"evaluators": priority.failed_evaluators} if "$evaluators" in query else None
     return con.sql(f"SELECT span_id, list_sort(list(DISTINCT reason)) AS reasons FROM ({query}) "
                    "GROUP BY span_id", params=params).to_arrow_table()
 

@@ -9,8 +9,7 @@ from dagster_duckdb import DuckDBResource
 from eval_pipelines.defs.metadata import column_schema
 from eval_pipelines.defs.partitions import hourly_partitions
 from eval_pipelines.defs.resources import JudgeResource, LakeResource
-from eval_pipelines.judge.client import BudgetGate
-from eval_pipelines.judge.run import CONTENT_COLUMNS, plan_judgements, run_judgements
+from eval_pipelines.judge.run import CONTENT_COLUMNS, budget_gate, plan_judgements, run_judgements
 from eval_pipelines.judge.sampling import REQUEST_COLUMNS, draw_sample, hard_cases
 from eval_pipelines.judge.summary import day_spend, latency_quantiles, run_usage, status_counts, weighted_pass_rates
 from eval_pipelines.schemas import JUDGE_SAMPLE, JUDGE_SCORES
@@ -98,9 +97,7 @@ def judge_scores(context: dg.AssetExecutionContext, lake: LakeResource, judge: J
     with duckdb.get_connection() as con:
         spent_calls, spent_tokens = day_spend(con, store.scan("judge_scores") if "judge_scores" in store.tables()
                                               else None, datetime.now(UTC).date())
-        budget = settings.budget
-        gate = BudgetGate(calls=max(0, min(budget.per_partition.calls, budget.per_day.calls - spent_calls)),
-                          tokens=max(0, min(budget.per_partition.tokens, budget.per_day.tokens - spent_tokens)))
+        gate = budget_gate(settings.budget, spent_calls, spent_tokens)
         to_send = len({judgement.cache_key for judgement in plan if judgement.cached is None})
         context.log.info(f"judge_scores {key}: {len(plan)} judgements, {len(plan) - to_send} cached, {to_send} to "
                          f"send to {endpoint.model_version}; today's spend so far {spent_calls} calls")
