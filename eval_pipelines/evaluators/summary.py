@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import html
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+
+from eval_pipelines.markdown import markdown_cell
 
 
 @dataclass(frozen=True)
@@ -31,15 +31,6 @@ def pass_rates(scores: pa.Table) -> list[PassRate]:
     return [PassRate(name, passed or 0, total) for name, passed, total in rows]
 
 
-def _cell(text: str | None, limit: int = 90) -> str:
-    """Trace content inside a markdown table cell: shortened, one line, no markup of its own."""
-    if not text:
-        return ""
-    flat = re.sub(r"\s+", " ", text).strip()
-    flat = flat if len(flat) <= limit else flat[: limit - 1] + "…"
-    return re.sub(r"([\\`*_{}\[\]()#+!|~>-])", r"\\\1", html.escape(flat, quote=False))
-
-
 def worst_examples_markdown(scores: pa.Table, requests: pa.Table, con: duckdb.DuckDBPyConnection,
                             limit: int = 10) -> str:
     """The requests failing the most evaluators, with what failed and an excerpt of the exchange."""
@@ -59,7 +50,8 @@ def worst_examples_markdown(scores: pa.Table, requests: pa.Table, con: duckdb.Du
     if not rows:
         return "Every request passed every evaluator."
     lines = ["| span | route | failed | question | answer |", "|---|---|---|---|---|"]
-    lines += [f"| `{span}` | {_cell(route)} | {_cell(why, 160)} | {_cell(question)} | {_cell(answer)} |"
+    lines += ["| " + " | ".join([f"`{span}`", markdown_cell(route), markdown_cell(why, 160), markdown_cell(question),
+                                 markdown_cell(answer)]) + " |"
               for span, route, _, why, question, answer in rows]
     return "\n".join(lines)
 

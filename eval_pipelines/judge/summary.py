@@ -8,6 +8,29 @@ from datetime import UTC, date, datetime
 import duckdb
 import pyarrow as pa
 
+from eval_pipelines.markdown import markdown_cell
+
+
+@dataclass(frozen=True)
+class Stratum:
+    name: str
+    size: int
+    sampled: int
+
+
+def sample_strata(sample: pa.Table) -> list[Stratum]:
+    """The strata of an hour's sample, largest first."""
+    grouped = sample.group_by(["stratum", "stratum_size", "stratum_sampled"]).aggregate([]).to_pylist()
+    return sorted((Stratum(g["stratum"], g["stratum_size"], g["stratum_sampled"]) for g in grouped),
+                  key=lambda stratum: (-stratum.size, stratum.name))
+
+
+def strata_markdown(strata: list[Stratum]) -> str:
+    lines = ["| stratum | requests | sampled | inclusion probability |", "|---|---:|---:|---:|"]
+    lines += [f"| {markdown_cell(s.name, 200)} | {s.size} | {s.sampled} | {s.sampled / s.size:.3f} |" for s in strata]
+    return "\n".join(lines)
+
+
 STATUSES = ("ok", "invalid", "refused", "unparseable", "error", "circuit_open", "skipped_budget")
 
 

@@ -43,3 +43,11 @@ def test_pass_rates_are_weighted_back_to_the_traffic(con):
     assert rate.judged == 3 and rate.raw == pytest.approx(2 / 3) and rate.weighted == pytest.approx(20 / 21)
     assert status_counts(scores) == {"ok": 3, "invalid": 0, "refused": 0, "unparseable": 0, "error": 1,
                                      "circuit_open": 0, "skipped_budget": 0}
+
+
+def test_the_strata_table_escapes_slice_values_from_traces():
+    from eval_pipelines.judge.summary import Stratum, strata_markdown
+
+    table = strata_markdown([Stratum("route=<script>alert(1)</script> | x", 10, 5)])
+    assert "<script>" not in table and "&lt;script&gt;" in table and "\\|" in table
+    assert table.splitlines()[-1].endswith("| 10 | 5 | 0.500 |")

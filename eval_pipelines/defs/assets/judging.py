@@ -11,7 +11,15 @@ from eval_pipelines.defs.partitions import hourly_partitions
 from eval_pipelines.defs.resources import JudgeResource, LakeResource
 from eval_pipelines.judge.run import CONTENT_COLUMNS, budget_gate, plan_judgements, run_judgements
 from eval_pipelines.judge.sampling import REQUEST_COLUMNS, draw_sample, hard_cases
-from eval_pipelines.judge.summary import day_spend, latency_quantiles, run_usage, status_counts, weighted_pass_rates
+from eval_pipelines.judge.summary import (
+    day_spend,
+    latency_quantiles,
+    run_usage,
+    sample_strata,
+    status_counts,
+    strata_markdown,
+    weighted_pass_rates,
+)
 from eval_pipelines.schemas import JUDGE_SAMPLE, JUDGE_SCORES
 
 JUDGE_POOL = "judge_endpoint"
@@ -42,8 +50,8 @@ def judge_sample(context: dg.AssetExecutionContext, lake: LakeResource, judge: J
         sample = draw_sample(con, requests, hard, sampling)
     write = store.write_partition("judge_sample", "hour", key, sample)
     priority = sum(sample.column("priority").to_pylist())
-    strata = sample.group_by(["stratum", "stratum_size", "stratum_sampled"]).aggregate([]).to_pylist()
-    population = sum(stratum["stratum_size"] for stratum in strata)
+    strata = sample_strata(sample)
+    population = sum(stratum.size for stratum in strata)
     context.log.info(f"judge_sample {key}: {sample.num_rows} of {population} answered requests "
                      f"({priority} hard cases) from {len(strata)} strata")
     return dg.MaterializeResult(metadata={
@@ -52,18 +60,9 @@ def judge_sample(context: dg.AssetExecutionContext, lake: LakeResource, judge: J
         "hard_cases": priority,
         "strata": len(strata),
         "sampled_share": sample.num_rows / population if population else 0.0,
-        "strata_table": dg.MetadataValue.md(_strata_markdown(strata)),
+        "strata_table": dg.MetadataValue.md(strata_markdown(strata)),
         "path": dg.MetadataValue.path(str(write.path)),
     })
-
-
-def _strata_markdown(strata: list[dict]) -> str:
-    lines = ["| stratum | requests | sampled | inclusion probability |", "|---|---:|---:|---:|"]
-    for stratum in sorted(strata, key=lambda s: -s["stratum_size"]):
-        cell = stratum["stratum"].replace("|", "\\|")
-        lines.append(f"| {cell} | {stratum['stratum_size']} | {stratum['stratum_sampled']} | "
-                     f"{stratum['stratum_sampled'] / stratum['stratum_size']:.3f} |")
-    return "\n".join(lines)
 
 
 @dg.asset(
