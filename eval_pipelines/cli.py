@@ -66,9 +66,10 @@ def _serve_llm(args: argparse.Namespace) -> int:
 
 
 def _serve_judge(args: argparse.Namespace) -> int:
-    from eval_pipelines.standin.judge import judge_persona
+    from eval_pipelines.standin.judge import drifted_judge_persona, judge_persona
 
-    return _serve(judge_persona, args, "rubric-heuristic judge")
+    persona = drifted_judge_persona(args.quality_shift) if args.quality_shift else judge_persona
+    return _serve(persona, args, "rubric-heuristic judge")
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -251,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
         serve.add_argument("--refusal-rate", type=float, default=0.0, help="share of replies that refuse")
         serve.add_argument("--seed", type=int, default=0)
         serve.set_defaults(handler=handler)
+        if name == "serve-judge":
+            serve.add_argument("--quality-shift", type=float, default=0.0,
+                               help="simulate a silent model update: move every verdict's quality (e.g. -0.5)")
 
     commands.add_parser("inspect", help="rows per hour, quarantine and validation summary").set_defaults(
         handler=_inspect)

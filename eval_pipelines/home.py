@@ -40,6 +40,10 @@ class Home:
         return self.root / "labels"
 
     @property
+    def canary(self) -> Path:
+        return self.root / "canary"
+
+    @property
     def offline(self) -> Path:
         return self.root / "offline"
 
@@ -63,7 +67,7 @@ class Home:
         return self.warehouse / table
 
     def ensure(self) -> Home:
-        for folder in (self.landing, self.warehouse, self.landing_index, self.labels, self.offline,
+        for folder in (self.landing, self.warehouse, self.landing_index, self.labels, self.canary, self.offline,
                        self.reports, self.golden, self.dagster):
             folder.mkdir(parents=True, exist_ok=True)
         return self

@@ -186,6 +186,80 @@ JUDGE_SCORES = pa.schema([
     ("judged_at", TIMESTAMP),
 ])
 
+# Reviewers' labels as dropped in labels/ (latest per reviewer, item and rubric), and what could not be used.
+HUMAN_LABELS = pa.schema([
+    pa.field("label_id", pa.string(), nullable=False),
+    pa.field("item_id", pa.string(), nullable=False),
+    pa.field("rubric", pa.string(), nullable=False),
+    ("label", pa.string()),
+    ("score", pa.float64()),
+    ("passed", pa.bool_()),
+    ("reviewer_id", pa.string()),
+    ("labelled_at", TIMESTAMP),
+    ("comment", pa.string()),
+    ("source_file", pa.string()),
+    ("source_line", pa.int64()),
+])
+LABEL_QUARANTINE = pa.schema([
+    ("source_file", pa.string()),
+    ("source_line", pa.int64()),
+    ("reason", pa.string()),
+    ("raw", pa.string()),
+])
+RESOLVED_LABELS = pa.schema([
+    pa.field("item_id", pa.string(), nullable=False),
+    pa.field("rubric", pa.string(), nullable=False),
+    ("label", pa.string()),
+    ("passed", pa.bool_()),
+    ("score", pa.float64()),
+    ("reviewers", pa.int64()),
+    ("tie", pa.bool_()),
+    ("labels", STRING_LIST),
+])
+
+# One row per calibration run, rubric and slice: the judge measured against human labels.
+JUDGE_CALIBRATION = pa.schema([
+    pa.field("run_time", TIMESTAMP, nullable=False),
+    ("judge_version", pa.string()),
+    ("judge_model", pa.string()),
+    pa.field("rubric", pa.string(), nullable=False),
+    ("slice", pa.string()),
+    ("n", pa.int64()),
+    *[(f"{name}{suffix}", pa.float64()) for name in ("accuracy", "cohen_kappa", "macro_f1")
+      for suffix in ("", "_low", "_high")],
+    ("macro_precision", pa.float64()),
+    ("macro_recall", pa.float64()),
+    *[(f"{name}{suffix}", pa.float64()) for name in ("tpr", "tnr") for suffix in ("", "_low", "_high")],
+    ("n_pass", pa.int64()),
+    ("n_fail", pa.int64()),
+    ("youden_j", pa.float64()),
+    ("n_scored", pa.int64()),
+    ("spearman", pa.float64()),
+    ("kendall", pa.float64()),
+    ("krippendorff_alpha", pa.float64()),
+    ("krippendorff_alpha_low", pa.float64()),
+    ("krippendorff_alpha_high", pa.float64()),
+    ("length_bias_rho", pa.float64()),
+    ("length_bias_p", pa.float64()),
+    ("labels", STRING_LIST),
+    ("confusion", pa.string()),
+    ("reviewer_items", pa.int64()),
+    ("reviewer_agreement", pa.float64()),
+    ("reviewer_alpha", pa.float64()),
+    ("ties", pa.int64()),
+])
+
+# The canary items' verdicts per day: compared with the first day of the same judge version.
+JUDGE_CANARY = pa.schema([
+    pa.field("item_id", pa.string(), nullable=False),
+    pa.field("rubric", pa.string(), nullable=False),
+    ("judge_version", pa.string()),
+    ("status", pa.string()),
+    ("label", pa.string()),
+    ("score", pa.float64()),
+    ("judged_at", TIMESTAMP),
+])
+
 # Staging: what parsing writes before spans are joined into trace rows (internal, per run).
 STAGED_LLM = pa.schema([
     ("span_id", pa.string()), ("trace_id", pa.string()), ("parent_span_id", pa.string()),

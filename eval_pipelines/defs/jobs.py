@@ -5,3 +5,15 @@ hourly_evaluation_job = dg.define_asset_job(
     selection=dg.AssetSelection.groups("ingestion", "validation", "scoring", "judging"),
     description="One hour end to end: traces, validation, programmatic scores, feedback, judge sample and verdicts.",
 )
+
+calibration_job = dg.define_asset_job(
+    "calibration_job",
+    selection=dg.AssetSelection.assets("human_labels", "label_quarantine", "judge_calibration"),
+    description="Human labels in, the current judge version measured against them.",
+)
+
+canary_job = dg.define_asset_job(
+    "canary_job",
+    selection=dg.AssetSelection.assets("judge_canary"),
+    description="The canary items re-judged, compared with the judge's own baseline.",
+)

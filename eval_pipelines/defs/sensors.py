@@ -1,4 +1,5 @@
-"""``landing_sensor``: new or changed landing files become runs for exactly the hours they hold."""
+"""``landing_sensor``: new or changed landing files become runs for exactly the hours they hold.
+``labels_sensor``: new labels or a new judge version re-run the calibration."""
 
 
 import hashlib
@@ -7,9 +8,11 @@ import time
 
 import dagster as dg
 
-from eval_pipelines.defs.jobs import hourly_evaluation_job
+from eval_pipelines.calibration.labels import label_files
+from eval_pipelines.defs.jobs import calibration_job, hourly_evaluation_job
 from eval_pipelines.defs.partitions import hour_key
-from eval_pipelines.defs.resources import LakeResource
+from eval_pipelines.defs.resources import JudgeResource, LakeResource
+from eval_pipelines.judge.run import judge_version
 from eval_pipelines.parsing.records import HOUR_NS
 
 QUIET_SECONDS = 5.0
@@ -58,3 +61,38 @@ def landing_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> d
         return dg.SensorResult(skip_reason=f"no new landing data{waiting}", cursor=cursor)
     return dg.SensorResult(run_requests=requests, cursor=cursor)
 
+
+
+def _labels_fingerprint(lake: LakeResource) -> str:
+    files = label_files(lake.layout.labels)
+    state = [(str(path), path.stat().st_size, path.stat().st_mtime_ns) for path in files]
+    return hashlib.sha256(json.dumps(state).encode()).hexdigest()[:16]
+
+
+def _judge_versions(judge: JudgeResource) -> str:
+    """The current judge versions, or "" when the judge is not configured here (then only labels count)."""
+    try:
+        endpoint, rubrics = judge.endpoint(), judge.rubrics()
+        redact = judge.settings(rubrics).redact_pii
+    except Exception:  # noqa: BLE001 - an unconfigured judge must not break label pick-up
+        return ""
+    return ",".join(f"{name}={judge_version(endpoint, rubric, redact)}" for name, rubric in sorted(rubrics.items()))
+
+
+@dg.sensor(
+    job=calibration_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Re-calibrates the judge when label files in <home>/labels change or the judge version changes.",
+)
+def labels_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, judge: JudgeResource) -> dg.SensorResult:
+    state = {"labels": _labels_fingerprint(lake), "judge": _judge_versions(judge)}
+    previous = json.loads(context.cursor) if context.cursor else {}
+    changed = [name for name, value in state.items() if previous.get(name) != value]
+    cursor = json.dumps(state)
+    if not changed:
+        return dg.SensorResult(skip_reason="labels and judge versions unchanged", cursor=cursor)
+    key = hashlib.sha256(cursor.encode()).hexdigest()[:16]
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"calibration:{key}",
+                                                       tags={"eval_pipelines/trigger": "+".join(changed)})],
+                           cursor=cursor)

@@ -86,28 +86,35 @@ class JudgeOutcome:
 
 def plan_judgements(sample: pa.Table, content: pa.Table, rubrics: dict[str, Rubric], settings: JudgeSettings,
                     endpoint: Endpoint, previous: pa.Table | None) -> list[Judgement]:
-    """Every (sampled request, applicable rubric) pair, with its messages and any cached verdict."""
-    versions = {name: judge_version(endpoint, rubric, settings.redact_pii) for name, rubric in rubrics.items()}
+    """Every (sampled request, rubric for its route that applies to it), with messages and any cached verdict."""
     texts = {row["span_id"]: row for row in content.select(CONTENT_COLUMNS).to_pylist()}
-    cache = _cache(previous)
+    requests = [(row, judge_item(texts[row["span_id"]]), [rubrics[name] for name in settings.rubrics_for_route(
+        row["route"])]) for row in sample.to_pylist()]
+    return plan_items(requests, settings.redact_pii, endpoint, verdict_cache(previous))
+
+
+def plan_items(requests: list[tuple[dict[str, Any], JudgeItem, list[Rubric]]], redact_pii: bool, endpoint: Endpoint,
+               cache: dict[str, dict[str, Any]]) -> list[Judgement]:
+    """Judgements of each item by each of its rubrics that applies to it (``row`` fills the sample columns)."""
+    versions: dict[str, str] = {}
     plan = []
-    for row in sample.to_pylist():
-        original = judge_item(texts[row["span_id"]])
+    for row, original, item_rubrics in requests:
         markers = injection_markers(original)
-        item, redactions = redact_item(original) if settings.redact_pii else (original, 0)
-        for name in settings.rubrics_for_route(row["route"]):
-            rubric = rubrics[name]
+        item, redactions = redact_item(original) if redact_pii else (original, 0)
+        for rubric in item_rubrics:
             if not applicable(rubric, item):
                 continue
+            version = versions.setdefault(rubric.name, judge_version(endpoint, rubric, redact_pii))
             messages = judge_messages(rubric, item, MAX_CHARS_PER_FIELD)
-            key = hashlib.sha256((versions[name] + json.dumps(messages, sort_keys=True)).encode()).hexdigest()[:32]
+            key = hashlib.sha256((version + json.dumps(messages, sort_keys=True)).encode()).hexdigest()[:32]
             estimate = sum(len(m["content"]) for m in messages) // 4 + endpoint.max_tokens
             call = JudgeCall(messages, verdict_schema(rubric), estimate)
-            plan.append(Judgement(row, rubric, versions[name], key, call, markers, redactions, cache.get(key)))
+            plan.append(Judgement(row, rubric, version, key, call, markers, redactions, cache.get(key)))
     return plan
 
 
-def _cache(previous: pa.Table | None) -> dict[str, dict[str, Any]]:
+def verdict_cache(previous: pa.Table | None) -> dict[str, dict[str, Any]]:
+    """Earlier results that may be reused, by cache key (verdicts only: failures are retried)."""
     if previous is None or previous.num_rows == 0:
         return {}
     return {row["cache_key"]: row for row in previous.to_pylist() if row["status"] in CACHEABLE_STATUSES}

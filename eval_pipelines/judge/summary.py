@@ -40,6 +40,7 @@ class WeightedRate:
     judged: int
     raw: float
     weighted: float
+    effective_n: float  # Kish: (sum w)^2 / sum w^2, the sample size the weighted rate is worth
 
 
 def weighted_pass_rates(con: duckdb.DuckDBPyConnection, scores: pa.Table) -> list[WeightedRate]:
@@ -48,9 +49,10 @@ def weighted_pass_rates(con: duckdb.DuckDBPyConnection, scores: pa.Table) -> lis
     con.register("_judged", scores)
     rows = con.sql("""
         SELECT rubric, count(*), avg(passed::DOUBLE),
-               sum(passed::DOUBLE / inclusion_probability) / sum(1 / inclusion_probability)
+               sum(passed::DOUBLE / inclusion_probability) / sum(1 / inclusion_probability),
+               sum(1 / inclusion_probability) ** 2 / sum(1 / inclusion_probability ** 2)
         FROM _judged WHERE status = 'ok' AND inclusion_probability > 0 GROUP BY rubric ORDER BY rubric""").fetchall()
-    return [WeightedRate(rubric, n, raw, weighted) for rubric, n, raw, weighted in rows]
+    return [WeightedRate(*row) for row in rows]
 
 
 def status_counts(scores: pa.Table) -> dict[str, int]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from eval_pipelines.standin.server import Reply, message_text
@@ -114,7 +115,15 @@ def _evidently_reply(instructions: str, quality: float) -> str | None:
     return json.dumps(answer)
 
 
-def judge_persona(request: dict[str, Any], reply: Reply) -> None:
+def drifted_judge_persona(quality_shift: float) -> Callable[[dict[str, Any], Reply], None]:
+    """The stand-in judge after a silent provider update: every quality is moved by ``quality_shift``
+    (the canary must notice, since the model name it reports stays the same)."""
+    def persona(request: dict[str, Any], reply: Reply) -> None:
+        judge_persona(request, reply, quality_shift)
+    return persona
+
+
+def judge_persona(request: dict[str, Any], reply: Reply, quality_shift: float = 0.0) -> None:
     messages = request.get("messages") or []
     prompt = "\n".join(message_text(m) for m in messages if m.get("role") == "system")
     last = message_text(messages[-1]) if messages else ""
@@ -122,7 +131,7 @@ def judge_persona(request: dict[str, Any], reply: Reply) -> None:
     instructions = f"{prompt}\n{outside}"
     rubric = re.search(r"rubric '([a-z0-9_]+)'", prompt)
     heuristic = HEURISTICS.get(rubric.group(1) if rubric else "", _helpfulness)
-    quality = 1.0 if _OBEY.search(instructions) else heuristic(parts)
+    quality = 1.0 if _OBEY.search(instructions) else min(1.0, max(0.0, heuristic(parts) + quality_shift))
     evidently = None if rubric else _evidently_reply(instructions, quality)
     if evidently is not None:
         reply.content = evidently

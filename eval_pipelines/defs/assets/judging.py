@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from eval_pipelines.calibration.report import corrected_rates, latest_calibration
+from eval_pipelines.calibration.statistics import CorrectedRate
 from eval_pipelines.defs.metadata import column_schema
 from eval_pipelines.defs.partitions import hourly_partitions
 from eval_pipelines.defs.resources import JudgeResource, LakeResource
@@ -105,6 +107,9 @@ def judge_scores(context: dg.AssetExecutionContext, lake: LakeResource, judge: J
         rates = weighted_pass_rates(con, scores)
         p50, p95 = latency_quantiles(con, scores)
         usage = run_usage(con, scores, endpoint.model_version)
+        calibration = latest_calibration(con, store.scan("judge_calibration") if "judge_calibration" in
+                                         store.tables() else None, outcome.judge_versions)
+    corrected = corrected_rates(rates, calibration)
     write = store.write_partition("judge_scores", "hour", key, scores)
     counts = status_counts(scores)
     failed = sum(counts[status] for status in ERROR_STATUSES)
@@ -117,6 +122,7 @@ def judge_scores(context: dg.AssetExecutionContext, lake: LakeResource, judge: J
             **{f"status_{status}": n for status, n in counts.items()},
             **{f"pass_rate_{r.rubric}": r.weighted for r in rates},
             **{f"pass_rate_{r.rubric}_unweighted": r.raw for r in rates},
+            **_corrected_metadata(corrected),
             **{f"judge_version_{name}": version for name, version in sorted(outcome.judge_versions.items())},
             "calls_sent": outcome.stats.attempts,
             "retries": outcome.stats.retries,
@@ -140,6 +146,18 @@ def judge_scores(context: dg.AssetExecutionContext, lake: LakeResource, judge: J
                                           "spent_today_before_run": spent_calls}),
         ],
     )
+
+
+def _corrected_metadata(corrected: dict[str, CorrectedRate]) -> dict[str, float | str]:
+    """Judge-error-corrected rates (Rogan-Gladen) where the calibration allows; otherwise the reason."""
+    metadata: dict[str, float | str] = {}
+    for rubric, rate in sorted(corrected.items()):
+        if rate.corrected is None:
+            metadata[f"correction_{rubric}"] = rate.reason or "unavailable"
+            continue
+        metadata[f"pass_rate_{rubric}_corrected"] = rate.corrected
+        metadata[f"pass_rate_{rubric}_corrected_low"], metadata[f"pass_rate_{rubric}_corrected_high"] = rate.interval
+    return metadata
 
 
 def _progress_logger(context: dg.AssetExecutionContext, key: str):

@@ -1,0 +1,211 @@
+"""Stage ``calibration``: human labels, the judge measured against them, and the daily canary."""
+
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import pyarrow as pa
+from dagster_duckdb import DuckDBResource
+
+from eval_pipelines.calibration.labels import label_files, read_label_files, resolve
+from eval_pipelines.calibration.report import (
+    CalibrationItem,
+    calibration_rows,
+    item_from_record,
+    read_items,
+    seed_items,
+)
+from eval_pipelines.calibration.statistics import compare_canary
+from eval_pipelines.config import packaged_default
+from eval_pipelines.defs.metadata import column_schema
+from eval_pipelines.defs.partitions import daily_partitions
+from eval_pipelines.defs.resources import JudgeResource, LakeResource
+from eval_pipelines.judge.run import budget_gate, judge_item, plan_items, run_judgements, verdict_cache
+from eval_pipelines.lake import Lake
+from eval_pipelines.markdown import markdown_cell
+from eval_pipelines.schemas import HUMAN_LABELS, JUDGE_CALIBRATION, JUDGE_CANARY, JUDGE_SAMPLE, LABEL_QUARANTINE
+
+SNAPSHOT = ("snapshot", "current")
+SEED_LABELS = "seed_labels.jsonl"
+CONTENT = ["span_id", "trace_id", "route", "input_text", "output_text", "tool_calls", "retrieved_context",
+           "system_instructions"]
+
+human_labels_spec = dg.AssetSpec(
+    "human_labels", description="Reviewers' labels from <home>/labels (plus the illustrative seed set), one per "
+    "reviewer, item and rubric.", group_name="calibration", kinds={"parquet"},
+    metadata={"dagster/column_schema": column_schema(HUMAN_LABELS)})
+label_quarantine_spec = dg.AssetSpec(
+    "label_quarantine", description="Label rows that could not be used, with the reason.", group_name="calibration",
+    kinds={"parquet"}, metadata={"dagster/column_schema": column_schema(LABEL_QUARANTINE)})
+
+
+@dg.multi_asset(specs=[human_labels_spec, label_quarantine_spec], can_subset=False)
+def label_ingestion(context: dg.AssetExecutionContext, lake: LakeResource, judge: JudgeResource):
+    """Reads every label file (JSONL or CSV); bad rows are quarantined, the rest kept latest-per-reviewer."""
+    home = lake.layout
+    files = [(packaged_default("calibration") / SEED_LABELS, f"(packaged) {SEED_LABELS}")]
+    files += [(path, str(path.relative_to(home.labels))) for path in label_files(home.labels)]
+    built = read_label_files(files, judge.rubrics())
+    labels_write = lake.lake.write_partition("human_labels", *SNAPSHOT, built.labels)
+    lake.lake.write_partition("label_quarantine", *SNAPSHOT, built.quarantine)
+    resolved = resolve(built.labels)
+    ties = sum(resolved.column("tie").to_pylist())
+    context.log.info(f"human_labels: {built.labels.num_rows} labels from {len(files)} file(s) on "
+                     f"{resolved.num_rows} items ({ties} ties); {built.quarantine.num_rows} rows quarantined")
+    yield dg.MaterializeResult(asset_key="human_labels", metadata={
+        "dagster/row_count": built.labels.num_rows, "items": resolved.num_rows, "ties": ties,
+        "reviewers": len(set(built.labels.column("reviewer_id").to_pylist())), "files": len(files),
+        "path": dg.MetadataValue.path(str(labels_write.path))})
+    yield dg.MaterializeResult(asset_key="label_quarantine", metadata={
+        "dagster/row_count": built.quarantine.num_rows,
+        "reasons": dg.MetadataValue.md(_reasons_markdown(built.quarantine))})
+
+
+def _reasons_markdown(quarantine: pa.Table) -> str:
+    if not quarantine.num_rows:
+        return "No label row was rejected."
+    lines = ["| file | line | reason |", "|---|---:|---|"]
+    lines += [f"| {markdown_cell(r['source_file'])} | {r['source_line']} | {markdown_cell(r['reason'], 160)} |"
+              for r in quarantine.to_pylist()[:50]]
+    return "\n".join(lines)
+
+
+def _span_items(lake: LakeResource, duckdb: DuckDBResource, ids: list[str]) -> dict[str, CalibrationItem]:
+    """Content of labelled production spans, wherever in the lake they are."""
+    if not ids or "traces" not in lake.lake.tables():
+        return {}
+    with duckdb.get_connection() as con:
+        rows = con.sql(f"SELECT {', '.join(CONTENT)} FROM {lake.lake.scan('traces')} "
+                       "WHERE list_contains($ids, span_id)", params={"ids": ids}).to_arrow_table().to_pylist()
+    return {row["span_id"]: CalibrationItem(row["span_id"], row["route"], judge_item(row)) for row in rows}
+
+
+def _sample_row(item: CalibrationItem) -> dict:
+    return {**dict.fromkeys(JUDGE_SAMPLE.names), "span_id": item.item_id, "route": item.route, "stratum": "calibration",
+            "inclusion_probability": 1.0, "priority": False}
+
+
+@dg.asset(
+    description="The current judge version scored on the labelled items, and its agreement with the reviewers.",
+    group_name="calibration",
+    kinds={"parquet", "openai"},
+    deps=["human_labels", "traces"],
+    pool="judge_endpoint",
+    metadata={"dagster/column_schema": column_schema(JUDGE_CALIBRATION)},
+)
+def judge_calibration(context: dg.AssetExecutionContext, lake: LakeResource, judge: JudgeResource,
+                      duckdb: DuckDBResource) -> dg.MaterializeResult:
+    store = lake.lake
+    labels = store.read_partition("human_labels", *SNAPSHOT)
+    if labels is None:
+        raise dg.Failure("human_labels has not been materialized; materialize it first")
+    resolved = resolve(labels)
+    rubrics, endpoint = judge.rubrics(), judge.endpoint()
+    items = seed_items()
+    items |= _span_items(lake, duckdb, sorted(set(resolved.column("item_id").to_pylist()) - set(items)))
+    requests = [(_sample_row(items[r["item_id"]]), items[r["item_id"]].item, [rubrics[r["rubric"]]])
+                for r in resolved.to_pylist() if r["label"] is not None and r["item_id"] in items]
+    settings = judge.settings(rubrics)
+    plan = plan_items(requests, settings.redact_pii, endpoint,
+                      verdict_cache(store.read_partition("judge_calibration_scores", *SNAPSHOT)))
+    outcome = run_judgements(plan, endpoint, budget_gate(settings.budget, 0, 0))
+    store.write_partition("judge_calibration_scores", *SNAPSHOT, outcome.scores)
+    run_time = datetime.now(UTC)
+    rows = calibration_rows(resolved, labels, outcome.scores, items, run_time)
+    write = store.write_partition("judge_calibration", "run", run_time.strftime("%Y-%m-%dT%H%M%S"), rows)
+    overall = [r for r in rows.to_pylist() if r["slice"] == "all"]
+    context.log.info("judge_calibration: " + "; ".join(
+        f"{r['rubric']} n={r['n']} kappa {r['cohen_kappa']:.2f} accuracy {r['accuracy']:.1%}" for r in overall))
+    metadata = {"dagster/row_count": rows.num_rows, "judged_items": len(plan),
+                "cache_hits": sum(outcome.scores.column("cached").to_pylist()),
+                "calibration": dg.MetadataValue.md(_calibration_markdown(overall)),
+                "path": dg.MetadataValue.path(str(write.path))}
+    for row in overall:
+        for name in ("n", "accuracy", "cohen_kappa", "macro_f1", "tpr", "tnr", "krippendorff_alpha"):
+            if row[name] is not None:
+                metadata[f"{name}_{row['rubric']}"] = row[name]
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _calibration_markdown(rows: list[dict]) -> str:
+    def ci(row: dict, name: str) -> str:
+        low, high = row[f"{name}_low"], row[f"{name}_high"]
+        return f"{row[name]:.2f} [{low:.2f}, {high:.2f}]" if low is not None else f"{row[name]:.2f}"
+
+    lines = ["| rubric | n | accuracy | Cohen's kappa | macro F1 | TPR | TNR | alpha (ordinal) | length bias rho |",
+             "|---|---:|---|---|---|---|---|---|---|"]
+    for row in rows:
+        alpha = ci(row, "krippendorff_alpha") if row["krippendorff_alpha"] is not None else "–"
+        bias = f"{row['length_bias_rho']:.2f} (p={row['length_bias_p']:.3f})" if row["length_bias_rho"] is not None \
+            else "–"
+        lines.append(f"| {row['rubric']} | {row['n']} | {ci(row, 'accuracy')} | {ci(row, 'cohen_kappa')} | "
+                     f"{ci(row, 'macro_f1')} | {ci(row, 'tpr')} | {ci(row, 'tnr')} | {alpha} | {bias} |")
+    return "\n".join(lines)
+
+
+def canary_items(lake: LakeResource) -> list[tuple[str, CalibrationItem]]:
+    """(rubric, item) for the packaged canary set and any ``*.jsonl`` in <home>/canary."""
+    files = [packaged_default("calibration") / "canary.jsonl", *sorted(lake.layout.canary.glob("*.jsonl"))]
+    return [(record["rubric"], item_from_record(record)) for path in files for record in read_items(path)]
+
+
+@dg.asset(
+    description="The canary items re-judged each day, compared with the first day of the same judge version.",
+    group_name="calibration",
+    kinds={"parquet", "openai"},
+    partitions_def=daily_partitions,
+    pool="judge_endpoint",
+    metadata={"dagster/column_schema": column_schema(JUDGE_CANARY)},
+    check_specs=[dg.AssetCheckSpec("judge_canary_unchanged", asset="judge_canary",
+                                   description="The judge answers the canary items as it did on its baseline "
+                                               "day: no significant flips or score shift under the same version.")],
+)
+def judge_canary(context: dg.AssetExecutionContext, lake: LakeResource, judge: JudgeResource,
+                 duckdb: DuckDBResource) -> dg.MaterializeResult:
+    day = context.partition_key
+    rubrics, endpoint = judge.rubrics(), judge.endpoint()
+    settings = judge.settings(rubrics)
+    requests = [(_sample_row(item), item.item, [rubrics[rubric]]) for rubric, item in canary_items(lake)]
+    plan = plan_items(requests, settings.redact_pii, endpoint, cache={})  # re-asked every day, on purpose
+    outcome = run_judgements(plan, endpoint, budget_gate(settings.budget, 0, 0))
+    today = outcome.scores.rename_columns(["item_id" if n == "span_id" else n for n in outcome.scores.column_names])
+    verdicts = today.select(JUDGE_CANARY.names).cast(JUDGE_CANARY)
+    store = lake.lake
+    baseline = _canary_baseline(store, duckdb, day)
+    write = store.write_partition("judge_canary", "day", day, verdicts)
+    pairs = [(baseline[(r["item_id"], r["rubric"], r["judge_version"])], r) for r in verdicts.to_pylist()
+             if r["status"] == "ok" and (r["item_id"], r["rubric"], r["judge_version"]) in baseline]
+    comparison = compare_canary([b["label"] for b, _ in pairs], [t["label"] for _, t in pairs],
+                                [b["score"] for b, _ in pairs], [t["score"] for _, t in pairs])
+    description = (f"{comparison.flips}/{comparison.items} canary verdicts flipped (p={comparison.flip_p_value:.2g}), "
+                   f"mean score shift {comparison.mean_score_shift:+.2f} (p={comparison.shift_p_value:.2g}) "
+                   f"under unchanged judge versions")
+    if comparison.changed:
+        context.log.error(f"JUDGE CHANGED UNDER YOU: {description}. The endpoint answers differently while the "
+                          f"declared version ({endpoint.model_version}) is the same: re-calibrate before trusting it.")
+    else:
+        context.log.info(f"judge_canary {day}: {description}")
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": verdicts.num_rows, "compared": comparison.items, "flips": comparison.flips,
+                  "flip_rate": comparison.flip_rate, "mean_score_shift": comparison.mean_score_shift,
+                  "flip_p_value": comparison.flip_p_value, "shift_p_value": comparison.shift_p_value,
+                  "path": dg.MetadataValue.path(str(write.path))},
+        check_results=[dg.AssetCheckResult(
+            check_name="judge_canary_unchanged", passed=not comparison.changed,
+            severity=dg.AssetCheckSeverity.ERROR, description=description,
+            metadata={"flips": comparison.flips, "compared": comparison.items,
+                      "judge_model_version": endpoint.model_version})],
+    )
+
+
+def _canary_baseline(store: Lake, duckdb: DuckDBResource, day: str) -> dict[tuple[str, str, str], dict]:
+    """Each item's verdict on the earliest earlier day judged by the same judge version."""
+    if "judge_canary" not in store.tables():
+        return {}
+    with duckdb.get_connection() as con:
+        rows = con.sql(f"""
+            SELECT * EXCLUDE (rank) FROM (
+                SELECT *, row_number() OVER (PARTITION BY item_id, rubric, judge_version ORDER BY day) AS rank
+                FROM {store.scan('judge_canary')} WHERE status = 'ok' AND day < $day)
+            WHERE rank = 1""", params={"day": day}).to_arrow_table().to_pylist()
+    return {(r["item_id"], r["rubric"], r["judge_version"]): r for r in rows}

@@ -1,0 +1,20 @@
+"""Daily re-measurement of the judge: calibration against the labels, and the canary."""
+
+
+import dagster as dg
+
+from eval_pipelines.defs.jobs import calibration_job, canary_job
+
+calibration_schedule = dg.ScheduleDefinition(
+    name="calibration_schedule",
+    job=calibration_job,
+    cron_schedule="0 3 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Re-calibrates the judge every day at 03:00 UTC (labels and judge may have changed).",
+)
+
+canary_schedule = dg.build_schedule_from_partitioned_job(
+    canary_job, name="canary_schedule", hour_of_day=2, default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Re-judges the canary items every day at 02:00 UTC for the day that ended.",
+)
