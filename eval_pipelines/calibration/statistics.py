@@ -108,11 +108,15 @@ def rogan_gladen(raw_rate: float, n: float, tpr: float, n_pass: int, tnr: float,
     if n <= 0 or n_pass <= 0 or n_fail <= 0:
         return CorrectedRate(raw_rate, None, None, youden, "no production or calibration sample to correct with")
     point = (raw_rate + tnr - 1) / youden
-    clipped = min(1.0, max(0.0, point))
+    clipped = _unit(point)
     variance = (raw_rate * (1 - raw_rate) / n + point**2 * tpr * (1 - tpr) / n_pass
                 + (1 - point) ** 2 * tnr * (1 - tnr) / n_fail) / youden**2
     half = Z_95 * math.sqrt(max(variance, 0.0))
-    return CorrectedRate(raw_rate, clipped, (max(0.0, point - half), min(1.0, point + half)), youden)
+    return CorrectedRate(raw_rate, clipped, (_unit(point - half), _unit(point + half)), youden)
+
+
+def _unit(value: float) -> float:
+    return min(1.0, max(0.0, value))
 
 
 @dataclass(frozen=True)

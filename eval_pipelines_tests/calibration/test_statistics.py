@@ -71,3 +71,8 @@ def test_the_canary_notices_a_changed_judge_and_not_a_stable_one():
     harsher = [max(1.0, s - 1) for s in scores]
     changed = compare_canary(labels, flipped, scores, harsher)
     assert changed.changed and changed.flips == 24 and changed.mean_score_shift < 0
+
+
+def test_a_raw_rate_beyond_what_the_judge_can_produce_is_clipped_with_its_interval():
+    result = rogan_gladen(0.98, 500, tpr=0.9, n_pass=80, tnr=0.8, n_fail=80)  # (0.98 + 0.8 - 1) / 0.7 > 1
+    assert result.corrected == 1.0 and 0 <= result.interval[0] <= result.interval[1] == 1.0

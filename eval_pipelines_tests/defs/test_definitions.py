@@ -18,10 +18,14 @@ def test_definitions_load_with_every_stage_named_as_dagster_users_expect():
     assert groups == {"traces": "ingestion", "trace_quarantine": "ingestion", "feedback_events": "ingestion",
                       "trace_validation": "validation", "programmatic_scores": "scoring",
                       "user_feedback": "scoring", "feedback_quarantine": "scoring",
-                      "judge_sample": "judging", "judge_scores": "judging"}
+                      "judge_sample": "judging", "judge_scores": "judging", "human_labels": "calibration",
+                      "label_quarantine": "calibration", "judge_calibration": "calibration",
+                      "judge_canary": "calibration"}
     checks = {key.name for key in graph.asset_check_keys}
     assert {"traces_span_id_unique", "traces_rows_parsed", "traces_start_time_in_partition",
-            "judge_scores_error_rate", "judge_scores_within_budget"} <= checks
+            "judge_scores_error_rate", "judge_scores_within_budget", "judge_canary_unchanged"} <= checks
+    assert defs.resolve_sensor_def("labels_sensor").default_status == dg.DefaultSensorStatus.RUNNING
+    assert {s.name for s in defs.schedules} == {"calibration_schedule", "canary_schedule"}
     assert graph.get(dg.AssetKey("judge_scores")).pools == {"judge_endpoint"}
     assert defs.resolve_sensor_def("landing_sensor").default_status == dg.DefaultSensorStatus.RUNNING
     assert defs.resolve_job_def("hourly_evaluation_job").partitions_def == hourly_partitions

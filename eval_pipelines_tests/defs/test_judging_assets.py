@@ -95,3 +95,19 @@ def test_an_endpoint_failing_a_fifth_of_requests_loses_no_rows(demo_home, resour
         result = judge_hour(resources, instance, server, max_attempts=8)
     meta = metadata(result, "judge_scores")
     assert meta["retries"] > 0 and meta["status_ok"] == meta["dagster/row_count"]
+
+
+def test_after_a_calibration_judge_rates_are_corrected_or_say_why_not(demo_home, resources, instance):
+    from eval_pipelines.defs.assets.calibration import judge_calibration, label_ingestion
+
+    with StandinServer(judge_persona) as server:
+        dg.materialize([label_ingestion, judge_calibration], instance=instance,
+                       resources={**resources, "judge": judge_resource(server)})
+        meta = metadata(judge_hour(resources, instance, server), "judge_scores")
+    for rubric in ("faithfulness", "helpfulness", "instruction_following"):
+        if f"correction_{rubric}" in meta:
+            assert "Youden's J" in meta[f"correction_{rubric}"]
+        else:
+            low, high = meta[f"pass_rate_{rubric}_corrected_low"], meta[f"pass_rate_{rubric}_corrected_high"]
+            assert 0 <= low <= meta[f"pass_rate_{rubric}_corrected"] <= high <= 1
+    assert "correction_helpfulness" in meta  # the stand-in passes nearly everything humans call unhelpful

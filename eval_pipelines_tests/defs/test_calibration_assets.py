@@ -1,0 +1,92 @@
+"""human_labels, judge_calibration, judge_canary and labels_sensor through Dagster, with the stand-in judge."""
+
+import json
+
+import dagster as dg
+import pytest
+
+from eval_pipelines.defs.assets.calibration import judge_calibration, judge_canary, label_ingestion
+from eval_pipelines.defs.sensors import labels_sensor
+from eval_pipelines.lake import Lake
+from eval_pipelines.standin.judge import drifted_judge_persona, judge_persona
+from eval_pipelines.standin.server import StandinServer
+from eval_pipelines_tests.defs.test_ingestion_assets import metadata
+from eval_pipelines_tests.defs.test_judging_assets import judge_resource
+
+RUBRICS = ("faithfulness", "helpfulness", "instruction_following")
+
+
+@pytest.fixture
+def judge_server():
+    with StandinServer(judge_persona) as server:
+        yield server
+
+
+def calibrate(resources, instance, server):
+    return dg.materialize([label_ingestion, judge_calibration], instance=instance,
+                          resources={**resources, "judge": judge_resource(server)})
+
+
+def test_the_seed_set_calibrates_the_judge_and_history_accumulates(home, resources, instance, judge_server):
+    first = calibrate(resources, instance, judge_server)
+    meta = metadata(first, "judge_calibration")
+    assert metadata(first, "human_labels")["ties"] > 0
+    assert all(meta[f"n_{rubric}"] >= 50 and -1 <= meta[f"cohen_kappa_{rubric}"] <= 1 for rubric in RUBRICS)
+    assert "Cohen's kappa" in meta["calibration"]
+    sent = judge_server.requests_received
+    second = calibrate(resources, instance, judge_server)
+    assert judge_server.requests_received == sent  # every labelled item is already judged by this version
+    assert metadata(second, "judge_calibration")["cache_hits"] == metadata(second, "judge_calibration")["judged_items"]
+    history = Lake(home.warehouse).read_partitions("judge_calibration", "run", [
+        path.parent.name.split("=", 1)[1] for path in (home.warehouse / "judge_calibration").glob("*/data.parquet")])
+    assert history.num_rows == 2 * len(RUBRICS) and len(set(history.column("run_time").to_pylist())) == 2
+
+
+def test_dropped_labels_join_the_seed_set_and_bad_rows_are_quarantined(home, resources, instance, judge_server):
+    (home.labels / "team").mkdir()
+    rows = [{"item_id": "seed-help-001", "rubric": "helpfulness", "label": "unhelpful", "reviewer_id": "new-rev",
+             "timestamp": "2026-11-22T09:00:00Z"},
+            {"item_id": "span-x", "rubric": "tone", "label": "ok", "reviewer_id": "r", "timestamp": "2026-11-22"}]
+    (home.labels / "team" / "monday.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = calibrate(resources, instance, judge_server)
+    assert metadata(result, "label_quarantine")["dagster/row_count"] == 1
+    assert "unknown rubric" in metadata(result, "label_quarantine")["reasons"]
+    labels = Lake(home.warehouse).read_partition("human_labels", "snapshot", "current").to_pandas()
+    assert (labels.reviewer_id == "new-rev").sum() == 1 and metadata(result, "human_labels")["files"] == 2
+
+
+def test_labels_sensor_requests_a_calibration_when_labels_or_the_judge_change(home, resources, instance,
+                                                                              judge_server):
+    def tick(cursor, server=judge_server):
+        context = dg.build_sensor_context(instance=instance, cursor=cursor,
+                                          resources={**resources, "judge": judge_resource(server)})
+        return labels_sensor(context)
+
+    first = tick(None)
+    assert len(first.run_requests) == 1
+    quiet = tick(first.cursor)
+    assert not quiet.run_requests and "unchanged" in quiet.skip_reason.skip_message
+    (home.labels / "new.csv").write_text("item_id,rubric,label,reviewer_id,timestamp\n")
+    assert tick(quiet.cursor).run_requests[0].tags["eval_pipelines/trigger"] == "labels"
+    context = dg.build_sensor_context(instance=instance, cursor=tick(quiet.cursor).cursor, resources={
+        **resources, "judge": judge_resource(judge_server, model_version="standin-judge-2027-01-01")})
+    assert labels_sensor(context).run_requests[0].tags["eval_pipelines/trigger"] == "judge"
+
+
+def canary_day(resources, instance, server, day):
+    result = dg.materialize([judge_canary], partition_key=day, instance=instance,
+                            resources={**resources, "judge": judge_resource(server)})
+    (evaluation,) = result.get_asset_check_evaluations()
+    return evaluation, metadata(result, "judge_canary")
+
+
+def test_the_canary_alerts_when_the_judge_changes_under_an_unchanged_version(home, resources, instance,
+                                                                             judge_server):
+    baseline, meta = canary_day(resources, instance, judge_server, "2026-11-20")
+    assert baseline.passed and meta["compared"] == 0  # the first day is the baseline
+    same, meta = canary_day(resources, instance, judge_server, "2026-11-21")
+    assert same.passed and meta["compared"] == 50 and meta["flips"] == 0
+    with StandinServer(drifted_judge_persona(-0.5)) as drifted:
+        changed, meta = canary_day(resources, instance, drifted, "2026-11-22")
+    assert not changed.passed and changed.severity == dg.AssetCheckSeverity.ERROR
+    assert meta["flips"] > 10 and meta["mean_score_shift"] < 0 and "flipped" in changed.description
