@@ -181,7 +181,12 @@ def _demo(args: argparse.Namespace) -> int:
     prepare_dagster_home(home)
     import dagster as dg
 
-    from eval_pipelines.defs.local_runs import execute_run_requests, landing_sensor_tick, wait_for_quiet_landing
+    from eval_pipelines.defs.local_runs import (
+        execute_job,
+        execute_run_requests,
+        landing_sensor_tick,
+        wait_for_quiet_landing,
+    )
     from eval_pipelines.lake import Lake
     from eval_pipelines.standin.server import STANDIN_LABEL
 
@@ -189,14 +194,21 @@ def _demo(args: argparse.Namespace) -> int:
     wait_for_quiet_landing(home.landing)
     with standin_judge() as judge_url, dg.DagsterInstance.get() as instance:
         print(f"judge: {STANDIN_LABEL} at {judge_url} (the demo's judge; never a production default)")
+        calibration = execute_job(instance, "calibration_job")
+        print(f"calibration_job (seed labels): {'ok' if calibration.success else 'FAILED'}")
         tick = landing_sensor_tick(instance)
         requests = tick.run_requests or []
         skipped = tick.skip_reason.skip_message if tick.skip_reason else ""
         print(f"landing_sensor: {len(requests)} hour partition(s) to build" + (f" ({skipped})" if skipped else ""))
         runs = execute_run_requests(instance, requests)
-    failed = [run.partition_key for run in runs if not run.success]
+        days = sorted({run.partition_key[:10] for run in runs})
+        canaries = [execute_job(instance, "canary_job", day) for day in days]
+        print(f"canary_job: {', '.join(days) or 'no new day'}")
+    failed = [run.partition_key for run in [calibration, *runs, *canaries] if not run.success]
     Lake(home.warehouse, home.catalog).refresh_catalog()
-    print(f"\nmaterialized {len(runs) - len(failed)}/{len(runs)} hour(s) in {time.monotonic() - started:.0f} s\n")
+    hours_ok = sum(run.success for run in runs)
+    print(f"\nmaterialized {hours_ok}/{len(runs)} hour(s) in {time.monotonic() - started:.0f} s"
+          + (f"; FAILED: {', '.join(failed)}" if failed else "") + "\n")
     _inspect(argparse.Namespace(home=None))
     print(f"""
 Where to look:

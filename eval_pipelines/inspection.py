@@ -7,6 +7,9 @@ from typing import Any
 
 import duckdb
 
+from eval_pipelines.calibration.report import corrected_rates, latest_calibration
+from eval_pipelines.calibration.statistics import CorrectedRate
+from eval_pipelines.judge.summary import weighted_pass_rates
 from eval_pipelines.lake import Lake
 
 
@@ -25,6 +28,9 @@ class LakeSummary:
     judge: list[tuple[str, int, float | None, float | None]] = field(default_factory=list)
     judge_statuses: list[tuple[str, int]] = field(default_factory=list)
     judge_worst: list[tuple[str, str, str, int, float]] = field(default_factory=list)
+    calibration: list[dict[str, Any]] = field(default_factory=list)
+    corrected: dict[str, CorrectedRate] = field(default_factory=dict)
+    canary: tuple[str, int, int] | None = None
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
@@ -61,7 +67,37 @@ def summarize(lake: Lake, con: duckdb.DuckDBPyConnection) -> LakeSummary:
         summary.feedback_unlinked = _scalar(con, f"SELECT count(*) FROM {lake.scan('feedback_quarantine')}")
     if "judge_scores" in tables:
         _add_judge(summary, lake, con)
+    if "judge_calibration" in tables:
+        _add_calibration(summary, lake, con, "judge_scores" in tables)
+    if "judge_canary" in tables:
+        summary.canary = _canary(lake, con)
     return summary
+
+
+def _add_calibration(summary: LakeSummary, lake: Lake, con: duckdb.DuckDBPyConnection, judged: bool) -> None:
+    """The latest calibration per rubric, and the day's judged pass rates corrected with it."""
+    history = lake.scan("judge_calibration")
+    summary.calibration = con.sql(f"""
+        SELECT * EXCLUDE (rank) FROM (SELECT *, row_number() OVER (PARTITION BY rubric ORDER BY run_time DESC) AS rank
+                                     FROM {history} WHERE slice = 'all') WHERE rank = 1 ORDER BY rubric
+        """).to_arrow_table().to_pylist()
+    if not judged:
+        return
+    scores = con.sql(f"SELECT * FROM {lake.scan('judge_scores')}").to_arrow_table()
+    versions = dict(con.sql(f"SELECT rubric, arg_max(judge_version, judged_at) FROM {lake.scan('judge_scores')} "
+                            "WHERE status = 'ok' GROUP BY rubric").fetchall())
+    summary.corrected = corrected_rates(weighted_pass_rates(con, scores), latest_calibration(con, history, versions))
+
+
+def _canary(lake: Lake, con: duckdb.DuckDBPyConnection) -> tuple[str, int, int]:
+    """(latest day, items compared with their baseline day, flips)."""
+    canary = lake.scan("judge_canary")
+    return con.sql(f"""
+        WITH latest AS (SELECT * FROM {canary} WHERE day = (SELECT max(day) FROM {canary}) AND status = 'ok'),
+             base AS (SELECT item_id, rubric, judge_version, arg_min(label, day) AS label FROM {canary}
+                      WHERE status = 'ok' AND day < (SELECT max(day) FROM {canary}) GROUP BY ALL)
+        SELECT (SELECT max(day) FROM {canary}), count(base.label), count(*) FILTER (base.label <> latest.label)
+        FROM latest LEFT JOIN base USING (item_id, rubric, judge_version)""").fetchall()[0]
 
 
 def _add_judge(summary: LakeSummary, lake: Lake, con: duckdb.DuckDBPyConnection) -> None:
@@ -118,4 +154,22 @@ def format_summary(summary: LakeSummary) -> str:
         lines.append("  judge statuses: " + ", ".join(f"{status} {n}" for status, n in summary.judge_statuses))
     for rubric, route, version, n, fail in summary.judge_worst:
         lines.append(f"  worst judged slice: {rubric} fails {fail:.0%} on route {route} prompt {version} (n={n})")
+    lines += _calibration_lines(summary)
     return "\n".join(lines)
+
+
+def _calibration_lines(summary: LakeSummary) -> list[str]:
+    lines = [f"judge calibration ({row['judge_version']}), {row['rubric']}: n={row['n']}, Cohen's kappa "
+             f"{row['cohen_kappa']:.2f} [{row['cohen_kappa_low']:.2f}, {row['cohen_kappa_high']:.2f}], accuracy "
+             f"{row['accuracy']:.0%}, TPR {row['tpr']:.2f}, TNR {row['tnr']:.2f}"
+             + (f", length bias rho {row['length_bias_rho']:.2f}" if row["length_bias_rho"] is not None else "")
+             for row in summary.calibration]
+    for rubric, rate in sorted(summary.corrected.items()):
+        lines.append(f"  {rubric}: judged pass rate {rate.raw:.1%}, corrected for judge error "
+                     + (f"{rate.corrected:.1%} [{rate.interval[0]:.1%}, {rate.interval[1]:.1%}]"
+                        if rate.corrected is not None else f"not published: {rate.reason}"))
+    if summary.canary:
+        day, compared, flips = summary.canary
+        lines.append(f"judge canary {day}: {flips}/{compared} verdicts differ from the baseline day"
+                     + (" (first day: this is the baseline)" if not compared else ""))
+    return lines

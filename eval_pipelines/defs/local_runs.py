@@ -48,3 +48,11 @@ def execute_run_requests(instance: dg.DagsterInstance, requests: list[dg.RunRequ
         progress(f"[{number}/{len(requests)}] hourly_evaluation_job {request.partition_key}: "
                  f"{'ok' if result.success else 'FAILED'}")
     return runs
+
+
+def execute_job(instance: dg.DagsterInstance, job_name: str, partition_key: str | None = None) -> LocalRun:
+    """One run of a job of ``defs`` in this process (e.g. the calibration before the demo's hours)."""
+    result = defs.resolve_job_def(job_name).execute_in_process(
+        partition_key=partition_key, instance=instance, raise_on_error=False, run_config=QUIET_LOGS,
+        tags={"eval_pipelines/trigger": "local"})
+    return LocalRun(partition_key or "", result.success, result.run_id)
