@@ -163,6 +163,8 @@ def _calibration_lines(summary: LakeSummary) -> list[str]:
              f"{row['cohen_kappa']:.2f} [{row['cohen_kappa_low']:.2f}, {row['cohen_kappa_high']:.2f}], accuracy "
              f"{row['accuracy']:.0%}, TPR {row['tpr']:.2f}, TNR {row['tnr']:.2f}"
              + (f", length bias rho {row['length_bias_rho']:.2f}" if row["length_bias_rho"] is not None else "")
+             + (f", position consistency {row['position_consistency']:.2f}"
+                if row["position_consistency"] is not None else "")
              for row in summary.calibration]
     for rubric, rate in sorted(summary.corrected.items()):
         lines.append(f"  {rubric}: judged pass rate {rate.raw:.1%}, corrected for judge error "

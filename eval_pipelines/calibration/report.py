@@ -4,7 +4,8 @@ Items are production spans (content from ``traces``) or seed/golden items (conte
 Slices: ``all`` and each route with at least ``min_slice`` resolved items. Ties between reviewers and
 items without a judge verdict are left out (and counted). Length bias: Spearman's rho between the
 judge-minus-human score difference and the answer's length; a judge that rewards length shows a
-positive rho with a small p-value.
+positive rho with a small p-value. Position bias (pairwise rubrics): each pair is judged again with
+the answers swapped; consistency is the share of pairs whose verdict survives the swap.
 """
 
 from __future__ import annotations
@@ -21,9 +22,16 @@ import pyarrow as pa
 from scipy import stats
 
 from eval_pipelines.calibration.agreement import agreement, binary_rates
-from eval_pipelines.calibration.statistics import CorrectedRate, ordinal_agreement, reviewer_agreement, rogan_gladen
+from eval_pipelines.calibration.statistics import (
+    CorrectedRate,
+    ordinal_agreement,
+    position_bias,
+    reviewer_agreement,
+    rogan_gladen,
+)
 from eval_pipelines.config import packaged_default
 from eval_pipelines.judge.prompts import JudgeItem
+from eval_pipelines.judge.rubrics import PAIRWISE_SWAP
 from eval_pipelines.judge.run import context_text
 from eval_pipelines.judge.summary import WeightedRate
 from eval_pipelines.schemas import JUDGE_CALIBRATION
@@ -40,11 +48,11 @@ class CalibrationItem:
 
 def item_from_record(record: dict[str, Any]) -> CalibrationItem:
     """An item of a seed, canary or golden file: ``item_id``, ``input``, ``output``, optional ``context``
-    (text or the lake's JSON list of documents), ``system`` and ``route``."""
+    (text or the lake's JSON list of documents), ``system``, ``route``, and ``output_b`` for pairs."""
     item_id = str(record["item_id"])
     return CalibrationItem(item_id, record.get("route"), JudgeItem(
         item_id, str(record.get("input") or ""), str(record.get("output") or ""),
-        context_text(record.get("context")), record.get("system")))
+        context_text(record.get("context")), record.get("system"), record.get("output_b")))
 
 
 def read_items(path: Path) -> list[dict[str, Any]]:
@@ -98,9 +106,12 @@ def _slice_row(pairs: list[dict[str, Any]], resamples: int) -> dict[str, Any]:
 
 
 def calibration_rows(resolved: pa.Table, labels: pa.Table, judged: pa.Table, items: dict[str, CalibrationItem],
-                     run_time: datetime, resamples: int = 1000) -> pa.Table:
-    """History rows (schema ``JUDGE_CALIBRATION``) for one run over the judge's verdicts ``judged``."""
+                     run_time: datetime, swapped: pa.Table | None = None, resamples: int = 1000) -> pa.Table:
+    """History rows (schema ``JUDGE_CALIBRATION``) for one run over the judge's verdicts ``judged``;
+    ``swapped`` holds pairwise verdicts on the same pairs shown in the other order (labels as given)."""
     verdicts = {(r["span_id"], r["rubric"]): r for r in judged.to_pylist() if r["status"] == "ok"}
+    reversed_verdicts = {(r["span_id"], r["rubric"]): r["label"] for r in
+                         (swapped.to_pylist() if swapped is not None else []) if r["status"] == "ok"}
     by_rubric: dict[str, list[dict[str, Any]]] = {}
     ties: dict[str, int] = {}
     for human in resolved.to_pylist():
@@ -113,6 +124,7 @@ def calibration_rows(resolved: pa.Table, labels: pa.Table, judged: pa.Table, ite
             "human_label": human["label"], "judge_label": verdict["label"], "human_passed": human["passed"],
             "judge_passed": verdict["passed"], "human_score": human["score"], "judge_score": verdict["score"],
             "length": len(item.item.output), "route": item.route or "(none)",
+            "reversed": reversed_verdicts.get((human["item_id"], human["rubric"])),
             "judge_version": verdict["judge_version"], "judge_model": verdict["judge_model"]})
     reviewers = _reviewer_labels(labels)
     rows = []
@@ -126,8 +138,19 @@ def calibration_rows(resolved: pa.Table, labels: pa.Table, judged: pa.Table, ite
             subset = [p for p in pairs if p["route"] == route]
             if len(subset) >= MIN_SLICE and len(subset) < len(pairs):
                 slices[f"route={route}"] = subset
-        rows += [{**common, "slice": name, **_slice_row(subset, resamples)} for name, subset in slices.items()]
+        rows += [{**common, "slice": name, **_slice_row(subset, resamples), **_position_columns(subset)}
+                 for name, subset in slices.items()]
     return pa.Table.from_pylist(rows, schema=JUDGE_CALIBRATION)
+
+
+def _position_columns(pairs: list[dict[str, Any]]) -> dict[str, Any]:
+    probed = [p for p in pairs if p["reversed"] is not None]
+    if not probed:
+        return {}
+    bias = position_bias([p["judge_label"] for p in probed], [PAIRWISE_SWAP.get(p["reversed"], p["reversed"])
+                                                              for p in probed])
+    return {"position_pairs": bias.pairs, "position_consistency": bias.consistency,
+            "first_position_rate": bias.first_position_rate}
 
 
 def _reviewer_labels(labels: pa.Table) -> dict[str, dict[str, dict[str, str]]]:

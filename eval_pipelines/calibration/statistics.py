@@ -144,3 +144,22 @@ def compare_canary(baseline_labels: Sequence[Hashable], labels: Sequence[Hashabl
     shift = float(differences.mean()) if differences.size else 0.0
     return CanaryComparison(n, flips, flips / n if n else 0.0, flip_p, shift, shift_p,
                             changed=flip_p < alpha or shift_p < alpha)
+
+
+@dataclass(frozen=True)
+class PositionBias:
+    pairs: int
+    consistency: float  # share of pairs with the same verdict in both orders (after swapping the labels back)
+    first_position_rate: float  # share of pairs where the judge preferred whichever answer was shown first
+
+
+def position_bias(in_order: Sequence[Hashable], swapped_back: Sequence[Hashable], first: Hashable = "a_better",
+                  second: Hashable = "b_better") -> PositionBias:
+    """Pairwise verdicts on (A, B) and on (B, A) mapped back to (A, B)'s labels."""
+    pairs = len(in_order)
+    if not pairs:
+        return PositionBias(0, 0.0, 0.0)
+    consistent = sum(a == b for a, b in zip(in_order, swapped_back, strict=True))
+    # Preferring the first-shown answer both times reads as (first, second) once mapped back.
+    first_shown = sum(a == first and b == second for a, b in zip(in_order, swapped_back, strict=True))
+    return PositionBias(pairs, consistent / pairs, first_shown / pairs)

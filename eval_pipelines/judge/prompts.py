@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from eval_pipelines.evaluators.safety import CARD, EMAIL, IBAN, PHONE
@@ -46,6 +46,10 @@ class JudgeItem:
     output: str
     context: str | None = None
     system: str | None = None
+    output_b: str | None = None  # pairwise rubrics: the answer compared with ``output``
+
+    def swapped(self) -> JudgeItem:
+        return replace(self, output=self.output_b or "", output_b=self.output)
 
 
 def injection_markers(item: JudgeItem) -> list[str]:
@@ -87,13 +91,17 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _data_block(rubric: Rubric, input_text: str, output: str, context: str | None, system: str | None,
-                limit: int) -> str:
+                limit: int, output_b: str | None = None) -> str:
     sections = []
     if "system_instructions" in rubric.requires:
         sections.append(("System instructions the assistant was given", system or ""))
     if "retrieved_context" in rubric.requires:
         sections.append(("Retrieved context the assistant was given", context or ""))
-    sections += [("User input", input_text), ("Assistant output", output)]
+    sections.append(("User input", input_text))
+    if rubric.kind == "pairwise":
+        sections += [("Answer A", output), ("Answer B", output_b or "")]
+    else:
+        sections.append(("Assistant output", output))
     body = "\n\n".join(f"[{title}]\n{_clip(text, limit)}" for title, text in sections)
     nonce = hashlib.sha256(body.encode()).hexdigest()[:16]
     return f"<data-{nonce}>\n{body}\n</data-{nonce}>"
@@ -117,7 +125,8 @@ def _instructions(rubric: Rubric) -> str:
 
 
 def _example_messages(rubric: Rubric, example: Example, limit: int) -> list[dict[str, str]]:
-    block = _data_block(rubric, example.input, example.output, example.context, example.system, limit)
+    block = _data_block(rubric, example.input, example.output, example.context, example.system, limit,
+                        example.output_b)
     return [{"role": "user", "content": block},
             {"role": "assistant", "content": json.dumps(example.verdict.model_dump(include={"explanation", "label",
                                                                                             "score"}))}]
@@ -128,7 +137,7 @@ def judge_messages(rubric: Rubric, item: JudgeItem, limit: int) -> list[dict[str
     for example in rubric.examples:
         messages += _example_messages(rubric, example, limit)
     messages.append({"role": "user", "content": _data_block(rubric, item.input, item.output, item.context,
-                                                            item.system, limit)})
+                                                            item.system, limit, item.output_b)})
     return messages
 
 
@@ -145,7 +154,8 @@ def verdict_schema(rubric: Rubric) -> dict[str, Any]:
 
 
 def applicable(rubric: Rubric, item: JudgeItem) -> bool:
-    """A rubric that needs context or instructions only applies to requests that have them."""
+    """A rubric that needs context or instructions only applies to requests that have them; a pairwise
+    rubric only to items with two answers."""
     present = {"retrieved_context": bool(item.context and item.context.strip()),
                "system_instructions": bool(item.system and item.system.strip())}
-    return all(present[field] for field in rubric.requires)
+    return all(present[field] for field in rubric.requires) and (rubric.kind == "single") == (item.output_b is None)

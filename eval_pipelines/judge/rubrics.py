@@ -17,6 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from eval_pipelines.config import ConfigError, load_config, packaged_default
 
 RequestField = Literal["retrieved_context", "system_instructions"]
+RubricKind = Literal["single", "pairwise"]
+# A pairwise rubric compares answer A with answer B; swapping them must swap these labels.
+PAIRWISE_SWAP = {"a_better": "b_better", "b_better": "a_better"}
 
 
 class _Strict(BaseModel):
@@ -53,6 +56,7 @@ class Verdict(_Strict):
 class Example(_Strict):
     input: str
     output: str
+    output_b: str | None = None
     context: str | None = None
     system: str | None = None
     verdict: Verdict
@@ -61,6 +65,7 @@ class Example(_Strict):
 class Rubric(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     version: int = Field(ge=1)
+    kind: RubricKind = "single"
     description: str = Field(min_length=1)
     criteria: list[str] = Field(min_length=1)
     labels: list[LabelDefinition] = Field(min_length=2)
@@ -79,6 +84,16 @@ class Rubric(_Strict):
         return labels
 
     @model_validator(mode="after")
+    def _pairwise_labels(self) -> Rubric:
+        if self.kind == "pairwise":
+            missing = sorted(set(PAIRWISE_SWAP) - set(self.label_names))
+            if missing:
+                raise ValueError(f"a pairwise rubric needs the labels {sorted(PAIRWISE_SWAP)}; missing {missing}")
+            if any(example.output_b is None for example in self.examples):
+                raise ValueError("every example of a pairwise rubric needs output_b")
+        return self
+
+    @model_validator(mode="after")
     def _examples_use_the_scale(self) -> Rubric:
         for i, example in enumerate(self.examples):
             if example.verdict.label not in self.label_names:
@@ -93,6 +108,10 @@ class Rubric(_Strict):
 
     def passed(self, label: str) -> bool:
         return next(d.passed for d in self.labels if d.label == label)
+
+    def unswapped(self, label: str | None) -> str | None:
+        """The label a pairwise verdict on (B, A) means for (A, B)."""
+        return PAIRWISE_SWAP.get(label, label) if label else label
 
     def canonical_text(self) -> str:
         """The rubric as canonical JSON: what the judge version hashes (comments and layout excluded)."""

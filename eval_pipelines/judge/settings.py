@@ -66,4 +66,8 @@ def load_judge_settings(path: Path | None = None, rubrics: dict[str, Rubric] | N
     unknown = sorted(set(settings.rubrics) - set(rubrics or settings.rubrics))
     if unknown:
         raise ConfigError(f"{path}: rubrics: unknown rubric(s) {unknown}; known: {sorted(rubrics or {})}")
+    pairwise = sorted(name for name in settings.rubrics if rubrics and rubrics[name].kind == "pairwise")
+    if pairwise:
+        raise ConfigError(f"{path}: rubrics: {pairwise} compare two answers; production requests have one "
+                          "(pairwise rubrics are for calibration and offline comparisons)")
     return settings

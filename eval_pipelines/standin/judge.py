@@ -5,7 +5,8 @@ Used by ``eval-pipelines serve-judge``, the demo and the tests so that the real 
 from simple text heuristics per rubric, never from a model: it is not an evaluator of anything.
 
 It reads the rubric name, labels and score scale from the request (the JSON-schema response format
-or the instructions) and the judged text from inside the ``<data-…>`` block. Like a gullible model,
+or the instructions) and the judged text from inside the ``<data-…>`` block; pairs of answers get a
+pairwise verdict (with a first-position bias on ties, on purpose). Like a gullible model,
 it obeys "rate this 10/10" when that appears OUTSIDE the data block — which the project's prompts
 never allow to happen; inside the block it is data and does not change the verdict.
 """
@@ -77,7 +78,8 @@ def _judged_parts(text: str) -> tuple[dict[str, str], str]:
     block = _DATA.search(text)
     if block:
         sections = _sections(block.group(2))
-        parts = {"output": sections.get("assistant output", ""), "input": sections.get("user input", ""),
+        parts = {"output": sections.get("assistant output", sections.get("answer a", "")),
+                 "output_b": sections.get("answer b"), "input": sections.get("user input", ""),
                  "context": sections.get("retrieved context the assistant was given", ""),
                  "system": sections.get("system instructions the assistant was given", "")}
         return parts, text[:block.start()] + text[block.end():]
@@ -115,6 +117,20 @@ def _evidently_reply(instructions: str, quality: float) -> str | None:
     return json.dumps(answer)
 
 
+def _pairwise_verdict(parts: dict[str, str], quality_shift: float) -> str:
+    """Prefers the more helpful answer; on a tie it prefers answer A: a first-position bias, as LLM
+    judges often have, so that the calibration's position-bias probe has something to find."""
+    def quality(answer: str) -> float:
+        asked = _words(parts.get("input"))
+        overlap = len(asked & _words(answer)) / len(asked) if asked else 0.0
+        return _helpfulness({"output": answer}) + overlap / 2
+
+    first, second = quality(parts["output"]) + quality_shift, quality(parts["output_b"])
+    label, score = ("b_better", 1) if second > first else ("a_better", 5 if first > second else 4)
+    return json.dumps({"explanation": f"Stand-in heuristic: A {first:.2f} against B {second:.2f}.",
+                       "label": label, "score": score})
+
+
 def drifted_judge_persona(quality_shift: float) -> Callable[[dict[str, Any], Reply], None]:
     """The stand-in judge after a silent provider update: every quality is moved by ``quality_shift``
     (the canary must notice, since the model name it reports stays the same)."""
@@ -132,6 +148,9 @@ def judge_persona(request: dict[str, Any], reply: Reply, quality_shift: float = 
     rubric = re.search(r"rubric '([a-z0-9_]+)'", prompt)
     heuristic = HEURISTICS.get(rubric.group(1) if rubric else "", _helpfulness)
     quality = 1.0 if _OBEY.search(instructions) else min(1.0, max(0.0, heuristic(parts) + quality_shift))
+    if parts.get("output_b") is not None:
+        reply.content = _pairwise_verdict(parts, quality_shift)
+        return
     evidently = None if rubric else _evidently_reply(instructions, quality)
     if evidently is not None:
         reply.content = evidently

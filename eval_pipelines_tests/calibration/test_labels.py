@@ -34,7 +34,8 @@ def test_good_rows_are_kept_and_bad_rows_quarantined_with_reasons(tmp_path, rubr
     reasons = dict(zip(quarantine["source_line"], quarantine["reason"], strict=True))
     assert reasons == {
         4: "malformed JSON", 5: "not a JSON object", 6: "unknown rubric 'tone' (known: faithfulness, helpfulness, "
-        "instruction_following)", 7: "label 'excellent' is not one of ['helpful', 'partially_helpful', 'unhelpful']",
+        "instruction_following, pairwise_preference)", 7: "label 'excellent' is not one of "
+        "['helpful', 'partially_helpful', 'unhelpful']",
         8: "missing or invalid item_id", 9: "missing reviewer_id", 10: "neither label nor score",
         11: "score 9 is outside 1..5", 12: "timestamp 'yesterday' is not ISO 8601",
         13: "score 'high' is not a number", 14: "missing or invalid item_id"}

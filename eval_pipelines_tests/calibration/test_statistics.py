@@ -5,6 +5,7 @@ from eval_pipelines.calibration.statistics import (
     compare_canary,
     ordinal_agreement,
     ordinal_alpha,
+    position_bias,
     reviewer_agreement,
     rogan_gladen,
 )
@@ -76,3 +77,10 @@ def test_the_canary_notices_a_changed_judge_and_not_a_stable_one():
 def test_a_raw_rate_beyond_what_the_judge_can_produce_is_clipped_with_its_interval():
     result = rogan_gladen(0.98, 500, tpr=0.9, n_pass=80, tnr=0.8, n_fail=80)  # (0.98 + 0.8 - 1) / 0.7 > 1
     assert result.corrected == 1.0 and 0 <= result.interval[0] <= result.interval[1] == 1.0
+
+
+def test_position_bias_counts_verdicts_that_follow_the_order_of_presentation():
+    in_order = ["a_better", "b_better", "a_better", "tie"]
+    swapped_back = ["a_better", "b_better", "b_better", "tie"]  # pair 3: preferred whichever came first
+    bias = position_bias(in_order, swapped_back)
+    assert (bias.pairs, bias.consistency, bias.first_position_rate) == (4, 0.75, 0.25)

@@ -13,7 +13,7 @@ from eval_pipelines.standin.server import StandinServer
 from eval_pipelines_tests.defs.test_ingestion_assets import metadata
 from eval_pipelines_tests.defs.test_judging_assets import judge_resource
 
-RUBRICS = ("faithfulness", "helpfulness", "instruction_following")
+RUBRICS = ("faithfulness", "helpfulness", "instruction_following", "pairwise_preference")
 
 
 @pytest.fixture
@@ -33,6 +33,9 @@ def test_the_seed_set_calibrates_the_judge_and_history_accumulates(home, resourc
     assert metadata(first, "human_labels")["ties"] > 0
     assert all(meta[f"n_{rubric}"] >= 50 and -1 <= meta[f"cohen_kappa_{rubric}"] <= 1 for rubric in RUBRICS)
     assert "Cohen's kappa" in meta["calibration"]
+    # The stand-in prefers whichever answer comes first when both are equally good: the probe sees it.
+    assert 0.4 < meta["position_consistency_pairwise_preference"] < 0.9
+    assert meta["first_position_rate_pairwise_preference"] > 0.1
     sent = judge_server.requests_received
     second = calibrate(resources, instance, judge_server)
     assert judge_server.requests_received == sent  # every labelled item is already judged by this version

@@ -62,3 +62,14 @@ def test_rubrics_needing_context_or_instructions_apply_only_where_they_exist(rub
     assert [applicable(rubrics[name], bare) for name in ("helpfulness", "faithfulness", "instruction_following")] \
         == [True, False, False]
     assert applicable(rubrics["faithfulness"], grounded) and applicable(rubrics["instruction_following"], grounded)
+
+
+def test_a_pairwise_rubric_shows_both_answers_and_applies_only_to_pairs(rubrics):
+    rubric = rubrics["pairwise_preference"]
+    pair = JudgeItem("s", "Where is my order?", "It ships today.", output_b="I'm sorry, I can't help.")
+    block = data_block(judge_messages(rubric, pair, limit=1000))
+    assert block.index("[Answer A]\nIt ships today.") < block.index("[Answer B]\nI'm sorry, I can't help.")
+    swapped = data_block(judge_messages(rubric, pair.swapped(), limit=1000))
+    assert swapped.index("[Answer A]\nI'm sorry") < swapped.index("[Answer B]\nIt ships today.")
+    assert applicable(rubric, pair) and not applicable(rubric, JudgeItem("s", "q", "a"))
+    assert not applicable(rubrics["helpfulness"], pair)

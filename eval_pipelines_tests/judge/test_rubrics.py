@@ -7,7 +7,7 @@ from eval_pipelines.config import ConfigError
 from eval_pipelines.judge import Endpoint, load_judge_settings, load_rubrics
 from eval_pipelines.judge.run import judge_version
 
-PACKAGED = {"helpfulness", "faithfulness", "instruction_following"}
+PACKAGED = {"helpfulness", "faithfulness", "instruction_following", "pairwise_preference"}
 ENDPOINT = Endpoint(base_url="http://127.0.0.1:1/v1", api_key="k", model="m", model_version="m-2026-01-01")
 
 
@@ -39,6 +39,11 @@ def test_packaged_rubrics_load_and_a_user_folder_adds_to_them(tmp_path):
     ({"examples": [{"input": "q", "output": "a", "verdict": {"label": "great", "score": 5, "explanation": "x"}}]},
      "'great' is not one of"),
     ({"requires": ["the_weather"]}, "requires.0"),
+    ({"kind": "pairwise"}, "needs the labels \\['a_better', 'b_better'\\]"),
+    ({"kind": "pairwise", "labels": [{"label": "a_better", "meaning": "A", "passed": True},
+                                     {"label": "b_better", "meaning": "B", "passed": False}],
+      "examples": [{"input": "q", "output": "a", "verdict": {"label": "a_better", "score": 5, "explanation": "x"}}]},
+     "needs output_b"),
 ])
 def test_a_bad_rubric_is_an_error_naming_file_and_problem(tmp_path, overrides, message):
     path = write_rubric(tmp_path / "rubrics", rubric_yaml(**overrides))
@@ -73,3 +78,10 @@ def test_the_judge_version_changes_with_rubric_text_model_version_and_parameters
     same = judge_version(Endpoint(**{**ENDPOINT.__dict__, "concurrency": 64, "base_url": "http://other/v1"}),
                          rubric, False)
     assert len({base, *changed}) == 5 and same == base
+
+
+def test_a_pairwise_rubric_cannot_be_routed_to_production_requests(tmp_path):
+    path = tmp_path / "judge.yaml"
+    path.write_text("rubrics:\n  pairwise_preference: ['*']\n")
+    with pytest.raises(ConfigError, match="compare two answers"):
+        load_judge_settings(path, load_rubrics())

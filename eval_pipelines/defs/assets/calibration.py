@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 import pyarrow as pa
+import pyarrow.compute as pc
 from dagster_duckdb import DuckDBResource
 
 from eval_pipelines.calibration.labels import label_files, read_label_files, resolve
@@ -26,6 +27,7 @@ from eval_pipelines.markdown import markdown_cell
 from eval_pipelines.schemas import HUMAN_LABELS, JUDGE_CALIBRATION, JUDGE_CANARY, JUDGE_SAMPLE, LABEL_QUARANTINE
 
 SNAPSHOT = ("snapshot", "current")
+SWAPPED = "calibration:swapped"
 SEED_LABELS = "seed_labels.jsonl"
 CONTENT = ["span_id", "trace_id", "route", "input_text", "output_text", "tool_calls", "retrieved_context",
            "system_instructions"]
@@ -80,8 +82,8 @@ def _span_items(lake: LakeResource, duckdb: DuckDBResource, ids: list[str]) -> d
     return {row["span_id"]: CalibrationItem(row["span_id"], row["route"], judge_item(row)) for row in rows}
 
 
-def _sample_row(item: CalibrationItem) -> dict:
-    return {**dict.fromkeys(JUDGE_SAMPLE.names), "span_id": item.item_id, "route": item.route, "stratum": "calibration",
+def _sample_row(item: CalibrationItem, stratum: str = "calibration") -> dict:
+    return {**dict.fromkeys(JUDGE_SAMPLE.names), "span_id": item.item_id, "route": item.route, "stratum": stratum,
             "inclusion_probability": 1.0, "priority": False}
 
 
@@ -103,15 +105,21 @@ def judge_calibration(context: dg.AssetExecutionContext, lake: LakeResource, jud
     rubrics, endpoint = judge.rubrics(), judge.endpoint()
     items = seed_items()
     items |= _span_items(lake, duckdb, sorted(set(resolved.column("item_id").to_pylist()) - set(items)))
-    requests = [(_sample_row(items[r["item_id"]]), items[r["item_id"]].item, [rubrics[r["rubric"]]])
-                for r in resolved.to_pylist() if r["label"] is not None and r["item_id"] in items]
+    labelled = [(items[r["item_id"]], rubrics[r["rubric"]]) for r in resolved.to_pylist()
+                if r["label"] is not None and r["item_id"] in items]
+    requests = [(_sample_row(item), item.item, [rubric]) for item, rubric in labelled]
+    # Position-bias probe: every labelled pair once more with the answers swapped.
+    requests += [(_sample_row(item, SWAPPED), item.item.swapped(), [rubric]) for item, rubric in labelled
+                 if rubric.kind == "pairwise"]
     settings = judge.settings(rubrics)
     plan = plan_items(requests, settings.redact_pii, endpoint,
                       verdict_cache(store.read_partition("judge_calibration_scores", *SNAPSHOT)))
     outcome = run_judgements(plan, endpoint, budget_gate(settings.budget, 0, 0))
     store.write_partition("judge_calibration_scores", *SNAPSHOT, outcome.scores)
     run_time = datetime.now(UTC)
-    rows = calibration_rows(resolved, labels, outcome.scores, items, run_time)
+    swapped = pc.equal(outcome.scores.column("stratum"), SWAPPED)
+    rows = calibration_rows(resolved, labels, outcome.scores.filter(pc.invert(swapped)), items, run_time,
+                            swapped=outcome.scores.filter(swapped))
     write = store.write_partition("judge_calibration", "run", run_time.strftime("%Y-%m-%dT%H%M%S"), rows)
     overall = [r for r in rows.to_pylist() if r["slice"] == "all"]
     context.log.info("judge_calibration: " + "; ".join(
@@ -121,7 +129,8 @@ def judge_calibration(context: dg.AssetExecutionContext, lake: LakeResource, jud
                 "calibration": dg.MetadataValue.md(_calibration_markdown(overall)),
                 "path": dg.MetadataValue.path(str(write.path))}
     for row in overall:
-        for name in ("n", "accuracy", "cohen_kappa", "macro_f1", "tpr", "tnr", "krippendorff_alpha"):
+        for name in ("n", "accuracy", "cohen_kappa", "macro_f1", "tpr", "tnr", "krippendorff_alpha",
+                     "reviewer_alpha", "position_consistency", "first_position_rate"):
             if row[name] is not None:
                 metadata[f"{name}_{row['rubric']}"] = row[name]
     return dg.MaterializeResult(metadata=metadata)
@@ -132,14 +141,16 @@ def _calibration_markdown(rows: list[dict]) -> str:
         low, high = row[f"{name}_low"], row[f"{name}_high"]
         return f"{row[name]:.2f} [{low:.2f}, {high:.2f}]" if low is not None else f"{row[name]:.2f}"
 
-    lines = ["| rubric | n | accuracy | Cohen's kappa | macro F1 | TPR | TNR | alpha (ordinal) | length bias rho |",
-             "|---|---:|---|---|---|---|---|---|---|"]
+    lines = ["| rubric | n | accuracy | Cohen's kappa | macro F1 | TPR | TNR | alpha (ordinal) | length bias rho "
+             "| position consistency |", "|---|---:|---|---|---|---|---|---|---|---|"]
     for row in rows:
         alpha = ci(row, "krippendorff_alpha") if row["krippendorff_alpha"] is not None else "–"
         bias = f"{row['length_bias_rho']:.2f} (p={row['length_bias_p']:.3f})" if row["length_bias_rho"] is not None \
             else "–"
+        position = f"{row['position_consistency']:.2f} ({row['position_pairs']} pairs)" \
+            if row["position_consistency"] is not None else "–"
         lines.append(f"| {row['rubric']} | {row['n']} | {ci(row, 'accuracy')} | {ci(row, 'cohen_kappa')} | "
-                     f"{ci(row, 'macro_f1')} | {ci(row, 'tpr')} | {ci(row, 'tnr')} | {alpha} | {bias} |")
+                     f"{ci(row, 'macro_f1')} | {ci(row, 'tpr')} | {ci(row, 'tnr')} | {alpha} | {bias} | {position} |")
     return "\n".join(lines)
 
 
