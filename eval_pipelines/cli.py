@@ -215,8 +215,11 @@ Where to look:
   make ui                      Dagster UI on http://127.0.0.1:3000 (groups ingestion, validation, scoring,
                                judging: pass_rate_* plots and worst_examples on programmatic_scores,
                                feedback counts on user_feedback, strata on judge_sample, weighted
-                               pass_rate_*, statuses, tokens and latency on judge_scores; checks on
-                               traces and judge_scores), run history kept in {os.environ['DAGSTER_HOME']}
+                               pass_rate_* (raw and corrected), statuses, tokens and latency on
+                               judge_scores; calibration: cohen_kappa_*, tpr_*, tnr_* on judge_calibration,
+                               judge_canary and its check; checks on traces and judge_scores;
+                               landing_sensor, labels_sensor, the daily schedules), run history kept
+                               in {os.environ['DAGSTER_HOME']}
   {home.catalog}
       DuckDB catalog, one view per table:
       .venv/bin/python -c "import duckdb; print(duckdb.connect('{home.catalog}', read_only=True).sql(
@@ -227,6 +230,9 @@ Where to look:
         'SELECT rubric, route, prompt_version, count(*) AS judged, sum(passed::INT / inclusion_probability) '
         '/ sum(1 / inclusion_probability) AS weighted_pass_rate FROM judge_scores WHERE status = \\'ok\\' '
         'GROUP BY ALL ORDER BY weighted_pass_rate LIMIT 10'))"
+  {home.labels}
+      drop reviewers' label files here (JSONL or CSV, see README "Judge calibration"): labels_sensor
+      re-calibrates the judge; agreement history: SELECT * FROM judge_calibration in the catalog
   {home.reports / 'validation'}
       Great Expectations results per hour (HTML), also linked from the checks in the UI
   {home.reports / 'scoring' / 'text_evals'}

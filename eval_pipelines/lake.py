@@ -101,6 +101,11 @@ class Lake:
         """SQL for the whole table, to use in FROM clauses."""
         return f"read_parquet({sql_string(self.glob(table))}, hive_partitioning = true, union_by_name = true)"
 
+    def scan_existing(self, table: str) -> str | None:
+        """Like :meth:`scan`, or ``None`` while the table has no file yet (DuckDB fails on an empty glob)."""
+        folder = self.warehouse / table
+        return self.scan(table) if folder.is_dir() and any(folder.rglob("*.parquet")) else None
+
     def tables(self) -> list[str]:
         if not self.warehouse.exists():
             return []

@@ -104,7 +104,9 @@ def plan_items(requests: list[tuple[dict[str, Any], JudgeItem, list[Rubric]]], r
         for rubric in item_rubrics:
             if not applicable(rubric, item):
                 continue
-            version = versions.setdefault(rubric.name, judge_version(endpoint, rubric, redact_pii))
+            if rubric.name not in versions:
+                versions[rubric.name] = judge_version(endpoint, rubric, redact_pii)
+            version = versions[rubric.name]
             messages = judge_messages(rubric, item, MAX_CHARS_PER_FIELD)
             key = hashlib.sha256((version + json.dumps(messages, sort_keys=True)).encode()).hexdigest()[:32]
             estimate = sum(len(m["content"]) for m in messages) // 4 + endpoint.max_tokens

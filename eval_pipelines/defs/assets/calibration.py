@@ -74,10 +74,11 @@ def _reasons_markdown(quarantine: pa.Table) -> str:
 
 def _span_items(lake: LakeResource, duckdb: DuckDBResource, ids: list[str]) -> dict[str, CalibrationItem]:
     """Content of labelled production spans, wherever in the lake they are."""
-    if not ids or "traces" not in lake.lake.tables():
+    traces = lake.lake.scan_existing("traces")
+    if not ids or traces is None:
         return {}
     with duckdb.get_connection() as con:
-        rows = con.sql(f"SELECT {', '.join(CONTENT)} FROM {lake.lake.scan('traces')} "
+        rows = con.sql(f"SELECT {', '.join(CONTENT)} FROM {traces} "
                        "WHERE list_contains($ids, span_id)", params={"ids": ids}).to_arrow_table().to_pylist()
     return {row["span_id"]: CalibrationItem(row["span_id"], row["route"], judge_item(row)) for row in rows}
 
@@ -211,12 +212,13 @@ def judge_canary(context: dg.AssetExecutionContext, lake: LakeResource, judge: J
 
 def _canary_baseline(store: Lake, duckdb: DuckDBResource, day: str) -> dict[tuple[str, str, str], dict]:
     """Each item's verdict on the earliest earlier day judged by the same judge version."""
-    if "judge_canary" not in store.tables():
+    canary = store.scan_existing("judge_canary")
+    if canary is None:
         return {}
     with duckdb.get_connection() as con:
         rows = con.sql(f"""
             SELECT * EXCLUDE (rank) FROM (
                 SELECT *, row_number() OVER (PARTITION BY item_id, rubric, judge_version ORDER BY day) AS rank
-                FROM {store.scan('judge_canary')} WHERE status = 'ok' AND day < $day)
+                FROM {canary} WHERE status = 'ok' AND day < $day)
             WHERE rank = 1""", params={"day": day}).to_arrow_table().to_pylist()
     return {(r["item_id"], r["rubric"], r["judge_version"]): r for r in rows}

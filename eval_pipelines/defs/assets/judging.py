@@ -96,8 +96,7 @@ def judge_scores(context: dg.AssetExecutionContext, lake: LakeResource, judge: J
     plan = plan_judgements(sample, content, rubrics, settings, endpoint,
                            store.read_partition("judge_scores", "hour", key))
     with duckdb.get_connection() as con:
-        spent_calls, spent_tokens = day_spend(con, store.scan("judge_scores") if "judge_scores" in store.tables()
-                                              else None, datetime.now(UTC).date())
+        spent_calls, spent_tokens = day_spend(con, store.scan_existing("judge_scores"), datetime.now(UTC).date())
         gate = budget_gate(settings.budget, spent_calls, spent_tokens)
         to_send = len({judgement.cache_key for judgement in plan if judgement.cached is None})
         context.log.info(f"judge_scores {key}: {len(plan)} judgements, {len(plan) - to_send} cached, {to_send} to "
@@ -107,8 +106,7 @@ def judge_scores(context: dg.AssetExecutionContext, lake: LakeResource, judge: J
         rates = weighted_pass_rates(con, scores)
         p50, p95 = latency_quantiles(con, scores)
         usage = run_usage(con, scores, endpoint.model_version)
-        calibration = latest_calibration(con, store.scan("judge_calibration") if "judge_calibration" in
-                                         store.tables() else None, outcome.judge_versions)
+        calibration = latest_calibration(con, store.scan_existing("judge_calibration"), outcome.judge_versions)
     corrected = corrected_rates(rates, calibration)
     write = store.write_partition("judge_scores", "hour", key, scores)
     counts = status_counts(scores)
