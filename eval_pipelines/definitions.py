@@ -5,6 +5,7 @@ import dagster as dg
 from eval_pipelines.defs.assets.calibration import judge_calibration, judge_canary, label_ingestion
 from eval_pipelines.defs.assets.ingestion import trace_ingestion
 from eval_pipelines.defs.assets.judging import judge_sample, judge_scores
+from eval_pipelines.defs.assets.monitoring import quality_slis
 from eval_pipelines.defs.assets.scoring import feedback_linking, programmatic_scores
 from eval_pipelines.defs.assets.validation import trace_validation, traces_expectations
 from eval_pipelines.defs.jobs import calibration_job, canary_job, hourly_evaluation_job
@@ -23,7 +24,7 @@ home = Home.from_env()
 
 defs = dg.Definitions(
     assets=[trace_ingestion, trace_validation, programmatic_scores, feedback_linking, judge_sample, judge_scores,
-            label_ingestion, judge_calibration, judge_canary],
+            label_ingestion, judge_calibration, judge_canary, quality_slis],
     asset_checks=[traces_expectations],
     jobs=[hourly_evaluation_job, calibration_job, canary_job],
     schedules=[calibration_schedule, canary_schedule],

@@ -263,6 +263,23 @@ JUDGE_CANARY = pa.schema([
     ("judged_at", TIMESTAMP),
 ])
 
+# Quality SLIs per hour and slice, long format: one row per slice and SLI.
+QUALITY_SLIS = pa.schema([
+    pa.field("hour", TIMESTAMP, nullable=False),
+    ("dimension", pa.string()),
+    ("slice", pa.string()),
+    ("route", pa.string()),
+    ("prompt_version", pa.string()),
+    ("model", pa.string()),
+    pa.field("sli", pa.string(), nullable=False),
+    ("numerator", pa.float64()),
+    ("denominator", pa.float64()),
+    ("value", pa.float64()),
+    ("ci_low", pa.float64()),
+    ("ci_high", pa.float64()),
+    ("low_sample", pa.bool_()),
+])
+
 # Staging: what parsing writes before spans are joined into trace rows (internal, per run).
 STAGED_LLM = pa.schema([
     ("span_id", pa.string()), ("trace_id", pa.string()), ("parent_span_id", pa.string()),

@@ -9,7 +9,7 @@ DOMAIN_MODULES = [
     "eval_pipelines.evaluators.summary", "eval_pipelines.feedback", "eval_pipelines.judge.sampling",
     "eval_pipelines.judge.run", "eval_pipelines.judge.summary", "eval_pipelines.standin.judge",
     "eval_pipelines.evaluation_export", "eval_pipelines.markdown", "eval_pipelines.calibration",
-    "eval_pipelines.calibration.labels", "eval_pipelines.calibration.report",
+    "eval_pipelines.calibration.labels", "eval_pipelines.calibration.report", "eval_pipelines.monitoring.slis",
 ]
 
 

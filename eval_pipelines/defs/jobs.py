@@ -2,8 +2,9 @@ import dagster as dg
 
 hourly_evaluation_job = dg.define_asset_job(
     "hourly_evaluation_job",
-    selection=dg.AssetSelection.groups("ingestion", "validation", "scoring", "judging"),
-    description="One hour end to end: traces, validation, programmatic scores, feedback, judge sample and verdicts.",
+    selection=dg.AssetSelection.groups("ingestion", "validation", "scoring", "judging",
+                                          "monitoring"),
+    description="One hour end to end: traces, validation, scores, feedback, judge verdicts and quality SLIs.",
 )
 
 calibration_job = dg.define_asset_job(

@@ -20,7 +20,7 @@ def test_definitions_load_with_every_stage_named_as_dagster_users_expect():
                       "user_feedback": "scoring", "feedback_quarantine": "scoring",
                       "judge_sample": "judging", "judge_scores": "judging", "human_labels": "calibration",
                       "label_quarantine": "calibration", "judge_calibration": "calibration",
-                      "judge_canary": "calibration"}
+                      "judge_canary": "calibration", "quality_slis": "monitoring"}
     checks = {key.name for key in graph.asset_check_keys}
     assert {"traces_span_id_unique", "traces_rows_parsed", "traces_start_time_in_partition",
             "judge_scores_error_rate", "judge_scores_within_budget", "judge_canary_unchanged"} <= checks

@@ -1,0 +1,1 @@
+"""Quality SLIs, alert rules and drift (no Dagster)."""

@@ -1,0 +1,175 @@
+"""Quality SLIs per hour and slice, every rate with its numerator, denominator and Wilson interval.
+
+Slices (DuckDB grouping sets): the total, each of ``route``, ``prompt_version`` and ``model`` (the
+served model version: ``response_model``, else ``request_model``) alone, and their combination.
+Rates on fewer than ``min_samples`` are kept and marked ``low_sample``, never hidden. Judge pass
+rates are weighted back to the traffic (Hajek), with the Kish effective sample size as the interval's
+n. Latency percentiles, tokens, cost and volume are values without interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+import pyarrow as pa
+
+from eval_pipelines.calibration.statistics import rogan_gladen
+from eval_pipelines.monitoring.intervals import wilson
+from eval_pipelines.schemas import QUALITY_SLIS
+
+DIMENSIONS = ("route", "prompt_version", "model")
+MODEL = "coalesce(response_model, request_model)"
+GROUPING = "GROUPING SETS ((), (route), (prompt_version), (model), (route, prompt_version, model))"
+
+# name: (source view, numerator, denominator); every source view has route, prompt_version, model.
+RATES = {
+    "error_rate": ("sli_traces", "count(*) FILTER (status_code = 'ERROR')", "count(*)"),
+    "validation_failure_rate": ("sli_validation", "count(*) FILTER (NOT passed)", "count(*)"),
+    **{name: ("sli_scores", f"count(*) FILTER (evaluator = '{evaluator}' AND {condition})",
+              f"count(*) FILTER (evaluator = '{evaluator}')")
+       for name, evaluator, condition in (
+           ("refusal_rate", "refusal", "NOT passed"), ("empty_rate", "empty_answer", "NOT passed"),
+           ("json_validity", "json_valid", "passed"), ("schema_validity", "json_schema", "passed"),
+           ("grounding_rate", "grounding", "passed"), ("pii_leak_rate", "pii_leak", "NOT passed"))},
+    "thumbs_down_rate": ("sli_feedback", "count(*) FILTER (kind = 'thumbs' AND label = 'down')",
+                         "count(*) FILTER (kind = 'thumbs')"),
+}
+# Implicit signals per request of the slice in the hour (signals attributed to the hour they are seen).
+SIGNAL_RATES = ("regeneration", "rephrase")
+VALUES = {
+    "volume": "count(*)",
+    "latency_p50_ms": "quantile_cont(duration_ms, 0.5)",
+    "latency_p95_ms": "quantile_cont(duration_ms, 0.95)",
+    "latency_p99_ms": "quantile_cont(duration_ms, 0.99)",
+    "tokens": "sum(coalesce(input_tokens, 0) + coalesce(output_tokens, 0))",
+    "cost_usd": "sum(coalesce(cost_usd, 0))",
+}
+
+
+@dataclass(frozen=True)
+class HourInputs:
+    """The hour's tables; any may be ``None`` when its asset has not run (its SLIs are then absent)."""
+
+    traces: pa.Table
+    validation: pa.Table | None = None
+    scores: pa.Table | None = None
+    feedback: pa.Table | None = None
+    judged: pa.Table | None = None
+    calibration: dict[str, dict] | None = None  # latest calibration row per rubric, for corrected judge rates
+
+
+def _slice_columns() -> str:
+    key = ", ".join(f"CASE WHEN GROUPING({d}) = 0 THEN '{d}=' || coalesce({d}, '(none)') END" for d in DIMENSIONS)
+    dimension = ", ".join(f"CASE WHEN GROUPING({d}) = 0 THEN '{d}' END" for d in DIMENSIONS)
+    return f"{', '.join(DIMENSIONS)}, concat_ws(', ', {key}) AS slice_key, concat_ws('×', {dimension}) AS dimension"
+
+
+def _register(con: duckdb.DuckDBPyConnection, inputs: HourInputs) -> set[str]:
+    views = {"sli_traces": inputs.traces}
+    con.register("_sli_traces_raw", inputs.traces)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW sli_traces AS SELECT *, {MODEL} AS model FROM _sli_traces_raw")
+    for name, table, slice_from in (("sli_validation", inputs.validation, "traces"),
+                                    ("sli_scores", inputs.scores, None), ("sli_feedback", inputs.feedback, None),
+                                    ("sli_judged", inputs.judged, None)):
+        if table is None:
+            continue
+        views[name] = table
+        con.register(f"_{name}_raw", table)
+        body = (f"SELECT v.*, t.route, t.prompt_version, t.model FROM _{name}_raw v JOIN sli_traces t USING (span_id)"
+                if slice_from else f"SELECT *, {MODEL} AS model FROM _{name}_raw")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {body}")
+    return set(views)
+
+
+def _grouped(con: duckdb.DuckDBPyConnection, view: str, measures: dict[str, str]) -> list[dict]:
+    columns = ", ".join(f"{expression} AS \"{name}\"" for name, expression in measures.items())
+    return con.sql(f"SELECT {_slice_columns()}, {columns} FROM {view} GROUP BY {GROUPING}").to_arrow_table().to_pylist()
+
+
+def _rows(hour: datetime, grouped: Iterable[dict], sli: str, numerator: str | None, denominator: str | None,
+          value: str | None, min_samples: int) -> Iterable[dict]:
+    for g in grouped:
+        base = {"hour": hour, "dimension": g["dimension"] or "total", "slice": g["slice_key"] or "total",
+                **{d: g[d] for d in DIMENSIONS}, "sli": sli}
+        if value is not None:
+            yield {**base, "value": float(g[value]) if g[value] is not None else None}
+            continue
+        n, k = g[denominator] or 0, g[numerator] or 0
+        if not n:
+            continue
+        low, high = wilson(k, n)
+        yield {**base, "numerator": float(k), "denominator": float(n), "value": k / n, "ci_low": low, "ci_high": high,
+               "low_sample": n < min_samples}
+
+
+def compute_slis(con: duckdb.DuckDBPyConnection, hour: datetime, inputs: HourInputs, min_samples: int = 30) -> pa.Table:
+    """The hour's SLIs in long format (schema ``QUALITY_SLIS``)."""
+    present = _register(con, inputs)
+    rows: list[dict] = []
+    values = _grouped(con, "sli_traces", VALUES)
+    rows += [r for name in VALUES for r in _rows(hour, values, name, None, None, name, min_samples)]
+    by_view: dict[str, dict[str, str]] = {}
+    for name, (view, numerator, denominator) in RATES.items():
+        by_view.setdefault(view, {}).update({f"{name}__n": numerator, f"{name}__d": denominator})
+    for view, measures in by_view.items():
+        if view not in present:
+            continue
+        grouped = _grouped(con, view, measures)
+        rows += [r for name, (v, _, _) in RATES.items() if v == view
+                 for r in _rows(hour, grouped, name, f"{name}__n", f"{name}__d", None, min_samples)]
+    rows += _signal_rows(con, hour, present, min_samples)
+    rows += _judge_rows(con, hour, present, min_samples, inputs.calibration or {})
+    return pa.Table.from_pylist(rows, schema=QUALITY_SLIS)
+
+
+def _signal_rows(con: duckdb.DuckDBPyConnection, hour: datetime, present: set[str], min_samples: int) -> list[dict]:
+    """Regenerations and rephrases per request of the slice (each signal carries its response's slice)."""
+    if "sli_feedback" not in present:
+        return []
+    requests = _grouped(con, "sli_traces", {"d": "count(*)"})
+    rows = []
+    for kind in SIGNAL_RATES:
+        signals = {g["slice_key"]: g["n"] for g in _grouped(
+            con, f"(SELECT * FROM sli_feedback WHERE kind = '{kind}')", {"n": "count(*)"})}
+        grouped = [{**g, "n": signals.get(g["slice_key"], 0)} for g in requests]
+        rows += list(_rows(hour, grouped, f"{kind}_rate", "n", "d", None, min_samples))
+    return rows
+
+
+def _judge_rows(con: duckdb.DuckDBPyConnection, hour: datetime, present: set[str], min_samples: int,
+                calibration: dict[str, dict]) -> list[dict]:
+    """Weighted judge pass rates; and, where a calibration allows, the Rogan-Gladen corrected rate."""
+    if "sli_judged" not in present:
+        return []
+    rubrics = [r for (r,) in con.sql("SELECT DISTINCT rubric FROM sli_judged WHERE status = 'ok'").fetchall()]
+    rows = []
+    for rubric in sorted(rubrics):
+        grouped = _grouped(con, f"(SELECT *, 1 / inclusion_probability AS w FROM sli_judged WHERE status = 'ok' "
+                                f"AND rubric = '{rubric}')",
+                           {"weighted": "sum(passed::DOUBLE * w) / sum(w)", "n_eff": "sum(w) ** 2 / sum(w * w)"})
+        for g in grouped:
+            scaled = {**g, "k": g["weighted"] * g["n_eff"]}
+            rows += list(_rows(hour, [scaled], f"judge_pass_rate_{rubric}", "k", "n_eff", None, min_samples))
+        if rubric in calibration:
+            rows += _corrected_rows(rows[-len(grouped):], calibration[rubric])
+    return rows
+
+
+def _corrected_rows(raw_rows: list[dict], calibration: dict) -> list[dict]:
+    corrected = []
+    for row in raw_rows:
+        rate = rogan_gladen(row["value"], row["denominator"], calibration["tpr"], calibration["n_pass"],
+                            calibration["tnr"], calibration["n_fail"])
+        if rate.corrected is not None:
+            corrected.append({**row, "sli": f"{row['sli']}_corrected", "numerator": None, "value": rate.corrected,
+                              "ci_low": rate.interval[0], "ci_high": rate.interval[1]})
+    return corrected
+
+
+def total_values(slis: pa.Table) -> dict[str, float]:
+    """The total slice's SLIs by name, sorted (what the UI plots per materialization)."""
+    return dict(sorted((row["sli"], row["value"]) for row in slis.to_pylist()
+                       if row["slice"] == "total" and row["value"] is not None))
