@@ -4,7 +4,8 @@ Slices (DuckDB grouping sets): the total, each of ``route``, ``prompt_version`` 
 served model version: ``response_model``, else ``request_model``) alone, and their combination.
 Rates on fewer than ``min_samples`` are kept and marked ``low_sample``, never hidden. Judge pass
 rates are weighted back to the traffic (Hajek), with the Kish effective sample size as the interval's
-n. Latency percentiles, tokens, cost and volume are values without interval.
+n. Latency percentiles, tokens, cost and volume are values without interval; ``volume_share`` (a
+slice's share of the hour's requests) is the traffic mix, where a shift in what users ask shows.
 """
 
 from __future__ import annotations
@@ -111,6 +112,10 @@ def compute_slis(con: duckdb.DuckDBPyConnection, hour: datetime, inputs: HourInp
     rows: list[dict] = []
     values = _grouped(con, "sli_traces", VALUES)
     rows += [r for name in VALUES for r in _rows(hour, values, name, None, None, name, min_samples)]
+    # The traffic mix: each slice's share of the hour's requests (a shift in what users ask shows here).
+    total = next(g["volume"] for g in values if not g["slice_key"])
+    shares = [{**g, "total": total} for g in values if g["slice_key"]]
+    rows += list(_rows(hour, shares, "volume_share", "volume", "total", None, min_samples))
     by_view: dict[str, dict[str, str]] = {}
     for name, (view, numerator, denominator) in RATES.items():
         by_view.setdefault(view, {}).update({f"{name}__n": numerator, f"{name}__d": denominator})

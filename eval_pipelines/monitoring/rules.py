@@ -1,0 +1,197 @@
+"""Alert rules (YAML) and their evaluation over the SLI history: multi-window, like burn-rate alerts.
+
+A rule watches one SLI on the slices of one dimension (``total``, ``route``, ``prompt_version``,
+``model`` or ``route×prompt_version×model``), optionally only slices with given values. Its condition
+is a fixed ``threshold``, or a ``relative_change`` / ``absolute_change`` against the baseline window
+just before the long window. A slice breaches only when the short AND the long window (ending at the
+evaluated hour) both cross the condition, each with at least ``min_samples`` in its denominator: a
+one-hour blip does not page, a sustained or severe change does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from eval_pipelines.config import ConfigError, configured_path, load_config
+
+ALERT_RULES_ENV_VAR = "EVAL_PIPELINES_ALERT_RULES"
+DIMENSIONS = ("total", "route", "prompt_version", "model", "route×prompt_version×model")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SliceFilter(_Strict):
+    dimension: Literal[DIMENSIONS] = "total"  # type: ignore[valid-type]
+    equals: dict[Literal["route", "prompt_version", "model"], str] = {}
+
+
+class Condition(_Strict):
+    threshold: float | None = None
+    relative_change: float | None = Field(default=None, gt=0)
+    absolute_change: float | None = Field(default=None, gt=0)
+    baseline_hours: int = Field(default=24, ge=1)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Condition:
+        kinds = ("threshold", "relative_change", "absolute_change")
+        given = [name for name in kinds if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of threshold, relative_change, absolute_change (got {given or 'none'})")
+        return self
+
+
+class Windows(_Strict):
+    short_hours: int = Field(default=1, ge=1)
+    long_hours: int = Field(default=3, ge=1)
+
+    @model_validator(mode="after")
+    def _short_within_long(self) -> Windows:
+        if self.short_hours > self.long_hours:
+            raise ValueError("short_hours must not exceed long_hours")
+        return self
+
+
+class AlertRule(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    description: str = ""
+    sli: str = Field(min_length=1)
+    slice: SliceFilter = SliceFilter()
+    condition: Condition
+    direction: Literal["up", "down"] = "up"
+    windows: Windows = Windows()
+    min_samples: int = Field(default=30, ge=1)
+    severity: Literal["page", "ticket", "info"] = "ticket"
+    channels: list[str] = ["log"]
+
+
+class ChannelSettings(_Strict):
+    type: Literal["log", "slack", "pagerduty", "webhook"]
+    url: str | None = None  # or url_env: the environment variable holding it (webhook URLs are secrets)
+    url_env: str | None = None
+    routing_key_env: str | None = None  # PagerDuty Events API v2 integration key
+
+
+class AlertConfig(_Strict):
+    channels: dict[str, ChannelSettings] = {"log": ChannelSettings(type="log")}
+    rules: list[AlertRule] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AlertConfig:
+        names = [rule.name for rule in self.rules]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"rule names must be unique: {duplicates}")
+        for rule in self.rules:
+            unknown = sorted(set(rule.channels) - set(self.channels))
+            if unknown:
+                raise ValueError(f"rule {rule.name!r} sends to unknown channel(s) {unknown}; "
+                                 f"defined: {sorted(self.channels)}")
+        return self
+
+
+def load_alert_config(path: Path | None = None, known_slis: set[str] | None = None) -> AlertConfig:
+    path = path or configured_path(ALERT_RULES_ENV_VAR, "alert_rules.yaml")
+    config = load_config(path, AlertConfig)
+    if known_slis is not None:
+        unknown = sorted({rule.sli for rule in config.rules} - known_slis)
+        unknown = [sli for sli in unknown if not sli.startswith("judge_pass_rate_")]
+        if unknown:
+            raise ConfigError(f"{path}: rules: unknown SLI(s) {unknown}; known: {sorted(known_slis)}")
+    return config
+
+
+@dataclass(frozen=True)
+class WindowValue:
+    value: float | None
+    samples: float
+
+
+@dataclass(frozen=True)
+class Breach:
+    rule: AlertRule
+    slice: str
+    hour: datetime
+    short: WindowValue
+    long: WindowValue
+    baseline: WindowValue | None
+    evidence: dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.rule.name}|{self.slice}"
+
+    @property
+    def baseline_value(self) -> float | None:
+        return self.baseline.value if self.baseline else None
+
+
+def _window(rows: list[dict], start: datetime, end: datetime) -> WindowValue:
+    """Rates pool numerators and denominators; plain values (latency…) average their hours."""
+    inside = [r for r in rows if start <= r["hour"] < end]
+    if not inside:
+        return WindowValue(None, 0.0)
+    if all(r["denominator"] is not None for r in inside):
+        denominator = sum(r["denominator"] for r in inside)
+        value = sum(r["numerator"] or 0.0 for r in inside) / denominator if denominator else None
+        return WindowValue(value, denominator)
+    values = [r["value"] for r in inside if r["value"] is not None]
+    return WindowValue(sum(values) / len(values) if values else None, float(len(values)))
+
+
+def _crosses(rule: AlertRule, window: WindowValue, baseline: WindowValue | None) -> bool:
+    if window.value is None or window.samples < rule.min_samples:
+        return False
+    condition, up = rule.condition, rule.direction == "up"
+    if condition.threshold is not None:
+        return window.value > condition.threshold if up else window.value < condition.threshold
+    if baseline is None or baseline.value is None or baseline.samples < rule.min_samples:
+        return False
+    if condition.relative_change is not None:
+        factor = 1 + condition.relative_change if up else 1 - condition.relative_change
+        return window.value > baseline.value * factor if up else window.value < baseline.value * factor
+    change = window.value - baseline.value
+    return change > condition.absolute_change if up else -change > condition.absolute_change
+
+
+def _matches(rule: AlertRule, row: dict) -> bool:
+    return (row["sli"] == rule.sli and row["dimension"] == rule.slice.dimension
+            and all(row[column] == value for column, value in rule.slice.equals.items()))
+
+
+def evaluate_rules(rules: list[AlertRule], history: pa.Table, hour: datetime,
+                   frozen_baselines: dict[str, float] | None = None) -> list[Breach]:
+    """Breaches at ``hour`` (the start of the evaluated hour) over the SLI ``history``.
+
+    ``frozen_baselines`` (by breach key) holds the baseline an open incident started from: while it
+    is open the change is measured against what was normal before it, not against a baseline window
+    that has filled up with the incident itself.
+    """
+    frozen = frozen_baselines or {}
+    rows = history.to_pylist()
+    end = hour + timedelta(hours=1)
+    breaches = []
+    for rule in rules:
+        by_slice: dict[str, list[dict]] = {}
+        for row in rows:
+            if _matches(rule, row):
+                by_slice.setdefault(row["slice"], []).append(row)
+        long_start = end - timedelta(hours=rule.windows.long_hours)
+        for slice_key, slice_rows in sorted(by_slice.items()):
+            short = _window(slice_rows, end - timedelta(hours=rule.windows.short_hours), end)
+            long = _window(slice_rows, long_start, end)
+            key = f"{rule.name}|{slice_key}"
+            baseline_start = long_start - timedelta(hours=rule.condition.baseline_hours)
+            baseline = (WindowValue(frozen[key], float("inf")) if key in frozen
+                        else _window(slice_rows, baseline_start, long_start) if rule.condition.threshold is None
+                        else None)
+            if _crosses(rule, short, baseline) and _crosses(rule, long, baseline):
+                breaches.append(Breach(rule, slice_key, hour, short, long, baseline))
+    return breaches
