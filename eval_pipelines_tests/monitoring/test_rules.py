@@ -1,0 +1,127 @@
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+import pytest
+import yaml
+
+from eval_pipelines.config import ConfigError
+from eval_pipelines.monitoring.incidents import attribute, describe, frozen_baselines, track
+from eval_pipelines.monitoring.rules import AlertRule, evaluate_rules, load_alert_config
+from eval_pipelines.schemas import QUALITY_SLIS
+
+T0 = datetime(2026, 11, 21, 0, tzinfo=UTC)
+RULE = AlertRule.model_validate({"name": "refusal_up", "sli": "refusal_rate", "condition": {"threshold": 0.1},
+                                 "windows": {"short_hours": 1, "long_hours": 3}, "min_samples": 50})
+
+
+def history(rates: list[float], n: int = 100, sli: str = "refusal_rate") -> pa.Table:
+    """Total-slice rows of one SLI, one per hour from T0."""
+    return pa.Table.from_pylist([{"hour": T0 + timedelta(hours=h), "dimension": "total", "slice": "total", "sli": sli,
+                                  "numerator": rate * n, "denominator": float(n), "value": rate}
+                                 for h, rate in enumerate(rates)], schema=QUALITY_SLIS)
+
+
+def at(hour: int) -> datetime:
+    return T0 + timedelta(hours=hour)
+
+
+def test_a_one_hour_blip_does_not_page_but_a_sustained_breach_does():
+    blip = history([0.02, 0.02, 0.02, 0.2, 0.02, 0.02])
+    assert not evaluate_rules([RULE], blip, at(3))  # short 20%, long (2+2+20)/3 = 8%: under 10%
+    sustained = history([0.02, 0.02, 0.02, 0.2, 0.2, 0.2])
+    assert not evaluate_rules([RULE], sustained, at(3))
+    (breach,) = evaluate_rules([RULE], sustained, at(4))  # long window (2+20+20)/3 = 14%
+    assert breach.short.value == pytest.approx(0.2) and breach.long.value == pytest.approx(0.14)
+
+
+def test_windows_need_enough_samples():
+    assert not evaluate_rules([RULE], history([0.5, 0.5, 0.5], n=10), at(2))
+
+
+def test_relative_change_is_measured_against_the_baseline_before_the_long_window():
+    rule = RULE.model_copy(update={"condition": RULE.condition.model_copy(
+        update={"threshold": None, "relative_change": 1.0, "baseline_hours": 3}), "direction": "up"})
+    rates = [0.03, 0.03, 0.03, 0.05, 0.05, 0.05, 0.11, 0.11, 0.11]
+    assert not evaluate_rules([rule], history(rates), at(5))  # 5% is not double of 3%
+    (breach,) = evaluate_rules([rule], history(rates), at(8))  # 11% is more than double the 5% before
+    assert breach.baseline.value == pytest.approx(0.05)
+
+
+def test_an_incident_opens_once_stays_open_and_resolves_when_the_breach_clears():
+    data = history([0.02] * 3 + [0.3] * 4 + [0.02] * 3)
+    state, events = {}, []
+    for hour in range(10):
+        changes = track(state, evaluate_rules([RULE], data, at(hour), frozen_baselines(state)), at(hour))
+        events += [("open", hour) for _ in changes.opened] + [("resolve", hour) for _ in changes.resolved]
+        state = changes.open
+    assert events == [("open", 3), ("resolve", 7)]  # long window at 3: (2 + 2 + 30) / 3 = 11% > 10%
+
+
+def test_an_open_incident_is_measured_against_the_baseline_it_started_from():
+    rule = RULE.model_copy(update={"condition": RULE.condition.model_copy(
+        update={"threshold": None, "relative_change": 1.0, "baseline_hours": 2}), "windows": RULE.windows.model_copy(
+        update={"long_hours": 1})})
+    data = history([0.02, 0.02, 0.2, 0.2, 0.2, 0.2, 0.2])
+    state = {}
+    for hour in range(7):
+        state = track(state, evaluate_rules([rule], data, at(hour), frozen_baselines(state)), at(hour)).open
+    assert list(state) == ["refusal_up|total"]  # a moving baseline would have swallowed it by now
+
+
+def combination_history() -> pa.Table:
+    """Refusals per route×prompt×model: /orders moves to prompt v7 at hour 3 and refuses 50%."""
+    rows = []
+    for hour in range(6):
+        parts = [("/chat", "v4", 400, 0.02), ("/orders", "v7" if hour >= 3 else "v6", 200, 0.5 if hour >= 3 else 0.02)]
+        for route, version, n, rate in parts:
+            rows.append({"hour": at(hour), "dimension": "route×prompt_version×model", "route": route,
+                         "prompt_version": version, "model": "m", "sli": "refusal_rate",
+                         "slice": f"route={route}, prompt_version={version}, model=m",
+                         "numerator": rate * n, "denominator": float(n), "value": rate})
+            rows.append({"hour": at(hour), "dimension": "prompt_version", "prompt_version": version, "sli": "volume",
+                         "slice": f"prompt_version={version}", "value": float(n)})
+        total = sum(n * rate for _, _, n, rate in parts)
+        rows.append({"hour": at(hour), "dimension": "total", "slice": "total", "sli": "refusal_rate",
+                     "numerator": total, "denominator": 600.0, "value": total / 600})
+    return pa.Table.from_pylist(rows, schema=QUALITY_SLIS)
+
+
+def test_attribution_names_the_slice_and_the_version_that_appeared():
+    data = combination_history()
+    rule = RULE.model_copy(update={"windows": RULE.windows.model_copy(update={"long_hours": 1})})
+    (breach,) = evaluate_rules([rule], data, at(3))
+    attribution = attribute(breach, data)
+    assert attribution.slice == "route=/orders, prompt_version=v7, model=m" and attribution.now == 0.5
+    assert attribution.new_value == ("prompt_version", "v7", at(3))
+    text = describe(breach, attribution)
+    assert "refusal rate overall rose" in text and "since prompt_version v7 appeared at 03:00" in text
+
+
+def write_rules(tmp_path, data) -> object:
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"rules": [{"name": "r", "sli": "refusal_rate", "condition": {}}]}, "exactly one of"),
+    ({"rules": [{"name": "r", "sli": "refusal_rate", "condition": {"threshold": 0.1, "relative_change": 1}}]},
+     "exactly one of"),
+    ({"rules": [{"name": "r", "sli": "refusal_rate", "condition": {"threshold": 0.1}, "channels": ["sms"]}]},
+     "unknown channel"),
+    ({"rules": [{"name": "r", "sli": "refusal_rate", "condition": {"threshold": 0.1},
+                 "slice": {"dimension": "country"}}]}, "rules.0.slice.dimension"),
+    ({"rules": [{"name": "r", "sli": "refusal_rate", "condition": {"threshold": 0.1},
+                 "windows": {"short_hours": 3, "long_hours": 1}}]}, "short_hours must not exceed"),
+    ({"rules": [{"name": "r", "sli": "refusal_rate", "condition": {"threshold": 0.1}}] * 2}, "unique"),
+    ({"rules": [{"name": "r", "sli": "happiness", "condition": {"threshold": 0.1}}]}, "unknown SLI"),
+])
+def test_a_bad_rule_file_is_a_clear_error(tmp_path, data, message):
+    with pytest.raises(ConfigError, match=message) as error:
+        load_alert_config(write_rules(tmp_path, data), known_slis={"refusal_rate"})
+    assert "rules.yaml" in str(error.value)
+
+
+def test_the_packaged_rules_load():
+    assert {rule.name for rule in load_alert_config().rules} >= {"refusal_rate_up", "json_validity_down",
+                                                                 "traffic_mix_shift"}
