@@ -13,11 +13,12 @@ from eval_pipelines.defs.resources import (
     IngestionConfigResource,
     JudgeResource,
     LakeResource,
+    MonitoringConfigResource,
     ScoringConfigResource,
     duckdb_resource,
 )
 from eval_pipelines.defs.schedules import calibration_schedule, canary_schedule
-from eval_pipelines.defs.sensors import labels_sensor, landing_sensor
+from eval_pipelines.defs.sensors import labels_sensor, landing_sensor, quality_alert_sensor
 from eval_pipelines.home import Home
 
 home = Home.from_env()
@@ -28,12 +29,13 @@ defs = dg.Definitions(
     asset_checks=[traces_expectations],
     jobs=[hourly_evaluation_job, calibration_job, canary_job],
     schedules=[calibration_schedule, canary_schedule],
-    sensors=[landing_sensor, labels_sensor],
+    sensors=[landing_sensor, labels_sensor, quality_alert_sensor],
     resources={
         "lake": LakeResource(home=str(home.root)),
         "duckdb": duckdb_resource(home),
         "ingestion": IngestionConfigResource(),
         "scoring": ScoringConfigResource(),
+        "monitoring": MonitoringConfigResource(),
         # No default endpoint: point these at a real judge (or at `eval-pipelines serve-judge`, a stand-in).
         "judge": JudgeResource(
             base_url=dg.EnvVar("EVAL_PIPELINES_JUDGE_BASE_URL"),

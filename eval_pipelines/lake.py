@@ -101,6 +101,13 @@ class Lake:
         """SQL for the whole table, to use in FROM clauses."""
         return f"read_parquet({sql_string(self.glob(table))}, hive_partitioning = true, union_by_name = true)"
 
+    def partition_keys(self, table: str, key_name: str) -> list[str]:
+        """The keys of the table's partitions that hold a file, sorted."""
+        folder = self.warehouse / table
+        prefix = f"{key_name}="
+        return sorted(p.name[len(prefix):] for p in folder.glob(f"{prefix}*") if (p / PARTITION_FILE).exists()) \
+            if folder.is_dir() else []
+
     def scan_existing(self, table: str) -> str | None:
         """Like :meth:`scan`, or ``None`` while the table has no file yet (DuckDB fails on an empty glob)."""
         folder = self.warehouse / table

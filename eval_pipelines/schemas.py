@@ -265,7 +265,7 @@ JUDGE_CANARY = pa.schema([
 
 # Quality SLIs per hour and slice, long format: one row per slice and SLI.
 QUALITY_SLIS = pa.schema([
-    pa.field("hour", TIMESTAMP, nullable=False),
+    pa.field("hour_start", TIMESTAMP, nullable=False),  # not "hour": that is the partition key in scans
     ("dimension", pa.string()),
     ("slice", pa.string()),
     ("route", pa.string()),
@@ -278,6 +278,20 @@ QUALITY_SLIS = pa.schema([
     ("ci_low", pa.float64()),
     ("ci_high", pa.float64()),
     ("low_sample", pa.bool_()),
+])
+
+# Every incident opened or resolved, with its evidence and where it was delivered.
+ALERTS = pa.schema([
+    pa.field("event_time", TIMESTAMP, nullable=False),
+    pa.field("hour_start", TIMESTAMP, nullable=False),
+    ("event", pa.string()),
+    ("key", pa.string()),
+    ("rule", pa.string()),
+    ("slice", pa.string()),
+    ("severity", pa.string()),
+    ("message", pa.string()),
+    ("details", pa.string()),
+    ("deliveries", pa.string()),
 ])
 
 # Staging: what parsing writes before spans are joined into trace rows (internal, per run).

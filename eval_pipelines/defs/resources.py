@@ -14,6 +14,8 @@ from eval_pipelines.judge import Endpoint, JudgeSettings, Rubric, load_judge_set
 from eval_pipelines.judge.client import StructuredOutput
 from eval_pipelines.lake import Lake
 from eval_pipelines.landing import LandingIndex
+from eval_pipelines.monitoring.rules import AlertConfig, load_alert_config
+from eval_pipelines.monitoring.slis import KNOWN_SLIS
 from eval_pipelines.settings import IngestionSettings, PriceTable, load_ingestion_settings, load_price_table
 from eval_pipelines.validation.rules import ValidationSettings, load_validation_settings
 
@@ -107,6 +109,15 @@ class JudgeResource(dg.ConfigurableResource):
 
     def settings(self, rubrics: dict[str, Rubric]) -> JudgeSettings:
         return load_judge_settings(Path(self.settings_file) if self.settings_file else None, rubrics)
+
+
+class MonitoringConfigResource(dg.ConfigurableResource):
+    """Alert rules and channels (YAML); empty means EVAL_PIPELINES_ALERT_RULES or the packaged default."""
+
+    alert_rules: str = Field(default="", description="YAML with alert rules and channels.")
+
+    def alert_config(self) -> AlertConfig:
+        return load_alert_config(Path(self.alert_rules) if self.alert_rules else None, KNOWN_SLIS)
 
 
 def duckdb_resource(home: Home) -> DuckDBResource:

@@ -1,21 +1,27 @@
 """``landing_sensor``: new or changed landing files become runs for exactly the hours they hold.
-``labels_sensor``: new labels or a new judge version re-run the calibration."""
+``labels_sensor``: new labels or a new judge version re-run the calibration.
+``quality_alert_sensor``: alert rules on each new hour of quality SLIs."""
 
 
 import hashlib
 import json
 import time
+from datetime import UTC, datetime
 
 import dagster as dg
 
 from eval_pipelines.calibration.labels import label_files
 from eval_pipelines.defs.jobs import calibration_job, hourly_evaluation_job
-from eval_pipelines.defs.partitions import hour_key
-from eval_pipelines.defs.resources import JudgeResource, LakeResource
+from eval_pipelines.defs.partitions import hour_index, hour_key, hourly_partitions
+from eval_pipelines.defs.resources import JudgeResource, LakeResource, MonitoringConfigResource
 from eval_pipelines.judge.run import judge_version
+from eval_pipelines.monitoring.alerting import alert_rows, evaluate_hour, history_hours
+from eval_pipelines.monitoring.channels import deliver
+from eval_pipelines.monitoring.rules import AlertConfig
 from eval_pipelines.parsing.records import HOUR_NS
 
 QUIET_SECONDS = 5.0
+FIRST_TICK_HOURS = 48  # without a cursor, start from the last two days, not the whole history
 SCAN_BUDGET_SECONDS = 40.0
 
 
@@ -96,3 +102,45 @@ def labels_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, judge
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"calibration:{key}",
                                                        tags={"eval_pipelines/trigger": "+".join(changed)})],
                            cursor=cursor)
+
+
+@dg.sensor(
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Evaluates the alert rules on each new hour of quality_slis: opens an incident once, sends a "
+                "resolve when it clears; state in the cursor, history in the alerts table.",
+)
+def quality_alert_sensor(context: dg.SensorEvaluationContext, lake: LakeResource,
+                         monitoring: MonitoringConfigResource) -> dg.SkipReason:
+    config = monitoring.alert_config()
+    state = json.loads(context.cursor) if context.cursor else {"through": None, "open": {}}
+    store = lake.lake
+    hours = [key for key in store.partition_keys("quality_slis", "hour") if state["through"] is None
+             or key > state["through"]][-FIRST_TICK_HOURS:]
+    lookback = history_hours(config)
+    opened = resolved = 0
+    for key in hours:
+        index = hour_index(key)
+        window = [hour_key(h) for h in range(index - lookback, index + 1)]
+        history = store.read_partitions("quality_slis", "hour", window)
+        hour = hourly_partitions.time_window_for_partition_key(key).start
+        outcome = evaluate_hour(config, history, hour, state["open"])
+        deliveries = [[deliver(name, config.channels[name], event, context.log.warning)
+                       for name in _channels_of(config, event.rule)] for event in outcome.events]
+        if outcome.events:
+            store.write_partition("alerts", "hour", key, alert_rows(hour, outcome.events, deliveries,
+                                                                    datetime.now(UTC)))
+        failed = [d for sent in deliveries for d in sent if not d.ok]
+        for delivery in failed:
+            context.log.error(f"alert channel {delivery.channel} failed after {delivery.attempts} attempt(s): "
+                              f"{delivery.error}")
+        opened += sum(e.event == "opened" for e in outcome.events)
+        resolved += sum(e.event == "resolved" for e in outcome.events)
+        state = {"through": key, "open": outcome.open}
+    context.update_cursor(json.dumps(state))
+    return dg.SkipReason(f"evaluated {len(hours)} hour(s): {opened} incident(s) opened, {resolved} resolved, "
+                         f"{len(state['open'])} open")
+
+
+def _channels_of(config: AlertConfig, rule_name: str) -> list[str]:
+    return next(rule.channels for rule in config.rules if rule.name == rule_name)

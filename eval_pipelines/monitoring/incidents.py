@@ -44,8 +44,8 @@ def attribute(breach: Breach, history: pa.Table) -> Attribution | None:
     rows = [r for r in history.to_pylist() if r["sli"] == rule.sli and r["denominator"] is not None]
     parts = [r for r in rows if r["dimension"] == COMBINATION
              and all(r[column] == value for column, value in rule.slice.equals.items())]
-    now = [r for r in parts if short_start <= r["hour"] < end]
-    before = [r for r in parts if before_start <= r["hour"] < before_end]
+    now = [r for r in parts if short_start <= r["hour_start"] < end]
+    before = [r for r in parts if before_start <= r["hour_start"] < before_end]
     _, now_total = _rate(now)
     _, before_total = _rate(before)
     if not now_total:
@@ -72,8 +72,9 @@ def _new_value(history: pa.Table, slice_key: str, since: datetime) -> tuple[str,
     values = dict(part.split("=", 1) for part in slice_key.split(", "))
     rows = [r for r in history.to_pylist() if r["sli"] == "volume"]
     for dimension in ("prompt_version", "model", "route"):
-        seen = sorted(r["hour"] for r in rows if r[dimension] == values.get(dimension) and r["dimension"] == dimension)
-        if seen and seen[0] >= since - timedelta(hours=1) and any(r["hour"] < seen[0] for r in rows):
+        seen = sorted(r["hour_start"] for r in rows
+                      if r["dimension"] == dimension and r[dimension] == values.get(dimension))
+        if seen and seen[0] >= since - timedelta(hours=1) and any(r["hour_start"] < seen[0] for r in rows):
             return dimension, values[dimension], seen[0]
     return None
 

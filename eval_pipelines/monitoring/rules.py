@@ -135,7 +135,7 @@ class Breach:
 
 def _window(rows: list[dict], start: datetime, end: datetime) -> WindowValue:
     """Rates pool numerators and denominators; plain values (latency…) average their hours."""
-    inside = [r for r in rows if start <= r["hour"] < end]
+    inside = [r for r in rows if start <= r["hour_start"] < end]
     if not inside:
         return WindowValue(None, 0.0)
     if all(r["denominator"] is not None for r in inside):

@@ -93,7 +93,7 @@ def _grouped(con: duckdb.DuckDBPyConnection, view: str, measures: dict[str, str]
 def _rows(hour: datetime, grouped: Iterable[dict], sli: str, numerator: str | None, denominator: str | None,
           value: str | None, min_samples: int) -> Iterable[dict]:
     for g in grouped:
-        base = {"hour": hour, "dimension": g["dimension"] or "total", "slice": g["slice_key"] or "total",
+        base = {"hour_start": hour, "dimension": g["dimension"] or "total", "slice": g["slice_key"] or "total",
                 **{d: g[d] for d in DIMENSIONS}, "sli": sli}
         if value is not None:
             yield {**base, "value": float(g[value]) if g[value] is not None else None}
@@ -178,3 +178,7 @@ def total_values(slis: pa.Table) -> dict[str, float]:
     """The total slice's SLIs by name, sorted (what the UI plots per materialization)."""
     return dict(sorted((row["sli"], row["value"]) for row in slis.to_pylist()
                        if row["slice"] == "total" and row["value"] is not None))
+
+
+# Every SLI name a rule may watch (judge pass rates add one per rubric: judge_pass_rate_<rubric>[_corrected]).
+KNOWN_SLIS = {*RATES, *VALUES, "volume_share", *(f"{kind}_rate" for kind in SIGNAL_RATES)}

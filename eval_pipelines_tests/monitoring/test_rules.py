@@ -16,8 +16,8 @@ RULE = AlertRule.model_validate({"name": "refusal_up", "sli": "refusal_rate", "c
 
 def history(rates: list[float], n: int = 100, sli: str = "refusal_rate") -> pa.Table:
     """Total-slice rows of one SLI, one per hour from T0."""
-    return pa.Table.from_pylist([{"hour": T0 + timedelta(hours=h), "dimension": "total", "slice": "total", "sli": sli,
-                                  "numerator": rate * n, "denominator": float(n), "value": rate}
+    return pa.Table.from_pylist([{"hour_start": T0 + timedelta(hours=h), "dimension": "total", "slice": "total",
+                                  "sli": sli, "numerator": rate * n, "denominator": float(n), "value": rate}
                                  for h, rate in enumerate(rates)], schema=QUALITY_SLIS)
 
 
@@ -74,14 +74,14 @@ def combination_history() -> pa.Table:
     for hour in range(6):
         parts = [("/chat", "v4", 400, 0.02), ("/orders", "v7" if hour >= 3 else "v6", 200, 0.5 if hour >= 3 else 0.02)]
         for route, version, n, rate in parts:
-            rows.append({"hour": at(hour), "dimension": "route×prompt_version×model", "route": route,
+            rows.append({"hour_start": at(hour), "dimension": "route×prompt_version×model", "route": route,
                          "prompt_version": version, "model": "m", "sli": "refusal_rate",
                          "slice": f"route={route}, prompt_version={version}, model=m",
                          "numerator": rate * n, "denominator": float(n), "value": rate})
-            rows.append({"hour": at(hour), "dimension": "prompt_version", "prompt_version": version, "sli": "volume",
-                         "slice": f"prompt_version={version}", "value": float(n)})
+            rows.append({"hour_start": at(hour), "dimension": "prompt_version", "prompt_version": version,
+                         "sli": "volume", "slice": f"prompt_version={version}", "value": float(n)})
         total = sum(n * rate for _, _, n, rate in parts)
-        rows.append({"hour": at(hour), "dimension": "total", "slice": "total", "sli": "refusal_rate",
+        rows.append({"hour_start": at(hour), "dimension": "total", "slice": "total", "sli": "refusal_rate",
                      "numerator": total, "denominator": 600.0, "value": total / 600})
     return pa.Table.from_pylist(rows, schema=QUALITY_SLIS)
 
