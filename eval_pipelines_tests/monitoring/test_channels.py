@@ -1,0 +1,101 @@
+"""Alert channels against a real local HTTP receiver, including one that fails."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from eval_pipelines.monitoring.channels import AlertEvent, deliver
+from eval_pipelines.monitoring.rules import ChannelSettings
+
+EVENT = AlertEvent("opened", "refusal_rate_up|total", "refusal_rate_up", "total", "page",
+                   "refusal rate overall rose from 2% to 15%", {"sli": "refusal_rate"})
+
+
+class Receiver:
+    """Records JSON bodies; answers ``fail_with`` to the first ``failures`` requests."""
+
+    def __init__(self, failures: int = 0, fail_with: int = 503) -> None:
+        self.bodies, self.failures, self.fail_with = [], failures, fail_with
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                receiver.bodies.append(body)
+                status = receiver.fail_with if len(receiver.bodies) <= receiver.failures else 202
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    running = Receiver()
+    yield running
+    running.close()
+
+
+def test_slack_gets_a_text_message(receiver):
+    delivery = deliver("slack", ChannelSettings(type="slack", url=receiver.url), EVENT, print)
+    assert delivery.ok and receiver.bodies == [{"text": "🚨 page: refusal_rate_up — refusal rate overall rose from "
+                                                         "2% to 15%"}]
+
+
+def test_pagerduty_gets_an_events_v2_trigger_and_resolve_with_one_dedup_key(receiver, monkeypatch):
+    monkeypatch.setenv("PD_KEY", "routing-key-123")
+    settings = ChannelSettings(type="pagerduty", url=receiver.url, routing_key_env="PD_KEY")
+    resolved = AlertEvent("resolved", EVENT.key, EVENT.rule, EVENT.slice, EVENT.severity, "back to normal", {})
+    assert deliver("pd", settings, EVENT, print).ok and deliver("pd", settings, resolved, print).ok
+    trigger, resolve = receiver.bodies
+    assert (trigger["event_action"], resolve["event_action"]) == ("trigger", "resolve")
+    assert trigger["dedup_key"] == resolve["dedup_key"] == EVENT.key and trigger["routing_key"] == "routing-key-123"
+    assert trigger["payload"]["severity"] == "critical" and trigger["payload"]["source"] == "eval_pipelines"
+
+
+def test_a_webhook_url_can_come_from_the_environment(receiver, monkeypatch):
+    monkeypatch.setenv("HOOK_URL", receiver.url)
+    assert deliver("hook", ChannelSettings(type="webhook", url_env="HOOK_URL"), EVENT, print).ok
+    assert receiver.bodies[0]["key"] == EVENT.key and receiver.bodies[0]["details"] == {"sli": "refusal_rate"}
+
+
+def test_a_failing_receiver_is_retried_then_recorded_without_raising():
+    flaky, down = Receiver(failures=2), Receiver(failures=99, fail_with=500)
+    try:
+        recovered = deliver("hook", ChannelSettings(type="webhook", url=flaky.url), EVENT, print)
+        failed = deliver("hook", ChannelSettings(type="webhook", url=down.url), EVENT, print)
+    finally:
+        flaky.close()
+        down.close()
+    assert (recovered.ok, recovered.attempts) == (True, 3)
+    assert (failed.ok, failed.attempts, failed.error) == (False, 3, "HTTP 500")
+    assert len(down.bodies) == 3
+
+
+def test_a_refusing_receiver_is_not_retried_and_a_closed_port_is_recorded(receiver):
+    refused = Receiver(failures=99, fail_with=400)
+    try:
+        delivery = deliver("hook", ChannelSettings(type="webhook", url=refused.url), EVENT, print)
+    finally:
+        refused.close()
+    assert (delivery.ok, len(refused.bodies), delivery.error) == (False, 1, "HTTP 400")
+    closed = deliver("hook", ChannelSettings(type="webhook", url=refused.url), EVENT, print)
+    assert not closed.ok and closed.error == "ConnectError"
+
+
+def test_the_log_channel_writes_the_message():
+    lines = []
+    assert deliver("log", ChannelSettings(type="log"), EVENT, lines.append).ok
+    assert lines == ["[page] opened: refusal_rate_up — refusal rate overall rose from 2% to 15%"]
