@@ -185,6 +185,7 @@ def _demo(args: argparse.Namespace) -> int:
         execute_job,
         execute_run_requests,
         landing_sensor_tick,
+        quality_alert_tick,
         wait_for_quiet_landing,
     )
     from eval_pipelines.lake import Lake
@@ -204,6 +205,7 @@ def _demo(args: argparse.Namespace) -> int:
         days = sorted({run.partition_key[:10] for run in runs})
         canaries = [execute_job(instance, "canary_job", day) for day in days]
         print(f"canary_job: {', '.join(days) or 'no new day'}")
+        print(f"quality_alert_sensor: {quality_alert_tick(instance)}")
     failed = [run.partition_key for run in [calibration, *runs, *canaries] if not run.success]
     Lake(home.warehouse, home.catalog).refresh_catalog()
     hours_ok = sum(run.success for run in runs)

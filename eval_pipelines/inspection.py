@@ -31,6 +31,7 @@ class LakeSummary:
     calibration: list[dict[str, Any]] = field(default_factory=list)
     corrected: dict[str, CorrectedRate] = field(default_factory=dict)
     canary: tuple[str, int, int] | None = None
+    alerts: list[tuple[str, str, str, str, str]] = field(default_factory=list)
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
@@ -71,6 +72,9 @@ def summarize(lake: Lake, con: duckdb.DuckDBPyConnection) -> LakeSummary:
         _add_calibration(summary, lake, con, "judge_scores" in tables)
     if "judge_canary" in tables:
         summary.canary = _canary(lake, con)
+    if "alerts" in tables:
+        summary.alerts = con.sql(f"""SELECT hour, event, severity, rule, message FROM {lake.scan('alerts')}
+                                     ORDER BY hour_start, event_time""").fetchall()
     return summary
 
 
@@ -155,6 +159,10 @@ def format_summary(summary: LakeSummary) -> str:
     for rubric, route, version, n, fail in summary.judge_worst:
         lines.append(f"  worst judged slice: {rubric} fails {fail:.0%} on route {route} prompt {version} (n={n})")
     lines += _calibration_lines(summary)
+    if summary.alerts:
+        lines.append("alerts (quality_alert_sensor):")
+        lines += [f"  {hour} {event:<8} [{severity}] {rule}: {message}"
+                  for hour, event, severity, rule, message in summary.alerts]
     return "\n".join(lines)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 
 from eval_pipelines.definitions import defs
-from eval_pipelines.defs.sensors import QUIET_SECONDS, landing_sensor
+from eval_pipelines.defs.sensors import QUIET_SECONDS, landing_sensor, quality_alert_sensor
 
 # The step-by-step event log stays in the instance (and the UI); the terminal gets warnings only.
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -56,3 +56,10 @@ def execute_job(instance: dg.DagsterInstance, job_name: str, partition_key: str 
         partition_key=partition_key, instance=instance, raise_on_error=False, run_config=QUIET_LOGS,
         tags={"eval_pipelines/trigger": "local"})
     return LocalRun(partition_key or "", result.success, result.run_id)
+
+
+def quality_alert_tick(instance: dg.DagsterInstance, cursor: str | None = None) -> str:
+    """One evaluation of ``quality_alert_sensor`` (alerts go to its channels and the alerts table)."""
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=defs.resources,
+                                      definitions=defs)
+    return quality_alert_sensor(context).skip_message

@@ -4,6 +4,7 @@ import pytest
 from eval_pipelines.defs.resources import (
     IngestionConfigResource,
     LakeResource,
+    MonitoringConfigResource,
     ScoringConfigResource,
     duckdb_resource,
 )
@@ -12,7 +13,8 @@ from eval_pipelines.defs.resources import (
 @pytest.fixture
 def resources(home):
     return {"lake": LakeResource(home=str(home.root)), "duckdb": duckdb_resource(home),
-            "ingestion": IngestionConfigResource(), "scoring": ScoringConfigResource()}
+            "ingestion": IngestionConfigResource(), "scoring": ScoringConfigResource(),
+            "monitoring": MonitoringConfigResource()}
 
 
 @pytest.fixture

@@ -25,6 +25,8 @@ def test_definitions_load_with_every_stage_named_as_dagster_users_expect():
     assert {"traces_span_id_unique", "traces_rows_parsed", "traces_start_time_in_partition",
             "judge_scores_error_rate", "judge_scores_within_budget", "judge_canary_unchanged"} <= checks
     assert defs.resolve_sensor_def("labels_sensor").default_status == dg.DefaultSensorStatus.RUNNING
+    assert defs.resolve_sensor_def("quality_alert_sensor").default_status == dg.DefaultSensorStatus.RUNNING
+    assert {"quality_slis_refusal_rate_up", "quality_slis_json_validity_down"} <= checks
     assert {s.name for s in defs.schedules} == {"calibration_schedule", "canary_schedule"}
     assert graph.get(dg.AssetKey("judge_scores")).pools == {"judge_endpoint"}
     assert defs.resolve_sensor_def("landing_sensor").default_status == dg.DefaultSensorStatus.RUNNING

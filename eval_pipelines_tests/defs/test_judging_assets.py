@@ -111,3 +111,17 @@ def test_after_a_calibration_judge_rates_are_corrected_or_say_why_not(demo_home,
             low, high = meta[f"pass_rate_{rubric}_corrected_low"], meta[f"pass_rate_{rubric}_corrected_high"]
             assert 0 <= low <= meta[f"pass_rate_{rubric}_corrected"] <= high <= 1
     assert "correction_helpfulness" in meta  # the stand-in passes nearly everything humans call unhelpful
+
+
+def test_quality_slis_follow_the_judged_hour_with_plotted_totals(judged_hour, demo_home, resources, instance):
+    from eval_pipelines.defs.assets.monitoring import quality_slis
+
+    result = dg.materialize([quality_slis], partition_key=ROLLOUT_HOUR, instance=instance, resources=resources)
+    meta = metadata(result, "quality_slis")
+    slis = Lake(demo_home.warehouse).read_partition("quality_slis", "hour", ROLLOUT_HOUR).to_pandas()
+    assert meta["volume"] == slis[(slis.sli == "volume") & (slis.slice == "total")].value.item()
+    assert 0 < meta["refusal_rate"] < 0.5 and 0 < meta["judge_pass_rate_helpfulness"] < 1
+    refusals = slis[(slis.sli == "refusal_rate") & (slis.dimension == "route")].set_index("route").value
+    assert refusals["/orders"] == refusals.max() and refusals["/orders"] > 3 * meta["refusal_rate"] / 2
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks["quality_slis_json_validity_down"] is True and len(checks) == 5
