@@ -219,8 +219,9 @@ Where to look:
                                feedback counts on user_feedback, strata on judge_sample, weighted
                                pass_rate_* (raw and corrected), statuses, tokens and latency on
                                judge_scores; calibration: cohen_kappa_*, tpr_*, tnr_* on judge_calibration,
-                               judge_canary and its check; checks on traces and judge_scores;
-                               landing_sensor, labels_sensor, the daily schedules), run history kept
+                               judge_canary and its check; monitoring: SLI plots and one check per
+                               alert rule on quality_slis; landing_sensor, labels_sensor,
+                               quality_alert_sensor, the daily schedules), run history kept
                                in {os.environ['DAGSTER_HOME']}
   {home.catalog}
       DuckDB catalog, one view per table:
@@ -232,6 +233,8 @@ Where to look:
         'SELECT rubric, route, prompt_version, count(*) AS judged, sum(passed::INT / inclusion_probability) '
         '/ sum(1 / inclusion_probability) AS weighted_pass_rate FROM judge_scores WHERE status = \\'ok\\' '
         'GROUP BY ALL ORDER BY weighted_pass_rate LIMIT 10'))"
+  SELECT * FROM alerts / quality_slis in the catalog: every incident with its evidence, every SLI
+      with its interval (rules: eval_pipelines/defaults/alert_rules.yaml)
   {home.labels}
       drop reviewers' label files here (JSONL or CSV, see README "Judge calibration"): labels_sensor
       re-calibrates the judge; agreement history: SELECT * FROM judge_calibration in the catalog
