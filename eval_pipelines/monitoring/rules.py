@@ -10,7 +10,7 @@ one-hour blip does not page, a sustained or severe change does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -122,7 +122,6 @@ class Breach:
     short: WindowValue
     long: WindowValue
     baseline: WindowValue | None
-    evidence: dict = field(default_factory=dict)
 
     @property
     def key(self) -> str:

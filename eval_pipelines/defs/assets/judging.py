@@ -124,6 +124,7 @@ def judge_scores(context: dg.AssetExecutionContext, lake: LakeResource, judge: J
             **{f"judge_version_{name}": version for name, version in sorted(outcome.judge_versions.items())},
             "calls_sent": outcome.stats.attempts,
             "retries": outcome.stats.retries,
+            **{f"http_{status}": count for status, count in sorted(outcome.stats.http_statuses.items())},
             "circuit_opened": outcome.stats.circuit_opened,
             "tokens": usage.tokens,
             "cost_usd": usage.cost_usd,
