@@ -9,7 +9,7 @@ import duckdb
 
 from eval_pipelines.calibration.report import corrected_rates, latest_calibration
 from eval_pipelines.calibration.statistics import CorrectedRate
-from eval_pipelines.judge.summary import weighted_pass_rates
+from eval_pipelines.judge.summary import WeightedRate, weighted_pass_rates
 from eval_pipelines.lake import Lake
 
 
@@ -25,7 +25,7 @@ class LakeSummary:
     worst_slices: list[tuple[str, str, str, int, float, float]] = field(default_factory=list)
     feedback: list[tuple[str, int]] = field(default_factory=list)
     feedback_unlinked: int = 0
-    judge: list[tuple[str, int, float | None, float | None]] = field(default_factory=list)
+    judge: list[WeightedRate] = field(default_factory=list)
     judge_statuses: list[tuple[str, int]] = field(default_factory=list)
     judge_worst: list[tuple[str, str, str, int, float]] = field(default_factory=list)
     calibration: list[dict[str, Any]] = field(default_factory=list)
@@ -69,7 +69,7 @@ def summarize(lake: Lake, con: duckdb.DuckDBPyConnection) -> LakeSummary:
     if "judge_scores" in tables:
         _add_judge(summary, lake, con)
     if "judge_calibration" in tables:
-        _add_calibration(summary, lake, con, "judge_scores" in tables)
+        _add_calibration(summary, lake, con)
     if "judge_canary" in tables:
         summary.canary = _canary(lake, con)
     if "alerts" in tables:
@@ -78,19 +78,18 @@ def summarize(lake: Lake, con: duckdb.DuckDBPyConnection) -> LakeSummary:
     return summary
 
 
-def _add_calibration(summary: LakeSummary, lake: Lake, con: duckdb.DuckDBPyConnection, judged: bool) -> None:
-    """The latest calibration per rubric, and the day's judged pass rates corrected with it."""
+def _add_calibration(summary: LakeSummary, lake: Lake, con: duckdb.DuckDBPyConnection) -> None:
+    """The latest calibration per rubric, and the judged pass rates corrected with it."""
     history = lake.scan("judge_calibration")
     summary.calibration = con.sql(f"""
         SELECT * EXCLUDE (rank) FROM (SELECT *, row_number() OVER (PARTITION BY rubric ORDER BY run_time DESC) AS rank
                                      FROM {history} WHERE slice = 'all') WHERE rank = 1 ORDER BY rubric
         """).to_arrow_table().to_pylist()
-    if not judged:
+    if not summary.judge:
         return
-    scores = con.sql(f"SELECT * FROM {lake.scan('judge_scores')}").to_arrow_table()
     versions = dict(con.sql(f"SELECT rubric, arg_max(judge_version, judged_at) FROM {lake.scan('judge_scores')} "
                             "WHERE status = 'ok' GROUP BY rubric").fetchall())
-    summary.corrected = corrected_rates(weighted_pass_rates(con, scores), latest_calibration(con, history, versions))
+    summary.corrected = corrected_rates(summary.judge, latest_calibration(con, history, versions))
 
 
 def _canary(lake: Lake, con: duckdb.DuckDBPyConnection) -> tuple[str, int, int]:
@@ -108,8 +107,8 @@ def _add_judge(summary: LakeSummary, lake: Lake, con: duckdb.DuckDBPyConnection)
     """Judged pass rate per rubric (raw and weighted to the traffic), statuses, and the worst slice."""
     judged = lake.scan("judge_scores")
     weighted = "sum(passed::DOUBLE / inclusion_probability) / sum(1 / inclusion_probability)"
-    summary.judge = con.sql(f"""SELECT rubric, count(*), avg(passed::DOUBLE), {weighted} FROM {judged}
-                                WHERE status = 'ok' GROUP BY 1 ORDER BY 1""").fetchall()
+    verdicts = con.sql(f"SELECT rubric, status, passed, inclusion_probability FROM {judged}").to_arrow_table()
+    summary.judge = weighted_pass_rates(con, verdicts)
     summary.judge_statuses = con.sql(f"SELECT status, count(*) FROM {judged} GROUP BY 1 ORDER BY 2 DESC").fetchall()
     summary.judge_worst = con.sql(f"""
         SELECT rubric, route, prompt_version, count(*) AS n, 1 - {weighted} AS fail FROM {judged}
@@ -153,8 +152,8 @@ def format_summary(summary: LakeSummary) -> str:
                      + f"; {summary.feedback_unlinked} unlinked (feedback_quarantine)")
     if summary.judge:
         lines.append("LLM judge (STAND-IN in the demo), pass rate weighted to traffic: "
-                     + ", ".join(f"{rubric} {weighted:.1%} (n={n}, unweighted {raw:.1%})"
-                                 for rubric, n, raw, weighted in summary.judge))
+                     + ", ".join(f"{r.rubric} {r.weighted:.1%} (n={r.judged}, unweighted {r.raw:.1%})"
+                                 for r in summary.judge))
         lines.append("  judge statuses: " + ", ".join(f"{status} {n}" for status, n in summary.judge_statuses))
     for rubric, route, version, n, fail in summary.judge_worst:
         lines.append(f"  worst judged slice: {rubric} fails {fail:.0%} on route {route} prompt {version} (n={n})")

@@ -4,6 +4,7 @@
 from pathlib import Path
 
 import dagster as dg
+import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
@@ -32,6 +33,13 @@ class LakeResource(dg.ConfigurableResource):
     @property
     def lake(self) -> Lake:
         return Lake(self.layout.warehouse, self.layout.catalog)
+
+    def required_partition(self, table: str, key: str, columns: list[str] | None = None) -> pa.Table:
+        """An upstream hour this asset cannot run without: a clear failure if it was never materialized."""
+        data = self.lake.read_partitions(table, "hour", [key], columns)
+        if data is None:
+            raise dg.Failure(f"{table} partition {key} has not been materialized; materialize {table} first")
+        return data
 
     @property
     def landing_index(self) -> LandingIndex:

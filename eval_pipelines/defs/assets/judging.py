@@ -40,9 +40,7 @@ def judge_sample(context: dg.AssetExecutionContext, lake: LakeResource, judge: J
                  duckdb: DuckDBResource) -> dg.MaterializeResult:
     key = context.partition_key
     store = lake.lake
-    requests = store.read_partitions("traces", "hour", [key], REQUEST_COLUMNS)
-    if requests is None:
-        raise dg.Failure(f"traces partition {key} has not been materialized; materialize traces first")
+    requests = lake.required_partition("traces", key, REQUEST_COLUMNS)
     sampling = judge.settings(judge.rubrics()).sampling
     with duckdb.get_connection() as con:
         hard = hard_cases(con, store.read_partitions("programmatic_scores", "hour", [key], ["span_id", "evaluator",
@@ -86,9 +84,7 @@ def judge_scores(context: dg.AssetExecutionContext, lake: LakeResource, judge: J
                  duckdb: DuckDBResource) -> dg.MaterializeResult:
     key = context.partition_key
     store = lake.lake
-    sample = store.read_partition("judge_sample", "hour", key)
-    if sample is None:
-        raise dg.Failure(f"judge_sample partition {key} has not been materialized; materialize judge_sample first")
+    sample = lake.required_partition("judge_sample", key)
     rubrics = judge.rubrics()
     settings = judge.settings(rubrics)
     endpoint = judge.endpoint()

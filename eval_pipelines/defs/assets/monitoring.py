@@ -33,9 +33,7 @@ def quality_slis(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: 
                  monitoring: MonitoringConfigResource) -> dg.MaterializeResult:
     key = context.partition_key
     store = lake.lake
-    traces = store.read_partition("traces", "hour", key)
-    if traces is None:
-        raise dg.Failure(f"traces partition {key} has not been materialized; materialize traces first")
+    traces = lake.required_partition("traces", key)
     judged = store.read_partition("judge_scores", "hour", key)
     with duckdb.get_connection() as con:
         calibration = latest_calibration(con, store.scan_existing("judge_calibration"), _versions(judged))

@@ -38,9 +38,7 @@ from eval_pipelines.schemas import FEEDBACK_QUARANTINE, PROGRAMMATIC_SCORES, USE
 def programmatic_scores(context: dg.AssetExecutionContext, lake: LakeResource, scoring: ScoringConfigResource,
                         duckdb: DuckDBResource) -> dg.MaterializeResult:
     key = context.partition_key
-    traces = lake.lake.read_partition("traces", "hour", key)
-    if traces is None:
-        raise dg.Failure(f"traces partition {key} has not been materialized; materialize traces first")
+    traces = lake.required_partition("traces", key)
     config = scoring.evaluator_config()
     stats = ScoringStats()
     with duckdb.get_connection() as con:

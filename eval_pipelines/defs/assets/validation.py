@@ -26,9 +26,7 @@ from eval_pipelines.validation.suite import run_suite
 def trace_validation(context: dg.AssetExecutionContext, lake: LakeResource,
                      ingestion: IngestionConfigResource) -> dg.MaterializeResult:
     key = context.partition_key
-    traces = lake.lake.read_partition("traces", "hour", key)
-    if traces is None:
-        raise dg.Failure(f"traces partition {key} has not been materialized; materialize traces first")
+    traces = lake.required_partition("traces", key)
     validation = validate_rows(traces, ingestion.validation())
     write = lake.lake.write_partition("trace_validation", "hour", key, validation)
     rows = validation.num_rows
@@ -54,10 +52,8 @@ def trace_validation(context: dg.AssetExecutionContext, lake: LakeResource,
 )
 def traces_expectations(context: dg.AssetCheckExecutionContext, lake: LakeResource):
     key = context.run.tags["dagster/partition"]
-    traces = lake.lake.read_partition("traces", "hour", key)
+    traces = lake.required_partition("traces", key)
     quarantine = lake.lake.read_partition("trace_quarantine", "hour", key)
-    if traces is None:
-        raise dg.Failure(f"traces partition {key} has not been materialized")
     window = hourly_partitions.time_window_for_partition_key(key)
     outcomes = run_suite(traces, window.start, window.start + timedelta(hours=1))
     page = render_validation_report(f"traces {key}: Great Expectations suite", outcomes, traces.num_rows)
