@@ -134,16 +134,25 @@ STANDIN_JUDGE_MODEL = "standin-judge-2026-11-01"
 
 @contextlib.contextmanager
 def standin_judge() -> Iterator[str]:
-    """Runs the stand-in judge and points the ``judge`` resource's environment variables at it."""
+    """Runs the stand-in judge and points the ``judge`` resource's environment variables at it
+    (restored on exit)."""
     from eval_pipelines.standin.judge import judge_persona
     from eval_pipelines.standin.server import StandinServer
 
     with StandinServer(judge_persona) as server:
-        os.environ.update({"EVAL_PIPELINES_JUDGE_BASE_URL": server.base_url,
-                           "EVAL_PIPELINES_JUDGE_API_KEY": "standin-no-key",
-                           "EVAL_PIPELINES_JUDGE_MODEL": STANDIN_JUDGE_MODEL,
-                           "EVAL_PIPELINES_JUDGE_MODEL_VERSION": STANDIN_JUDGE_MODEL})
-        yield server.base_url
+        variables = {"EVAL_PIPELINES_JUDGE_BASE_URL": server.base_url, "EVAL_PIPELINES_JUDGE_API_KEY": "standin-no-key",
+                     "EVAL_PIPELINES_JUDGE_MODEL": STANDIN_JUDGE_MODEL,
+                     "EVAL_PIPELINES_JUDGE_MODEL_VERSION": STANDIN_JUDGE_MODEL}
+        previous = {name: os.environ.get(name) for name in variables}
+        os.environ.update(variables)
+        try:
+            yield server.base_url
+        finally:
+            for name, value in previous.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 def _run_dagster_dev(command: list[str]) -> int:
@@ -181,13 +190,8 @@ def _demo(args: argparse.Namespace) -> int:
     prepare_dagster_home(home)
     import dagster as dg
 
-    from eval_pipelines.defs.local_runs import (
-        execute_job,
-        execute_run_requests,
-        landing_sensor_tick,
-        quality_alert_tick,
-        wait_for_quiet_landing,
-    )
+    from eval_pipelines.definitions import build_defs
+    from eval_pipelines.defs.local_runs import LocalPipeline, wait_for_quiet_landing
     from eval_pipelines.lake import Lake
     from eval_pipelines.standin.server import STANDIN_LABEL
 
@@ -195,17 +199,18 @@ def _demo(args: argparse.Namespace) -> int:
     wait_for_quiet_landing(home.landing)
     with standin_judge() as judge_url, dg.DagsterInstance.get() as instance:
         print(f"judge: {STANDIN_LABEL} at {judge_url} (the demo's judge; never a production default)")
-        calibration = execute_job(instance, "calibration_job")
+        pipeline = LocalPipeline(instance, build_defs(home))
+        calibration = pipeline.execute_job("calibration_job")
         print(f"calibration_job (seed labels): {'ok' if calibration.success else 'FAILED'}")
-        tick = landing_sensor_tick(instance)
+        tick = pipeline.landing_sensor_tick()
         requests = tick.run_requests or []
         skipped = tick.skip_reason.skip_message if tick.skip_reason else ""
         print(f"landing_sensor: {len(requests)} hour partition(s) to build" + (f" ({skipped})" if skipped else ""))
-        runs = execute_run_requests(instance, requests)
+        runs = pipeline.execute_run_requests(requests)
         days = sorted({run.partition_key[:10] for run in runs})
-        canaries = [execute_job(instance, "canary_job", day) for day in days]
+        canaries = [pipeline.execute_job("canary_job", day) for day in days]
         print(f"canary_job: {', '.join(days) or 'no new day'}")
-        print(f"quality_alert_sensor: {quality_alert_tick(instance)}")
+        print(f"quality_alert_sensor: {pipeline.quality_alert_tick()}")
     failed = [run.partition_key for run in [calibration, *runs, *canaries] if not run.success]
     Lake(home.warehouse, home.catalog).refresh_catalog()
     hours_ok = sum(run.success for run in runs)

@@ -21,27 +21,32 @@ from eval_pipelines.defs.schedules import calibration_schedule, canary_schedule
 from eval_pipelines.defs.sensors import labels_sensor, landing_sensor, quality_alert_sensor
 from eval_pipelines.home import Home
 
-home = Home.from_env()
 
-defs = dg.Definitions(
-    assets=[trace_ingestion, trace_validation, programmatic_scores, feedback_linking, judge_sample, judge_scores,
-            label_ingestion, judge_calibration, judge_canary, quality_slis],
-    asset_checks=[traces_expectations],
-    jobs=[hourly_evaluation_job, calibration_job, canary_job],
-    schedules=[calibration_schedule, canary_schedule],
-    sensors=[landing_sensor, labels_sensor, quality_alert_sensor],
-    resources={
-        "lake": LakeResource(home=str(home.root)),
-        "duckdb": duckdb_resource(home),
-        "ingestion": IngestionConfigResource(),
-        "scoring": ScoringConfigResource(),
-        "monitoring": MonitoringConfigResource(),
-        # No default endpoint: point these at a real judge (or at `eval-pipelines serve-judge`, a stand-in).
-        "judge": JudgeResource(
-            base_url=dg.EnvVar("EVAL_PIPELINES_JUDGE_BASE_URL"),
-            api_key=dg.EnvVar("EVAL_PIPELINES_JUDGE_API_KEY"),
-            model=dg.EnvVar("EVAL_PIPELINES_JUDGE_MODEL"),
-            model_version=dg.EnvVar("EVAL_PIPELINES_JUDGE_MODEL_VERSION"),
-        ),
-    },
-)
+def build_defs(home: Home, **resources: dg.ConfigurableResource) -> dg.Definitions:
+    """Everything, with the lake at ``home`` and any resource replaced by name (the demo and the tests
+    build their own)."""
+    return dg.Definitions(
+        assets=[trace_ingestion, trace_validation, programmatic_scores, feedback_linking, judge_sample, judge_scores,
+                label_ingestion, judge_calibration, judge_canary, quality_slis],
+        asset_checks=[traces_expectations],
+        jobs=[hourly_evaluation_job, calibration_job, canary_job],
+        schedules=[calibration_schedule, canary_schedule],
+        sensors=[landing_sensor, labels_sensor, quality_alert_sensor],
+        resources={
+            "lake": LakeResource(home=str(home.root)),
+            "duckdb": duckdb_resource(home),
+            "ingestion": IngestionConfigResource(),
+            "scoring": ScoringConfigResource(),
+            "monitoring": MonitoringConfigResource(),
+            # No default endpoint: point these at a real judge (or at `eval-pipelines serve-judge`, a stand-in).
+            "judge": JudgeResource(
+                base_url=dg.EnvVar("EVAL_PIPELINES_JUDGE_BASE_URL"),
+                api_key=dg.EnvVar("EVAL_PIPELINES_JUDGE_API_KEY"),
+                model=dg.EnvVar("EVAL_PIPELINES_JUDGE_MODEL"),
+                model_version=dg.EnvVar("EVAL_PIPELINES_JUDGE_MODEL_VERSION"),
+            ),
+        } | resources,
+    )
+
+
+defs = build_defs(Home.from_env())

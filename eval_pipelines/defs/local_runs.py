@@ -11,7 +11,6 @@ from pathlib import Path
 
 import dagster as dg
 
-from eval_pipelines.definitions import defs
 from eval_pipelines.defs.sensors import QUIET_SECONDS, landing_sensor, quality_alert_sensor
 
 # The step-by-step event log stays in the instance (and the UI); the terminal gets warnings only.
@@ -31,35 +30,39 @@ def wait_for_quiet_landing(landing: Path) -> None:
     time.sleep(max(0.0, newest + QUIET_SECONDS + 0.1 - time.time()))
 
 
-def landing_sensor_tick(instance: dg.DagsterInstance, cursor: str | None = None) -> dg.SensorResult:
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=defs.resources,
-                                      definitions=defs)
-    return landing_sensor(context)
+@dataclass(frozen=True)
+class LocalPipeline:
+    """The project's definitions driven by hand against one instance."""
 
+    instance: dg.DagsterInstance
+    defs: dg.Definitions
 
-def execute_run_requests(instance: dg.DagsterInstance, requests: list[dg.RunRequest],
-                         progress: Callable[[str], None] = print) -> list[LocalRun]:
-    job = defs.resolve_job_def("hourly_evaluation_job")
-    runs = []
-    for number, request in enumerate(requests, start=1):
-        result = job.execute_in_process(partition_key=request.partition_key, instance=instance,
-                                        tags=request.tags, raise_on_error=False, run_config=QUIET_LOGS)
-        runs.append(LocalRun(request.partition_key, result.success, result.run_id))
-        progress(f"[{number}/{len(requests)}] hourly_evaluation_job {request.partition_key}: "
-                 f"{'ok' if result.success else 'FAILED'}")
-    return runs
+    def _sensor_context(self, cursor: str | None) -> dg.SensorEvaluationContext:
+        return dg.build_sensor_context(instance=self.instance, cursor=cursor, resources=self.defs.resources,
+                                       definitions=self.defs)
 
+    def landing_sensor_tick(self, cursor: str | None = None) -> dg.SensorResult:
+        return landing_sensor(self._sensor_context(cursor))
 
-def execute_job(instance: dg.DagsterInstance, job_name: str, partition_key: str | None = None) -> LocalRun:
-    """One run of a job of ``defs`` in this process (e.g. the calibration before the demo's hours)."""
-    result = defs.resolve_job_def(job_name).execute_in_process(
-        partition_key=partition_key, instance=instance, raise_on_error=False, run_config=QUIET_LOGS,
-        tags={"eval_pipelines/trigger": "local"})
-    return LocalRun(partition_key or "", result.success, result.run_id)
+    def quality_alert_tick(self, cursor: str | None = None) -> str:
+        """One evaluation of ``quality_alert_sensor`` (alerts go to its channels and the alerts table)."""
+        return quality_alert_sensor(self._sensor_context(cursor)).skip_message
 
+    def execute_run_requests(self, requests: list[dg.RunRequest],
+                             progress: Callable[[str], None] = print) -> list[LocalRun]:
+        job = self.defs.resolve_job_def("hourly_evaluation_job")
+        runs = []
+        for number, request in enumerate(requests, start=1):
+            result = job.execute_in_process(partition_key=request.partition_key, instance=self.instance,
+                                            tags=request.tags, raise_on_error=False, run_config=QUIET_LOGS)
+            runs.append(LocalRun(request.partition_key, result.success, result.run_id))
+            progress(f"[{number}/{len(requests)}] hourly_evaluation_job {request.partition_key}: "
+                     f"{'ok' if result.success else 'FAILED'}")
+        return runs
 
-def quality_alert_tick(instance: dg.DagsterInstance, cursor: str | None = None) -> str:
-    """One evaluation of ``quality_alert_sensor`` (alerts go to its channels and the alerts table)."""
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=defs.resources,
-                                      definitions=defs)
-    return quality_alert_sensor(context).skip_message
+    def execute_job(self, job_name: str, partition_key: str | None = None) -> LocalRun:
+        """One run of a job (e.g. the calibration before the demo's hours)."""
+        result = self.defs.resolve_job_def(job_name).execute_in_process(
+            partition_key=partition_key, instance=self.instance, raise_on_error=False, run_config=QUIET_LOGS,
+            tags={"eval_pipelines/trigger": "local"})
+        return LocalRun(partition_key or "", result.success, result.run_id)

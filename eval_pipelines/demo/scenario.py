@@ -4,6 +4,7 @@ Deterministic for a seed. Incidents the later pipeline must catch:
 - 09:00-10:00 UTC: a burst of malformed JSON answers on ``/classify`` (a provider-side fault);
 - from 14:00: prompt ``v7`` rolls out on ``/orders`` and its new rule makes the model refuse often;
 - from 18:00: the topic mix shifts towards billing disputes and account-security questions.
+A quiet day (``incidents=False``) has the same traffic without any of them: the monitoring must stay silent.
 """
 
 from __future__ import annotations
@@ -101,9 +102,9 @@ class PlannedRequest:
     feedback_draw: float
 
 
-def prompt_version(route: str, hour: int) -> str:
+def prompt_version(route: str, hour: int, incidents: bool = True) -> str:
     if route == "/orders":
-        return "v7" if hour >= PROMPT_ROLLOUT_HOUR else "v6"
+        return "v7" if incidents and hour >= PROMPT_ROLLOUT_HOUR else "v6"
     return {"/classify": "triage-v2", "/kb": "kb-v3", "/shipping": "ship-v1"}.get(route, "v4")
 
 
@@ -119,8 +120,9 @@ def _weighted(rng: random.Random, weights: dict[str, int]) -> str:
     return rng.choices(list(weights), weights=list(weights.values()))[0]
 
 
-def plan_day(day: date, requests: int, seed: int = 7) -> list[PlannedRequest]:
-    """About ``requests`` requests over ``day`` (UTC), grouped into sessions of 1-3 turns."""
+def plan_day(day: date, requests: int, seed: int = 7, incidents: bool = True) -> list[PlannedRequest]:
+    """About ``requests`` requests over ``day`` (UTC), grouped into sessions of 1-3 turns, with or
+    without the staged incidents."""
     rng = random.Random(seed)
     day_start = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * SECOND_NS
     planned: list[PlannedRequest] = []
@@ -133,12 +135,13 @@ def plan_day(day: date, requests: int, seed: int = 7) -> list[PlannedRequest]:
         language = _weighted(rng, LANGUAGES)
         for turn in range(rng.choices([1, 2, 3], weights=[70, 22, 8])[0]):
             hour = (t - day_start) // HOUR_NS
-            topic = _weighted(rng, SHIFTED_TOPIC_WEIGHTS if hour >= TOPIC_SHIFT_HOUR else BASE_TOPIC_WEIGHTS)
+            shifted = incidents and hour >= TOPIC_SHIFT_HOUR
+            topic = _weighted(rng, SHIFTED_TOPIC_WEIGHTS if shifted else BASE_TOPIC_WEIGHTS)
             turn_language, question = _question(rng, topic, language)
             repeats = 2 if rng.random() < 0.04 else 1
             for repeat in range(repeats):
                 planned.append(_request(rng, len(planned), t, topic, turn_language, question,
-                                        f"sess-{seed}-{session:06d}", user, hour))
+                                        f"sess-{seed}-{session:06d}", user, hour, incidents))
                 t += rng.randint(5, 30) * SECOND_NS if repeat + 1 < repeats else 0
             t += rng.randint(20, 180) * SECOND_NS
             if turn and t >= day_start + 24 * HOUR_NS:
@@ -149,17 +152,17 @@ def plan_day(day: date, requests: int, seed: int = 7) -> list[PlannedRequest]:
 
 
 def _request(rng: random.Random, index: int, t: int, topic: str, language: str, question: str,
-             session_id: str, user_id: str, hour: int) -> PlannedRequest:
+             session_id: str, user_id: str, hour: int, incidents: bool) -> PlannedRequest:
     route = ROUTES[topic]
     fault = None
-    if route == "/classify" and hour in MALFORMED_JSON_HOURS and rng.random() < 0.6:
+    if incidents and route == "/classify" and hour in MALFORMED_JSON_HOURS and rng.random() < 0.6:
         fault = "malformed_json"
     elif rng.random() < 0.004:
         fault = "server_error"
     treatment = route == "/chat" and rng.random() < 0.15
     return PlannedRequest(
         index=index, sim_ns=t, service=SERVICE_OF_ROUTE[route], route=route, topic=topic, language=language,
-        question=question, session_id=session_id, user_id=user_id, prompt_version=prompt_version(route, hour),
+        question=question, session_id=session_id, user_id=user_id, prompt_version=prompt_version(route, hour, incidents),
         model="gpt-4.1-mini" if treatment else ("gpt-4o" if route == "/kb" else "gpt-4o-mini"),
         feature_flag="model-ab:treatment" if treatment else ("model-ab:control" if route == "/chat" else None),
         fault=fault, feedback_draw=rng.random())

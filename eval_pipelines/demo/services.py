@@ -223,7 +223,8 @@ def run_service(service: str, requests: list[PlannedRequest], base_url: str, lan
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(handle, requests))
     if survey:
-        target = Path(landing) / "feedback" / f"csat-{service}.jsonl"
+        day = datetime.fromtimestamp(requests[0].sim_ns / 1e9, tz=UTC).date()
+        target = Path(landing) / "feedback" / day.isoformat() / f"csat-{service}.jsonl"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(b"".join(orjson.dumps(row) + b"\n" for row in survey))
     tracer_provider.force_flush()

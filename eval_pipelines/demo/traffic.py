@@ -115,15 +115,15 @@ def write_stray_feedback(landing: Path, day: date) -> int:
              "kind": "rating", "value": 2, "scale": 5} for h in range(3)]
     rows += [{"timestamp": noon.isoformat(), "response_id": "chatcmpl-unknown", "kind": "rating", "value": 9},
              {"timestamp": noon.isoformat(), "kind": "thumbs", "value": "down"}]
-    target = landing / "feedback" / "csat-stray.jsonl"
+    target = landing / "feedback" / day.isoformat() / "csat-stray.jsonl"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(b"".join(orjson.dumps(row) + b"\n" for row in rows))
     return len(rows)
 
 
 def write_demo_traffic(landing: Path, day: date, requests: int, seed: int = 7, bad_lines: int = 300,
-                       workers: int = 8) -> TrafficSummary:
-    plan = plan_day(day, requests, seed)
+                       workers: int = 8, incidents: bool = True) -> TrafficSummary:
+    plan = plan_day(day, requests, seed, incidents)
     rng = random.Random(seed)
     landing.mkdir(parents=True, exist_ok=True)
     with StandinServer(persona=support_persona) as server:

@@ -88,10 +88,15 @@ def _identifier(languages: tuple[str, ...], min_confidence: float) -> LanguageId
     return identifier
 
 
+def detect_language(text: str, languages: tuple[str, ...] = (), min_confidence: float = 0.0) -> str:
+    """The most likely ISO 639-1 language of ``text`` among ``languages`` (all when empty)."""
+    return _identifier(languages, min_confidence).classify(text)[0]
+
+
 @single("language_match")
 def language_match(batch: Batch, settings: LanguageMatchSettings) -> pa.Table:
     """py3langid over the distinct texts long enough to tell (a Python call per distinct text)."""
-    identifier = _identifier(tuple(settings.languages), settings.min_confidence)
+    candidates = tuple(settings.languages)
     rows = batch.fetch("rid, input_text, output_text",
                        f"answered AND length(input_text) >= {settings.min_chars} "
                        f"AND length(output_text) >= {settings.min_chars}")
@@ -99,7 +104,7 @@ def language_match(batch: Batch, settings: LanguageMatchSettings) -> pa.Table:
 
     def language(text: str) -> str:
         if text not in cache:
-            cache[text] = identifier.classify(text)[0]
+            cache[text] = detect_language(text, candidates, settings.min_confidence)
         return cache[text]
 
     scores, labels, passed, explanations = [], [], [], []

@@ -2,10 +2,13 @@
 attribution: which slice explains the change, and whether a new version appeared when it started.
 
 Attribution compares, for the breaching SLI, every ``route×prompt_version×model`` slice's rate and
-share of the denominator in the short window with the hours before the long window. The slice whose
-contribution to the change (rate × share, now minus before) is largest in the rule's direction
-explains it; a dimension value of that slice absent before (a prompt version rolled out, a new
-model) is named with the hour it first appeared.
+share of the denominator in the short window with the hours before the long window. A slice's
+contribution to the change of the overall rate R is ``share_now × (rate_now − R_before) −
+share_before × (rate_before − R_before)``; the contributions add up to ``R_now − R_before``, and a
+slice whose share moves while its rate stays at the old overall rate contributes nothing (so a prompt
+version being replaced is not blamed for what its successor does). The slice contributing most in the
+rule's direction explains the change; a dimension value of that slice absent before (a prompt version
+rolled out, a new model) is named with the hour it first appeared.
 """
 
 from __future__ import annotations
@@ -46,10 +49,11 @@ def attribute(breach: Breach, history: pa.Table) -> Attribution | None:
              and all(r[column] == value for column, value in rule.slice.equals.items())]
     now = [r for r in parts if short_start <= r["hour_start"] < end]
     before = [r for r in parts if before_start <= r["hour_start"] < before_end]
-    _, now_total = _rate(now)
-    _, before_total = _rate(before)
+    overall_now, now_total = _rate(now)
+    overall_before, before_total = _rate(before)
     if not now_total:
         return None
+    reference = overall_before if overall_before is not None else overall_now
     sign = 1 if rule.direction == "up" else -1
     best: tuple[float, str, float, float | None] | None = None
     for slice_key in sorted({r["slice"] for r in now}):
@@ -57,8 +61,8 @@ def attribute(breach: Breach, history: pa.Table) -> Attribution | None:
         rate_before, n_before = _rate([r for r in before if r["slice"] == slice_key])
         if rate_now is None:
             continue
-        contribution = rate_now * n_now / now_total - ((rate_before or 0.0) * n_before / before_total
-                                                       if before_total else 0.0)
+        contribution = n_now / now_total * (rate_now - reference) - (
+            n_before / before_total * (rate_before - reference) if rate_before is not None else 0.0)
         if best is None or sign * contribution > best[0]:
             best = (sign * contribution, slice_key, rate_now, rate_before)
     if best is None:

@@ -5,13 +5,17 @@ A rule watches one SLI on the slices of one dimension (``total``, ``route``, ``p
 is a fixed ``threshold``, or a ``relative_change`` / ``absolute_change`` against the baseline window
 just before the long window. A slice breaches only when the short AND the long window (ending at the
 evaluated hour) both cross the condition, each with at least ``min_samples`` in its denominator: a
-one-hour blip does not page, a sustained or severe change does.
+one-hour blip does not page, a sustained or severe change does. For rates, a window crosses only when
+its Wilson interval at the rule's ``confidence`` (0.95 by default) lies wholly beyond the limit, so
+noise on small samples (1% of refusals becoming 2.5% in a quiet hour) does not page; ``confidence:
+0`` compares the bare rate.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from statistics import NormalDist
 from pathlib import Path
 from typing import Literal
 
@@ -19,6 +23,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from eval_pipelines.config import ConfigError, configured_path, load_config
+from eval_pipelines.monitoring.intervals import wilson
 
 ALERT_RULES_ENV_VAR = "EVAL_PIPELINES_ALERT_RULES"
 DIMENSIONS = ("total", "route", "prompt_version", "model", "route×prompt_version×model")
@@ -68,6 +73,7 @@ class AlertRule(_Strict):
     direction: Literal["up", "down"] = "up"
     windows: Windows = Windows()
     min_samples: int = Field(default=30, ge=1)
+    confidence: float = Field(default=0.95, ge=0, lt=1)
     severity: Literal["page", "ticket", "info"] = "ticket"
     channels: list[str] = ["log"]
 
@@ -112,6 +118,14 @@ def load_alert_config(path: Path | None = None, known_slis: set[str] | None = No
 class WindowValue:
     value: float | None
     samples: float
+    is_rate: bool = False
+
+    def bound(self, upper: bool, confidence: float) -> float:
+        """The rate's Wilson bound on the given side (the value itself for non-rates or confidence 0)."""
+        if not self.is_rate or confidence == 0 or self.value is None:
+            return self.value
+        low, high = wilson(self.value * self.samples, self.samples, NormalDist().inv_cdf((1 + confidence) / 2))
+        return high if upper else low
 
 
 @dataclass(frozen=True)
@@ -140,7 +154,7 @@ def _window(rows: list[dict], start: datetime, end: datetime) -> WindowValue:
     if all(r["denominator"] is not None for r in inside):
         denominator = sum(r["denominator"] for r in inside)
         value = sum(r["numerator"] or 0.0 for r in inside) / denominator if denominator else None
-        return WindowValue(value, denominator)
+        return WindowValue(value, denominator, is_rate=True)
     values = [r["value"] for r in inside if r["value"] is not None]
     return WindowValue(sum(values) / len(values) if values else None, float(len(values)))
 
@@ -148,16 +162,24 @@ def _window(rows: list[dict], start: datetime, end: datetime) -> WindowValue:
 def _crosses(rule: AlertRule, window: WindowValue, baseline: WindowValue | None) -> bool:
     if window.value is None or window.samples < rule.min_samples:
         return False
-    condition, up = rule.condition, rule.direction == "up"
-    if condition.threshold is not None:
-        return window.value > condition.threshold if up else window.value < condition.threshold
-    if baseline is None or baseline.value is None or baseline.samples < rule.min_samples:
+    limit = _limit(rule, baseline)
+    if limit is None:
         return False
+    if rule.direction == "up":
+        return window.bound(upper=False, confidence=rule.confidence) > limit
+    return window.bound(upper=True, confidence=rule.confidence) < limit
+
+
+def _limit(rule: AlertRule, baseline: WindowValue | None) -> float | None:
+    """The value the window must get beyond: the threshold, or the baseline moved by the change."""
+    condition, sign = rule.condition, 1 if rule.direction == "up" else -1
+    if condition.threshold is not None:
+        return condition.threshold
+    if baseline is None or baseline.value is None or baseline.samples < rule.min_samples:
+        return None
     if condition.relative_change is not None:
-        factor = 1 + condition.relative_change if up else 1 - condition.relative_change
-        return window.value > baseline.value * factor if up else window.value < baseline.value * factor
-    change = window.value - baseline.value
-    return change > condition.absolute_change if up else -change > condition.absolute_change
+        return baseline.value * (1 + sign * condition.relative_change)
+    return baseline.value + sign * condition.absolute_change
 
 
 def _matches(rule: AlertRule, row: dict) -> bool:

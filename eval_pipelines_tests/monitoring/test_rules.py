@@ -10,8 +10,10 @@ from eval_pipelines.monitoring.rules import AlertRule, evaluate_rules, load_aler
 from eval_pipelines.schemas import QUALITY_SLIS
 
 T0 = datetime(2026, 11, 21, 0, tzinfo=UTC)
+# Bare rates (confidence 0): these tests are about windows and baselines, the interval test is separate.
 RULE = AlertRule.model_validate({"name": "refusal_up", "sli": "refusal_rate", "condition": {"threshold": 0.1},
-                                 "windows": {"short_hours": 1, "long_hours": 3}, "min_samples": 50})
+                                 "windows": {"short_hours": 1, "long_hours": 3}, "min_samples": 50,
+                                 "confidence": 0})
 
 
 def history(rates: list[float], n: int = 100, sli: str = "refusal_rate") -> pa.Table:
@@ -32,6 +34,15 @@ def test_a_one_hour_blip_does_not_page_but_a_sustained_breach_does():
     assert not evaluate_rules([RULE], sustained, at(3))
     (breach,) = evaluate_rules([RULE], sustained, at(4))  # long window (2+20+20)/3 = 14%
     assert breach.short.value == pytest.approx(0.2) and breach.long.value == pytest.approx(0.14)
+
+
+def test_a_change_within_the_noise_of_a_small_sample_does_not_page_the_same_change_on_a_large_one_does():
+    rule = RULE.model_copy(update={"confidence": 0.95, "condition": RULE.condition.model_copy(
+        update={"threshold": None, "relative_change": 1.0, "baseline_hours": 3})})
+    rates = [0.012, 0.012, 0.012, 0.03, 0.03, 0.03]  # more than doubled
+    assert not evaluate_rules([rule], history(rates, n=250), at(5))  # 7.5 refusals in 250: could be 1.2%
+    assert evaluate_rules([rule], history(rates, n=5000), at(5))
+    assert evaluate_rules([rule.model_copy(update={"confidence": 0})], history(rates, n=250), at(5))
 
 
 def test_windows_need_enough_samples():
@@ -68,21 +79,24 @@ def test_an_open_incident_is_measured_against_the_baseline_it_started_from():
     assert list(state) == ["refusal_up|total"]  # a moving baseline would have swallowed it by now
 
 
-def combination_history() -> pa.Table:
-    """Refusals per route×prompt×model: /orders moves to prompt v7 at hour 3 and refuses 50%."""
+def combination_history(sli: str = "refusal_rate", before: float = 0.02, after: float = 0.5,
+                        chat_shares: tuple[int, int] = (400, 400)) -> pa.Table:
+    """Rates per route×prompt×model: /orders moves to prompt v7 at hour 3, going from ``before`` to
+    ``after``; /chat keeps its rate and its volume goes from ``chat_shares[0]`` to ``chat_shares[1]``."""
     rows = []
     for hour in range(6):
-        parts = [("/chat", "v4", 400, 0.02), ("/orders", "v7" if hour >= 3 else "v6", 200, 0.5 if hour >= 3 else 0.02)]
+        parts = [("/chat", "v4", chat_shares[hour >= 3], before),
+                 ("/orders", "v7" if hour >= 3 else "v6", 200, after if hour >= 3 else before)]
         for route, version, n, rate in parts:
             rows.append({"hour_start": at(hour), "dimension": "route×prompt_version×model", "route": route,
-                         "prompt_version": version, "model": "m", "sli": "refusal_rate",
+                         "prompt_version": version, "model": "m", "sli": sli,
                          "slice": f"route={route}, prompt_version={version}, model=m",
                          "numerator": rate * n, "denominator": float(n), "value": rate})
             rows.append({"hour_start": at(hour), "dimension": "prompt_version", "prompt_version": version,
                          "sli": "volume", "slice": f"prompt_version={version}", "value": float(n)})
-        total = sum(n * rate for _, _, n, rate in parts)
-        rows.append({"hour_start": at(hour), "dimension": "total", "slice": "total", "sli": "refusal_rate",
-                     "numerator": total, "denominator": 600.0, "value": total / 600})
+        total, n_total = sum(n * rate for _, _, n, rate in parts), float(sum(n for _, _, n, _ in parts))
+        rows.append({"hour_start": at(hour), "dimension": "total", "slice": "total", "sli": sli,
+                     "numerator": total, "denominator": n_total, "value": total / n_total})
     return pa.Table.from_pylist(rows, schema=QUALITY_SLIS)
 
 
@@ -95,6 +109,16 @@ def test_attribution_names_the_slice_and_the_version_that_appeared():
     assert attribution.new_value == ("prompt_version", "v7", at(3))
     text = describe(breach, attribution)
     assert "refusal rate overall rose" in text and "since prompt_version v7 appeared at 03:00" in text
+
+
+def test_a_drop_is_blamed_on_the_version_that_fell_not_on_the_one_it_replaced_or_on_a_mix_change():
+    data = combination_history("judge_pass_rate_helpfulness", before=0.98, after=0.6, chat_shares=(400, 200))
+    rule = AlertRule.model_validate({"name": "helpful_down", "sli": "judge_pass_rate_helpfulness", "direction": "down",
+                                     "condition": {"absolute_change": 0.1, "baseline_hours": 2},
+                                     "windows": {"short_hours": 1, "long_hours": 1}, "min_samples": 50})
+    (breach,) = evaluate_rules([rule], data, at(3))
+    attribution = attribute(breach, data)
+    assert attribution.slice == "route=/orders, prompt_version=v7, model=m" and attribution.now == pytest.approx(0.6)
 
 
 def write_rules(tmp_path, data) -> object:

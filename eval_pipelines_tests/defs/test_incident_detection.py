@@ -1,0 +1,84 @@
+"""A quiet day, then the demo day, through the real pipeline: the packaged alert rules catch each staged
+incident once, name the slice that explains it, and stay silent on the quiet day."""
+
+import json
+from datetime import timedelta
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+
+from eval_pipelines.cli import standin_judge
+from eval_pipelines.definitions import build_defs
+from eval_pipelines.defs.local_runs import LocalPipeline, wait_for_quiet_landing
+from eval_pipelines.defs.resources import ScoringConfigResource
+from eval_pipelines.home import Home
+from eval_pipelines.lake import Lake
+from eval_pipelines_tests.conftest import DEMO_DAY
+
+QUIET_DAY = DEMO_DAY - timedelta(days=1)
+REQUESTS_PER_DAY = 6000  # enough for every rule's min_samples in the busy hours
+
+
+@pytest.fixture(scope="module")
+def alerts(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    from eval_pipelines.demo.traffic import write_demo_traffic
+
+    home = Home(tmp_path_factory.mktemp("detection") / "home").ensure()
+    write_demo_traffic(home.landing, QUIET_DAY, REQUESTS_PER_DAY, seed=5, bad_lines=0, incidents=False)
+    write_demo_traffic(home.landing, DEMO_DAY, REQUESTS_PER_DAY, seed=7, bad_lines=0)
+    wait_for_quiet_landing(home.landing)
+    with standin_judge(), dg.instance_for_test() as instance:
+        # The hourly Evidently report is not what this test is about, and costs 1.5 s an hour.
+        pipeline = LocalPipeline(instance, build_defs(home, scoring=ScoringConfigResource(text_evals_report=False)))
+        requests = pipeline.landing_sensor_tick().run_requests
+        runs = pipeline.execute_run_requests(requests, progress=lambda _: None)
+        summary = pipeline.quality_alert_tick()
+    assert len(runs) == 48 and all(run.success for run in runs), summary
+    lake = Lake(home.warehouse)
+    assert "alerts" in lake.tables(), summary
+    alerts = duckdb.sql(f"SELECT * FROM {lake.scan('alerts')} ORDER BY hour_start").df()
+    return alerts.assign(details=alerts.details.map(json.loads))
+
+
+def opened(alerts: pd.DataFrame, rule: str) -> pd.DataFrame:
+    return alerts[(alerts.event == "opened") & (alerts.rule == rule)]
+
+
+def test_nothing_fires_on_the_quiet_day(alerts):
+    assert not (alerts.hour_start.dt.date == QUIET_DAY).any(), alerts[["hour_start", "rule", "message"]]
+
+
+def test_each_staged_incident_opens_once_and_every_alert_points_at_one_of_them(alerts):
+    incidents = alerts[alerts.event == "opened"]
+    assert {"json_validity_down", "refusal_rate_up", "traffic_mix_shift"} <= set(incidents.rule)
+    assert not incidents.key.duplicated().any()
+    staged = ("route=/classify", "prompt_version=v7", "route=/chat")
+    explained = incidents.details.map(lambda d: d["explained_by"] or "") + " " + incidents.slice
+    assert explained.map(lambda text: any(cause in text for cause in staged)).all(), incidents.message.tolist()
+
+
+def test_the_judge_sees_the_prompt_rollout_as_less_helpful_answers_on_orders_if_it_pages_at_all(alerts):
+    for _, alert in opened(alerts, "judged_helpfulness_down").iterrows():
+        assert "route=/orders, prompt_version=v7" in alert.details["explained_by"], alert.message
+
+
+def test_the_malformed_json_burst_is_caught_at_nine_explained_by_the_classifier_and_resolves(alerts):
+    burst = opened(alerts, "json_validity_down").iloc[0]
+    assert burst.hour_start.hour == 9
+    assert "route=/classify" in burst.details["explained_by"]
+    resolved = alerts[(alerts.event == "resolved") & (alerts.rule == "json_validity_down")]
+    assert len(resolved) == 1 and resolved.hour_start.iloc[0].hour in (10, 11)
+
+
+def test_the_refusal_spike_is_blamed_on_prompt_v7_on_orders(alerts):
+    spike = opened(alerts, "refusal_rate_up").iloc[0]
+    assert spike.hour_start.hour in (14, 15)
+    assert "/orders" in spike.details["explained_by"] and "v7" in spike.details["explained_by"]
+    assert "since prompt_version v7 appeared at 14:00" in spike.message
+
+
+def test_the_topic_shift_shows_as_more_chat_traffic(alerts):
+    shift = opened(alerts, "traffic_mix_shift").iloc[0]
+    assert shift.slice == "route=/chat" and shift.hour_start.hour in (18, 19, 20)
