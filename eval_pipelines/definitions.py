@@ -5,10 +5,10 @@ import dagster as dg
 from eval_pipelines.defs.assets.calibration import judge_calibration, judge_canary, label_ingestion
 from eval_pipelines.defs.assets.ingestion import trace_ingestion
 from eval_pipelines.defs.assets.judging import judge_sample, judge_scores
-from eval_pipelines.defs.assets.monitoring import quality_slis
+from eval_pipelines.defs.assets.monitoring import drift_report, quality_slis
 from eval_pipelines.defs.assets.scoring import feedback_linking, programmatic_scores
 from eval_pipelines.defs.assets.validation import trace_validation, traces_expectations
-from eval_pipelines.defs.jobs import calibration_job, canary_job, hourly_evaluation_job
+from eval_pipelines.defs.jobs import calibration_job, canary_job, drift_job, hourly_evaluation_job
 from eval_pipelines.defs.resources import (
     IngestionConfigResource,
     JudgeResource,
@@ -17,7 +17,7 @@ from eval_pipelines.defs.resources import (
     ScoringConfigResource,
     duckdb_resource,
 )
-from eval_pipelines.defs.schedules import calibration_schedule, canary_schedule
+from eval_pipelines.defs.schedules import calibration_schedule, canary_schedule, drift_schedule
 from eval_pipelines.defs.sensors import labels_sensor, landing_sensor, quality_alert_sensor
 from eval_pipelines.home import Home
 
@@ -27,10 +27,10 @@ def build_defs(home: Home, **resources: dg.ConfigurableResource) -> dg.Definitio
     build their own)."""
     return dg.Definitions(
         assets=[trace_ingestion, trace_validation, programmatic_scores, feedback_linking, judge_sample, judge_scores,
-                label_ingestion, judge_calibration, judge_canary, quality_slis],
+                label_ingestion, judge_calibration, judge_canary, quality_slis, drift_report],
         asset_checks=[traces_expectations],
-        jobs=[hourly_evaluation_job, calibration_job, canary_job],
-        schedules=[calibration_schedule, canary_schedule],
+        jobs=[hourly_evaluation_job, calibration_job, canary_job, drift_job],
+        schedules=[calibration_schedule, canary_schedule, drift_schedule],
         sensors=[landing_sensor, labels_sensor, quality_alert_sensor],
         resources={
             "lake": LakeResource(home=str(home.root)),

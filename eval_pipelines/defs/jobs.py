@@ -2,8 +2,8 @@ import dagster as dg
 
 hourly_evaluation_job = dg.define_asset_job(
     "hourly_evaluation_job",
-    selection=dg.AssetSelection.groups("ingestion", "validation", "scoring", "judging",
-                                          "monitoring"),
+    selection=dg.AssetSelection.groups("ingestion", "validation", "scoring", "judging", "monitoring")
+    - dg.AssetSelection.assets("drift_report"),
     description="One hour end to end: traces, validation, scores, feedback, judge verdicts and quality SLIs.",
 )
 
@@ -17,4 +17,10 @@ canary_job = dg.define_asset_job(
     "canary_job",
     selection=dg.AssetSelection.assets("judge_canary"),
     description="The canary items re-judged, compared with the judge's own baseline.",
+)
+
+drift_job = dg.define_asset_job(
+    "drift_job",
+    selection=dg.AssetSelection.assets("drift_report"),
+    description="The day's traffic against its reference period (Evidently drift report).",
 )

@@ -1,5 +1,5 @@
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import dagster as dg
 
@@ -10,8 +10,12 @@ HOUR_KEY_FORMAT = "%Y-%m-%d-%H:%M"
 # Trace-level assets are partitioned by the UTC hour their LLM spans start in. The current hour is
 # included (end_offset=1) so fresh data lands without waiting for the hour to close.
 hourly_partitions = dg.HourlyPartitionsDefinition(start_date="2025-01-01-00:00", timezone="UTC", end_offset=1)
-# Daily assets (the judge canary) run on the UTC day that has just ended and on today.
+# Daily assets (the judge canary, the drift report) run on the UTC day that has just ended and on today.
 daily_partitions = dg.DailyPartitionsDefinition(start_date="2025-01-01", timezone="UTC", end_offset=1)
+
+
+def day_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def hour_key(hour_index: int) -> str:

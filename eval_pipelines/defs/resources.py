@@ -15,6 +15,7 @@ from eval_pipelines.judge import Endpoint, JudgeSettings, Rubric, load_judge_set
 from eval_pipelines.judge.client import StructuredOutput
 from eval_pipelines.lake import Lake
 from eval_pipelines.landing import LandingIndex
+from eval_pipelines.monitoring.drift import DriftSettings, load_drift_settings
 from eval_pipelines.monitoring.rules import AlertConfig, load_alert_config
 from eval_pipelines.monitoring.slis import KNOWN_SLIS
 from eval_pipelines.settings import IngestionSettings, PriceTable, load_ingestion_settings, load_price_table
@@ -120,12 +121,17 @@ class JudgeResource(dg.ConfigurableResource):
 
 
 class MonitoringConfigResource(dg.ConfigurableResource):
-    """Alert rules and channels (YAML); empty means EVAL_PIPELINES_ALERT_RULES or the packaged default."""
+    """Alert rules and channels, drift settings (YAML); empty paths mean EVAL_PIPELINES_ALERT_RULES /
+    EVAL_PIPELINES_DRIFT or the packaged defaults."""
 
     alert_rules: str = Field(default="", description="YAML with alert rules and channels.")
+    drift: str = Field(default="", description="YAML with the drift report's reference period, sampling and topics.")
 
     def alert_config(self) -> AlertConfig:
         return load_alert_config(Path(self.alert_rules) if self.alert_rules else None, KNOWN_SLIS)
+
+    def drift_settings(self) -> DriftSettings:
+        return load_drift_settings(Path(self.drift) if self.drift else None)
 
 
 def duckdb_resource(home: Home) -> DuckDBResource:

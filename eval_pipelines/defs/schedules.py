@@ -1,9 +1,10 @@
-"""Daily re-measurement of the judge: calibration against the labels, and the canary."""
+"""Daily jobs: the judge re-measured (calibration, canary) and the drift report of the day that ended."""
 
+from datetime import timedelta
 
 import dagster as dg
 
-from eval_pipelines.defs.jobs import calibration_job, canary_job
+from eval_pipelines.defs.jobs import calibration_job, canary_job, drift_job
 
 calibration_schedule = dg.ScheduleDefinition(
     name="calibration_schedule",
@@ -18,3 +19,11 @@ canary_schedule = dg.build_schedule_from_partitioned_job(
     canary_job, name="canary_schedule", hour_of_day=2, default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Re-judges the canary items every day at 02:00 UTC for the day that ended.",
 )
+
+
+@dg.schedule(job=drift_job, cron_schedule="30 1 * * *", execution_timezone="UTC",
+             default_status=dg.DefaultScheduleStatus.RUNNING,
+             description="The drift report of the UTC day that ended, at 01:30 (late spans have mostly landed).")
+def drift_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    day = (context.scheduled_execution_time - timedelta(days=1)).date().isoformat()
+    return dg.RunRequest(run_key=day, partition_key=day)

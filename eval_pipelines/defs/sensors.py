@@ -1,22 +1,25 @@
 """``landing_sensor``: new or changed landing files become runs for exactly the hours they hold.
 ``labels_sensor``: new labels or a new judge version re-run the calibration.
-``quality_alert_sensor``: alert rules on each new hour of quality SLIs."""
+``quality_alert_sensor``: alert rules on each new hour of quality SLIs and each new day of drift results."""
 
 
 import hashlib
 import json
 import time
-from datetime import UTC, datetime
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
 from eval_pipelines.calibration.labels import label_files
 from eval_pipelines.defs.jobs import calibration_job, hourly_evaluation_job
-from eval_pipelines.defs.partitions import hour_index, hour_key, hourly_partitions
+from eval_pipelines.defs.partitions import HOUR_KEY_FORMAT, day_start, hour_index, hour_key, hourly_partitions
 from eval_pipelines.defs.resources import JudgeResource, LakeResource, MonitoringConfigResource
 from eval_pipelines.judge.run import judge_version
 from eval_pipelines.monitoring.alerting import alert_rows, evaluate_hour, history_hours
-from eval_pipelines.monitoring.channels import deliver
+from eval_pipelines.lake import Lake
+from eval_pipelines.monitoring.channels import AlertEvent, deliver
 from eval_pipelines.monitoring.rules import AlertConfig
 from eval_pipelines.parsing.records import HOUR_NS
 
@@ -104,42 +107,76 @@ def labels_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, judge
                            cursor=cursor)
 
 
+@dataclass(frozen=True)
+class _SliStream:
+    """Where a kind of rule finds its SLIs: the hourly ``quality_slis`` or the daily ``drift_scores``."""
+
+    table: str
+    key_name: str
+    cursor_field: str
+    on_drift: bool
+    first_tick_keys: int
+
+    def window(self, key: str, lookback_hours: int) -> list[str]:
+        if self.on_drift:
+            day = date.fromisoformat(key)
+            return [(day - timedelta(days=back)).isoformat() for back in range(lookback_hours // 24 + 1, -1, -1)]
+        index = hour_index(key)
+        return [hour_key(h) for h in range(index - lookback_hours, index + 1)]
+
+    def start(self, key: str) -> datetime:
+        return day_start(date.fromisoformat(key)) if self.on_drift else \
+            hourly_partitions.time_window_for_partition_key(key).start
+
+
+SLI_STREAMS = (_SliStream("quality_slis", "hour", "through", False, FIRST_TICK_HOURS),
+               _SliStream("drift_scores", "day", "drift_through", True, FIRST_TICK_HOURS // 24))
+
+
 @dg.sensor(
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Evaluates the alert rules on each new hour of quality_slis: opens an incident once, sends a "
-                "resolve when it clears; state in the cursor, history in the alerts table.",
+    description="Evaluates the alert rules on each new hour of quality_slis and each new day of drift_scores: "
+                "opens an incident once, sends a resolve when it clears; state in the cursor, history in the "
+                "alerts table.",
 )
 def quality_alert_sensor(context: dg.SensorEvaluationContext, lake: LakeResource,
                          monitoring: MonitoringConfigResource) -> dg.SkipReason:
-    config = monitoring.alert_config()
-    state = json.loads(context.cursor) if context.cursor else {"through": None, "open": {}}
+    state = {"through": None, "drift_through": None, "open": {}} | (json.loads(context.cursor) if context.cursor else {})
     store = lake.lake
-    hours = [key for key in store.partition_keys("quality_slis", "hour") if state["through"] is None
-             or key > state["through"]][-FIRST_TICK_HOURS:]
-    lookback = history_hours(config)
-    opened = resolved = 0
-    for key in hours:
-        index = hour_index(key)
-        window = [hour_key(h) for h in range(index - lookback, index + 1)]
-        history = store.read_partitions("quality_slis", "hour", window)
-        hour = hourly_partitions.time_window_for_partition_key(key).start
-        outcome = evaluate_hour(config, history, hour, state["open"])
-        deliveries = [[deliver(name, config.channels[name], event, context.log.warning)
-                       for name in _channels_of(config, event.rule)] for event in outcome.events]
-        if outcome.events:
-            store.write_partition("alerts", "hour", key, alert_rows(hour, outcome.events, deliveries,
-                                                                    datetime.now(UTC)))
-        failed = [d for sent in deliveries for d in sent if not d.ok]
-        for delivery in failed:
-            context.log.error(f"alert channel {delivery.channel} failed after {delivery.attempts} attempt(s): "
-                              f"{delivery.error}")
-        opened += sum(e.event == "opened" for e in outcome.events)
-        resolved += sum(e.event == "resolved" for e in outcome.events)
-        state = {"through": key, "open": outcome.open}
+    counts: Counter[str] = Counter()
+    for stream in SLI_STREAMS:
+        config = monitoring.alert_config().only(on_drift=stream.on_drift)
+        names = {rule.name for rule in config.rules}
+        keys = [key for key in store.partition_keys(stream.table, stream.key_name)
+                if state[stream.cursor_field] is None or key > state[stream.cursor_field]][-stream.first_tick_keys:]
+        for key in keys:
+            history = store.read_partitions(stream.table, stream.key_name, stream.window(key, history_hours(config)))
+            mine = {k: incident for k, incident in state["open"].items() if incident["rule"] in names}
+            outcome = evaluate_hour(config, history, stream.start(key), mine)
+            _deliver_and_record(context, store, config, stream.start(key), outcome.events)
+            counts.update(event.event for event in outcome.events)
+            others = {k: incident for k, incident in state["open"].items() if k not in mine}
+            state = {**state, stream.cursor_field: key, "open": others | outcome.open}
+        counts[f"{stream.table} evaluated"] += len(keys)
     context.update_cursor(json.dumps(state))
-    return dg.SkipReason(f"evaluated {len(hours)} hour(s): {opened} incident(s) opened, {resolved} resolved, "
-                         f"{len(state['open'])} open")
+    return dg.SkipReason(f"evaluated {counts['quality_slis evaluated']} hour(s) and "
+                         f"{counts['drift_scores evaluated']} drift day(s): {counts['opened']} incident(s) opened, "
+                         f"{counts['resolved']} resolved, {len(state['open'])} open")
+
+
+def _deliver_and_record(context: dg.SensorEvaluationContext, store: Lake, config: AlertConfig, hour: datetime,
+                        events: list[AlertEvent]) -> None:
+    """Every event to its rule's channels (one failing channel stops none), then into the alerts table."""
+    if not events:
+        return
+    deliveries = [[deliver(name, config.channels[name], event, context.log.warning)
+                   for name in _channels_of(config, event.rule)] for event in events]
+    store.write_partition("alerts", "hour", hour.strftime(HOUR_KEY_FORMAT),
+                          alert_rows(hour, events, deliveries, datetime.now(UTC)))
+    for delivery in (d for sent in deliveries for d in sent if not d.ok):
+        context.log.error(f"alert channel {delivery.channel} failed after {delivery.attempts} attempt(s): "
+                          f"{delivery.error}")
 
 
 def _channels_of(config: AlertConfig, rule_name: str) -> list[str]:

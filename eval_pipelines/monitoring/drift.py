@@ -61,9 +61,10 @@ class DriftSettings(_Strict):
     reference: Reference = Reference()
     max_rows: int = Field(default=5000, ge=100)
     text_columns: list[Literal["input_text", "output_text"]] = ["input_text", "output_text"]
-    methods: dict[Literal["numerical", "categorical"], str] = {"numerical": "wasserstein",
-                                                               "categorical": "jensenshannon"}
-    thresholds: dict[Literal["numerical", "categorical", "text"], float] = {"numerical": 0.1, "categorical": 0.1}
+    methods: dict[Literal["numerical", "categorical", "text"], str] = {
+        "numerical": "wasserstein", "categorical": "jensenshannon", "text": "abs_text_content_drift"}
+    thresholds: dict[Literal["numerical", "categorical", "text"], float] = {"numerical": 0.1, "categorical": 0.1,
+                                                                          "text": 0.55}
     topics: dict[str, list[str]] = {}
     languages: list[str] = []
 
@@ -164,6 +165,7 @@ def compare(current: Side, reference: Side, settings: DriftSettings, day: date, 
     definition = DataDefinition(numerical_columns=NUMERICAL, categorical_columns=CATEGORICAL,
                                 text_columns=list(settings.text_columns))
     preset = DataDriftPreset(num_method=settings.methods.get("numerical"), cat_method=settings.methods.get("categorical"),
+                             text_method=settings.methods.get("text"),
                              num_threshold=settings.thresholds.get("numerical"),
                              cat_threshold=settings.thresholds.get("categorical"),
                              text_threshold=settings.thresholds.get("text"))
@@ -210,7 +212,7 @@ def _add_banner(path: Path, result: DriftResult) -> None:
 def drift_rows(result: DriftResult) -> pa.Table:
     """The result as SLI rows (``drift_share`` and ``drift_score_<column>``) for the alert rules."""
     start = datetime(result.day.year, result.day.month, result.day.day, tzinfo=UTC)
-    base = {"hour_start": start, "dimension": "total", "slice": "total"}
+    base = {"hour_start": start, "dimension": "total", "slice": "total"}  # the day's first hour
     rows = [{**base, "sli": "drift_share", "value": result.drift_share}]
     rows += [{**base, "sli": f"drift_score_{c.column}", "value": c.score} for c in result.columns]
     return pa.Table.from_pylist(rows, schema=QUALITY_SLIS)

@@ -26,6 +26,8 @@ from eval_pipelines.config import ConfigError, configured_path, load_config
 from eval_pipelines.monitoring.intervals import wilson
 
 ALERT_RULES_ENV_VAR = "EVAL_PIPELINES_ALERT_RULES"
+# SLIs computed per day by the drift report (``drift_share``, ``drift_score_<column>``), not per hour.
+DRIFT_SLI_PREFIX = "drift_"
 DIMENSIONS = ("total", "route", "prompt_version", "model", "route×prompt_version×model")
 
 
@@ -77,6 +79,11 @@ class AlertRule(_Strict):
     severity: Literal["page", "ticket", "info"] = "ticket"
     channels: list[str] = ["log"]
 
+    @property
+    def on_drift(self) -> bool:
+        """Evaluated on the daily drift report's results rather than on the hourly SLIs."""
+        return self.sli.startswith(DRIFT_SLI_PREFIX)
+
 
 class ChannelSettings(_Strict):
     type: Literal["log", "slack", "pagerduty", "webhook"]
@@ -88,6 +95,10 @@ class ChannelSettings(_Strict):
 class AlertConfig(_Strict):
     channels: dict[str, ChannelSettings] = {"log": ChannelSettings(type="log")}
     rules: list[AlertRule] = []
+
+    def only(self, on_drift: bool) -> AlertConfig:
+        """The rules on the daily drift results, or the rules on the hourly SLIs."""
+        return self.model_copy(update={"rules": [rule for rule in self.rules if rule.on_drift == on_drift]})
 
     @model_validator(mode="after")
     def _consistent(self) -> AlertConfig:
@@ -108,7 +119,7 @@ def load_alert_config(path: Path | None = None, known_slis: set[str] | None = No
     config = load_config(path, AlertConfig)
     if known_slis is not None:
         unknown = sorted({rule.sli for rule in config.rules} - known_slis)
-        unknown = [sli for sli in unknown if not sli.startswith("judge_pass_rate_")]
+        unknown = [sli for sli in unknown if not sli.startswith(("judge_pass_rate_", DRIFT_SLI_PREFIX))]
         if unknown:
             raise ConfigError(f"{path}: rules: unknown SLI(s) {unknown}; known: {sorted(known_slis)}")
     return config

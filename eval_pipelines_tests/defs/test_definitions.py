@@ -20,17 +20,28 @@ def test_definitions_load_with_every_stage_named_as_dagster_users_expect():
                       "user_feedback": "scoring", "feedback_quarantine": "scoring",
                       "judge_sample": "judging", "judge_scores": "judging", "human_labels": "calibration",
                       "label_quarantine": "calibration", "judge_calibration": "calibration",
-                      "judge_canary": "calibration", "quality_slis": "monitoring"}
+                      "judge_canary": "calibration", "quality_slis": "monitoring",
+                      "drift_report": "monitoring"}
     checks = {key.name for key in graph.asset_check_keys}
     assert {"traces_span_id_unique", "traces_rows_parsed", "traces_start_time_in_partition",
             "judge_scores_error_rate", "judge_scores_within_budget", "judge_canary_unchanged"} <= checks
     assert defs.resolve_sensor_def("labels_sensor").default_status == dg.DefaultSensorStatus.RUNNING
     assert defs.resolve_sensor_def("quality_alert_sensor").default_status == dg.DefaultSensorStatus.RUNNING
-    assert {"quality_slis_refusal_rate_up", "quality_slis_json_validity_down"} <= checks
-    assert {s.name for s in defs.schedules} == {"calibration_schedule", "canary_schedule"}
+    assert {"quality_slis_refusal_rate_up", "quality_slis_json_validity_down", "drift_report_traffic_drift"} <= checks
+    assert "quality_slis_traffic_drift" not in checks  # daily rules are checked on the drift report
+    assert {s.name for s in defs.schedules} == {"calibration_schedule", "canary_schedule", "drift_schedule"}
     assert graph.get(dg.AssetKey("judge_scores")).pools == {"judge_endpoint"}
     assert defs.resolve_sensor_def("landing_sensor").default_status == dg.DefaultSensorStatus.RUNNING
     assert defs.resolve_job_def("hourly_evaluation_job").partitions_def == hourly_partitions
+
+
+def test_the_drift_schedule_reports_the_day_that_ended():
+    from datetime import UTC, datetime
+
+    from eval_pipelines.defs.schedules import drift_schedule
+
+    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 22, 1, 30, tzinfo=UTC))
+    assert drift_schedule(context).partition_key == "2026-11-21"
 
 
 def test_dagster_definitions_validate_passes(tmp_path):

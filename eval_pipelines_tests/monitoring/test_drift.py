@@ -69,9 +69,9 @@ def test_a_day_like_its_reference_does_not_drift(lake, con, tmp_path):
 def test_a_topic_shift_and_a_refusing_prompt_drift_the_inputs_outputs_and_metadata(lake, con, tmp_path):
     land_day(lake, DAY, SHIFTED, per_hour=150, seed=99)
     result = drift_of_day(lake, con, tmp_path)
-    assert {"input_topic", "input_text", "refused", "prompt_version", "route", "output_text"} <= set(
+    assert {"input_topic", "input_chars", "refused", "prompt_version", "route", "output_text"} <= set(
         result.drifted_columns)
-    assert "response_model" not in result.drifted_columns  # the model did not change
+    assert not {"response_model", "input_language"} & set(result.drifted_columns)  # neither changed
     rows = drift_rows(result).to_pylist()
     assert rows[0]["sli"] == "drift_share" and rows[0]["value"] == pytest.approx(result.drift_share)
     assert rows[0]["hour_start"] == datetime(2026, 11, 21, tzinfo=UTC)

@@ -1,17 +1,21 @@
-"""Stage ``monitoring``: quality SLIs per hour and slice."""
+"""Stage ``monitoring``: quality SLIs per hour and slice, and the daily drift report."""
 
+
+from datetime import date, datetime, timedelta
 
 import dagster as dg
+import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 
 from eval_pipelines.calibration.report import latest_calibration
 from eval_pipelines.defs.metadata import column_schema
-from eval_pipelines.defs.partitions import hour_index, hour_key, hourly_partitions
+from eval_pipelines.defs.partitions import daily_partitions, day_start, hour_index, hour_key, hourly_partitions
 from eval_pipelines.defs.resources import LakeResource, MonitoringConfigResource
 from eval_pipelines.lake import Lake
 from eval_pipelines.monitoring.alerting import history_hours
 from eval_pipelines.monitoring.incidents import describe
-from eval_pipelines.monitoring.rules import evaluate_rules, load_alert_config
+from eval_pipelines.monitoring.drift import compare, drift_rows, read_side
+from eval_pipelines.monitoring.rules import AlertRule, evaluate_rules, load_alert_config
 from eval_pipelines.monitoring.slis import KNOWN_SLIS, HourInputs, compute_slis, total_values
 from eval_pipelines.schemas import QUALITY_SLIS
 
@@ -27,7 +31,7 @@ from eval_pipelines.schemas import QUALITY_SLIS
     # One check per alert rule (from the configuration found when the definitions load): red while it breaches.
     check_specs=[dg.AssetCheckSpec(f"quality_slis_{rule.name}", asset="quality_slis",
                                    description=rule.description or f"{rule.sli} within its alert rule")
-                 for rule in load_alert_config(known_slis=KNOWN_SLIS).rules],
+                 for rule in load_alert_config(known_slis=KNOWN_SLIS).only(on_drift=False).rules],
 )
 def quality_slis(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource,
                  monitoring: MonitoringConfigResource) -> dg.MaterializeResult:
@@ -55,19 +59,70 @@ def quality_slis(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: 
 def _rule_checks(store: Lake, monitoring: MonitoringConfigResource, key: str,
                  context: dg.AssetExecutionContext) -> list[dg.AssetCheckResult]:
     """Each rule evaluated at this hour over the stored history (no incident state: that is the sensor's)."""
-    config = monitoring.alert_config()
-    declared = {spec.name for spec in context.assets_def.check_specs}
+    config = monitoring.alert_config().only(on_drift=False)
     index = hour_index(key)
     history = store.read_partitions("quality_slis", "hour",
                                     [hour_key(h) for h in range(index - history_hours(config), index + 1)])
-    breaches = {b.rule.name: b for b in evaluate_rules(config.rules, history,
-                                                       hourly_partitions.time_window_for_partition_key(key).start)}
+    return _rule_check_results(context, "quality_slis", config.rules, history,
+                               hourly_partitions.time_window_for_partition_key(key).start)
+
+
+def _rule_check_results(context: dg.AssetExecutionContext, asset: str, rules: list[AlertRule],
+                        history: pa.Table | None, at: datetime) -> list[dg.AssetCheckResult]:
+    """One check per rule declared on the asset: red while the rule breaches at ``at``."""
+    declared = {spec.name for spec in context.assets_def.check_specs}
+    breaches = {b.rule.name: b for b in evaluate_rules(rules, history, at)} if history is not None else {}
     return [dg.AssetCheckResult(
-        check_name=f"quality_slis_{rule.name}", passed=rule.name not in breaches,
+        check_name=f"{asset}_{rule.name}", passed=rule.name not in breaches,
         severity=dg.AssetCheckSeverity.ERROR if rule.severity == "page" else dg.AssetCheckSeverity.WARN,
         description=describe(breaches[rule.name], None) if rule.name in breaches else None,
         metadata={"sli": rule.sli, "slice": breaches[rule.name].slice if rule.name in breaches else ""})
-        for rule in config.rules if f"quality_slis_{rule.name}" in declared]
+        for rule in rules if f"{asset}_{rule.name}" in declared]
+
+
+@dg.asset(
+    description="Evidently drift report of the UTC day against a reference period (the 7 days before, or pinned): "
+                "input and output descriptors, topic, language, model / prompt version / route mix, texts.",
+    group_name="monitoring",
+    kinds={"evidently", "parquet"},
+    partitions_def=daily_partitions,
+    deps=["traces", "programmatic_scores"],
+    check_specs=[dg.AssetCheckSpec(f"drift_report_{rule.name}", asset="drift_report",
+                                   description=rule.description or f"{rule.sli} within its alert rule")
+                 for rule in load_alert_config(known_slis=KNOWN_SLIS).only(on_drift=True).rules],
+)
+def drift_report(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource,
+                 monitoring: MonitoringConfigResource) -> dg.MaterializeResult:
+    day = date.fromisoformat(context.partition_key)
+    settings = monitoring.drift_settings()
+    store = lake.lake
+    start, end = settings.reference.period(day)
+    with duckdb.get_connection() as con:
+        current = read_side(store, con, day, day, settings)
+        if not current.total_rows:
+            raise dg.Failure(f"no traces on {day}: materialize the day's traces first")
+        reference = read_side(store, con, start, end, settings)
+    rules = monitoring.alert_config().only(on_drift=True).rules
+    if not reference.total_rows:
+        context.log.warning(f"drift {day}: no traces in the reference period {start}..{end}; nothing compared")
+        return dg.MaterializeResult(metadata={"status": "no reference data", "reference": f"{start}..{end}",
+                                              "rows_current": current.total_rows},
+                                    check_results=_rule_check_results(context, "drift_report", rules, None, day_start(day)))
+    html = lake.layout.reports / "drift" / f"drift-{day.isoformat()}.html"
+    result = compare(current, reference, settings, day, html)
+    write = store.write_partition("drift_scores", "day", day.isoformat(), drift_rows(result))
+    context.log.info(result.summary())
+    history = store.read_partitions("drift_scores", "day",
+                                    [(day - timedelta(days=back)).isoformat() for back in range(7, -1, -1)])
+    return dg.MaterializeResult(
+        metadata={"drift_share": result.drift_share, "drifted_columns": len(result.drifted_columns),
+                  "drifted": ", ".join(result.drifted_columns) or "none",
+                  **{f"drift_score_{c.column}": c.score for c in result.columns},
+                  "rows_current": current.total_rows, "rows_reference": reference.total_rows,
+                  "rows_compared": len(current.frame) + len(reference.frame),
+                  "reference": f"{start}..{end}", "report": dg.MetadataValue.url(html.as_uri()),
+                  "path": dg.MetadataValue.path(str(write.path))},
+        check_results=_rule_check_results(context, "drift_report", rules, history, day_start(day)))
 
 
 def _versions(judged) -> dict[str, str]:
