@@ -10,7 +10,7 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 export GX_ANALYTICS_ENABLED := False
 export DO_NOT_TRACK := 1
 
-.PHONY: install demo test ui bench lint clean-home
+.PHONY: install demo test ui dashboard bench lint clean-home
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ test: install
 
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/eval-pipelines ui --port 3000
+
+# The Evidently workspace the assets push to; DO_NOT_TRACK=1 (exported above) keeps its UI from phoning home.
+dashboard: install
+	mkdir -p $(EVAL_PIPELINES_HOME)/evidently
+	$(BIN)/evidently ui --workspace $(EVAL_PIPELINES_HOME)/evidently --host 127.0.0.1 --port 8002
 
 bench: install
 	$(BIN)/python bench/ingestion_throughput.py

@@ -31,9 +31,10 @@ def _demo_traffic(args: argparse.Namespace) -> int:
     home = _home(args)
     day = date.fromisoformat(args.date) if args.date else _yesterday()
     started = time.monotonic()
-    summary = write_demo_traffic(home.landing, day, args.requests, seed=args.seed, bad_lines=args.bad_lines)
+    summary = write_demo_traffic(home.landing, day, args.requests, seed=args.seed, bad_lines=args.bad_lines,
+                                 incidents=not args.quiet)
     services = ", ".join(f"{service} {n}" for service, n in summary.by_service.items())
-    print(f"wrote {summary.requests} requests for {day} ({services})"
+    print(f"wrote {summary.requests} requests for {day}{' (quiet day)' if args.quiet else ''} ({services})"
           f", {summary.plain_records} plain JSONL records and {sum(summary.bad_lines.values())} damaged lines "
           f"into {home.landing} in {time.monotonic() - started:.0f} s")
     return 0
@@ -185,8 +186,11 @@ def _ui(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     home = _home(args)
     if not any(home.landing.rglob("*.json*")):
-        args.bad_lines = 300
-        _demo_traffic(args)
+        day = date.fromisoformat(args.date) if args.date else _yesterday()
+        # The day before, without incidents: the drift report's reference and the alerts' first baseline.
+        _demo_traffic(argparse.Namespace(**{**vars(args), "date": (day - timedelta(days=1)).isoformat(),
+                                            "requests": args.requests // 4, "bad_lines": 0, "quiet": True}))
+        _demo_traffic(argparse.Namespace(**{**vars(args), "date": day.isoformat(), "quiet": False}))
     prepare_dagster_home(home)
     import dagster as dg
 
@@ -210,8 +214,10 @@ def _demo(args: argparse.Namespace) -> int:
         days = sorted({run.partition_key[:10] for run in runs})
         canaries = [pipeline.execute_job("canary_job", day) for day in days]
         print(f"canary_job: {', '.join(days) or 'no new day'}")
+        drifts = [pipeline.execute_job("drift_job", day) for day in days]
+        print(f"drift_job: {', '.join(days) or 'no new day'} (the first day has no reference)")
         print(f"quality_alert_sensor: {pipeline.quality_alert_tick()}")
-    failed = [run.partition_key for run in [calibration, *runs, *canaries] if not run.success]
+    failed = [run.partition_key for run in [calibration, *runs, *canaries, *drifts] if not run.success]
     Lake(home.warehouse, home.catalog).refresh_catalog()
     hours_ok = sum(run.success for run in runs)
     print(f"\nmaterialized {hours_ok}/{len(runs)} hour(s) in {time.monotonic() - started:.0f} s"
@@ -225,7 +231,8 @@ Where to look:
                                pass_rate_* (raw and corrected), statuses, tokens and latency on
                                judge_scores; calibration: cohen_kappa_*, tpr_*, tnr_* on judge_calibration,
                                judge_canary and its check; monitoring: SLI plots and one check per
-                               alert rule on quality_slis; landing_sensor, labels_sensor,
+                               alert rule on quality_slis, drift_share and the report link on
+                               drift_report; landing_sensor, labels_sensor,
                                quality_alert_sensor, the daily schedules), run history kept
                                in {os.environ['DAGSTER_HOME']}
   {home.catalog}
@@ -247,6 +254,8 @@ Where to look:
       Great Expectations results per hour (HTML), also linked from the checks in the UI
   {home.reports / 'scoring' / 'text_evals'}
       Evidently TextEvals report per hour over the programmatic scores
+  {home.reports / 'drift'}
+      Evidently drift report per day against the days before (linked from drift_report in the UI)
   .venv/bin/eval-pipelines inspect   this summary again""")
     return 1 if failed else 0
 
@@ -257,11 +266,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     traffic = commands.add_parser("demo-traffic", help="write a demo day of traces into <home>/landing")
-    for sub in (traffic, demo := commands.add_parser("demo", help="demo traffic, one sensor tick, all runs")):
+    demo_help = "a quiet day and the demo day of traffic, one sensor tick, all runs"
+    for sub in (traffic, demo := commands.add_parser("demo", help=demo_help)):
         sub.add_argument("--date", help="UTC day to simulate, YYYY-MM-DD (default: yesterday)")
         sub.add_argument("--requests", type=int, default=20_000, help="requests in the day (default 20000)")
         sub.add_argument("--seed", type=int, default=7)
         sub.add_argument("--bad-lines", type=int, default=300, help="damaged lines to append")
+    traffic.add_argument("--quiet", action="store_true", help="a day without the staged incidents")
     traffic.set_defaults(handler=_demo_traffic)
     demo.set_defaults(handler=_demo)
 

@@ -52,6 +52,11 @@ class Home:
         return self.root / "reports"
 
     @property
+    def evidently(self) -> Path:
+        """The local Evidently workspace (``make dashboard`` serves it)."""
+        return self.root / "evidently"
+
+    @property
     def golden(self) -> Path:
         return self.root / "golden"
 

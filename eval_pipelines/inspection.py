@@ -32,6 +32,7 @@ class LakeSummary:
     corrected: dict[str, CorrectedRate] = field(default_factory=dict)
     canary: tuple[str, int, int] | None = None
     alerts: list[tuple[str, str, str, str, str]] = field(default_factory=list)
+    drift: list[tuple[str, float, str]] = field(default_factory=list)
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
@@ -72,6 +73,12 @@ def summarize(lake: Lake, con: duckdb.DuckDBPyConnection) -> LakeSummary:
         _add_calibration(summary, lake, con)
     if "judge_canary" in tables:
         summary.canary = _canary(lake, con)
+    if "drift_scores" in tables:
+        summary.drift = con.sql(f"""
+            SELECT day, max(value) FILTER (WHERE sli = 'drift_share'),
+                   coalesce(string_agg(replace(sli, 'drift_detected_', ''), ', ' ORDER BY sli)
+                            FILTER (WHERE sli LIKE 'drift_detected_%' AND value = 1), '')
+            FROM {lake.scan('drift_scores')} GROUP BY day ORDER BY day""").fetchall()
     if "alerts" in tables:
         summary.alerts = con.sql(f"""SELECT hour, event, severity, rule, message FROM {lake.scan('alerts')}
                                      ORDER BY hour_start, event_time""").fetchall()
@@ -158,6 +165,8 @@ def format_summary(summary: LakeSummary) -> str:
     for rubric, route, version, n, fail in summary.judge_worst:
         lines.append(f"  worst judged slice: {rubric} fails {fail:.0%} on route {route} prompt {version} (n={n})")
     lines += _calibration_lines(summary)
+    lines += [f"drift {day} against its reference: {share:.0%} of columns drifted ({drifted or 'none'})"
+              for day, share, drifted in summary.drift]
     if summary.alerts:
         lines.append("alerts (quality_alert_sensor):")
         lines += [f"  {hour} {event:<8} [{severity}] {rule}: {message}"

@@ -126,6 +126,8 @@ class MonitoringConfigResource(dg.ConfigurableResource):
 
     alert_rules: str = Field(default="", description="YAML with alert rules and channels.")
     drift: str = Field(default="", description="YAML with the drift report's reference period, sampling and topics.")
+    evidently_workspace: bool = Field(default=True, description="Push SLIs, drift reports and alert counts into "
+                                                                "the local Evidently workspace <home>/evidently.")
 
     def alert_config(self) -> AlertConfig:
         return load_alert_config(Path(self.alert_rules) if self.alert_rules else None, KNOWN_SLIS)

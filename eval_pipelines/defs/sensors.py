@@ -20,6 +20,7 @@ from eval_pipelines.judge.run import judge_version
 from eval_pipelines.monitoring.alerting import alert_rows, evaluate_hour, history_hours
 from eval_pipelines.lake import Lake
 from eval_pipelines.monitoring.channels import AlertEvent, deliver
+from eval_pipelines.monitoring.dashboard import EvidentlyWorkspace
 from eval_pipelines.monitoring.rules import AlertConfig
 from eval_pipelines.parsing.records import HOUR_NS
 
@@ -158,6 +159,11 @@ def quality_alert_sensor(context: dg.SensorEvaluationContext, lake: LakeResource
             counts.update(event.event for event in outcome.events)
             others = {k: incident for k, incident in state["open"].items() if k not in mine}
             state = {**state, stream.cursor_field: key, "open": others | outcome.open}
+            if monitoring.evidently_workspace and not stream.on_drift:
+                opened = sum(event.event == "opened" for event in outcome.events)
+                EvidentlyWorkspace(lake.layout.evidently).push_values(
+                    {"incidents_opened": opened, "incidents_resolved": len(outcome.events) - opened,
+                     "incidents_open": len(state["open"])}, stream.start(key), "alerts")
         counts[f"{stream.table} evaluated"] += len(keys)
     context.update_cursor(json.dumps(state))
     return dg.SkipReason(f"evaluated {counts['quality_slis evaluated']} hour(s) and "

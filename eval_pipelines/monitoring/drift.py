@@ -15,7 +15,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import duckdb
 import pandas as pd
@@ -144,6 +144,7 @@ class DriftResult:
     columns: list[ColumnDrift]
     current: Side
     reference: Side
+    snapshot: Any  # Evidently's Snapshot, for its workspace
 
     @property
     def drifted_columns(self) -> list[str]:
@@ -173,11 +174,12 @@ def compare(current: Side, reference: Side, settings: DriftSettings, day: date, 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the text classifier's convergence chatter
         snapshot = Report([preset]).run(Dataset.from_pandas(current.frame[columns], data_definition=definition),
-                                        Dataset.from_pandas(reference.frame[columns], data_definition=definition))
+                                        Dataset.from_pandas(reference.frame[columns], data_definition=definition),
+                                        timestamp=datetime(day.year, day.month, day.day, tzinfo=UTC), tags=["drift"])
     metrics = snapshot.dict()["metrics"]
     drifts = [_column_drift(m) for m in metrics if m["config"]["type"].endswith(":ValueDrift")]
     share = next(m["value"]["share"] for m in metrics if m["config"]["type"].endswith(":DriftedColumnsCount"))
-    result = DriftResult(day, float(share), drifts, current, reference)
+    result = DriftResult(day, float(share), drifts, current, reference, snapshot)
     if html_path is not None:
         html_path.parent.mkdir(parents=True, exist_ok=True)
         snapshot.save_html(str(html_path))
@@ -210,9 +212,11 @@ def _add_banner(path: Path, result: DriftResult) -> None:
 
 
 def drift_rows(result: DriftResult) -> pa.Table:
-    """The result as SLI rows (``drift_share`` and ``drift_score_<column>``) for the alert rules."""
+    """The result as SLI rows for the alert rules: ``drift_share``, and per column ``drift_score_<column>``
+    and ``drift_detected_<column>`` (1 or 0)."""
     start = datetime(result.day.year, result.day.month, result.day.day, tzinfo=UTC)
     base = {"hour_start": start, "dimension": "total", "slice": "total"}  # the day's first hour
     rows = [{**base, "sli": "drift_share", "value": result.drift_share}]
     rows += [{**base, "sli": f"drift_score_{c.column}", "value": c.score} for c in result.columns]
+    rows += [{**base, "sli": f"drift_detected_{c.column}", "value": float(c.drifted)} for c in result.columns]
     return pa.Table.from_pylist(rows, schema=QUALITY_SLIS)

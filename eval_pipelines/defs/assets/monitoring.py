@@ -14,6 +14,7 @@ from eval_pipelines.defs.resources import LakeResource, MonitoringConfigResource
 from eval_pipelines.lake import Lake
 from eval_pipelines.monitoring.alerting import history_hours
 from eval_pipelines.monitoring.incidents import describe
+from eval_pipelines.monitoring.dashboard import AGREEMENT_PREFIX, EvidentlyWorkspace, sli_series
 from eval_pipelines.monitoring.drift import compare, drift_rows, read_side
 from eval_pipelines.monitoring.rules import AlertRule, evaluate_rules, load_alert_config
 from eval_pipelines.monitoring.slis import KNOWN_SLIS, HourInputs, compute_slis, total_values
@@ -46,6 +47,9 @@ def quality_slis(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: 
                             store.read_partition("user_feedback", "hour", key), judged, calibration)
         slis = compute_slis(con, hourly_partitions.time_window_for_partition_key(key).start, inputs)
     write = store.write_partition("quality_slis", "hour", key, slis)
+    if monitoring.evidently_workspace:
+        kappas = {f"{AGREEMENT_PREFIX}{rubric}": row["cohen_kappa"] for rubric, row in calibration.items()}
+        EvidentlyWorkspace(lake.layout.evidently).push_values(sli_series(slis) | kappas, hourly_partitions.time_window_for_partition_key(key).start, "slis")
     total = total_values(slis)
     low = sum(1 for flag in slis.column("low_sample").to_pylist() if flag)
     context.log.info(f"quality_slis {key}: {slis.num_rows} rows ({low} on small samples); total "
@@ -112,6 +116,10 @@ def drift_report(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: 
     result = compare(current, reference, settings, day, html)
     write = store.write_partition("drift_scores", "day", day.isoformat(), drift_rows(result))
     context.log.info(result.summary())
+    if monitoring.evidently_workspace:
+        workspace = EvidentlyWorkspace(lake.layout.evidently)
+        workspace.push_snapshot(result.snapshot)
+        workspace.push_values({"drift_share": result.drift_share}, day_start(day), "drift")
     history = store.read_partitions("drift_scores", "day",
                                     [(day - timedelta(days=back)).isoformat() for back in range(7, -1, -1)])
     return dg.MaterializeResult(
