@@ -14,6 +14,12 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 DEMO_DAY = date(2026, 11, 21)
+# Modules that run for minutes go first, so `pytest -n 2 --dist loadfile` overlaps them with the rest.
+SLOW_FIRST = ("test_incident_detection.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name not in SLOW_FIRST)
 
 
 @pytest.fixture
