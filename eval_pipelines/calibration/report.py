@@ -23,6 +23,7 @@ from scipy import stats
 
 from eval_pipelines.calibration.agreement import agreement, binary_rates
 from eval_pipelines.calibration.statistics import (
+    CanaryComparison,
     CorrectedRate,
     ordinal_agreement,
     position_bias,
@@ -34,7 +35,7 @@ from eval_pipelines.judge.prompts import JudgeItem
 from eval_pipelines.judge.rubrics import PAIRWISE_SWAP
 from eval_pipelines.judge.run import context_text
 from eval_pipelines.judge.summary import WeightedRate
-from eval_pipelines.schemas import JUDGE_CALIBRATION
+from eval_pipelines.schemas import JUDGE_CALIBRATION, QUALITY_SLIS
 
 MIN_SLICE = 30
 
@@ -183,3 +184,15 @@ def corrected_rates(rates: list[WeightedRate], calibration: dict[str, dict[str, 
             corrected[rate.rubric] = rogan_gladen(rate.weighted, rate.effective_n, row["tpr"], row["n_pass"],
                                                   row["tnr"], row["n_fail"])
     return corrected
+
+
+def canary_rows(day_start: datetime, comparison: CanaryComparison) -> pa.Table:
+    """The canary's result as daily SLI rows for the alert rules: ``canary_changed`` (1 or 0),
+    ``canary_flip_rate`` (flips / compared items) and ``canary_mean_score_shift``."""
+    base = {"hour_start": day_start, "dimension": "total", "slice": "total"}
+    return pa.Table.from_pylist([
+        {**base, "sli": "canary_changed", "value": float(comparison.changed)},
+        {**base, "sli": "canary_flip_rate", "numerator": float(comparison.flips),
+         "denominator": float(comparison.items), "value": comparison.flip_rate if comparison.items else None},
+        {**base, "sli": "canary_mean_score_shift", "value": comparison.mean_score_shift},
+    ], schema=QUALITY_SLIS)

@@ -1,6 +1,7 @@
 """``landing_sensor``: new or changed landing files become runs for exactly the hours they hold.
 ``labels_sensor``: new labels or a new judge version re-run the calibration.
-``quality_alert_sensor``: alert rules on each new hour of quality SLIs and each new day of drift results."""
+``quality_alert_sensor``: alert rules on each new hour of quality SLIs and each new day of drift and
+canary results."""
 
 
 import hashlib
@@ -17,11 +18,11 @@ from eval_pipelines.defs.jobs import calibration_job, hourly_evaluation_job
 from eval_pipelines.defs.partitions import HOUR_KEY_FORMAT, day_start, hour_index, hour_key, hourly_partitions
 from eval_pipelines.defs.resources import JudgeResource, LakeResource, MonitoringConfigResource
 from eval_pipelines.judge.run import judge_version
-from eval_pipelines.monitoring.alerting import alert_rows, evaluate_hour, history_hours
 from eval_pipelines.lake import Lake
+from eval_pipelines.monitoring.alerting import alert_rows, evaluate_hour, history_hours
 from eval_pipelines.monitoring.channels import AlertEvent, deliver
 from eval_pipelines.monitoring.dashboard import EvidentlyWorkspace
-from eval_pipelines.monitoring.rules import AlertConfig
+from eval_pipelines.monitoring.rules import HOURLY_SLI_TABLE, AlertConfig
 from eval_pipelines.parsing.records import HOUR_NS
 
 QUIET_SECONDS = 5.0
@@ -110,44 +111,55 @@ def labels_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, judge
 
 @dataclass(frozen=True)
 class _SliStream:
-    """Where a kind of rule finds its SLIs: the hourly ``quality_slis`` or the daily ``drift_scores``."""
+    """A table of SLI rows the rules read: hourly ``quality_slis``, daily ``drift_scores`` and ``canary_scores``."""
 
     table: str
-    key_name: str
     cursor_field: str
-    on_drift: bool
-    first_tick_keys: int
+
+    @property
+    def daily(self) -> bool:
+        return self.table != HOURLY_SLI_TABLE
+
+    @property
+    def key_name(self) -> str:
+        return "day" if self.daily else "hour"
+
+    @property
+    def first_tick_keys(self) -> int:
+        return FIRST_TICK_HOURS // 24 if self.daily else FIRST_TICK_HOURS
 
     def window(self, key: str, lookback_hours: int) -> list[str]:
-        if self.on_drift:
+        if self.daily:
             day = date.fromisoformat(key)
             return [(day - timedelta(days=back)).isoformat() for back in range(lookback_hours // 24 + 1, -1, -1)]
         index = hour_index(key)
         return [hour_key(h) for h in range(index - lookback_hours, index + 1)]
 
     def start(self, key: str) -> datetime:
-        return day_start(date.fromisoformat(key)) if self.on_drift else \
+        return day_start(date.fromisoformat(key)) if self.daily else \
             hourly_partitions.time_window_for_partition_key(key).start
 
 
-SLI_STREAMS = (_SliStream("quality_slis", "hour", "through", False, FIRST_TICK_HOURS),
-               _SliStream("drift_scores", "day", "drift_through", True, FIRST_TICK_HOURS // 24))
+SLI_STREAMS = (_SliStream(HOURLY_SLI_TABLE, "through"), _SliStream("drift_scores", "drift_through"),
+               _SliStream("canary_scores", "canary_through"))
 
 
 @dg.sensor(
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Evaluates the alert rules on each new hour of quality_slis and each new day of drift_scores: "
+    description="Evaluates the alert rules on each new hour of quality_slis and each new day of drift_scores "
+                "and canary_scores: "
                 "opens an incident once, sends a resolve when it clears; state in the cursor, history in the "
                 "alerts table.",
 )
 def quality_alert_sensor(context: dg.SensorEvaluationContext, lake: LakeResource,
                          monitoring: MonitoringConfigResource) -> dg.SkipReason:
-    state = {"through": None, "drift_through": None, "open": {}} | (json.loads(context.cursor) if context.cursor else {})
+    state = {stream.cursor_field: None for stream in SLI_STREAMS} | {"open": {}} | (
+        json.loads(context.cursor) if context.cursor else {})
     store = lake.lake
     counts: Counter[str] = Counter()
     for stream in SLI_STREAMS:
-        config = monitoring.alert_config().only(on_drift=stream.on_drift)
+        config = monitoring.alert_config().only(stream.table)
         names = {rule.name for rule in config.rules}
         keys = [key for key in store.partition_keys(stream.table, stream.key_name)
                 if state[stream.cursor_field] is None or key > state[stream.cursor_field]][-stream.first_tick_keys:]
@@ -159,15 +171,16 @@ def quality_alert_sensor(context: dg.SensorEvaluationContext, lake: LakeResource
             counts.update(event.event for event in outcome.events)
             others = {k: incident for k, incident in state["open"].items() if k not in mine}
             state = {**state, stream.cursor_field: key, "open": others | outcome.open}
-            if monitoring.evidently_workspace and not stream.on_drift:
+            if monitoring.evidently_workspace and not stream.daily:
                 opened = sum(event.event == "opened" for event in outcome.events)
                 EvidentlyWorkspace(lake.layout.evidently).push_values(
                     {"incidents_opened": opened, "incidents_resolved": len(outcome.events) - opened,
                      "incidents_open": len(state["open"])}, stream.start(key), "alerts")
         counts[f"{stream.table} evaluated"] += len(keys)
     context.update_cursor(json.dumps(state))
-    return dg.SkipReason(f"evaluated {counts['quality_slis evaluated']} hour(s) and "
-                         f"{counts['drift_scores evaluated']} drift day(s): {counts['opened']} incident(s) opened, "
+    return dg.SkipReason(f"evaluated {counts['quality_slis evaluated']} hour(s), "
+                         f"{counts['drift_scores evaluated']} drift day(s) and {counts['canary_scores evaluated']} "
+                         f"canary day(s): {counts['opened']} incident(s) opened, "
                          f"{counts['resolved']} resolved, {len(state['open'])} open")
 
 

@@ -162,7 +162,8 @@ def _request(rng: random.Random, index: int, t: int, topic: str, language: str, 
     treatment = route == "/chat" and rng.random() < 0.15
     return PlannedRequest(
         index=index, sim_ns=t, service=SERVICE_OF_ROUTE[route], route=route, topic=topic, language=language,
-        question=question, session_id=session_id, user_id=user_id, prompt_version=prompt_version(route, hour, incidents),
+        question=question, session_id=session_id, user_id=user_id,
+        prompt_version=prompt_version(route, hour, incidents),
         model="gpt-4.1-mini" if treatment else ("gpt-4o" if route == "/kb" else "gpt-4o-mini"),
         feature_flag="model-ab:treatment" if treatment else ("model-ab:control" if route == "/chat" else None),
         fault=fault, feedback_draw=rng.random())

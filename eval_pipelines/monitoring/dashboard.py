@@ -124,6 +124,7 @@ def dashboard_model(series: list[str]):  # noqa: ANN201 - evidently DashboardMod
     tabs["Drift"] = [panel("Drift share of the day", [s for s in series if s == "drift_share"], "full")]
     tabs["Alerts"] = [panel("Incidents", [s for s in series if s in ALERT_SERIES], "full")]
     tabs = {title: [p for p in panels if p.values] for title, panels in tabs.items()}
-    return DashboardModel(
-        tabs=[DashboardTabModel(title=title, panels=[p.id for p in panels]) for title, panels in tabs.items() if panels],
-        panels=[p for panels in tabs.values() for p in panels])
+    shown = {title: panels for title, panels in tabs.items() if panels}
+    return DashboardModel(tabs=[DashboardTabModel(title=title, panels=[p.id for p in panels])
+                                for title, panels in shown.items()],
+                          panels=[p for panels in shown.values() for p in panels])

@@ -165,8 +165,8 @@ def compare(current: Side, reference: Side, settings: DriftSettings, day: date, 
 
     definition = DataDefinition(numerical_columns=NUMERICAL, categorical_columns=CATEGORICAL,
                                 text_columns=list(settings.text_columns))
-    preset = DataDriftPreset(num_method=settings.methods.get("numerical"), cat_method=settings.methods.get("categorical"),
-                             text_method=settings.methods.get("text"),
+    preset = DataDriftPreset(num_method=settings.methods.get("numerical"),
+                             cat_method=settings.methods.get("categorical"), text_method=settings.methods.get("text"),
                              num_threshold=settings.thresholds.get("numerical"),
                              cat_threshold=settings.thresholds.get("categorical"),
                              text_threshold=settings.thresholds.get("text"))

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from statistics import NormalDist
 from pathlib import Path
+from statistics import NormalDist
 from typing import Literal
 
 import pyarrow as pa
@@ -26,8 +26,10 @@ from eval_pipelines.config import ConfigError, configured_path, load_config
 from eval_pipelines.monitoring.intervals import wilson
 
 ALERT_RULES_ENV_VAR = "EVAL_PIPELINES_ALERT_RULES"
-# SLIs computed per day by the drift report (``drift_share``, ``drift_score_<column>``), not per hour.
-DRIFT_SLI_PREFIX = "drift_"
+# Where a rule's SLI lives: daily tables for the drift report's and the judge canary's results (by SLI
+# name prefix), the hourly ``quality_slis`` for everything else.
+DAILY_SLI_TABLES = {"drift_": "drift_scores", "canary_": "canary_scores"}
+HOURLY_SLI_TABLE = "quality_slis"
 DIMENSIONS = ("total", "route", "prompt_version", "model", "route×prompt_version×model")
 
 
@@ -80,9 +82,10 @@ class AlertRule(_Strict):
     channels: list[str] = ["log"]
 
     @property
-    def on_drift(self) -> bool:
-        """Evaluated on the daily drift report's results rather than on the hourly SLIs."""
-        return self.sli.startswith(DRIFT_SLI_PREFIX)
+    def table(self) -> str:
+        """The table holding this rule's SLI."""
+        return next((table for prefix, table in DAILY_SLI_TABLES.items() if self.sli.startswith(prefix)),
+                    HOURLY_SLI_TABLE)
 
 
 class ChannelSettings(_Strict):
@@ -96,9 +99,9 @@ class AlertConfig(_Strict):
     channels: dict[str, ChannelSettings] = {"log": ChannelSettings(type="log")}
     rules: list[AlertRule] = []
 
-    def only(self, on_drift: bool) -> AlertConfig:
-        """The rules on the daily drift results, or the rules on the hourly SLIs."""
-        return self.model_copy(update={"rules": [rule for rule in self.rules if rule.on_drift == on_drift]})
+    def only(self, table: str) -> AlertConfig:
+        """The rules evaluated on one SLI table."""
+        return self.model_copy(update={"rules": [rule for rule in self.rules if rule.table == table]})
 
     @model_validator(mode="after")
     def _consistent(self) -> AlertConfig:
@@ -119,7 +122,7 @@ def load_alert_config(path: Path | None = None, known_slis: set[str] | None = No
     config = load_config(path, AlertConfig)
     if known_slis is not None:
         unknown = sorted({rule.sli for rule in config.rules} - known_slis)
-        unknown = [sli for sli in unknown if not sli.startswith(("judge_pass_rate_", DRIFT_SLI_PREFIX))]
+        unknown = [sli for sli in unknown if not sli.startswith(("judge_pass_rate_", *DAILY_SLI_TABLES))]
         if unknown:
             raise ConfigError(f"{path}: rules: unknown SLI(s) {unknown}; known: {sorted(known_slis)}")
     return config

@@ -6,12 +6,14 @@ import dagster as dg
 import pytest
 
 from eval_pipelines.defs.assets.calibration import judge_calibration, judge_canary, label_ingestion
-from eval_pipelines.defs.sensors import labels_sensor
+from eval_pipelines.defs.resources import MonitoringConfigResource
+from eval_pipelines.defs.sensors import labels_sensor, quality_alert_sensor
 from eval_pipelines.lake import Lake
 from eval_pipelines.standin.judge import drifted_judge_persona, judge_persona
 from eval_pipelines.standin.server import StandinServer
 from eval_pipelines_tests.defs.test_ingestion_assets import metadata
 from eval_pipelines_tests.defs.test_judging_assets import judge_resource
+from eval_pipelines_tests.monitoring.test_channels import Receiver
 
 RUBRICS = ("faithfulness", "helpfulness", "instruction_following", "pairwise_preference")
 
@@ -93,3 +95,24 @@ def test_the_canary_alerts_when_the_judge_changes_under_an_unchanged_version(hom
         changed, meta = canary_day(resources, instance, drifted, "2026-11-22")
     assert not changed.passed and changed.severity == dg.AssetCheckSeverity.ERROR
     assert meta["flips"] > 10 and meta["mean_score_shift"] < 0 and "flipped" in changed.description
+
+
+def test_a_changed_canary_pages_through_the_alert_channels_once(home, resources, instance, judge_server, tmp_path):
+    canary_day(resources, instance, judge_server, "2026-11-20")
+    canary_day(resources, instance, judge_server, "2026-11-21")
+    with StandinServer(drifted_judge_persona(-0.5)) as drifted:
+        canary_day(resources, instance, drifted, "2026-11-22")
+    hook = Receiver()
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(json.dumps({"channels": {"hook": {"type": "webhook", "url": hook.url}}, "rules": [
+        {"name": "judge_changed", "sli": "canary_changed", "condition": {"threshold": 0.5}, "min_samples": 1,
+         "windows": {"short_hours": 24, "long_hours": 24}, "severity": "page", "channels": ["hook"]}]}))
+    monitoring = MonitoringConfigResource(alert_rules=str(rules), evidently_workspace=False)
+    try:
+        context = dg.build_sensor_context(instance=instance, resources={**resources, "monitoring": monitoring})
+        message = quality_alert_sensor(context).skip_message
+    finally:
+        hook.close()
+    assert "canary day(s): 1 incident(s) opened" in message
+    (body,) = hook.bodies
+    assert body["rule"] == "judge_changed" and body["severity"] == "page" and body["event"] == "opened"

@@ -43,7 +43,8 @@ def land_day(lake: Lake, day: date, templates: dict, per_hour: int, seed: int) -
             scores.append({"span_id": span, "evaluator": "refusal", "passed": not answer.startswith("I'm sorry")})
         key = f"{start:%Y-%m-%d-%H}:00"
         lake.write_partition("traces", "hour", key, pa.Table.from_pylist(traces, schema=TRACES))
-        lake.write_partition("programmatic_scores", "hour", key, pa.Table.from_pylist(scores, schema=PROGRAMMATIC_SCORES))
+        lake.write_partition("programmatic_scores", "hour", key,
+                             pa.Table.from_pylist(scores, schema=PROGRAMMATIC_SCORES))
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Stage ``calibration``: human labels, the judge measured against them, and the daily canary."""
 
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import dagster as dg
 import pyarrow as pa
@@ -12,6 +12,7 @@ from eval_pipelines.calibration.labels import label_files, read_label_files, res
 from eval_pipelines.calibration.report import (
     CalibrationItem,
     calibration_rows,
+    canary_rows,
     item_from_record,
     read_items,
     seed_items,
@@ -19,7 +20,7 @@ from eval_pipelines.calibration.report import (
 from eval_pipelines.calibration.statistics import compare_canary
 from eval_pipelines.config import packaged_default
 from eval_pipelines.defs.metadata import column_schema
-from eval_pipelines.defs.partitions import daily_partitions
+from eval_pipelines.defs.partitions import daily_partitions, day_start
 from eval_pipelines.defs.resources import JudgeResource, LakeResource
 from eval_pipelines.judge.run import budget_gate, judge_item, plan_items, run_judgements, verdict_cache
 from eval_pipelines.lake import Lake
@@ -192,6 +193,7 @@ def judge_canary(context: dg.AssetExecutionContext, lake: LakeResource, judge: J
     description = (f"{comparison.flips}/{comparison.items} canary verdicts flipped (p={comparison.flip_p_value:.2g}), "
                    f"mean score shift {comparison.mean_score_shift:+.2f} (p={comparison.shift_p_value:.2g}) "
                    f"under unchanged judge versions")
+    store.write_partition("canary_scores", "day", day, canary_rows(day_start(date.fromisoformat(day)), comparison))
     if comparison.changed:
         context.log.error(f"JUDGE CHANGED UNDER YOU: {description}. The endpoint answers differently while the "
                           f"declared version ({endpoint.model_version}) is the same: re-calibrate before trusting it.")

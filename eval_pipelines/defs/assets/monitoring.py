@@ -13,9 +13,9 @@ from eval_pipelines.defs.partitions import daily_partitions, day_start, hour_ind
 from eval_pipelines.defs.resources import LakeResource, MonitoringConfigResource
 from eval_pipelines.lake import Lake
 from eval_pipelines.monitoring.alerting import history_hours
-from eval_pipelines.monitoring.incidents import describe
 from eval_pipelines.monitoring.dashboard import AGREEMENT_PREFIX, EvidentlyWorkspace, sli_series
 from eval_pipelines.monitoring.drift import compare, drift_rows, read_side
+from eval_pipelines.monitoring.incidents import describe
 from eval_pipelines.monitoring.rules import AlertRule, evaluate_rules, load_alert_config
 from eval_pipelines.monitoring.slis import KNOWN_SLIS, HourInputs, compute_slis, total_values
 from eval_pipelines.schemas import QUALITY_SLIS
@@ -32,7 +32,7 @@ from eval_pipelines.schemas import QUALITY_SLIS
     # One check per alert rule (from the configuration found when the definitions load): red while it breaches.
     check_specs=[dg.AssetCheckSpec(f"quality_slis_{rule.name}", asset="quality_slis",
                                    description=rule.description or f"{rule.sli} within its alert rule")
-                 for rule in load_alert_config(known_slis=KNOWN_SLIS).only(on_drift=False).rules],
+                 for rule in load_alert_config(known_slis=KNOWN_SLIS).only("quality_slis").rules],
 )
 def quality_slis(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource,
                  monitoring: MonitoringConfigResource) -> dg.MaterializeResult:
@@ -49,7 +49,8 @@ def quality_slis(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: 
     write = store.write_partition("quality_slis", "hour", key, slis)
     if monitoring.evidently_workspace:
         kappas = {f"{AGREEMENT_PREFIX}{rubric}": row["cohen_kappa"] for rubric, row in calibration.items()}
-        EvidentlyWorkspace(lake.layout.evidently).push_values(sli_series(slis) | kappas, hourly_partitions.time_window_for_partition_key(key).start, "slis")
+        hour = hourly_partitions.time_window_for_partition_key(key).start
+        EvidentlyWorkspace(lake.layout.evidently).push_values(sli_series(slis) | kappas, hour, "slis")
     total = total_values(slis)
     low = sum(1 for flag in slis.column("low_sample").to_pylist() if flag)
     context.log.info(f"quality_slis {key}: {slis.num_rows} rows ({low} on small samples); total "
@@ -63,7 +64,7 @@ def quality_slis(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: 
 def _rule_checks(store: Lake, monitoring: MonitoringConfigResource, key: str,
                  context: dg.AssetExecutionContext) -> list[dg.AssetCheckResult]:
     """Each rule evaluated at this hour over the stored history (no incident state: that is the sensor's)."""
-    config = monitoring.alert_config().only(on_drift=False)
+    config = monitoring.alert_config().only("quality_slis")
     index = hour_index(key)
     history = store.read_partitions("quality_slis", "hour",
                                     [hour_key(h) for h in range(index - history_hours(config), index + 1)])
@@ -93,7 +94,7 @@ def _rule_check_results(context: dg.AssetExecutionContext, asset: str, rules: li
     deps=["traces", "programmatic_scores"],
     check_specs=[dg.AssetCheckSpec(f"drift_report_{rule.name}", asset="drift_report",
                                    description=rule.description or f"{rule.sli} within its alert rule")
-                 for rule in load_alert_config(known_slis=KNOWN_SLIS).only(on_drift=True).rules],
+                 for rule in load_alert_config(known_slis=KNOWN_SLIS).only("drift_scores").rules],
 )
 def drift_report(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource,
                  monitoring: MonitoringConfigResource) -> dg.MaterializeResult:
@@ -106,12 +107,13 @@ def drift_report(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: 
         if not current.total_rows:
             raise dg.Failure(f"no traces on {day}: materialize the day's traces first")
         reference = read_side(store, con, start, end, settings)
-    rules = monitoring.alert_config().only(on_drift=True).rules
+    rules = monitoring.alert_config().only("drift_scores").rules
     if not reference.total_rows:
         context.log.warning(f"drift {day}: no traces in the reference period {start}..{end}; nothing compared")
-        return dg.MaterializeResult(metadata={"status": "no reference data", "reference": f"{start}..{end}",
-                                              "rows_current": current.total_rows},
-                                    check_results=_rule_check_results(context, "drift_report", rules, None, day_start(day)))
+        return dg.MaterializeResult(
+            metadata={"status": "no reference data", "reference": f"{start}..{end}",
+                      "rows_current": current.total_rows},
+            check_results=_rule_check_results(context, "drift_report", rules, None, day_start(day)))
     html = lake.layout.reports / "drift" / f"drift-{day.isoformat()}.html"
     result = compare(current, reference, settings, day, html)
     write = store.write_partition("drift_scores", "day", day.isoformat(), drift_rows(result))
