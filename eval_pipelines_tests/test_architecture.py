@@ -10,6 +10,8 @@ DOMAIN_MODULES = [
     "eval_pipelines.judge.run", "eval_pipelines.judge.summary", "eval_pipelines.standin.judge",
     "eval_pipelines.evaluation_export", "eval_pipelines.markdown", "eval_pipelines.calibration",
     "eval_pipelines.calibration.labels", "eval_pipelines.calibration.report", "eval_pipelines.monitoring.slis",
+    "eval_pipelines.monitoring.drift", "eval_pipelines.monitoring.dashboard", "eval_pipelines.monitoring.rules",
+    "eval_pipelines.review.queue",
 ]
 
 

@@ -1,0 +1,1 @@
+"""Human review: the queue of hard cases and its exports."""

@@ -1,0 +1,206 @@
+"""The human review queue of one hour: hard cases first, a random control sample kept apart,
+duplicates and near-duplicates dropped, within the day's and the hour's caps.
+
+Hard cases (``reasons`` in the settings, each with a priority): thumbs-down, a failing judge verdict,
+the judge passing what a programmatic check failed, the slice of an open incident, and a judge score
+on the pass boundary. The control sample is the ``n`` requests with the smallest
+``blake2b(seed, span_id)`` among ALL the hour's requests (simple random sampling without replacement,
+inclusion probability n/N, like the judge sample): reviewers' labels on it measure the judge without
+the selection bias of the hard cases, so it is marked ``control`` and drawn before the hard cases.
+Near-duplicates: MinHash (datasketch) over word 3-grams of the normalised question and answer (case,
+whitespace and digits folded), Jaccard at or above the threshold; the first in priority order stays.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from datasketch import MinHash, MinHashLSH
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from eval_pipelines.config import configured_path, load_config
+from eval_pipelines.judge.sampling import draw
+
+REVIEW_ENV_VAR = "EVAL_PIPELINES_REVIEW"
+MINHASH_PERMUTATIONS = 64
+REASONS = ("thumbs_down", "judge_fail", "judge_disagrees", "alert_window", "low_confidence")
+
+
+class ReviewSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    per_day: int = Field(default=200, ge=1)
+    per_hour: int = Field(default=20, ge=1)
+    control_share: float = Field(default=0.1, ge=0, le=1)
+    seed: int = 20261122
+    reasons: dict[str, int] = Field(default_factory=lambda: {reason: rank for rank, reason in enumerate(REASONS, 1)})
+    disagreement_evaluators: list[str] = ["refusal", "empty_answer", "json_valid", "json_schema", "grounding"]
+    low_confidence_scores: list[float] = [3]
+    near_duplicate_jaccard: float = Field(default=0.8, gt=0, le=1)
+
+    @field_validator("reasons")
+    @classmethod
+    def _known_reasons(cls, reasons: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(reasons) - set(REASONS))
+        if unknown:
+            raise ValueError(f"unknown reason(s) {unknown}; known: {list(REASONS)}")
+        return reasons
+
+
+def load_review_settings(path: Path | None = None) -> ReviewSettings:
+    return load_config(path or configured_path(REVIEW_ENV_VAR, "review.yaml"), ReviewSettings)
+
+
+@dataclass(frozen=True)
+class AlertWindow:
+    """An incident open during the hour, and the slice that explains it (``{"route": "/orders", …}``)."""
+
+    key: str
+    slice: dict[str, str]
+
+
+def parse_slice(text: str | None) -> dict[str, str]:
+    """``"route=/orders, prompt_version=v7"`` as a mapping (``total`` and empty mean everything)."""
+    if not text or text == "total":
+        return {}
+    return dict(part.split("=", 1) for part in text.split(", ") if "=" in part)
+
+
+@dataclass
+class Candidate:
+    request: dict
+    reasons: list[str] = field(default_factory=list)
+    alert_keys: list[str] = field(default_factory=list)
+    control: bool = False
+    inclusion_probability: float | None = None
+
+    def priority(self, settings: ReviewSettings) -> int:
+        ranks = [settings.reasons[reason] for reason in self.reasons if reason in settings.reasons]
+        return min(ranks) if ranks else len(REASONS) + 1
+
+
+def _model(request: dict) -> str | None:
+    return request.get("response_model") or request.get("request_model")
+
+
+def _in_window(request: dict, window: AlertWindow) -> bool:
+    values = {"route": request.get("route"), "prompt_version": request.get("prompt_version"), "model": _model(request)}
+    return all(values.get(dimension) == value for dimension, value in window.slice.items())
+
+
+def hard_case_reasons(requests: list[dict], scores: Iterable[dict], verdicts: Iterable[dict],
+                      feedback: Iterable[dict], windows: list[AlertWindow],
+                      settings: ReviewSettings) -> dict[str, Candidate]:
+    """Every request with at least one configured reason, by span id."""
+    by_span = {r["span_id"]: r for r in requests}
+    found: dict[str, Candidate] = {}
+
+    def mark(span_id: str, reason: str) -> None:
+        if span_id in by_span and reason in settings.reasons:
+            candidate = found.setdefault(span_id, Candidate(by_span[span_id]))
+            if reason not in candidate.reasons:
+                candidate.reasons.append(reason)
+
+    for row in feedback:
+        if row.get("kind") == "thumbs" and row.get("label") == "down":
+            mark(row["span_id"], "thumbs_down")
+    ok = [v for v in verdicts if v.get("status") == "ok"]
+    for verdict in ok:
+        if verdict.get("passed") is False:
+            mark(verdict["span_id"], "judge_fail")
+        if verdict.get("score") in settings.low_confidence_scores:
+            mark(verdict["span_id"], "low_confidence")
+    failed_checks = {row["span_id"] for row in scores
+                     if row.get("passed") is False and row.get("evaluator") in settings.disagreement_evaluators}
+    judged_passing = {v["span_id"] for v in ok if v.get("passed")} - {v["span_id"] for v in ok if not v.get("passed")}
+    for span_id in judged_passing & failed_checks:
+        mark(span_id, "judge_disagrees")
+    for window in windows:
+        for request in requests:
+            if _in_window(request, window):
+                mark(request["span_id"], "alert_window")
+                found[request["span_id"]].alert_keys.append(window.key)
+    return found
+
+
+def normalised(text: str | None) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"\d", "0", (text or "").casefold())).strip()
+
+
+def dedup_key(request: dict) -> str:
+    return f"{normalised(request.get('input_text'))}\x1f{normalised(request.get('output_text'))}"
+
+
+def _minhash(key: str) -> MinHash:
+    words = key.split()
+    shingles = {" ".join(words[i:i + 3]) for i in range(max(1, len(words) - 2))}
+    signature = MinHash(num_perm=MINHASH_PERMUTATIONS)
+    for shingle in shingles:
+        signature.update(shingle.encode())
+    return signature
+
+
+class Deduplicator:
+    """Exact (normalised) and near-duplicate detection against everything already kept."""
+
+    def __init__(self, threshold: float, kept_keys: Iterable[str] = ()) -> None:
+        self.index = MinHashLSH(threshold=threshold, num_perm=MINHASH_PERMUTATIONS)
+        self.keys: set[str] = set()
+        for key in kept_keys:
+            self.keep(key)
+
+    def keep(self, key: str) -> bool:
+        """Keep ``key`` unless it (nearly) repeats a kept one; returns whether it was kept."""
+        if key in self.keys:
+            return False
+        signature = _minhash(key)
+        if self.index.query(signature):
+            return False
+        self.index.insert(str(len(self.keys)), signature)
+        self.keys.add(key)
+        return True
+
+
+def select(requests: list[dict], hard_cases: dict[str, Candidate], settings: ReviewSettings, places: int,
+           kept_keys: Iterable[str] = ()) -> list[Candidate]:
+    """Up to ``places`` items: the control draw first (its share of the places), then hard cases by
+    priority, then time; duplicates of anything kept (today, or earlier in this list) are skipped."""
+    if places <= 0 or not requests:
+        return []
+    deduplicator = Deduplicator(settings.near_duplicate_jaccard, kept_keys)
+    control_n = min(len(requests), round(places * settings.control_share))
+    drawn = sorted(requests, key=lambda r: draw(settings.seed, r["span_id"]))[:control_n]
+    chosen: list[Candidate] = []
+    for request in drawn:
+        if deduplicator.keep(dedup_key(request)):
+            candidate = hard_cases.get(request["span_id"]) or Candidate(request)
+            candidate.control, candidate.inclusion_probability = True, control_n / len(requests)
+            chosen.append(candidate)
+    ranked = sorted((c for c in hard_cases.values() if not c.control),
+                    key=lambda c: (c.priority(settings), str(c.request.get("start_time")), c.request["span_id"]))
+    for candidate in ranked:
+        if len(chosen) >= places:
+            break
+        if deduplicator.keep(dedup_key(candidate.request)):
+            chosen.append(candidate)
+    return chosen
+
+
+def queue_row(candidate: Candidate, settings: ReviewSettings, verdicts: list[dict], failed: list[str]) -> dict:
+    """One row of the ``review_queue`` table."""
+    request = candidate.request
+    return {"span_id": request["span_id"], "trace_id": request.get("trace_id"), "start_time": request.get("start_time"),
+            "route": request.get("route"), "prompt_version": request.get("prompt_version"), "model": _model(request),
+            "input_text": request.get("input_text"), "output_text": request.get("output_text"),
+            "input_messages": request.get("input_messages"), "retrieved_context": request.get("retrieved_context"),
+            "reasons": sorted(candidate.reasons, key=lambda r: settings.reasons.get(r, 99)),
+            "priority": candidate.priority(settings), "control": candidate.control,
+            "inclusion_probability": candidate.inclusion_probability, "alert_keys": candidate.alert_keys,
+            "failed_evaluators": failed,
+            "judge_verdicts": json.dumps([{k: v.get(k) for k in ("rubric", "label", "score", "passed", "explanation")}
+                                          for v in verdicts]),
+            "dedup_key": dedup_key(request)}
