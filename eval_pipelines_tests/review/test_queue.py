@@ -16,7 +16,9 @@ from eval_pipelines.review.queue import (
 )
 
 SETTINGS = load_review_settings()
-WORDS = ["order", "refund", "parcel", "invoice", "lamp", "watch", "charger", "warranty", "courier", "address", "password", "account", "battery", "screen", "colour", "size", "delivery", "Berlin", "Madrid", "Tokyo", "Monday", "Friday", "broken", "late", "missing"]
+WORDS = ("order", "refund", "parcel", "invoice", "lamp", "watch", "charger", "warranty", "courier",
+         "address", "password", "account", "battery", "screen", "colour", "size", "delivery", "Berlin",
+         "Madrid", "Tokyo", "Monday", "Friday", "broken", "late", "missing")
 
 
 def distinct_question(i: int) -> str:
