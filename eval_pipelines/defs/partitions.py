@@ -1,5 +1,5 @@
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
@@ -16,6 +16,19 @@ daily_partitions = dg.DailyPartitionsDefinition(start_date="2025-01-01", timezon
 
 def day_start(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def history_keys(key: str, lookback_hours: int, daily: bool) -> list[str]:
+    """The partition keys from ``lookback_hours`` before ``key`` up to it, oldest first (hours or days)."""
+    if daily:
+        day = date.fromisoformat(key)
+        return [(day - timedelta(days=back)).isoformat() for back in range(lookback_hours // 24 + 1, -1, -1)]
+    index = hour_index(key)
+    return [hour_key(h) for h in range(index - lookback_hours, index + 1)]
+
+
+def key_start(key: str, daily: bool) -> datetime:
+    return day_start(date.fromisoformat(key)) if daily else hourly_partitions.time_window_for_partition_key(key).start
 
 
 def hour_key(hour_index: int) -> str:

@@ -9,13 +9,13 @@ import json
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 
 import dagster as dg
 
 from eval_pipelines.calibration.labels import label_files
 from eval_pipelines.defs.jobs import calibration_job, hourly_evaluation_job
-from eval_pipelines.defs.partitions import HOUR_KEY_FORMAT, day_start, hour_index, hour_key, hourly_partitions
+from eval_pipelines.defs.partitions import HOUR_KEY_FORMAT, history_keys, hour_key, key_start
 from eval_pipelines.defs.resources import JudgeResource, LakeResource, MonitoringConfigResource
 from eval_pipelines.judge.run import judge_version
 from eval_pipelines.lake import Lake
@@ -128,17 +128,6 @@ class _SliStream:
     def first_tick_keys(self) -> int:
         return FIRST_TICK_HOURS // 24 if self.daily else FIRST_TICK_HOURS
 
-    def window(self, key: str, lookback_hours: int) -> list[str]:
-        if self.daily:
-            day = date.fromisoformat(key)
-            return [(day - timedelta(days=back)).isoformat() for back in range(lookback_hours // 24 + 1, -1, -1)]
-        index = hour_index(key)
-        return [hour_key(h) for h in range(index - lookback_hours, index + 1)]
-
-    def start(self, key: str) -> datetime:
-        return day_start(date.fromisoformat(key)) if self.daily else \
-            hourly_partitions.time_window_for_partition_key(key).start
-
 
 SLI_STREAMS = (_SliStream(HOURLY_SLI_TABLE, "through"), _SliStream("drift_scores", "drift_through"),
                _SliStream("canary_scores", "canary_through"))
@@ -158,16 +147,19 @@ def quality_alert_sensor(context: dg.SensorEvaluationContext, lake: LakeResource
         json.loads(context.cursor) if context.cursor else {})
     store = lake.lake
     counts: Counter[str] = Counter()
+    all_rules = monitoring.alert_config()
     for stream in SLI_STREAMS:
-        config = monitoring.alert_config().only(stream.table)
+        config = all_rules.only(stream.table)
         names = {rule.name for rule in config.rules}
         keys = [key for key in store.partition_keys(stream.table, stream.key_name)
                 if state[stream.cursor_field] is None or key > state[stream.cursor_field]][-stream.first_tick_keys:]
         for key in keys:
-            history = store.read_partitions(stream.table, stream.key_name, stream.window(key, history_hours(config)))
+            history = store.read_partitions(stream.table, stream.key_name,
+                                            history_keys(key, history_hours(config), stream.daily))
             mine = {k: incident for k, incident in state["open"].items() if incident["rule"] in names}
-            outcome = evaluate_hour(config, history, stream.start(key), mine)
-            _deliver_and_record(context, store, config, stream.start(key), outcome.events)
+            start = key_start(key, stream.daily)
+            outcome = evaluate_hour(config, history, start, mine)
+            _deliver_and_record(context, store, config, start, outcome.events)
             counts.update(event.event for event in outcome.events)
             others = {k: incident for k, incident in state["open"].items() if k not in mine}
             state = {**state, stream.cursor_field: key, "open": others | outcome.open}
@@ -175,7 +167,7 @@ def quality_alert_sensor(context: dg.SensorEvaluationContext, lake: LakeResource
                 opened = sum(event.event == "opened" for event in outcome.events)
                 EvidentlyWorkspace(lake.layout.evidently).push_values(
                     {"incidents_opened": opened, "incidents_resolved": len(outcome.events) - opened,
-                     "incidents_open": len(state["open"])}, stream.start(key), "alerts")
+                     "incidents_open": len(state["open"])}, start, "alerts")
         counts[f"{stream.table} evaluated"] += len(keys)
     context.update_cursor(json.dumps(state))
     return dg.SkipReason(f"evaluated {counts['quality_slis evaluated']} hour(s), "

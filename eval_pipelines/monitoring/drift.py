@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from eval_pipelines.config import configured_path, load_config
 from eval_pipelines.evaluators.text import detect_language
 from eval_pipelines.lake import Lake
-from eval_pipelines.schemas import QUALITY_SLIS
+from eval_pipelines.monitoring.slis import total_rows
 
 DRIFT_ENV_VAR = "EVAL_PIPELINES_DRIFT"
 NUMERICAL = ["input_chars", "input_words", "output_chars"]
@@ -175,7 +175,7 @@ def compare(current: Side, reference: Side, settings: DriftSettings, day: date, 
         warnings.simplefilter("ignore")  # the text classifier's convergence chatter
         snapshot = Report([preset]).run(Dataset.from_pandas(current.frame[columns], data_definition=definition),
                                         Dataset.from_pandas(reference.frame[columns], data_definition=definition),
-                                        timestamp=datetime(day.year, day.month, day.day, tzinfo=UTC), tags=["drift"])
+                                        timestamp=_day_start(day), tags=["drift"])
     metrics = snapshot.dict()["metrics"]
     drifts = [_column_drift(m) for m in metrics if m["config"]["type"].endswith(":ValueDrift")]
     share = next(m["value"]["share"] for m in metrics if m["config"]["type"].endswith(":DriftedColumnsCount"))
@@ -214,9 +214,11 @@ def _add_banner(path: Path, result: DriftResult) -> None:
 def drift_rows(result: DriftResult) -> pa.Table:
     """The result as SLI rows for the alert rules: ``drift_share``, and per column ``drift_score_<column>``
     and ``drift_detected_<column>`` (1 or 0)."""
-    start = datetime(result.day.year, result.day.month, result.day.day, tzinfo=UTC)
-    base = {"hour_start": start, "dimension": "total", "slice": "total"}  # the day's first hour
-    rows = [{**base, "sli": "drift_share", "value": result.drift_share}]
-    rows += [{**base, "sli": f"drift_score_{c.column}", "value": c.score} for c in result.columns]
-    rows += [{**base, "sli": f"drift_detected_{c.column}", "value": float(c.drifted)} for c in result.columns]
-    return pa.Table.from_pylist(rows, schema=QUALITY_SLIS)
+    rows = [{"sli": "drift_share", "value": result.drift_share}]
+    rows += [{"sli": f"drift_score_{c.column}", "value": c.score} for c in result.columns]
+    rows += [{"sli": f"drift_detected_{c.column}", "value": float(c.drifted)} for c in result.columns]
+    return total_rows(_day_start(result.day), rows)  # stamped at the day's first hour
+
+
+def _day_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)

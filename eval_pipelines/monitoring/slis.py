@@ -174,6 +174,13 @@ def _corrected_rows(raw_rows: list[dict], calibration: dict) -> list[dict]:
     return corrected
 
 
+def total_rows(start: datetime, rows: list[dict]) -> pa.Table:
+    """SLI rows of the total slice at ``start`` (each row: ``sli``, ``value``, optionally numerator and
+    denominator), as the daily drift and canary results are written for the alert rules."""
+    return pa.Table.from_pylist([{"hour_start": start, "dimension": "total", "slice": "total", **row} for row in rows],
+                                schema=QUALITY_SLIS)
+
+
 def total_values(slis: pa.Table) -> dict[str, float]:
     """The total slice's SLIs by name, sorted (what the UI plots per materialization)."""
     return dict(sorted((row["sli"], row["value"]) for row in slis.to_pylist()

@@ -1,24 +1,30 @@
 """Stage ``monitoring``: quality SLIs per hour and slice, and the daily drift report."""
 
 
-from datetime import date, datetime, timedelta
+from datetime import date
 
 import dagster as dg
-import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 
 from eval_pipelines.calibration.report import latest_calibration
 from eval_pipelines.defs.metadata import column_schema
-from eval_pipelines.defs.partitions import daily_partitions, day_start, hour_index, hour_key, hourly_partitions
+from eval_pipelines.defs.partitions import daily_partitions, history_keys, hourly_partitions, key_start
 from eval_pipelines.defs.resources import LakeResource, MonitoringConfigResource
 from eval_pipelines.lake import Lake
 from eval_pipelines.monitoring.alerting import history_hours
 from eval_pipelines.monitoring.dashboard import AGREEMENT_PREFIX, EvidentlyWorkspace, sli_series
 from eval_pipelines.monitoring.drift import compare, drift_rows, read_side
 from eval_pipelines.monitoring.incidents import describe
-from eval_pipelines.monitoring.rules import AlertRule, evaluate_rules, load_alert_config
+from eval_pipelines.monitoring.rules import HOURLY_SLI_TABLE, evaluate_rules, load_alert_config
 from eval_pipelines.monitoring.slis import KNOWN_SLIS, HourInputs, compute_slis, total_values
 from eval_pipelines.schemas import QUALITY_SLIS
+
+
+def _rule_check_specs(asset: str, table: str) -> list[dg.AssetCheckSpec]:
+    """One check per alert rule on ``table`` (from the configuration found when the definitions load)."""
+    return [dg.AssetCheckSpec(f"{asset}_{rule.name}", asset=asset,
+                              description=rule.description or f"{rule.sli} within its alert rule")
+            for rule in load_alert_config(known_slis=KNOWN_SLIS).only(table).rules]
 
 
 @dg.asset(
@@ -29,14 +35,12 @@ from eval_pipelines.schemas import QUALITY_SLIS
     partitions_def=hourly_partitions,
     deps=["traces", "trace_validation", "programmatic_scores", "user_feedback", "judge_scores"],
     metadata={"dagster/column_schema": column_schema(QUALITY_SLIS)},
-    # One check per alert rule (from the configuration found when the definitions load): red while it breaches.
-    check_specs=[dg.AssetCheckSpec(f"quality_slis_{rule.name}", asset="quality_slis",
-                                   description=rule.description or f"{rule.sli} within its alert rule")
-                 for rule in load_alert_config(known_slis=KNOWN_SLIS).only("quality_slis").rules],
+    check_specs=_rule_check_specs("quality_slis", "quality_slis"),
 )
 def quality_slis(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource,
                  monitoring: MonitoringConfigResource) -> dg.MaterializeResult:
     key = context.partition_key
+    hour = hourly_partitions.time_window_for_partition_key(key).start
     store = lake.lake
     traces = lake.required_partition("traces", key)
     judged = store.read_partition("judge_scores", "hour", key)
@@ -45,11 +49,10 @@ def quality_slis(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: 
         inputs = HourInputs(traces, store.read_partition("trace_validation", "hour", key),
                             store.read_partition("programmatic_scores", "hour", key),
                             store.read_partition("user_feedback", "hour", key), judged, calibration)
-        slis = compute_slis(con, hourly_partitions.time_window_for_partition_key(key).start, inputs)
+        slis = compute_slis(con, hour, inputs)
     write = store.write_partition("quality_slis", "hour", key, slis)
     if monitoring.evidently_workspace:
         kappas = {f"{AGREEMENT_PREFIX}{rubric}": row["cohen_kappa"] for rubric, row in calibration.items()}
-        hour = hourly_partitions.time_window_for_partition_key(key).start
         EvidentlyWorkspace(lake.layout.evidently).push_values(sli_series(slis) | kappas, hour, "slis")
     total = total_values(slis)
     low = sum(1 for flag in slis.column("low_sample").to_pylist() if flag)
@@ -58,31 +61,28 @@ def quality_slis(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: 
     return dg.MaterializeResult(
         metadata={"dagster/row_count": slis.num_rows, "low_sample_rows": low, **total,
                   "path": dg.MetadataValue.path(str(write.path))},
-        check_results=_rule_checks(store, monitoring, key, context))
+        check_results=_rule_checks(context, store, monitoring, "quality_slis", key))
 
 
-def _rule_checks(store: Lake, monitoring: MonitoringConfigResource, key: str,
-                 context: dg.AssetExecutionContext) -> list[dg.AssetCheckResult]:
-    """Each rule evaluated at this hour over the stored history (no incident state: that is the sensor's)."""
-    config = monitoring.alert_config().only("quality_slis")
-    index = hour_index(key)
-    history = store.read_partitions("quality_slis", "hour",
-                                    [hour_key(h) for h in range(index - history_hours(config), index + 1)])
-    return _rule_check_results(context, "quality_slis", config.rules, history,
-                               hourly_partitions.time_window_for_partition_key(key).start)
-
-
-def _rule_check_results(context: dg.AssetExecutionContext, asset: str, rules: list[AlertRule],
-                        history: pa.Table | None, at: datetime) -> list[dg.AssetCheckResult]:
-    """One check per rule declared on the asset: red while the rule breaches at ``at``."""
+def _rule_checks(context: dg.AssetExecutionContext, store: Lake, monitoring: MonitoringConfigResource, table: str,
+                 key: str, evaluate: bool = True) -> list[dg.AssetCheckResult]:
+    """Each rule on ``table`` evaluated at ``key`` over the stored history (no incident state: that is
+    the sensor's), one check per rule declared on the asset: red while it breaches. ``evaluate=False``:
+    nothing to evaluate (every check passes)."""
+    config = monitoring.alert_config().only(table)
+    daily = table != HOURLY_SLI_TABLE
+    asset = context.assets_def.key.to_user_string()
     declared = {spec.name for spec in context.assets_def.check_specs}
-    breaches = {b.rule.name: b for b in evaluate_rules(rules, history, at)} if history is not None else {}
+    history = (store.read_partitions(table, "day" if daily else "hour",
+                                     history_keys(key, history_hours(config), daily)) if evaluate else None)
+    breaches = ({b.rule.name: b for b in evaluate_rules(config.rules, history, key_start(key, daily))}
+                if history is not None else {})
     return [dg.AssetCheckResult(
         check_name=f"{asset}_{rule.name}", passed=rule.name not in breaches,
         severity=dg.AssetCheckSeverity.ERROR if rule.severity == "page" else dg.AssetCheckSeverity.WARN,
         description=describe(breaches[rule.name], None) if rule.name in breaches else None,
         metadata={"sli": rule.sli, "slice": breaches[rule.name].slice if rule.name in breaches else ""})
-        for rule in rules if f"{asset}_{rule.name}" in declared]
+        for rule in config.rules if f"{asset}_{rule.name}" in declared]
 
 
 @dg.asset(
@@ -92,9 +92,7 @@ def _rule_check_results(context: dg.AssetExecutionContext, asset: str, rules: li
     kinds={"evidently", "parquet"},
     partitions_def=daily_partitions,
     deps=["traces", "programmatic_scores"],
-    check_specs=[dg.AssetCheckSpec(f"drift_report_{rule.name}", asset="drift_report",
-                                   description=rule.description or f"{rule.sli} within its alert rule")
-                 for rule in load_alert_config(known_slis=KNOWN_SLIS).only("drift_scores").rules],
+    check_specs=_rule_check_specs("drift_report", "drift_scores"),
 )
 def drift_report(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource,
                  monitoring: MonitoringConfigResource) -> dg.MaterializeResult:
@@ -107,13 +105,12 @@ def drift_report(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: 
         if not current.total_rows:
             raise dg.Failure(f"no traces on {day}: materialize the day's traces first")
         reference = read_side(store, con, start, end, settings)
-    rules = monitoring.alert_config().only("drift_scores").rules
     if not reference.total_rows:
         context.log.warning(f"drift {day}: no traces in the reference period {start}..{end}; nothing compared")
         return dg.MaterializeResult(
             metadata={"status": "no reference data", "reference": f"{start}..{end}",
                       "rows_current": current.total_rows},
-            check_results=_rule_check_results(context, "drift_report", rules, None, day_start(day)))
+            check_results=_rule_checks(context, store, monitoring, "drift_scores", day.isoformat(), evaluate=False))
     html = lake.layout.reports / "drift" / f"drift-{day.isoformat()}.html"
     result = compare(current, reference, settings, day, html)
     write = store.write_partition("drift_scores", "day", day.isoformat(), drift_rows(result))
@@ -121,9 +118,7 @@ def drift_report(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: 
     if monitoring.evidently_workspace:
         workspace = EvidentlyWorkspace(lake.layout.evidently)
         workspace.push_snapshot(result.snapshot)
-        workspace.push_values({"drift_share": result.drift_share}, day_start(day), "drift")
-    history = store.read_partitions("drift_scores", "day",
-                                    [(day - timedelta(days=back)).isoformat() for back in range(7, -1, -1)])
+        workspace.push_values({"drift_share": result.drift_share}, key_start(day.isoformat(), daily=True), "drift")
     return dg.MaterializeResult(
         metadata={"drift_share": result.drift_share, "drifted_columns": len(result.drifted_columns),
                   "drifted": ", ".join(result.drifted_columns) or "none",
@@ -132,7 +127,7 @@ def drift_report(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: 
                   "rows_compared": len(current.frame) + len(reference.frame),
                   "reference": f"{start}..{end}", "report": dg.MetadataValue.url(html.as_uri()),
                   "path": dg.MetadataValue.path(str(write.path))},
-        check_results=_rule_check_results(context, "drift_report", rules, history, day_start(day)))
+        check_results=_rule_checks(context, store, monitoring, "drift_scores", day.isoformat()))
 
 
 def _versions(judged) -> dict[str, str]:
