@@ -216,7 +216,7 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"canary_job: {', '.join(days) or 'no new day'}")
         drifts = [pipeline.execute_job("drift_job", day) for day in days]
         print(f"drift_job: {', '.join(days) or 'no new day'} (the first day has no reference)")
-        print(f"quality_alert_sensor: {pipeline.quality_alert_tick()}")
+        print(f"quality_alert_sensor: {pipeline.quality_alert_tick().summary}")
     failed = [run.partition_key for run in [calibration, *runs, *canaries, *drifts] if not run.success]
     Lake(home.warehouse, home.catalog).refresh_catalog()
     hours_ok = sum(run.success for run in runs)

@@ -294,6 +294,62 @@ ALERTS = pa.schema([
     ("deliveries", pa.string()),
 ])
 
+# The human review queue: one row per queued request, why it was queued, and whether it is control.
+REVIEW_QUEUE = pa.schema([
+    pa.field("span_id", pa.string(), nullable=False),
+    ("trace_id", pa.string()),
+    ("session_id", pa.string()),
+    ("start_time", TIMESTAMP),
+    ("route", pa.string()),
+    ("prompt_version", pa.string()),
+    ("model", pa.string()),
+    ("input_text", pa.string()),
+    ("output_text", pa.string()),
+    ("input_messages", pa.string()),
+    ("retrieved_context", pa.string()),
+    ("reasons", STRING_LIST),
+    ("priority", pa.int32()),
+    ("control", pa.bool_()),
+    ("inclusion_probability", pa.float64()),
+    ("alert_keys", STRING_LIST),
+    ("failed_evaluators", STRING_LIST),
+    ("judge_verdicts", pa.string()),
+    ("dedup_key", pa.string()),
+])
+
+# Offline scores: the production evaluators and judge on candidates' outputs for the golden set, and
+# teams' own offline results; one row per item, candidate (model × prompt version) and metric.
+OFFLINE_SCORES = pa.schema([
+    ("source", pa.string()),  # golden_vN (evaluated here) or the team's results file
+    ("model", pa.string()),
+    ("prompt_version", pa.string()),
+    pa.field("item_id", pa.string(), nullable=False),
+    ("route", pa.string()),
+    pa.field("metric", pa.string(), nullable=False),
+    ("metric_version", pa.string()),
+    ("passed", pa.bool_()),
+    ("score", pa.float64()),
+    ("status", pa.string()),
+])
+
+OFFLINE_QUARANTINE = LABEL_QUARANTINE  # the same shape: a file row that could not be used, and why
+
+# Online next to offline per day, model × prompt version, metric and offline source.
+ONLINE_OFFLINE_DIVERGENCE = pa.schema([
+    pa.field("day", pa.date32(), nullable=False),
+    ("model", pa.string()),
+    ("prompt_version", pa.string()),
+    pa.field("metric", pa.string(), nullable=False),
+    ("offline_source", pa.string()),
+    ("online_n", pa.int64()),
+    ("online_rate", pa.float64()),
+    ("offline_n", pa.int64()),
+    ("offline_rate", pa.float64()),
+    ("gap", pa.float64()),
+    ("gap_low", pa.float64()),
+    ("gap_high", pa.float64()),
+])
+
 # Staging: what parsing writes before spans are joined into trace rows (internal, per run).
 STAGED_LLM = pa.schema([
     ("span_id", pa.string()), ("trace_id", pa.string()), ("parent_span_id", pa.string()),

@@ -1,5 +1,7 @@
 import dagster as dg
 
+from eval_pipelines.defs.partitions import daily_partitions, hourly_partitions
+
 hourly_evaluation_job = dg.define_asset_job(
     "hourly_evaluation_job",
     selection=dg.AssetSelection.groups("ingestion", "validation", "scoring", "judging", "monitoring")
@@ -23,4 +25,30 @@ drift_job = dg.define_asset_job(
     "drift_job",
     selection=dg.AssetSelection.assets("drift_report"),
     description="The day's traffic against its reference period (Evidently drift report).",
+)
+
+review_job = dg.define_asset_job(
+    "review_job",
+    selection=dg.AssetSelection.assets("review_queue"),
+    partitions_def=hourly_partitions,
+    description="The hour's review queue, once the alert rules have seen the hour (requested by quality_alert_sensor).",
+)
+
+golden_job = dg.define_asset_job(
+    "golden_job",
+    selection=dg.AssetSelection.assets("golden_set"),
+    description="A new golden-set version from the reviewed failures (requested by golden_refresh_sensor).",
+)
+
+offline_job = dg.define_asset_job(
+    "offline_job",
+    selection=dg.AssetSelection.assets("offline_scores", "offline_quarantine"),
+    description="Candidates' outputs for the current golden set scored by the production evaluators and judge.",
+)
+
+divergence_job = dg.define_asset_job(
+    "divergence_job",
+    selection=dg.AssetSelection.assets("online_offline_divergence"),
+    partitions_def=daily_partitions,
+    description="Each version's offline scores next to its online scores of the day.",
 )

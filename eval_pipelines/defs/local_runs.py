@@ -11,7 +11,13 @@ from pathlib import Path
 
 import dagster as dg
 
-from eval_pipelines.defs.sensors import QUIET_SECONDS, landing_sensor, quality_alert_sensor
+from eval_pipelines.defs.sensors import (
+    QUIET_SECONDS,
+    golden_refresh_sensor,
+    landing_sensor,
+    quality_alert_sensor,
+    tick_summary,
+)
 
 # The step-by-step event log stays in the instance (and the UI); the terminal gets warnings only.
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -22,6 +28,13 @@ class LocalRun:
     partition_key: str
     success: bool
     run_id: str
+
+
+@dataclass(frozen=True)
+class AlertTick:
+    summary: str
+    review_requests: list[dg.RunRequest]
+    cursor: str | None
 
 
 def wait_for_quiet_landing(landing: Path) -> None:
@@ -44,19 +57,25 @@ class LocalPipeline:
     def landing_sensor_tick(self, cursor: str | None = None) -> dg.SensorResult:
         return landing_sensor(self._sensor_context(cursor))
 
-    def quality_alert_tick(self, cursor: str | None = None) -> str:
+    def quality_alert_tick(self, cursor: str | None = None) -> AlertTick:
         """One evaluation of ``quality_alert_sensor`` (alerts go to its channels and the alerts table)."""
-        return quality_alert_sensor(self._sensor_context(cursor)).skip_message
+        context = self._sensor_context(cursor)
+        result = quality_alert_sensor(context)
+        requests = result.run_requests if isinstance(result, dg.SensorResult) else []
+        return AlertTick(tick_summary(context.cursor), requests or [], context.cursor)
 
-    def execute_run_requests(self, requests: list[dg.RunRequest],
-                             progress: Callable[[str], None] = print) -> list[LocalRun]:
-        job = self.defs.resolve_job_def("hourly_evaluation_job")
+    def golden_refresh_tick(self) -> dg.RunRequest | dg.SkipReason:
+        return golden_refresh_sensor(self._sensor_context(None))
+
+    def execute_run_requests(self, requests: list[dg.RunRequest], progress: Callable[[str], None] = print,
+                             job_name: str = "hourly_evaluation_job") -> list[LocalRun]:
+        job = self.defs.resolve_job_def(job_name)
         runs = []
         for number, request in enumerate(requests, start=1):
             result = job.execute_in_process(partition_key=request.partition_key, instance=self.instance,
                                             tags=request.tags, raise_on_error=False, run_config=QUIET_LOGS)
             runs.append(LocalRun(request.partition_key, result.success, result.run_id))
-            progress(f"[{number}/{len(requests)}] hourly_evaluation_job {request.partition_key}: "
+            progress(f"[{number}/{len(requests)}] {job_name} {request.partition_key}: "
                      f"{'ok' if result.success else 'FAILED'}")
         return runs
 

@@ -18,6 +18,7 @@ from eval_pipelines.landing import LandingIndex
 from eval_pipelines.monitoring.drift import DriftSettings, load_drift_settings
 from eval_pipelines.monitoring.rules import AlertConfig, load_alert_config
 from eval_pipelines.monitoring.slis import KNOWN_SLIS
+from eval_pipelines.review.settings import ReviewSettings, load_review_settings
 from eval_pipelines.settings import IngestionSettings, PriceTable, load_ingestion_settings, load_price_table
 from eval_pipelines.validation.rules import ValidationSettings, load_validation_settings
 
@@ -134,6 +135,16 @@ class MonitoringConfigResource(dg.ConfigurableResource):
 
     def drift_settings(self) -> DriftSettings:
         return load_drift_settings(Path(self.drift) if self.drift else None)
+
+
+class ReviewConfigResource(dg.ConfigurableResource):
+    """The review queue's caps and reasons and the golden set's refresh settings (YAML); empty means
+    EVAL_PIPELINES_REVIEW or the packaged default."""
+
+    review: str = Field(default="", description="YAML with the review queue and golden set settings.")
+
+    def settings(self) -> ReviewSettings:
+        return load_review_settings(Path(self.review) if self.review else None)
 
 
 def duckdb_resource(home: Home) -> DuckDBResource:

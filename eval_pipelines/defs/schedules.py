@@ -1,10 +1,11 @@
-"""Daily jobs: the judge re-measured (calibration, canary) and the drift report of the day that ended."""
+"""Daily jobs: the judge re-measured (calibration, canary), the drift report and the online-offline
+divergence of the day that ended."""
 
 from datetime import timedelta
 
 import dagster as dg
 
-from eval_pipelines.defs.jobs import calibration_job, canary_job, drift_job
+from eval_pipelines.defs.jobs import calibration_job, canary_job, divergence_job, drift_job
 
 calibration_schedule = dg.ScheduleDefinition(
     name="calibration_schedule",
@@ -21,9 +22,20 @@ canary_schedule = dg.build_schedule_from_partitioned_job(
 )
 
 
+def _previous_day(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    day = (context.scheduled_execution_time - timedelta(days=1)).date().isoformat()
+    return dg.RunRequest(run_key=day, partition_key=day)
+
+
 @dg.schedule(job=drift_job, cron_schedule="30 1 * * *", execution_timezone="UTC",
              default_status=dg.DefaultScheduleStatus.RUNNING,
              description="The drift report of the UTC day that ended, at 01:30 (late spans have mostly landed).")
 def drift_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    day = (context.scheduled_execution_time - timedelta(days=1)).date().isoformat()
-    return dg.RunRequest(run_key=day, partition_key=day)
+    return _previous_day(context)
+
+
+@dg.schedule(job=divergence_job, cron_schedule="30 2 * * *", execution_timezone="UTC",
+             default_status=dg.DefaultScheduleStatus.RUNNING,
+             description="The online-offline divergence of the UTC day that ended, at 02:30 (its hours are judged).")
+def divergence_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    return _previous_day(context)

@@ -1,7 +1,8 @@
 """``landing_sensor``: new or changed landing files become runs for exactly the hours they hold.
 ``labels_sensor``: new labels or a new judge version re-run the calibration.
-``quality_alert_sensor``: alert rules on each new hour of quality SLIs and each new day of drift and
-canary results."""
+``quality_alert_sensor``: alert rules on each new hour of quality SLIs and each new day of drift, canary
+and divergence results; then the hour's review queue.
+``golden_refresh_sensor``: a golden-set refresh once enough reviewed failures wait."""
 
 
 import hashlib
@@ -10,13 +11,16 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
+from dagster_duckdb import DuckDBResource
 
 from eval_pipelines.calibration.labels import label_files
-from eval_pipelines.defs.jobs import calibration_job, hourly_evaluation_job
+from eval_pipelines.defs.assets.review import reviewed_failure_items
+from eval_pipelines.defs.jobs import calibration_job, golden_job, hourly_evaluation_job, offline_job, review_job
 from eval_pipelines.defs.partitions import HOUR_KEY_FORMAT, history_keys, hour_key, key_start
-from eval_pipelines.defs.resources import JudgeResource, LakeResource, MonitoringConfigResource
+from eval_pipelines.defs.resources import JudgeResource, LakeResource, MonitoringConfigResource, ReviewConfigResource
 from eval_pipelines.judge.run import judge_version
 from eval_pipelines.lake import Lake
 from eval_pipelines.monitoring.alerting import alert_rows, evaluate_hour, history_hours
@@ -24,6 +28,7 @@ from eval_pipelines.monitoring.channels import AlertEvent, deliver
 from eval_pipelines.monitoring.dashboard import EvidentlyWorkspace
 from eval_pipelines.monitoring.rules import HOURLY_SLI_TABLE, AlertConfig
 from eval_pipelines.parsing.records import HOUR_NS
+from eval_pipelines.review.golden import latest_version, pending_failures
 
 QUIET_SECONDS = 5.0
 FIRST_TICK_HOURS = 48  # without a cursor, start from the last two days, not the whole history
@@ -74,8 +79,7 @@ def landing_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> d
 
 
 
-def _labels_fingerprint(lake: LakeResource) -> str:
-    files = label_files(lake.layout.labels)
+def _files_fingerprint(files: list[Path]) -> str:
     state = [(str(path), path.stat().st_size, path.stat().st_mtime_ns) for path in files]
     return hashlib.sha256(json.dumps(state).encode()).hexdigest()[:16]
 
@@ -97,16 +101,40 @@ def _judge_versions(judge: JudgeResource) -> str:
     description="Re-calibrates the judge when label files in <home>/labels change or the judge version changes.",
 )
 def labels_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, judge: JudgeResource) -> dg.SensorResult:
-    state = {"labels": _labels_fingerprint(lake), "judge": _judge_versions(judge)}
+    state = {"labels": _files_fingerprint(label_files(lake.layout.labels)), "judge": _judge_versions(judge)}
+    return _on_change(context, state, "calibration", "labels and judge versions unchanged")
+
+
+def _on_change(context: dg.SensorEvaluationContext, state: dict[str, str], prefix: str,
+               unchanged: str) -> dg.SensorResult:
+    """A run when any fingerprint in ``state`` differs from the cursor's, tagged with what changed."""
     previous = json.loads(context.cursor) if context.cursor else {}
     changed = [name for name, value in state.items() if previous.get(name) != value]
     cursor = json.dumps(state)
     if not changed:
-        return dg.SensorResult(skip_reason="labels and judge versions unchanged", cursor=cursor)
+        return dg.SensorResult(skip_reason=unchanged, cursor=cursor)
     key = hashlib.sha256(cursor.encode()).hexdigest()[:16]
-    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"calibration:{key}",
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"{prefix}:{key}",
                                                        tags={"eval_pipelines/trigger": "+".join(changed)})],
                            cursor=cursor)
+
+
+@dg.sensor(
+    job=offline_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Re-scores the candidates when files in <home>/offline change, a golden-set version appears or "
+                "the judge version changes.",
+)
+def offline_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, judge: JudgeResource) -> dg.SensorResult:
+    home = lake.layout
+    latest = latest_version(home.golden)
+    if latest is None:
+        return dg.SensorResult(skip_reason="no golden set yet", cursor=context.cursor)
+    files = sorted(p for p in home.offline.rglob("*.jsonl") if p.is_file())
+    state = {"offline files": _files_fingerprint(files), "golden set": f"v{latest.version}",
+             "judge": _judge_versions(judge)}
+    return _on_change(context, state, "offline", "offline files, golden set and judge versions unchanged")
 
 
 @dataclass(frozen=True)
@@ -130,23 +158,25 @@ class _SliStream:
 
 
 SLI_STREAMS = (_SliStream(HOURLY_SLI_TABLE, "through"), _SliStream("drift_scores", "drift_through"),
-               _SliStream("canary_scores", "canary_through"))
+               _SliStream("canary_scores", "canary_through"), _SliStream("divergence_scores", "divergence_through"))
 
 
 @dg.sensor(
+    job=review_job,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Evaluates the alert rules on each new hour of quality_slis and each new day of drift_scores "
-                "and canary_scores: "
-                "opens an incident once, sends a resolve when it clears; state in the cursor, history in the "
-                "alerts table.",
+    description="Evaluates the alert rules on each new hour of quality_slis and each new day of drift_scores, "
+                "canary_scores and divergence_scores: opens an incident once, sends a resolve when it clears "
+                "(state in the cursor, history in the alerts table); then builds each evaluated hour's review "
+                "queue, which samples the slices of the incidents open in it.",
 )
 def quality_alert_sensor(context: dg.SensorEvaluationContext, lake: LakeResource,
-                         monitoring: MonitoringConfigResource) -> dg.SkipReason:
+                         monitoring: MonitoringConfigResource) -> dg.SensorResult | dg.SkipReason:
     state = {stream.cursor_field: None for stream in SLI_STREAMS} | {"open": {}} | (
         json.loads(context.cursor) if context.cursor else {})
     store = lake.lake
     counts: Counter[str] = Counter()
+    reviews: list[dg.RunRequest] = []
     all_rules = monitoring.alert_config()
     for stream in SLI_STREAMS:
         config = all_rules.only(stream.table)
@@ -163,17 +193,33 @@ def quality_alert_sensor(context: dg.SensorEvaluationContext, lake: LakeResource
             counts.update(event.event for event in outcome.events)
             others = {k: incident for k, incident in state["open"].items() if k not in mine}
             state = {**state, stream.cursor_field: key, "open": others | outcome.open}
+            if not stream.daily:
+                reviews.append(_review_request(key, sorted(state["open"])))
             if monitoring.evidently_workspace and not stream.daily:
                 opened = sum(event.event == "opened" for event in outcome.events)
                 EvidentlyWorkspace(lake.layout.evidently).push_values(
                     {"incidents_opened": opened, "incidents_resolved": len(outcome.events) - opened,
                      "incidents_open": len(state["open"])}, start, "alerts")
         counts[f"{stream.table} evaluated"] += len(keys)
-    context.update_cursor(json.dumps(state))
-    return dg.SkipReason(f"evaluated {counts['quality_slis evaluated']} hour(s), "
-                         f"{counts['drift_scores evaluated']} drift day(s) and {counts['canary_scores evaluated']} "
-                         f"canary day(s): {counts['opened']} incident(s) opened, "
-                         f"{counts['resolved']} resolved, {len(state['open'])} open")
+    days = ", ".join(f"{counts[f'{stream.table} evaluated']} {stream.table} day(s)" for stream in SLI_STREAMS
+                     if stream.daily)
+    summary = (f"evaluated {counts['quality_slis evaluated']} hour(s), {days}: {counts['opened']} incident(s) "
+               f"opened, {counts['resolved']} resolved, {len(state['open'])} open")
+    context.log.info(summary)
+    context.update_cursor(json.dumps(state | {"last_tick": summary}))
+    return dg.SensorResult(run_requests=reviews) if reviews else dg.SkipReason(summary)
+
+
+def _review_request(key: str, open_incidents: list[str]) -> dg.RunRequest:
+    """The hour's review queue, built again only if the incidents open at the evaluation changed."""
+    digest = hashlib.sha256("\n".join(open_incidents).encode()).hexdigest()[:16]
+    return dg.RunRequest(run_key=f"review:{key}:{digest}", partition_key=key,
+                         tags={"eval_pipelines/trigger": "quality_alert_sensor"})
+
+
+def tick_summary(cursor: str | None) -> str:
+    """What the last ``quality_alert_sensor`` tick did, from its cursor."""
+    return json.loads(cursor or "{}").get("last_tick", "no tick yet")
 
 
 def _deliver_and_record(context: dg.SensorEvaluationContext, store: Lake, config: AlertConfig, hour: datetime,
@@ -192,3 +238,24 @@ def _deliver_and_record(context: dg.SensorEvaluationContext, store: Lake, config
 
 def _channels_of(config: AlertConfig, rule_name: str) -> list[str]:
     return next(rule.channels for rule in config.rules if rule.name == rule_name)
+
+
+@dg.sensor(
+    job=golden_job,
+    minimum_interval_seconds=300,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Refreshes the golden set when enough reviewed failures wait that no refresh has considered "
+                "(golden.refresh_threshold in the review settings); materialize golden_set for a refresh on demand.",
+)
+def golden_refresh_sensor(lake: LakeResource, duckdb: DuckDBResource,
+                          review: ReviewConfigResource) -> dg.RunRequest | dg.SkipReason:
+    settings = review.settings().golden
+    latest = latest_version(lake.layout.golden)
+    pending = pending_failures(reviewed_failure_items(lake, duckdb, settings), latest)
+    current = f"v{latest.version}" if latest else "no version yet"
+    if len(pending) < settings.refresh_threshold:
+        return dg.SkipReason(f"{len(pending)} new reviewed failure(s), refresh at {settings.refresh_threshold} "
+                             f"({current})")
+    digest = hashlib.sha256("\n".join(sorted(item["id"] for item in pending)).encode()).hexdigest()[:16]
+    return dg.RunRequest(run_key=f"golden:{current}:{digest}",
+                         tags={"eval_pipelines/trigger": f"{len(pending)} new reviewed failures"})

@@ -36,8 +36,9 @@ def evaluate_hour(config: AlertConfig, history: pa.Table, hour: datetime,
         details = {"sli": breach.rule.sli, "hour": hour.isoformat(), "short": breach.short.value,
                    "long": breach.long.value, "baseline": breach.baseline_value,
                    "samples_short": breach.short.samples, "explained_by": attribution.slice if attribution else None}
+        message = describe(breach, attribution) + (f". {breach.rule.advice}" if breach.rule.advice else "")
         events.append(AlertEvent("opened", breach.key, breach.rule.name, breach.slice, breach.rule.severity,
-                                 describe(breach, attribution), details))
+                                 message, details))
     for incident in changes.resolved:
         events.append(AlertEvent("resolved", f"{incident['rule']}|{incident['slice']}", incident["rule"],
                                  incident["slice"], incident["severity"],

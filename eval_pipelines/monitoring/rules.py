@@ -26,11 +26,12 @@ from eval_pipelines.config import ConfigError, configured_path, load_config
 from eval_pipelines.monitoring.intervals import wilson
 
 ALERT_RULES_ENV_VAR = "EVAL_PIPELINES_ALERT_RULES"
-# Where a rule's SLI lives: daily tables for the drift report's and the judge canary's results (by SLI
-# name prefix), the hourly ``quality_slis`` for everything else.
-DAILY_SLI_TABLES = {"drift_": "drift_scores", "canary_": "canary_scores"}
+# Where a rule's SLI lives: daily tables for the drift report's, the judge canary's and the online-offline
+# divergence's results (by SLI name prefix), the hourly ``quality_slis`` for everything else.
+DAILY_SLI_TABLES = {"drift_": "drift_scores", "canary_": "canary_scores", "divergence_": "divergence_scores"}
 HOURLY_SLI_TABLE = "quality_slis"
-DIMENSIONS = ("total", "route", "prompt_version", "model", "route×prompt_version×model")
+DIMENSIONS = ("total", "route", "prompt_version", "model", "route×prompt_version×model",
+              "metric×offline×prompt_version×model")
 
 
 class _Strict(BaseModel):
@@ -80,6 +81,7 @@ class AlertRule(_Strict):
     confidence: float = Field(default=0.95, ge=0, lt=1)
     severity: Literal["page", "ticket", "info"] = "ticket"
     channels: list[str] = ["log"]
+    advice: str = ""  # what to do, appended to the alert message
 
     @property
     def table(self) -> str:

@@ -17,42 +17,14 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
+from datetime import datetime
 
 from datasketch import MinHash, MinHashLSH
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from eval_pipelines.config import configured_path, load_config
 from eval_pipelines.judge.sampling import draw
+from eval_pipelines.review.settings import REASONS, ReviewSettings
 
-REVIEW_ENV_VAR = "EVAL_PIPELINES_REVIEW"
 MINHASH_PERMUTATIONS = 64
-REASONS = ("thumbs_down", "judge_fail", "judge_disagrees", "alert_window", "low_confidence")
-
-
-class ReviewSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    per_day: int = Field(default=200, ge=1)
-    per_hour: int = Field(default=20, ge=1)
-    control_share: float = Field(default=0.1, ge=0, le=1)
-    seed: int = 20261122
-    reasons: dict[str, int] = Field(default_factory=lambda: {reason: rank for rank, reason in enumerate(REASONS, 1)})
-    disagreement_evaluators: list[str] = ["refusal", "empty_answer", "json_valid", "json_schema", "grounding"]
-    low_confidence_scores: list[float] = [3]
-    near_duplicate_jaccard: float = Field(default=0.8, gt=0, le=1)
-
-    @field_validator("reasons")
-    @classmethod
-    def _known_reasons(cls, reasons: dict[str, int]) -> dict[str, int]:
-        unknown = sorted(set(reasons) - set(REASONS))
-        if unknown:
-            raise ValueError(f"unknown reason(s) {unknown}; known: {list(REASONS)}")
-        return reasons
-
-
-def load_review_settings(path: Path | None = None) -> ReviewSettings:
-    return load_config(path or configured_path(REVIEW_ENV_VAR, "review.yaml"), ReviewSettings)
 
 
 @dataclass(frozen=True)
@@ -61,6 +33,21 @@ class AlertWindow:
 
     key: str
     slice: dict[str, str]
+
+
+def open_windows(alerts: Iterable[dict], hour: datetime, rules: set[str]) -> list[AlertWindow]:
+    """The incidents of ``rules`` open during ``hour`` (opened at or before it, not resolved by then), each
+    with the slice that explains it (its attribution, else the breaching slice)."""
+    opened: dict[str, dict] = {}
+    for row in sorted(alerts, key=lambda r: (r["hour_start"], r["event"] == "opened")):
+        if row["rule"] not in rules or row["hour_start"] > hour:
+            continue
+        if row["event"] == "opened":
+            opened[row["key"]] = row
+        elif row["event"] == "resolved":
+            opened.pop(row["key"], None)
+    return [AlertWindow(key, parse_slice(json.loads(row["details"] or "{}").get("explained_by") or row["slice"]))
+            for key, row in sorted(opened.items())]
 
 
 def parse_slice(text: str | None) -> dict[str, str]:
@@ -149,19 +136,24 @@ class Deduplicator:
 
     def __init__(self, threshold: float, kept_keys: Iterable[str] = ()) -> None:
         self.index = MinHashLSH(threshold=threshold, num_perm=MINHASH_PERMUTATIONS)
-        self.keys: set[str] = set()
+        self.names: dict[str, str] = {}
         for key in kept_keys:
             self.keep(key)
 
-    def keep(self, key: str) -> bool:
-        """Keep ``key`` unless it (nearly) repeats a kept one; returns whether it was kept."""
-        if key in self.keys:
+    def duplicate_of(self, key: str) -> str | None:
+        """The name of a kept key that ``key`` (nearly) repeats, if any."""
+        if key in self.names:
+            return self.names[key]
+        similar = self.index.query(_minhash(key))
+        return min(similar) if similar else None
+
+    def keep(self, key: str, name: str | None = None) -> bool:
+        """Keep ``key`` (known as ``name``) unless it (nearly) repeats a kept one; returns whether it was kept."""
+        if self.duplicate_of(key) is not None:
             return False
-        signature = _minhash(key)
-        if self.index.query(signature):
-            return False
-        self.index.insert(str(len(self.keys)), signature)
-        self.keys.add(key)
+        name = name or str(len(self.names))
+        self.index.insert(name, _minhash(key))
+        self.names[key] = name
         return True
 
 
@@ -193,7 +185,8 @@ def select(requests: list[dict], hard_cases: dict[str, Candidate], settings: Rev
 def queue_row(candidate: Candidate, settings: ReviewSettings, verdicts: list[dict], failed: list[str]) -> dict:
     """One row of the ``review_queue`` table."""
     request = candidate.request
-    return {"span_id": request["span_id"], "trace_id": request.get("trace_id"), "start_time": request.get("start_time"),
+    return {"span_id": request["span_id"], "trace_id": request.get("trace_id"), "session_id": request.get("session_id"),
+            "start_time": request.get("start_time"),
             "route": request.get("route"), "prompt_version": request.get("prompt_version"), "model": _model(request),
             "input_text": request.get("input_text"), "output_text": request.get("output_text"),
             "input_messages": request.get("input_messages"), "retrieved_context": request.get("retrieved_context"),

@@ -8,7 +8,7 @@ import yaml
 
 from eval_pipelines.defs.partitions import hour_key
 from eval_pipelines.defs.resources import MonitoringConfigResource
-from eval_pipelines.defs.sensors import quality_alert_sensor
+from eval_pipelines.defs.sensors import quality_alert_sensor, tick_summary
 from eval_pipelines.lake import Lake
 from eval_pipelines.schemas import QUALITY_SLIS
 from eval_pipelines_tests.monitoring.test_channels import Receiver
@@ -35,20 +35,22 @@ def test_an_incident_pages_once_resolves_once_and_a_dead_channel_stops_nothing(h
     resources = {**resources, "monitoring": MonitoringConfigResource(alert_rules=str(rules))}
     lake = Lake(home.warehouse)
 
-    def tick(cursor):
+    def tick(cursor, hours):
         context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
         result = quality_alert_sensor(context)
-        return result.skip_message, context.cursor
+        # Each evaluated hour's review queue follows, once the hour's incidents are known.
+        assert [request.partition_key for request in result.run_requests] == [hour_key(FIRST_HOUR + h) for h in hours]
+        return tick_summary(context.cursor), context.cursor
 
     try:
         land_hours(lake, {0: 0.02, 1: 0.02, 2: 0.3, 3: 0.3})
-        message, cursor = tick(None)
+        message, cursor = tick(None, range(4))
         assert "1 incident(s) opened" in message and "1 open" in message
         land_hours(lake, {4: 0.3})
-        message, cursor = tick(cursor)
+        message, cursor = tick(cursor, [4])
         assert "0 incident(s) opened, 0 resolved, 1 open" in message  # no re-paging while it lasts
         land_hours(lake, {5: 0.02})
-        message, cursor = tick(cursor)
+        message, cursor = tick(cursor, [5])
         assert "1 resolved, 0 open" in message
     finally:
         down.close()

@@ -35,11 +35,12 @@ def test_a_shifted_day_drifts_fails_its_rule_check_and_pages_once(home, resource
 
     context = dg.build_sensor_context(instance=instance, resources=resources)
     message = quality_alert_sensor(context).skip_message
-    assert "0 hour(s), 1 drift day(s) and 0 canary day(s): 1 incident(s) opened" in message
+    assert "0 hour(s), 1 drift_scores day(s), 0 canary_scores day(s), 0 divergence_scores day(s): 1 incident(s) opened" in message
     alert = Lake(home.warehouse).read_partition("alerts", "hour", f"{DAY}-00:00").to_pylist()[0]
     assert alert["rule"] == "traffic_drift" and "drift share overall rose" in alert["message"].replace("_", " ")
     again = dg.build_sensor_context(instance=instance, resources=resources, cursor=context.cursor)
-    assert "0 drift day(s) and 0 canary day(s): 0 incident(s) opened" in quality_alert_sensor(again).skip_message
+    assert "0 drift_scores day(s), 0 canary_scores day(s), 0 divergence_scores day(s): 0 incident(s) opened" \
+        in quality_alert_sensor(again).skip_message
 
 
 def test_a_day_like_the_days_before_passes(home, resources, instance, tmp_path):

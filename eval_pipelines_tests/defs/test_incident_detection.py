@@ -34,7 +34,7 @@ def alerts(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
         pipeline = LocalPipeline(instance, build_defs(home, scoring=ScoringConfigResource(text_evals_report=False)))
         requests = pipeline.landing_sensor_tick().run_requests
         runs = pipeline.execute_run_requests(requests, progress=lambda _: None)
-        summary = pipeline.quality_alert_tick()
+        summary = pipeline.quality_alert_tick().summary
     assert len(runs) == 48 and all(run.success for run in runs), summary
     lake = Lake(home.warehouse)
     assert "alerts" in lake.tables(), summary

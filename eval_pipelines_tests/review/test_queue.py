@@ -10,10 +10,10 @@ from eval_pipelines.review.queue import (
     Deduplicator,
     dedup_key,
     hard_case_reasons,
-    load_review_settings,
     parse_slice,
     select,
 )
+from eval_pipelines.review.settings import load_review_settings
 
 SETTINGS = load_review_settings()
 WORDS = ("order", "refund", "parcel", "invoice", "lamp", "watch", "charger", "warranty", "courier",

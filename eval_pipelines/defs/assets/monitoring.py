@@ -20,7 +20,7 @@ from eval_pipelines.monitoring.slis import KNOWN_SLIS, HourInputs, compute_slis,
 from eval_pipelines.schemas import QUALITY_SLIS
 
 
-def _rule_check_specs(asset: str, table: str) -> list[dg.AssetCheckSpec]:
+def rule_check_specs(asset: str, table: str) -> list[dg.AssetCheckSpec]:
     """One check per alert rule on ``table`` (from the configuration found when the definitions load)."""
     return [dg.AssetCheckSpec(f"{asset}_{rule.name}", asset=asset,
                               description=rule.description or f"{rule.sli} within its alert rule")
@@ -35,7 +35,7 @@ def _rule_check_specs(asset: str, table: str) -> list[dg.AssetCheckSpec]:
     partitions_def=hourly_partitions,
     deps=["traces", "trace_validation", "programmatic_scores", "user_feedback", "judge_scores"],
     metadata={"dagster/column_schema": column_schema(QUALITY_SLIS)},
-    check_specs=_rule_check_specs("quality_slis", "quality_slis"),
+    check_specs=rule_check_specs("quality_slis", "quality_slis"),
 )
 def quality_slis(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource,
                  monitoring: MonitoringConfigResource) -> dg.MaterializeResult:
@@ -61,10 +61,10 @@ def quality_slis(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: 
     return dg.MaterializeResult(
         metadata={"dagster/row_count": slis.num_rows, "low_sample_rows": low, **total,
                   "path": dg.MetadataValue.path(str(write.path))},
-        check_results=_rule_checks(context, store, monitoring, "quality_slis", key))
+        check_results=rule_checks(context, store, monitoring, "quality_slis", key))
 
 
-def _rule_checks(context: dg.AssetExecutionContext, store: Lake, monitoring: MonitoringConfigResource, table: str,
+def rule_checks(context: dg.AssetExecutionContext, store: Lake, monitoring: MonitoringConfigResource, table: str,
                  key: str, evaluate: bool = True) -> list[dg.AssetCheckResult]:
     """Each rule on ``table`` evaluated at ``key`` over the stored history (no incident state: that is
     the sensor's), one check per rule declared on the asset: red while it breaches. ``evaluate=False``:
@@ -92,7 +92,7 @@ def _rule_checks(context: dg.AssetExecutionContext, store: Lake, monitoring: Mon
     kinds={"evidently", "parquet"},
     partitions_def=daily_partitions,
     deps=["traces", "programmatic_scores"],
-    check_specs=_rule_check_specs("drift_report", "drift_scores"),
+    check_specs=rule_check_specs("drift_report", "drift_scores"),
 )
 def drift_report(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource,
                  monitoring: MonitoringConfigResource) -> dg.MaterializeResult:
@@ -110,7 +110,7 @@ def drift_report(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: 
         return dg.MaterializeResult(
             metadata={"status": "no reference data", "reference": f"{start}..{end}",
                       "rows_current": current.total_rows},
-            check_results=_rule_checks(context, store, monitoring, "drift_scores", day.isoformat(), evaluate=False))
+            check_results=rule_checks(context, store, monitoring, "drift_scores", day.isoformat(), evaluate=False))
     html = lake.layout.reports / "drift" / f"drift-{day.isoformat()}.html"
     result = compare(current, reference, settings, day, html)
     write = store.write_partition("drift_scores", "day", day.isoformat(), drift_rows(result))
@@ -127,7 +127,7 @@ def drift_report(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: 
                   "rows_compared": len(current.frame) + len(reference.frame),
                   "reference": f"{start}..{end}", "report": dg.MetadataValue.url(html.as_uri()),
                   "path": dg.MetadataValue.path(str(write.path))},
-        check_results=_rule_checks(context, store, monitoring, "drift_scores", day.isoformat()))
+        check_results=rule_checks(context, store, monitoring, "drift_scores", day.isoformat()))
 
 
 def _versions(judged) -> dict[str, str]:

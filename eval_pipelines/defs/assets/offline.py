@@ -1,0 +1,150 @@
+"""Stage ``offline``: candidates scored on the golden set by the production evaluators and judge, teams'
+own offline results, and each version's offline scores next to its online scores of the day."""
+
+
+from datetime import date
+
+import dagster as dg
+import pyarrow as pa
+from dagster_duckdb import DuckDBResource
+
+from eval_pipelines.defs.assets.calibration import SNAPSHOT
+from eval_pipelines.defs.assets.monitoring import rule_check_specs, rule_checks
+from eval_pipelines.defs.metadata import column_schema
+from eval_pipelines.defs.partitions import daily_partitions, day_start
+from eval_pipelines.defs.resources import (
+    JudgeResource,
+    LakeResource,
+    MonitoringConfigResource,
+    ScoringConfigResource,
+)
+from eval_pipelines.evaluators.engine import score_requests
+from eval_pipelines.judge.run import budget_gate, judge_item, plan_items, run_judgements, verdict_cache
+from eval_pipelines.markdown import markdown_cell
+from eval_pipelines.offline.divergence import compare, divergence_slis, offline_rates, online_rates, shortfall
+from eval_pipelines.offline.evaluation import judge_sample_row, offline_requests, offline_rows, reported_rows
+from eval_pipelines.offline.files import read_offline_files
+from eval_pipelines.review.golden import REGRESSION, latest_version
+from eval_pipelines.schemas import OFFLINE_QUARANTINE, OFFLINE_SCORES, ONLINE_OFFLINE_DIVERGENCE
+
+offline_scores_spec = dg.AssetSpec(
+    "offline_scores", description="Candidates' outputs for the golden set's regression split scored by the "
+    "production evaluators and judge (same versions), plus teams' own results from <home>/offline/results.",
+    group_name="offline", kinds={"parquet", "openai"}, deps=["golden_set"],
+    metadata={"dagster/column_schema": column_schema(OFFLINE_SCORES)})
+offline_quarantine_spec = dg.AssetSpec(
+    "offline_quarantine", description="Offline lines that could not be used, with the reason.",
+    group_name="offline", kinds={"parquet"}, metadata={"dagster/column_schema": column_schema(OFFLINE_QUARANTINE)})
+
+
+def _unusable(output: dict, regression: set[str], held_out: set[str], version: int) -> str | None:
+    if output["item_id"] in regression:
+        return None
+    if output["item_id"] in held_out:
+        return f"{output['item_id']} is held out for judge calibration in golden set v{version}"
+    return f"{output['item_id']} is not in golden set v{version}"
+
+
+@dg.multi_asset(specs=[offline_scores_spec, offline_quarantine_spec], can_subset=False, pool="judge_endpoint")
+def offline_evaluation(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource,
+                       judge: JudgeResource, scoring: ScoringConfigResource):
+    """Scores every candidate output in <home>/offline/outputs on the current golden set."""
+    home, store = lake.layout, lake.lake
+    golden = latest_version(home.golden)
+    if golden is None:
+        raise dg.Failure("no golden set yet: materialize golden_set first")
+    files = read_offline_files(home.offline)
+    regression = {item["id"]: item for item in golden.items if item["split"] == REGRESSION}
+    held_out = {item["id"] for item in golden.items} - set(regression)
+    outputs, quarantine = [], list(files.quarantine)
+    for output in files.outputs:
+        reason = _unusable(output, set(regression), held_out, golden.version)
+        if reason:
+            quarantine.append({"source_file": output["source_file"], "source_line": None, "reason": reason,
+                               "raw": output["output_text"][:200]})
+        else:
+            outputs.append(output)
+    requests = offline_requests(outputs, regression)
+    with duckdb.get_connection() as con:
+        programmatic = score_requests(requests, scoring.evaluator_config(), con)
+    rubrics, endpoint = judge.rubrics(), judge.endpoint()
+    settings = judge.settings(rubrics)
+    routes = {output["item_id"]: regression[output["item_id"]]["tags"]["route"] for output in outputs}
+    asks = [(judge_sample_row(output, routes[output["item_id"]]), judge_item(row),
+             [rubrics[name] for name in settings.rubrics_for_route(routes[output["item_id"]])])
+            for output, row in zip(outputs, requests.to_pylist(), strict=True)]
+    plan = plan_items(asks, settings.redact_pii, endpoint,
+                      verdict_cache(store.read_partition("offline_judge_scores", *SNAPSHOT)))
+    outcome = run_judgements(plan, endpoint, budget_gate(settings.budget, 0, 0))
+    store.write_partition("offline_judge_scores", *SNAPSHOT, outcome.scores)
+    source = f"golden_v{golden.version}"
+    scores = pa.concat_tables([offline_rows(source, outputs, programmatic, outcome.scores),
+                               reported_rows(files.results)])
+    write = store.write_partition("offline_scores", *SNAPSHOT, scores)
+    store.write_partition("offline_quarantine", *SNAPSHOT, pa.Table.from_pylist(quarantine, schema=OFFLINE_QUARANTINE))
+    rates = offline_rates(scores.to_pylist())
+    candidates = sorted({(o["model"], o["prompt_version"]) for o in outputs})
+    context.log.info(f"offline_scores: {len(outputs)} output(s) of {len(candidates)} candidate(s) on golden set "
+                     f"v{golden.version} ({len(regression)} regression items), {len(files.results)} reported "
+                     f"result(s); {len(quarantine)} line(s) quarantined")
+    yield dg.MaterializeResult(asset_key="offline_scores", metadata={
+        "dagster/row_count": scores.num_rows, "golden_version": golden.version, "candidates": len(candidates),
+        "outputs": len(outputs), "reported_results": len(files.results), "judged": len(plan),
+        "coverage": len(outputs) / (len(regression) * len(candidates)) if candidates and regression else 0.0,
+        "rates": dg.MetadataValue.md(_rates_markdown(rates)), "path": dg.MetadataValue.path(str(write.path))})
+    yield dg.MaterializeResult(asset_key="offline_quarantine", metadata={"dagster/row_count": len(quarantine)})
+
+
+def _rates_markdown(rates: list[dict]) -> str:
+    lines = ["| source | model | prompt version | metric | pass rate | n |", "|---|---|---|---|---:|---:|"]
+    lines += [f"| {markdown_cell(r['source'])} | {markdown_cell(r['model'])} | {markdown_cell(r['prompt_version'])} | "
+              f"{r['metric']} | {r['rate']:.1%} | {r['n']:.0f} |" for r in rates[:200]]
+    return "\n".join(lines)
+
+
+@dg.asset(
+    description="Per model × prompt version and metric: the day's online pass rate next to the offline one, "
+                "their gap with a 95% interval (Newcombe), and the shortfall the alert rules watch.",
+    group_name="offline",
+    kinds={"parquet", "duckdb"},
+    partitions_def=daily_partitions,
+    deps=["offline_scores", "programmatic_scores", "judge_scores"],
+    metadata={"dagster/column_schema": column_schema(ONLINE_OFFLINE_DIVERGENCE)},
+    check_specs=rule_check_specs("online_offline_divergence", "divergence_scores"),
+)
+def online_offline_divergence(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource,
+                              monitoring: MonitoringConfigResource) -> dg.MaterializeResult:
+    day = date.fromisoformat(context.partition_key)
+    store = lake.lake
+    offline = store.read_partition("offline_scores", *SNAPSHOT)
+    if offline is None:
+        raise dg.Failure("offline_scores has not been materialized; materialize it first")
+    with duckdb.get_connection() as con:
+        online = online_rates(con, store.scan_existing("programmatic_scores"), store.scan_existing("judge_scores"),
+                              day)
+    divergence = compare(day, online, offline_rates(offline.to_pylist()))
+    write = store.write_partition("online_offline_divergence", "day", day.isoformat(), divergence)
+    store.write_partition("divergence_scores", "day", day.isoformat(), divergence_slis(day_start(day), divergence))
+    rows = sorted(divergence.to_pylist(), key=shortfall, reverse=True)
+    worst = rows[0] if rows else None
+    context.log.info(f"online_offline_divergence {day}: {len(rows)} comparison(s)" + (
+        f"; largest shortfall {shortfall(worst):.1%}: {worst['metric']} on {worst['prompt_version']} / "
+        f"{worst['model']} (online {worst['online_rate']:.1%}, offline {worst['offline_rate']:.1%} from "
+        f"{worst['offline_source']})" if worst else ""))
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": divergence.num_rows, "max_shortfall": shortfall(worst) if worst else 0.0,
+                  "diverging": sum(shortfall(r) > 0 for r in rows),
+                  "gaps": dg.MetadataValue.md(_gaps_markdown(rows)), "path": dg.MetadataValue.path(str(write.path))},
+        check_results=rule_checks(context, store, monitoring, "divergence_scores", day.isoformat()))
+
+
+def _gaps_markdown(rows: list[dict]) -> str:
+    if not rows:
+        return "No version was scored both offline and online this day."
+    lines = ["| metric | prompt version | model | offline source | online | offline | gap [95%] |",
+             "|---|---|---|---|---:|---:|---|"]
+    lines += [f"| {r['metric']} | {markdown_cell(r['prompt_version'])} | {markdown_cell(r['model'])} | "
+              f"{markdown_cell(r['offline_source'])} | {r['online_rate']:.1%} (n={r['online_n']}) | "
+              f"{r['offline_rate']:.1%} (n={r['offline_n']}) | {r['gap']:+.1%} [{r['gap_low']:+.1%}, "
+              f"{r['gap_high']:+.1%}] |" for r in rows[:100]]
+    return "\n".join(lines)

@@ -1,0 +1,2 @@
+"""Offline evaluation: candidates' outputs on the golden set, teams' own results, and their divergence
+from what production shows."""
