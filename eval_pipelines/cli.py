@@ -107,6 +107,31 @@ def _export_evaluations(args: argparse.Namespace) -> int:
     return 0
 
 
+def _review_export(args: argparse.Namespace) -> int:
+    from eval_pipelines.judge import load_judge_settings, load_rubrics
+    from eval_pipelines.lake import Lake
+    from eval_pipelines.review.export import export_queue
+
+    home = _home(args)
+    lake = Lake(home.warehouse)
+    keys = [key for key in lake.partition_keys("review_queue", "hour") if not args.date or key.startswith(args.date)]
+    queue = lake.read_partitions("review_queue", "hour", keys)
+    if queue is None:
+        print(f"no review queue{' on ' + args.date if args.date else ''} in {home.warehouse}: materialize "
+              "review_queue first (quality_alert_sensor requests it after each evaluated hour)")
+        return 1
+    rubrics = load_rubrics()
+    settings = load_judge_settings(rubrics=rubrics)
+    out = Path(args.out or home.root / "exports" / "review")
+    paths = export_queue(queue.to_pylist(), out, f"review-{args.date or 'all'}", rubrics, settings.rubrics_for_route)
+    print(f"{queue.num_rows} queued item(s) from {len(keys)} hour(s):")
+    for kind, path in paths.items():
+        print(f"  {kind:20} {path}")
+    print(f"Fill in label, reviewer_id and timestamp (JSONL or CSV), or import the tasks into Label Studio with the "
+          f"config and export JSON; drop the file into {home.labels} (labels_sensor picks it up).")
+    return 0
+
+
 def _catalog(args: argparse.Namespace) -> int:
     from eval_pipelines.lake import Lake
 
@@ -308,6 +333,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--source", choices=("judge", "programmatic", "all"), default="all")
     export.add_argument("--out", help="output file (default <home>/exports/evaluation-results-<date>.jsonl)")
     export.set_defaults(handler=_export_evaluations)
+    review = commands.add_parser("review", help="the human review queue").add_subparsers(dest="action", required=True)
+    review_export = review.add_parser("export", help="write the review queue as JSONL and CSV label templates and "
+                                                     "as Label Studio tasks with a labeling config")
+    review_export.add_argument("--date", help="UTC day, YYYY-MM-DD (default: the whole queue)")
+    review_export.add_argument("--out", help="output folder (default <home>/exports/review)")
+    review_export.set_defaults(handler=_review_export)
     return parser
 
 

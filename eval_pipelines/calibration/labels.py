@@ -1,4 +1,6 @@
-"""Reviewers' label files: JSONL or CSV in ``<home>/labels/``, validated row by row.
+"""Reviewers' label files: JSONL, CSV or Label Studio's JSON export in ``<home>/labels/``, validated
+row by row. The review queue's label templates (``eval-pipelines review export``) come back as they are:
+rows a reviewer left empty (no label, score or reviewer) are skipped and counted, not quarantined.
 
 A row names the item (``item_id``: a span id or a golden/seed item id; ``span_id`` is accepted too),
 the ``rubric``, a ``label`` and/or a ``score``, the ``reviewer_id``, a ``timestamp`` (ISO 8601) and
@@ -25,9 +27,10 @@ from typing import Any
 import pyarrow as pa
 
 from eval_pipelines.judge.rubrics import Rubric
+from eval_pipelines.review.export import label_studio_records
 from eval_pipelines.schemas import HUMAN_LABELS, LABEL_QUARANTINE, RESOLVED_LABELS
 
-LABEL_SUFFIXES = (".jsonl", ".csv")
+LABEL_SUFFIXES = (".jsonl", ".csv", ".json")
 MAX_COMMENT = 2000
 MAX_ID = 200
 ALIASES = {"item_id": ("item_id", "span_id", "golden_id", "id"), "reviewer_id": ("reviewer_id", "reviewer"),
@@ -38,6 +41,7 @@ ALIASES = {"item_id": ("item_id", "span_id", "golden_id", "id"), "reviewer_id": 
 class LabelBuild:
     labels: pa.Table
     quarantine: pa.Table
+    unlabelled: int = 0
 
 
 def _field(record: dict[str, Any], name: str) -> Any:
@@ -51,6 +55,16 @@ def _field(record: dict[str, Any], name: str) -> Any:
 def _records(path: Path) -> Iterator[tuple[int, str, dict[str, Any] | str]]:
     """(line, raw text, record or the reason it is unreadable) for each row of a label file."""
     text = path.read_bytes().decode("utf-8", errors="replace")
+    if path.suffix == ".json":
+        try:
+            tasks = json.loads(text)
+        except ValueError:
+            yield 1, text[:2000], "malformed JSON"
+            return
+        for number, record in label_studio_records(tasks):
+            yield number, json.dumps(tasks[number - 1] if isinstance(tasks, list) else tasks, ensure_ascii=False,
+                                     default=str), record
+        return
     if path.suffix == ".csv":
         reader = csv.DictReader(io.StringIO(text))
         for number, row in enumerate(reader, start=2):
@@ -88,6 +102,11 @@ def _score(value: Any, rubric: Rubric) -> float | None | str:
     return score
 
 
+def unlabelled(record: dict[str, Any]) -> bool:
+    """A label template row nobody filled in."""
+    return all(_field(record, name) is None for name in ("label", "score", "reviewer_id"))
+
+
 def parse_label(record: dict[str, Any], rubrics: dict[str, Rubric]) -> dict[str, Any] | str:
     """A label row, or the reason it cannot be used."""
     item_id, reviewer = _field(record, "item_id"), _field(record, "reviewer_id")
@@ -119,9 +138,12 @@ def parse_label(record: dict[str, Any], rubrics: dict[str, Rubric]) -> dict[str,
 def read_label_files(files: list[tuple[Path, str]], rubrics: dict[str, Rubric]) -> LabelBuild:
     """All rows of the given files (path, name to record as source): latest per reviewer, item and rubric."""
     latest: dict[tuple[str, str, str], dict[str, Any]] = {}
-    quarantine = []
+    quarantine, skipped = [], 0
     for path, source in files:
         for line, raw, record in _records(path):
+            if isinstance(record, dict) and unlabelled(record):
+                skipped += 1
+                continue
             parsed = parse_label(record, rubrics) if isinstance(record, dict) else record
             if isinstance(parsed, str):
                 quarantine.append({"source_file": source, "source_line": line, "reason": parsed, "raw": raw[:2000]})
@@ -132,7 +154,7 @@ def read_label_files(files: list[tuple[Path, str]], rubrics: dict[str, Rubric]) 
             if key not in latest or latest[key]["labelled_at"] <= parsed["labelled_at"]:
                 latest[key] = parsed
     return LabelBuild(pa.Table.from_pylist(list(latest.values()), schema=HUMAN_LABELS),
-                      pa.Table.from_pylist(quarantine, schema=LABEL_QUARANTINE))
+                      pa.Table.from_pylist(quarantine, schema=LABEL_QUARANTINE), skipped)
 
 
 def label_files(folder: Path) -> list[Path]:

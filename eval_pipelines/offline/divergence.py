@@ -56,7 +56,7 @@ def online_rates(con: duckdb.DuckDBPyConnection, programmatic: str | None, judge
     if not parts:
         return []
     sql = " UNION ALL ".join(parts) + " ORDER BY ALL"
-    return con.execute(sql, {"first": first, "last": last}).fetch_arrow_table().to_pylist()
+    return con.sql(sql, params={"first": first, "last": last}).to_arrow_table().to_pylist()
 
 
 def offline_rates(scores: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -54,10 +54,12 @@ def label_ingestion(context: dg.AssetExecutionContext, lake: LakeResource, judge
     resolved = resolve(built.labels)
     ties = sum(resolved.column("tie").to_pylist())
     context.log.info(f"human_labels: {built.labels.num_rows} labels from {len(files)} file(s) on "
-                     f"{resolved.num_rows} items ({ties} ties); {built.quarantine.num_rows} rows quarantined")
+                     f"{resolved.num_rows} items ({ties} ties); {built.quarantine.num_rows} rows quarantined, "
+                     f"{built.unlabelled} template rows left empty")
     yield dg.MaterializeResult(asset_key="human_labels", metadata={
         "dagster/row_count": built.labels.num_rows, "items": resolved.num_rows, "ties": ties,
         "reviewers": len(set(built.labels.column("reviewer_id").to_pylist())), "files": len(files),
+        "unlabelled_rows": built.unlabelled,
         "path": dg.MetadataValue.path(str(labels_write.path))})
     yield dg.MaterializeResult(asset_key="label_quarantine", metadata={
         "dagster/row_count": built.quarantine.num_rows,
