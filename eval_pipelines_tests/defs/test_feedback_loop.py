@@ -15,7 +15,7 @@ from eval_pipelines.defs.assets.review import golden_set, review_queue
 from eval_pipelines.defs.partitions import HOUR_KEY_FORMAT
 from eval_pipelines.defs.resources import ReviewConfigResource
 from eval_pipelines.defs.sensors import golden_refresh_sensor, quality_alert_sensor, tick_summary
-from eval_pipelines.demo.reviewers import demo_label, review_labels
+from eval_pipelines.demo.reviewers import demo_label
 from eval_pipelines.judge import load_judge_settings, load_rubrics
 from eval_pipelines.lake import Lake
 from eval_pipelines.monitoring.alerting import alert_rows
