@@ -11,7 +11,9 @@ DOMAIN_MODULES = [
     "eval_pipelines.evaluation_export", "eval_pipelines.markdown", "eval_pipelines.calibration",
     "eval_pipelines.calibration.labels", "eval_pipelines.calibration.report", "eval_pipelines.monitoring.slis",
     "eval_pipelines.monitoring.drift", "eval_pipelines.monitoring.dashboard", "eval_pipelines.monitoring.rules",
-    "eval_pipelines.review.queue",
+    "eval_pipelines.review.queue", "eval_pipelines.review.golden", "eval_pipelines.review.export",
+    "eval_pipelines.offline.files", "eval_pipelines.offline.evaluation", "eval_pipelines.offline.divergence",
+    "eval_pipelines.demo.reviewers",
 ]
 
 

@@ -21,7 +21,9 @@ def test_definitions_load_with_every_stage_named_as_dagster_users_expect():
                       "judge_sample": "judging", "judge_scores": "judging", "human_labels": "calibration",
                       "label_quarantine": "calibration", "judge_calibration": "calibration",
                       "judge_canary": "calibration", "quality_slis": "monitoring",
-                      "drift_report": "monitoring"}
+                      "drift_report": "monitoring", "review_queue": "review", "golden_set": "review",
+                      "offline_scores": "offline", "offline_quarantine": "offline",
+                      "online_offline_divergence": "offline"}
     checks = {key.name for key in graph.asset_check_keys}
     assert {"traces_span_id_unique", "traces_rows_parsed", "traces_start_time_in_partition",
             "judge_scores_error_rate", "judge_scores_within_budget", "judge_canary_unchanged"} <= checks
@@ -29,7 +31,11 @@ def test_definitions_load_with_every_stage_named_as_dagster_users_expect():
     assert defs.resolve_sensor_def("quality_alert_sensor").default_status == dg.DefaultSensorStatus.RUNNING
     assert {"quality_slis_refusal_rate_up", "quality_slis_json_validity_down", "drift_report_traffic_drift"} <= checks
     assert "quality_slis_traffic_drift" not in checks  # daily rules are checked on the drift report
-    assert {s.name for s in defs.schedules} == {"calibration_schedule", "canary_schedule", "drift_schedule"}
+    assert {s.name for s in defs.schedules} == {"calibration_schedule", "canary_schedule", "drift_schedule",
+                                                "divergence_schedule"}
+    assert {"golden_set_splits_disjoint", "online_offline_divergence_offline_online_divergence"} <= checks
+    assert {s.name for s in defs.sensors} == {"landing_sensor", "labels_sensor", "quality_alert_sensor",
+                                              "golden_refresh_sensor", "offline_sensor"}
     assert graph.get(dg.AssetKey("judge_scores")).pools == {"judge_endpoint"}
     assert defs.resolve_sensor_def("landing_sensor").default_status == dg.DefaultSensorStatus.RUNNING
     assert defs.resolve_job_def("hourly_evaluation_job").partitions_def == hourly_partitions

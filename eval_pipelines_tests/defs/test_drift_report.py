@@ -35,7 +35,8 @@ def test_a_shifted_day_drifts_fails_its_rule_check_and_pages_once(home, resource
 
     context = dg.build_sensor_context(instance=instance, resources=resources)
     message = quality_alert_sensor(context).skip_message
-    assert "0 hour(s), 1 drift_scores day(s), 0 canary_scores day(s), 0 divergence_scores day(s): 1 incident(s) opened" in message
+    assert ("0 hour(s), 1 drift_scores day(s), 0 canary_scores day(s), 0 divergence_scores day(s): "
+            "1 incident(s) opened") in message
     alert = Lake(home.warehouse).read_partition("alerts", "hour", f"{DAY}-00:00").to_pylist()[0]
     assert alert["rule"] == "traffic_drift" and "drift share overall rose" in alert["message"].replace("_", " ")
     again = dg.build_sensor_context(instance=instance, resources=resources, cursor=context.cursor)

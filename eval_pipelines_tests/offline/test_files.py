@@ -15,7 +15,8 @@ def test_good_lines_are_read_and_bad_ones_quarantined(tmp_path):
     output = {"item_id": "gold-s1", "model": "m", "prompt_version": "v7", "output_text": "Your parcel ships today."}
     result = {"item_id": "case-1", "model": "m", "prompt_version": "v7", "metric": "helpfulness", "passed": True}
     write(tmp_path / "outputs" / "v7.jsonl", output, output | {"output_text": "again"}, "{oops", [1],
-          output | {"item_id": ""}, output | {"output_text": 5}, output | {"item_id": "gold-s2", "output_text": "x" * 200_000},
+          output | {"item_id": ""}, output | {"output_text": 5},
+          output | {"item_id": "gold-s2", "output_text": "x" * 200_000},
           output | {"item_id": "gold-s3", "output_text": "ünïcödé ✓", "tool_calls": [{"name": "lookup"}]})
     write(tmp_path / "results" / "team" / "suite.jsonl", result, result | {"item_id": "case-2", "passed": "yes"},
           result | {"item_id": "case-3", "metric": "Helpfulness!"}, result | {"item_id": "case-4", "score": "high"},

@@ -118,7 +118,8 @@ def test_versions_are_immutable_and_the_manifest_records_the_diff(tmp_path):
     v2 = write_version(tmp_path, v1, result, settings, NOW, "golden_refresh_sensor")
     assert (v1.version, v2.version) == (1, 2) and v1.path.read_bytes() == before
     manifest = json.loads(manifest_path(tmp_path, 2).read_text())
-    assert manifest["parent"] == 1 and manifest["counts"]["items"] == 3 and manifest["trigger"] == "golden_refresh_sensor"
+    assert manifest["parent"] == 1 and manifest["counts"]["items"] == 3
+    assert manifest["trigger"] == "golden_refresh_sensor"
     assert [entry["id"] for entry in manifest["added"]] == ["gold-s0003"]
     assert manifest["considered"] == ["s0001", "s0002", "s0003"]
     assert latest_version(tmp_path).version == 2
