@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import sys
@@ -181,6 +182,58 @@ def standin_judge() -> Iterator[str]:
                     os.environ[name] = value
 
 
+def _feedback_loop(pipeline, home: Home, tick, day: str) -> list:
+    """The loop once: review queues, stand-in reviewers' labels, a golden-set version, candidates scored
+    offline, the day's online-offline divergence and its alert."""
+    import dagster as dg
+
+    from eval_pipelines.demo.reviewers import replayed_outputs, review_labels, team_results
+    from eval_pipelines.lake import Lake
+    from eval_pipelines.review.golden import REGRESSION, latest_version
+
+    lake = Lake(home.warehouse)
+    reviews = pipeline.execute_run_requests(tick.review_requests, progress=lambda _: None, job_name="review_job")
+    queue = lake.read_partitions("review_queue", "hour", [f"{day}-{hour:02d}:00" for hour in range(24)])
+    queued = queue.to_pylist() if queue is not None else []
+    print(f"review_job: {len(reviews)} hour(s), {len(queued)} item(s) queued on {day} "
+          f"({sum(row['control'] for row in queued)} control)")
+    labels = home.labels / f"demo-reviewers-{day}.jsonl"
+    labels.write_text("".join(json.dumps(row) + "\n" for row in review_labels(queued, "demo-reviewer",
+                                                                               datetime.now(UTC))))
+    print(f"stand-in reviewers: {len(queued)} helpfulness labels in {labels}")
+    runs = [*reviews, pipeline.execute_job("calibration_job")]
+    request = pipeline.golden_refresh_tick()
+    why = (request.tags["eval_pipelines/trigger"] if isinstance(request, dg.RunRequest)
+           else f"{request.skip_message}; the demo refreshes on demand")
+    runs.append(pipeline.execute_job("golden_job"))
+    golden = latest_version(home.golden)
+    print(f"golden_refresh_sensor: {why}" + (f" -> golden set v{golden.version}: {golden.manifest['counts']['items']} items, "
+             f"{len(golden.manifest['rejected'])} near-duplicates rejected" if golden else ""))
+    if golden is None:
+        return runs
+    regression = [item for item in golden.items if item["split"] == REGRESSION]
+    for stem, outputs in replayed_outputs(regression).items():
+        _write_jsonl(home.offline / "outputs" / f"{stem}.jsonl", outputs)
+    models = sorted({(row["model"], row["prompt_version"]) for row in queued if row["model"]})
+    _write_jsonl(home.offline / "results" / "team-suite.jsonl",
+                 [r for model in sorted({m for m, _ in models})
+                  for r in team_results(model, sorted({v for m, v in models if m == model}))])
+    runs += [pipeline.execute_job("offline_job"), pipeline.execute_job("divergence_job", day)]
+    divergence = lake.read_partition("online_offline_divergence", "day", day)
+    worst = max(divergence.to_pylist(), key=lambda r: -r["gap_high"], default=None) if divergence else None
+    if worst:
+        print(f"online_offline_divergence {day}: {worst['metric']} on {worst['prompt_version']}: online "
+              f"{worst['online_rate']:.0%} vs offline {worst['offline_rate']:.0%} ({worst['offline_source']}), "
+              f"gap {worst['gap']:+.0%} [{worst['gap_low']:+.0%}, {worst['gap_high']:+.0%}]")
+    print(f"quality_alert_sensor: {pipeline.quality_alert_tick(tick.cursor).summary}")
+    return runs
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
 def _run_dagster_dev(command: list[str]) -> int:
     """Runs ``dagster dev`` until it exits; Ctrl-C reaches it directly, SIGTERM is passed on."""
     import signal
@@ -241,8 +294,10 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"canary_job: {', '.join(days) or 'no new day'}")
         drifts = [pipeline.execute_job("drift_job", day) for day in days]
         print(f"drift_job: {', '.join(days) or 'no new day'} (the first day has no reference)")
-        print(f"quality_alert_sensor: {pipeline.quality_alert_tick().summary}")
-    failed = [run.partition_key for run in [calibration, *runs, *canaries, *drifts] if not run.success]
+        tick = pipeline.quality_alert_tick()
+        print(f"quality_alert_sensor: {tick.summary}")
+        loop = _feedback_loop(pipeline, home, tick, days[-1]) if days else []
+    failed = [run.partition_key for run in [calibration, *runs, *canaries, *drifts, *loop] if not run.success]
     Lake(home.warehouse, home.catalog).refresh_catalog()
     hours_ok = sum(run.success for run in runs)
     print(f"\nmaterialized {hours_ok}/{len(runs)} hour(s) in {time.monotonic() - started:.0f} s"
