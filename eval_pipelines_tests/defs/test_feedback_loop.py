@@ -64,7 +64,8 @@ def loop(demo_home, resources, instance, tmp_path):
                "instance": instance, "tmp": tmp_path}
 
 
-def test_the_queue_puts_hard_cases_first_marks_the_control_draw_and_samples_the_incident(loop):
+def check_the_queue(loop) -> None:
+    """Hard cases first, the control draw marked, the open incident's slice sampled, no duplicates."""
     meta = metadata(loop["queued"], "review_queue")
     queue = loop["lake"].read_partition("review_queue", "hour", ROLLOUT_HOUR).to_pylist()
     assert 0 < len(queue) == meta["dagster/row_count"] <= 20
@@ -78,7 +79,8 @@ def test_the_queue_puts_hard_cases_first_marks_the_control_draw_and_samples_the_
     assert len({row["dedup_key"] for row in queue}) == len(queue)
 
 
-def test_the_loop_from_review_labels_to_a_divergence_alert(loop):
+def test_the_loop_from_the_review_queue_to_a_divergence_alert(loop):
+    check_the_queue(loop)
     resources, lake, home, instance = loop["resources"], loop["lake"], loop["home"], loop["instance"]
     queue = lake.read_partition("review_queue", "hour", ROLLOUT_HOUR).to_pylist()
     rubrics = load_rubrics()
@@ -182,11 +184,13 @@ def _settings(folder, threshold: int):
     return path
 
 
-def test_a_corrupt_label_studio_export_is_quarantined_not_fatal(loop):
-    home, lake = loop["home"], loop["lake"]
+def test_a_corrupt_label_studio_export_is_quarantined_not_fatal(home, resources, instance):
+    lake = Lake(home.warehouse)
     (home.labels / "broken.json").write_text('{"not": "a list"')
     (home.labels / "wrong-shape.json").write_text(json.dumps({"tasks": []}))
-    result = dg.materialize([label_ingestion], instance=loop["instance"], resources=loop["resources"])
+    with StandinServer(judge_persona) as server:
+        result = dg.materialize([label_ingestion], instance=instance,
+                                resources={**resources, "judge": judge_resource(server)})
     assert result.success
     reasons = lake.read_partition("label_quarantine", "snapshot", "current").column("reason").to_pylist()
     assert sorted(reasons) == ["malformed JSON", "not a Label Studio JSON export (expected a list of tasks)"]
