@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import shutil
 import sys
@@ -189,6 +188,7 @@ def _feedback_loop(pipeline, home: Home, tick, day: str) -> list:
 
     from eval_pipelines.demo.reviewers import replayed_outputs, review_labels, team_results
     from eval_pipelines.lake import Lake
+    from eval_pipelines.review.export import write_jsonl
     from eval_pipelines.review.golden import REGRESSION, latest_version
 
     lake = Lake(home.warehouse)
@@ -198,8 +198,7 @@ def _feedback_loop(pipeline, home: Home, tick, day: str) -> list:
     print(f"review_job: {len(reviews)} hour(s), {len(queued)} item(s) queued on {day} "
           f"({sum(row['control'] for row in queued)} control)")
     labels = home.labels / f"demo-reviewers-{day}.jsonl"
-    labels.write_text("".join(json.dumps(row) + "\n" for row in review_labels(queued, "demo-reviewer",
-                                                                               datetime.now(UTC))))
+    write_jsonl(labels, review_labels(queued, "demo-reviewer", datetime.now(UTC)))
     print(f"stand-in reviewers: {len(queued)} helpfulness labels in {labels}")
     runs = [*reviews, pipeline.execute_job("calibration_job")]
     request = pipeline.golden_refresh_tick()
@@ -213,10 +212,12 @@ def _feedback_loop(pipeline, home: Home, tick, day: str) -> list:
     if golden is None:
         return runs
     regression = [item for item in golden.items if item["split"] == REGRESSION]
+    for folder in ("outputs", "results"):
+        (home.offline / folder).mkdir(parents=True, exist_ok=True)
     for stem, outputs in replayed_outputs(regression).items():
-        _write_jsonl(home.offline / "outputs" / f"{stem}.jsonl", outputs)
+        write_jsonl(home.offline / "outputs" / f"{stem}.jsonl", outputs)
     models = sorted({(row["model"], row["prompt_version"]) for row in queued if row["model"]})
-    _write_jsonl(home.offline / "results" / "team-suite.jsonl",
+    write_jsonl(home.offline / "results" / "team-suite.jsonl",
                  [r for model in sorted({m for m, _ in models})
                   for r in team_results(model, sorted({v for m, v in models if m == model}))])
     runs += [pipeline.execute_job("offline_job"), pipeline.execute_job("divergence_job", day)]
@@ -228,11 +229,6 @@ def _feedback_loop(pipeline, home: Home, tick, day: str) -> list:
               f"gap {worst['gap']:+.0%} [{worst['gap_low']:+.0%}, {worst['gap_high']:+.0%}]")
     print(f"quality_alert_sensor: {pipeline.quality_alert_tick(tick.cursor).summary}")
     return runs
-
-
-def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
 
 
 def _run_dagster_dev(command: list[str]) -> int:

@@ -26,6 +26,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from eval_pipelines.jsonl import json_objects
 from eval_pipelines.judge.rubrics import Rubric
 from eval_pipelines.review.export import label_studio_records
 from eval_pipelines.schemas import HUMAN_LABELS, LABEL_QUARANTINE, RESOLVED_LABELS
@@ -71,15 +72,7 @@ def _records(path: Path) -> Iterator[tuple[int, str, dict[str, Any] | str]]:
             yield number, json.dumps(row, ensure_ascii=False), {k.strip(): (v or "").strip() for k, v in row.items()
                                                                  if k is not None}
         return
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            yield number, line, "malformed JSON"
-            continue
-        yield number, line, record if isinstance(record, dict) else "not a JSON object"
+    yield from json_objects(text)
 
 
 def _timestamp(value: Any) -> datetime | str:

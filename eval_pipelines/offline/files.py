@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eval_pipelines.jsonl import json_objects
+
 MAX_ID = 200
 MAX_OUTPUT_CHARS = 100_000
 MAX_RAW = 2000
@@ -76,19 +78,6 @@ def parse_result(record: dict[str, Any]) -> dict[str, Any] | str:
     return {**common, "metric": metric, "passed": passed, "score": float(score) if score is not None else None}
 
 
-def _lines(path: Path):
-    text = path.read_bytes().decode("utf-8", errors="replace")
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            yield number, line, "malformed JSON"
-            continue
-        yield number, line, record if isinstance(record, dict) else "not a JSON object"
-
-
 def read_offline_files(folder: Path) -> OfflineFiles:
     """Every ``outputs/*.jsonl`` and ``results/*.jsonl`` under ``folder``."""
     found = OfflineFiles()
@@ -98,7 +87,7 @@ def read_offline_files(folder: Path) -> OfflineFiles:
         seen: dict[tuple, str] = {}
         for path in sorted((folder / kind).rglob("*.jsonl")) if (folder / kind).is_dir() else []:
             source = str(path.relative_to(folder))
-            for number, raw, record in _lines(path):
+            for number, raw, record in json_objects(path.read_bytes().decode("utf-8", errors="replace")):
                 parsed = parse(record) if isinstance(record, dict) else record
                 identity = tuple(parsed[name] for name in key) if isinstance(parsed, dict) else None
                 if identity in seen:
@@ -108,5 +97,5 @@ def read_offline_files(folder: Path) -> OfflineFiles:
                                              "raw": raw[:MAX_RAW]})
                     continue
                 seen[identity] = f"{source}:{number}"
-                rows.append(parsed | {"source_file": source})
+                rows.append(parsed | {"source_file": source, "source_line": number})
     return found

@@ -22,6 +22,7 @@ import json
 import os
 import re
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -85,10 +86,14 @@ def _json_or_text(text: str | None) -> Any:
         return text
 
 
-def split_of(item: dict[str, Any], settings: GoldenSettings) -> str:
+def conversation(item: dict[str, Any]) -> str:
+    """The unit the splits are drawn by: the session, else the trace, else the span."""
     provenance = item["provenance"]
-    group = provenance.get("session_id") or provenance.get("trace_id") or provenance["span_id"]
-    return HELD_OUT if draw(settings.seed, group) < settings.held_out_share else REGRESSION
+    return provenance.get("session_id") or provenance.get("trace_id") or provenance["span_id"]
+
+
+def split_of(item: dict[str, Any], settings: GoldenSettings) -> str:
+    return HELD_OUT if draw(settings.seed, conversation(item)) < settings.held_out_share else REGRESSION
 
 
 def golden_item(queued: dict[str, Any], failing: dict[str, str], labels: list[dict[str, Any]],
@@ -158,7 +163,7 @@ def fair_quotas(sizes: dict[str, int], cap: int) -> dict[str, int]:
     return quotas
 
 
-def _newest_first(item: dict[str, Any]) -> tuple[str, str]:
+def _recency(item: dict[str, Any]) -> tuple[str, str]:
     return item["provenance"].get("date") or "", item["id"]
 
 
@@ -170,7 +175,7 @@ def apply_cap(items: list[dict[str, Any]], cap: int) -> tuple[list[dict[str, Any
     quotas = fair_quotas({name: len(group) for name, group in by_stratum.items()}, cap)
     kept_ids, removed = set(), []
     for name, group in by_stratum.items():
-        ordered = sorted(group, key=_newest_first, reverse=True)
+        ordered = sorted(group, key=_recency, reverse=True)
         kept_ids |= {item["id"] for item in ordered[:quotas[name]]}
         removed += [{"id": item["id"], "reason": f"size cap {cap}: {name} keeps its {quotas[name]} newest"}
                     for item in ordered[quotas[name]:]]
@@ -192,7 +197,7 @@ def refresh(latest: GoldenVersion | None, failures: list[dict[str, Any]], settin
     for item in current:
         deduplicator.keep(item["dedup_key"], item["id"])
     added, rejected = [], []
-    for item in sorted((f for f in failures if f["provenance"]["span_id"] not in seen), key=_newest_first,
+    for item in sorted((f for f in failures if f["provenance"]["span_id"] not in seen), key=_recency,
                        reverse=True):
         duplicate = deduplicator.duplicate_of(item["dedup_key"])
         if duplicate is not None:
@@ -214,9 +219,7 @@ def splits_leak(items: list[dict[str, Any]], threshold: float) -> list[str]:
     problems = []
     groups: dict[str, set[str]] = {}
     for item in items:
-        provenance = item["provenance"]
-        group = provenance.get("session_id") or provenance.get("trace_id") or provenance["span_id"]
-        groups.setdefault(group, set()).add(item["split"])
+        groups.setdefault(conversation(item), set()).add(item["split"])
     problems += [f"conversation {group} is in both splits" for group, splits in sorted(groups.items())
                  if len(splits) > 1]
     held_out = Deduplicator(threshold)
@@ -230,9 +233,7 @@ def splits_leak(items: list[dict[str, Any]], threshold: float) -> list[str]:
 
 
 def counts(items: list[dict[str, Any]]) -> dict[str, Any]:
-    by_stratum: dict[str, int] = {}
-    for item in items:
-        by_stratum[stratum(item)] = by_stratum.get(stratum(item), 0) + 1
+    by_stratum = Counter(stratum(item) for item in items)
     return {"items": len(items), REGRESSION: sum(i["split"] == REGRESSION for i in items),
             HELD_OUT: sum(i["split"] == HELD_OUT for i in items), "by_stratum": dict(sorted(by_stratum.items()))}
 

@@ -37,7 +37,7 @@ offline_quarantine_spec = dg.AssetSpec(
     group_name="offline", kinds={"parquet"}, metadata={"dagster/column_schema": column_schema(OFFLINE_QUARANTINE)})
 
 
-def _unusable(output: dict, regression: set[str], held_out: set[str], version: int) -> str | None:
+def _unusable(output: dict, regression: dict[str, dict], held_out: set[str], version: int) -> str | None:
     if output["item_id"] in regression:
         return None
     if output["item_id"] in held_out:
@@ -58,10 +58,10 @@ def offline_evaluation(context: dg.AssetExecutionContext, lake: LakeResource, du
     held_out = {item["id"] for item in golden.items} - set(regression)
     outputs, quarantine = [], list(files.quarantine)
     for output in files.outputs:
-        reason = _unusable(output, set(regression), held_out, golden.version)
+        reason = _unusable(output, regression, held_out, golden.version)
         if reason:
-            quarantine.append({"source_file": output["source_file"], "source_line": None, "reason": reason,
-                               "raw": output["output_text"][:200]})
+            quarantine.append({"source_file": output["source_file"], "source_line": output["source_line"],
+                               "reason": reason, "raw": output["output_text"][:200]})
         else:
             outputs.append(output)
     requests = offline_requests(outputs, regression)
