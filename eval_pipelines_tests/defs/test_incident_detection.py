@@ -12,7 +12,7 @@ import pytest
 from eval_pipelines.cli import standin_judge
 from eval_pipelines.definitions import build_defs
 from eval_pipelines.defs.local_runs import LocalPipeline, wait_for_quiet_landing
-from eval_pipelines.defs.resources import ScoringConfigResource
+from eval_pipelines.defs.resources import MonitoringConfigResource, ScoringConfigResource
 from eval_pipelines.home import Home
 from eval_pipelines.lake import Lake
 from eval_pipelines_tests.conftest import DEMO_DAY
@@ -30,8 +30,10 @@ def alerts(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     write_demo_traffic(home.landing, DEMO_DAY, REQUESTS_PER_DAY, seed=7, bad_lines=0)
     wait_for_quiet_landing(home.landing)
     with standin_judge(), dg.instance_for_test() as instance:
-        # The hourly Evidently report is not what this test is about, and costs 1.5 s an hour.
-        pipeline = LocalPipeline(instance, build_defs(home, scoring=ScoringConfigResource(text_evals_report=False)))
+        # The hourly Evidently report and workspace push are not what this test is about, and cost 5 s an hour.
+        defs = build_defs(home, scoring=ScoringConfigResource(text_evals_report=False),
+                          monitoring=MonitoringConfigResource(evidently_workspace=False))
+        pipeline = LocalPipeline(instance, defs)
         requests = pipeline.landing_sensor_tick().run_requests
         runs = pipeline.execute_run_requests(requests, progress=lambda _: None)
         summary = pipeline.quality_alert_tick().summary
