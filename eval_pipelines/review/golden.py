@@ -77,6 +77,14 @@ def read_version(folder: Path, version: int) -> GoldenVersion:
     return GoldenVersion(version, items, manifest, path)
 
 
+def regression_spans(version: GoldenVersion | None) -> set[str]:
+    """Production spans whose labels are reserved for offline regression runs, so kept out of the judge's
+    calibration (the held-out split and every label outside the golden set remain for it)."""
+    if version is None:
+        return set()
+    return {item["provenance"]["span_id"] for item in version.items if item["split"] == REGRESSION}
+
+
 def _json_or_text(text: str | None) -> Any:
     if not text:
         return None

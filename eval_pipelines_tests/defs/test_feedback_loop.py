@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from eval_pipelines.defs.assets.calibration import label_ingestion
+from eval_pipelines.defs.assets.calibration import judge_calibration, label_ingestion
 from eval_pipelines.defs.assets.offline import offline_evaluation, online_offline_divergence
 from eval_pipelines.defs.assets.review import golden_set, review_queue
 from eval_pipelines.defs.partitions import HOUR_KEY_FORMAT
@@ -136,6 +136,13 @@ def test_the_loop_from_the_review_queue_to_a_divergence_alert(loop):
     assert isinstance(refresh_tick(1), dg.SkipReason)  # everything is considered now
     again = dg.materialize([golden_set], instance=instance, resources=resources)
     assert metadata(again, "golden_set")["changed"] is False and latest_version(home.golden).version == 1
+
+    # The regression split is for offline runs: the judge's calibration no longer sees those labels.
+    regression_spans = {i["provenance"]["span_id"] for i in golden.items if i["split"] == "regression"}
+    calibrated = dg.materialize([judge_calibration], instance=instance, resources=resources)
+    assert metadata(calibrated, "judge_calibration")["reserved_for_regression"] == len(regression_spans) > 0
+    judged = set(lake.read_partition("judge_calibration_scores", "snapshot", "current").column("span_id").to_pylist())
+    assert not judged & regression_spans and judged & {row["span_id"] for row in queue}
 
     # Offline: the team's suite said v7 is helpful; v7's own answers on the golden items say otherwise.
     v7 = [row for row in queue if row["prompt_version"] == "v7"][0]

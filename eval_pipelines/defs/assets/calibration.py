@@ -25,6 +25,7 @@ from eval_pipelines.defs.resources import JudgeResource, LakeResource
 from eval_pipelines.judge.run import budget_gate, judge_item, plan_items, run_judgements, verdict_cache
 from eval_pipelines.lake import Lake
 from eval_pipelines.markdown import markdown_cell
+from eval_pipelines.review.golden import latest_version, regression_spans
 from eval_pipelines.schemas import HUMAN_LABELS, JUDGE_CALIBRATION, JUDGE_CANARY, JUDGE_SAMPLE, LABEL_QUARANTINE
 
 SNAPSHOT = ("snapshot", "current")
@@ -92,7 +93,8 @@ def _sample_row(item: CalibrationItem, stratum: str = "calibration") -> dict:
 
 
 @dg.asset(
-    description="The current judge version scored on the labelled items, and its agreement with the reviewers.",
+    description="The current judge version scored on the labelled items (except the golden set's regression "
+                "split), and its agreement with the reviewers.",
     group_name="calibration",
     kinds={"parquet", "openai"},
     deps=["human_labels", "traces"],
@@ -105,6 +107,8 @@ def judge_calibration(context: dg.AssetExecutionContext, lake: LakeResource, jud
     labels = store.read_partition("human_labels", *SNAPSHOT)
     if labels is None:
         raise dg.Failure("human_labels has not been materialized; materialize it first")
+    reserved = regression_spans(latest_version(lake.layout.golden))
+    labels = labels.filter(pc.invert(pc.is_in(labels.column("item_id"), pa.array(sorted(reserved), pa.string()))))
     resolved = resolve(labels)
     rubrics, endpoint = judge.rubrics(), judge.endpoint()
     items = seed_items()
@@ -127,8 +131,10 @@ def judge_calibration(context: dg.AssetExecutionContext, lake: LakeResource, jud
     write = store.write_partition("judge_calibration", "run", run_time.strftime("%Y-%m-%dT%H%M%S"), rows)
     overall = [r for r in rows.to_pylist() if r["slice"] == "all"]
     context.log.info("judge_calibration: " + "; ".join(
-        f"{r['rubric']} n={r['n']} kappa {r['cohen_kappa']:.2f} accuracy {r['accuracy']:.1%}" for r in overall))
+        f"{r['rubric']} n={r['n']} kappa {r['cohen_kappa']:.2f} accuracy {r['accuracy']:.1%}" for r in overall)
+        + f" ({len(reserved)} golden regression item(s) left out)")
     metadata = {"dagster/row_count": rows.num_rows, "judged_items": len(plan),
+                "reserved_for_regression": len(reserved),
                 "cache_hits": sum(outcome.scores.column("cached").to_pylist()),
                 "calibration": dg.MetadataValue.md(_calibration_markdown(overall)),
                 "path": dg.MetadataValue.path(str(write.path))}
