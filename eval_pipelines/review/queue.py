@@ -157,18 +157,42 @@ class Deduplicator:
         return True
 
 
+def version_of(row: dict) -> str:
+    """The prompt version × model a request (or queue row) was answered by."""
+    return f"{row.get('prompt_version')}\x1f{row.get('model') or _model(row)}"
+
+
+class VersionDeduplicator:
+    """One :class:`Deduplicator` per prompt version × model: the same exchange under a new version is a
+    new observation of that version (a rollout's failures must reach the reviewers even when an earlier
+    version gave the same answer to the same question)."""
+
+    def __init__(self, threshold: float, kept: Iterable[dict] = ()) -> None:
+        self.threshold = threshold
+        self.by_version: dict[str, Deduplicator] = {}
+        for row in kept:
+            self.keep(row)
+
+    def keep(self, row: dict) -> bool:
+        version = version_of(row)
+        if version not in self.by_version:
+            self.by_version[version] = Deduplicator(self.threshold)
+        return self.by_version[version].keep(row.get("dedup_key") or dedup_key(row))
+
+
 def select(requests: list[dict], hard_cases: dict[str, Candidate], settings: ReviewSettings, places: int,
-           kept_keys: Iterable[str] = ()) -> list[Candidate]:
+           kept: Iterable[dict] = ()) -> list[Candidate]:
     """Up to ``places`` items: the control draw first (its share of the places), then hard cases by
-    priority, then time; duplicates of anything kept (today, or earlier in this list) are skipped."""
+    priority, then time; (near-)duplicates, under the same version, of anything kept (``kept``: earlier
+    queue rows, or earlier in this list) are skipped."""
     if places <= 0 or not requests:
         return []
-    deduplicator = Deduplicator(settings.near_duplicate_jaccard, kept_keys)
+    deduplicator = VersionDeduplicator(settings.near_duplicate_jaccard, kept)
     control_n = min(len(requests), round(places * settings.control_share))
     drawn = sorted(requests, key=lambda r: draw(settings.seed, r["span_id"]))[:control_n]
     chosen: list[Candidate] = []
     for request in drawn:
-        if deduplicator.keep(dedup_key(request)):
+        if deduplicator.keep(request):
             candidate = hard_cases.get(request["span_id"]) or Candidate(request)
             candidate.control, candidate.inclusion_probability = True, control_n / len(requests)
             chosen.append(candidate)
@@ -177,7 +201,7 @@ def select(requests: list[dict], hard_cases: dict[str, Candidate], settings: Rev
     for candidate in ranked:
         if len(chosen) >= places:
             break
-        if deduplicator.keep(dedup_key(candidate.request)):
+        if deduplicator.keep(candidate.request):
             chosen.append(candidate)
     return chosen
 

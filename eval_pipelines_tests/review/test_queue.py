@@ -92,8 +92,22 @@ def test_duplicates_and_near_duplicates_are_queued_once_also_against_earlier_hou
     settings = SETTINGS.model_copy(update={"control_share": 0.0})
     hard = hard_case_reasons(requests, [], [], feedback, [], settings)
     assert [c.request["span_id"] for c in select(requests, hard, settings, 10)] == ["s0000", "s0004"]
-    earlier = [dedup_key(requests[4])]
+    earlier = [{"prompt_version": "v6", "model": "m", "dedup_key": dedup_key(requests[4])}]
     assert [c.request["span_id"] for c in select(requests, hard, settings, 10, earlier)] == ["s0000"]
+
+
+def test_the_same_exchange_under_a_new_prompt_version_is_queued_again():
+    """A rollout's refusals repeat the old version's rare refusals word for word; they must still reach review."""
+    refusal = "I'm sorry, I can't help with that request."
+    question = "Where is my order #12345? It was due on Monday and the tracking page shows nothing at all."
+    requests = [request(0, question, refusal, version="v6"), request(1, question, refusal, version="v7"),
+                request(2, question, refusal, version="v7")]
+    feedback = [{"span_id": r["span_id"], "kind": "thumbs", "label": "down"} for r in requests]
+    settings = SETTINGS.model_copy(update={"control_share": 0.0})
+    hard = hard_case_reasons(requests, [], [], feedback, [], settings)
+    assert [c.request["span_id"] for c in select(requests, hard, settings, 10)] == ["s0000", "s0001"]
+    earlier = [{"prompt_version": "v6", "model": "m", "dedup_key": dedup_key(requests[0])}]
+    assert [c.request["span_id"] for c in select(requests, hard, settings, 10, earlier)] == ["s0001"]
 
 
 def test_the_deduplicator_keeps_distinct_texts():

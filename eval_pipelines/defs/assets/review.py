@@ -56,7 +56,7 @@ def _alerts(store: Lake) -> list[dict]:
 
 @dg.asset(
     description="Requests for human review in the hour: hard cases by priority, a marked random control sample, "
-                "no (near-)duplicates of the week's queue, within the day's and the hour's caps.",
+                "no (near-)duplicates of the week's queue under the same version, within the day's and hour's caps.",
     group_name="review",
     kinds={"parquet"},
     partitions_def=hourly_partitions,
@@ -76,10 +76,11 @@ def review_queue(context: dg.AssetExecutionContext, lake: LakeResource, review: 
     windows = open_windows(_alerts(store), hour, hourly_rules)
     hard = hard_case_reasons(requests, scores, verdicts, feedback, windows, settings)
     earlier = _rows(store.read_partitions("review_queue", "hour", [
-        k for k in history_keys(key, DEDUP_LOOKBACK_HOURS, daily=False) if k != key], ["start_time", "dedup_key"]))
+        k for k in history_keys(key, DEDUP_LOOKBACK_HOURS, daily=False) if k != key],
+        ["start_time", "prompt_version", "model", "dedup_key"]))
     queued_today = sum(row["start_time"].date() == hour.date() for row in earlier)
     places = max(0, min(settings.per_hour, settings.per_day - queued_today))
-    chosen = select(requests, hard, settings, places, [row["dedup_key"] for row in earlier])
+    chosen = select(requests, hard, settings, places, earlier)
     verdicts_by_span = _by_span(verdicts)
     failed_by_span = _by_span([row for row in scores if row["passed"] is False])
     queue = pa.Table.from_pylist([queue_row(c, settings, verdicts_by_span.get(c.request["span_id"], []),
