@@ -67,8 +67,12 @@ def landing_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> d
         requests.append(dg.RunRequest(run_key=_run_key(key, hashes), partition_key=key,
                                       tags={"eval_pipelines/trigger": "landing_sensor"}))
     for entry in refresh.touched:
-        context.log.info(f"landing file {entry.path}: {len(entry.hours)} hour(s), "
-                         f"{entry.unreadable_documents} unreadable line(s)")
+        context.log.debug(f"landing file {entry.path}: {len(entry.hours)} hour(s), "
+                          f"{entry.unreadable_documents} unreadable line(s)")
+    if refresh.touched:
+        damaged = [entry for entry in refresh.touched if entry.unreadable_documents]
+        context.log.info(f"{len(refresh.touched)} new or changed landing file(s) touching {len(requests)} hour(s); "
+                         f"{sum(e.unreadable_documents for e in damaged)} unreadable line(s) in {len(damaged)} file(s)")
     if deferred:
         context.log.warning(f"{len(deferred)} hour(s) lie in the future (clock skew?); they wait in the cursor")
     cursor = json.dumps({"deferred": deferred})
