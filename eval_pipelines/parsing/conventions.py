@@ -361,14 +361,26 @@ def retrieval_documents(attrs: dict[str, Any]) -> list[dict[str, Any]] | None:
     return out or None
 
 
-def lookups(attrs: dict[str, Any], keys_by_name: dict[str, list[str]]) -> dict[str, str]:
-    """The values this span carries for each tree-resolved name (dimension, session, user)."""
-    found = {}
-    for name, keys in keys_by_name.items():
-        value = _first(attrs, *keys)
-        if value is not None:
-            found[name] = _text(value)
-    return found
+class Lookups:
+    """The values a span carries for each tree-resolved name (dimension, session, user), each name's
+    keys tried in order. Keys are indexed once, so a span costs one dict probe per attribute it has
+    (the per-name, per-key probing it replaces was a quarter of the parse time)."""
+
+    def __init__(self, keys_by_name: dict[str, list[str]]) -> None:
+        self._rank = {key: (name, rank) for name, keys in keys_by_name.items() for rank, key in enumerate(keys)}
+
+    def __call__(self, attrs: dict[str, Any]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        ranks: dict[str, int] = {}
+        for key, value in attrs.items():
+            hit = self._rank.get(key)
+            if hit is None or value is None or value == "":
+                continue
+            name, rank = hit
+            if rank < ranks.get(name, len(self._rank)):
+                ranks[name] = rank
+                found[name] = _text(value)
+        return found
 
 
 def error_type_from_events(events: list[tuple[str, dict[str, Any]]]) -> str | None:

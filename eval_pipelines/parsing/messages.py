@@ -90,11 +90,18 @@ def normalize_message(raw: Any, default_role: str = "user") -> Message | None:
 
 
 def _is_canonical(value: list[Any]) -> bool:
-    return all(
-        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("parts"), list)
-        and all(isinstance(p, dict) for p in m["parts"])
-        and ("finish_reason" not in m or isinstance(m["finish_reason"], str))
-        for m in value)
+    for message in value:  # plain loops: this runs for every message of every call
+        if not (isinstance(message, dict) and isinstance(message.get("role"), str)):
+            return False
+        parts = message.get("parts")
+        if not isinstance(parts, list):
+            return False
+        for part in parts:
+            if not isinstance(part, dict):
+                return False
+        if "finish_reason" in message and not isinstance(message["finish_reason"], str):
+            return False
+    return True
 
 
 def normalize_messages(value: Any, default_role: str = "user") -> list[Message] | None:

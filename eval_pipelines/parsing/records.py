@@ -143,8 +143,8 @@ class Extractor:
     def __init__(self, settings: IngestionSettings, source_file: str, window: Window,
                  with_quarantine: bool) -> None:
         self.settings = settings
-        self.lookup_keys = settings.lookup_keys()
-        self.environment_keys = {"environment": settings.environment}
+        self.lookups = conv.Lookups(settings.lookup_keys())
+        self.environment = conv.Lookups({"environment": settings.environment})
         self.source_file = source_file
         self.window = window
         self.with_quarantine = with_quarantine
@@ -226,7 +226,7 @@ class Extractor:
             attrs = attributes(span.get("attributes"))
             role = conv.span_role(attrs)
             parent = otel_id(field(span, "parentSpanId", "parent_span_id"), 8)
-            own_lookups = conv.lookups(attrs, self.lookup_keys)
+            own_lookups = self.lookups(attrs)
             documents = conv.retrieval_documents(attrs) if role == "retrieval" else None
             sink.add("tree", {
                 "trace_id": trace_id, "span_id": span_id, "parent_span_id": parent, "start_ns": start,
@@ -254,8 +254,8 @@ class Extractor:
             "span_id": span_id, "trace_id": trace_id, "parent_span_id": parent,
             "start_ns": start, "end_ns": end, "status_code": status_code,
             "service_name": _text_or_none(resource_attrs.get("service.name")),
-            "environment": _text_or_none(conv.lookups(attrs, self.environment_keys).get("environment")
-                                         or conv.lookups(resource_attrs, self.environment_keys).get("environment")),
+            "environment": _text_or_none(self.environment(attrs).get("environment")
+                                         or self.environment(resource_attrs).get("environment")),
             "retrieved_context": None,
             "source_file": self.source_file, "source_line": document.line,
         }

@@ -1,6 +1,6 @@
 import json
 
-from eval_pipelines.parsing.conventions import event_message, llm_fields, retrieval_documents, span_role
+from eval_pipelines.parsing.conventions import Lookups, event_message, llm_fields, retrieval_documents, span_role
 from eval_pipelines_tests.builders import latest_llm_attributes
 
 
@@ -107,3 +107,13 @@ def test_retrieval_documents_from_openinference_and_json():
 def test_event_message_accepts_json_content_attribute():
     message = event_message("gen_ai.user.message", {"gen_ai.event.content": json.dumps({"content": "hey"})})
     assert message == {"role": "user", "parts": [{"type": "text", "content": "hey"}]}
+
+
+def test_lookups_take_each_names_first_configured_key_whatever_the_attribute_order():
+    lookups = Lookups({"prompt_version": ["app.prompt_version", "llm.prompt_template.version"],
+                       "route": ["app.route", "http.route"]})
+    attrs = {"llm.prompt_template.version": "v1", "http.route": "/b", "app.prompt_version": "v2", "app.route": "",
+             "other": "x"}
+    assert lookups(attrs) == {"prompt_version": "v2", "route": "/b"}  # an empty value falls through
+    assert lookups({"llm.prompt_template.version": 7}) == {"prompt_version": "7"}
+    assert lookups({}) == {}
