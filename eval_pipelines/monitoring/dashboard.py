@@ -3,8 +3,9 @@ each alert evaluation pushed as snapshots, and a ready-made dashboard over them.
 
 Evidently plots metric values across snapshots. The SLIs are already computed, so each hour becomes
 a one-row dataset whose columns are the series (``refusal_rate``, ``refusal_rate@prompt_version=v7``…)
-and a ``MeanValue`` per column: the plotted value is exactly the SLI. The dashboard is rebuilt from
-the series seen so far whenever a new one appears (a new prompt version gets its line).
+and a ``SliValue`` (:mod:`eval_pipelines.monitoring.sli_metric`) per column: the plotted value is
+exactly the SLI. The dashboard is rebuilt from the series seen so far whenever a new one appears (a
+new prompt version gets its line).
 ``make dashboard`` serves it with ``DO_NOT_TRACK=1`` (the UI otherwise sends telemetry).
 """
 
@@ -72,18 +73,13 @@ class EvidentlyWorkspace:
             return 0
         import pandas as pd
         from evidently import DataDefinition, Dataset, Report
-        from evidently.metrics import MeanValue
+
+        from eval_pipelines.monitoring.sli_metric import SliValue
 
         frame = pd.DataFrame([values])
         dataset = Dataset.from_pandas(frame, data_definition=DataDefinition(numerical_columns=list(values)))
-        snapshot = Report([MeanValue(column=name) for name in values]).run(dataset, None, timestamp=timestamp,
-                                                                           tags=[tag])
-        # These snapshots are plotted, never opened: their rendered widgets (a Plotly template per value)
-        # are 97% of each file (1.4 MB for 50 series), and the local workspace re-reads every file when
-        # it is opened, so they would make each push slower than the last.
-        snapshot._widgets = []
-        for result in snapshot._metrics.values():
-            result.widget = []
+        snapshot = Report([SliValue(column=name) for name in values]).run(dataset, None, timestamp=timestamp,
+                                                                          tags=[tag])
         self.push_snapshot(snapshot, new_series=list(values))
         return len(values)
 
@@ -111,7 +107,7 @@ def dashboard_model(series: list[str]):  # noqa: ANN201 - evidently DashboardMod
     from evidently.sdk.panels import line_plot_panel
 
     def panel(title: str, names: list[str], size: str = "half"):  # noqa: ANN202
-        return line_plot_panel(title, [PanelMetric(legend=name.split("@")[-1], metric="MeanValue",
+        return line_plot_panel(title, [PanelMetric(legend=name.split("@")[-1], metric="SliValue",
                                                    metric_labels={"column": name}) for name in names], size=size)
 
     tabs: dict[str, list] = {"Quality SLIs": [panel(sli, [sli]) for sli in DASHBOARD_SLIS if sli in series]}

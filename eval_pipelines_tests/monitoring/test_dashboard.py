@@ -79,6 +79,12 @@ def test_pushed_hours_are_served_with_a_line_per_prompt_version(evidently_ui):
     assert [tab["title"] for tab in dashboard["tabs"]] == ["Quality SLIs", "By prompt version", "Judge agreement"]
     by_version = next(p for p in dashboard["panels"] if p["title"] == "refusal_rate by prompt_version")
     assert [v["legend"] for v in by_version["values"]] == ["prompt_version=v6", "prompt_version=v7"]
+    overall = next(p for p in dashboard["panels"] if p["title"] == "refusal_rate")
+    series = client.post(f"/api/v2/snapshots/{project['id']}/data_series_batch", json={"series_filter": [
+        {"tags": [], "metadata": {}, "metric": v["metric"], "metric_labels": v["metric_labels"]}
+        for v in overall["values"]]}).json()
+    (plotted,) = series["series"]
+    assert plotted["values"] == pytest.approx([0.02, 0.12, 0.22])  # the SLIs exactly, as the panel plots them
     snapshots = client.get(f"/api/projects/{project['id']}/snapshots").json()
     assert sorted(s["timestamp"] for s in snapshots) == [f"2026-11-21T{h}:00:00Z" for h in (12, 13, 14)]
     stored = [json.loads(p.read_text()) for p in folder.rglob("snapshots/*.json")]
