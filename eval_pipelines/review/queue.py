@@ -134,11 +134,9 @@ def _minhash(key: str) -> MinHash:
 class Deduplicator:
     """Exact (normalised) and near-duplicate detection against everything already kept."""
 
-    def __init__(self, threshold: float, kept_keys: Iterable[str] = ()) -> None:
+    def __init__(self, threshold: float) -> None:
         self.index = MinHashLSH(threshold=threshold, num_perm=MINHASH_PERMUTATIONS)
         self.names: dict[str, str] = {}
-        for key in kept_keys:
-            self.keep(key)
 
     def duplicate_of(self, key: str) -> str | None:
         """The name of a kept key that ``key`` (nearly) repeats, if any."""
