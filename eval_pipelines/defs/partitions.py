@@ -6,6 +6,8 @@ import dagster as dg
 from eval_pipelines.parsing.records import HOUR_NS
 
 HOUR_KEY_FORMAT = "%Y-%m-%d-%H:%M"
+# The one partition of an unpartitioned table in the lake (labels, calibration and offline scores).
+SNAPSHOT = ("snapshot", "current")
 
 # Trace-level assets are partitioned by the UTC hour their LLM spans start in. The current hour is
 # included (end_offset=1) so fresh data lands without waiting for the hour to close.

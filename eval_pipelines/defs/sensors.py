@@ -143,7 +143,8 @@ def offline_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, judg
 
 @dataclass(frozen=True)
 class _SliStream:
-    """A table of SLI rows the rules read: hourly ``quality_slis``, daily ``drift_scores`` and ``canary_scores``."""
+    """A table of SLI rows the rules read: hourly ``quality_slis``; daily ``drift_scores``, ``canary_scores`` and
+    ``divergence_scores``."""
 
     table: str
     cursor_field: str

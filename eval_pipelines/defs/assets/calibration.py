@@ -20,7 +20,7 @@ from eval_pipelines.calibration.report import (
 from eval_pipelines.calibration.statistics import compare_canary
 from eval_pipelines.config import packaged_default
 from eval_pipelines.defs.metadata import column_schema
-from eval_pipelines.defs.partitions import daily_partitions, day_start
+from eval_pipelines.defs.partitions import SNAPSHOT, daily_partitions, day_start
 from eval_pipelines.defs.resources import JudgeResource, LakeResource
 from eval_pipelines.judge.run import budget_gate, judge_item, plan_items, run_judgements, verdict_cache
 from eval_pipelines.lake import Lake
@@ -28,7 +28,6 @@ from eval_pipelines.markdown import markdown_cell
 from eval_pipelines.review.golden import latest_version, regression_spans
 from eval_pipelines.schemas import HUMAN_LABELS, JUDGE_CALIBRATION, JUDGE_CANARY, JUDGE_SAMPLE, LABEL_QUARANTINE
 
-SNAPSHOT = ("snapshot", "current")
 SWAPPED = "calibration:swapped"
 SEED_LABELS = "seed_labels.jsonl"
 CONTENT = ["span_id", "trace_id", "route", "input_text", "output_text", "tool_calls", "retrieved_context",

@@ -8,10 +8,9 @@ import dagster as dg
 import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 
-from eval_pipelines.defs.assets.calibration import SNAPSHOT
-from eval_pipelines.defs.assets.monitoring import rule_check_specs, rule_checks
+from eval_pipelines.defs.checks import rule_check_specs, rule_checks
 from eval_pipelines.defs.metadata import column_schema
-from eval_pipelines.defs.partitions import daily_partitions, day_start
+from eval_pipelines.defs.partitions import SNAPSHOT, daily_partitions, day_start
 from eval_pipelines.defs.resources import (
     JudgeResource,
     LakeResource,

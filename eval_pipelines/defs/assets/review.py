@@ -8,9 +8,8 @@ import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 
 from eval_pipelines.calibration.labels import resolve
-from eval_pipelines.defs.assets.calibration import SNAPSHOT as LABELS_SNAPSHOT
 from eval_pipelines.defs.metadata import column_schema
-from eval_pipelines.defs.partitions import history_keys, hourly_partitions
+from eval_pipelines.defs.partitions import SNAPSHOT, history_keys, hourly_partitions
 from eval_pipelines.defs.resources import LakeResource, MonitoringConfigResource, ReviewConfigResource
 from eval_pipelines.lake import Lake
 from eval_pipelines.markdown import markdown_cell
@@ -103,7 +102,7 @@ def review_queue(context: dg.AssetExecutionContext, lake: LakeResource, review: 
 def reviewed_failure_items(lake: LakeResource, duckdb: DuckDBResource, settings: GoldenSettings) -> list[dict]:
     """Queued requests that reviewers labelled as failing, as golden candidates (for the asset and the sensor)."""
     store = lake.lake
-    labels = store.read_partition("human_labels", *LABELS_SNAPSHOT)
+    labels = store.read_partition("human_labels", *SNAPSHOT)
     queue = store.scan_existing("review_queue")
     if labels is None or queue is None:
         return []

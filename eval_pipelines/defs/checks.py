@@ -1,0 +1,39 @@
+"""Asset checks shared by the stages: one check per alert rule on the SLI table an asset writes."""
+
+import dagster as dg
+
+from eval_pipelines.defs.partitions import history_keys, key_start
+from eval_pipelines.defs.resources import MonitoringConfigResource
+from eval_pipelines.lake import Lake
+from eval_pipelines.monitoring.alerting import history_hours
+from eval_pipelines.monitoring.incidents import describe
+from eval_pipelines.monitoring.rules import HOURLY_SLI_TABLE, evaluate_rules, load_alert_config
+from eval_pipelines.monitoring.slis import KNOWN_SLIS
+
+
+def rule_check_specs(asset: str, table: str) -> list[dg.AssetCheckSpec]:
+    """One check per alert rule on ``table`` (from the configuration found when the definitions load)."""
+    return [dg.AssetCheckSpec(f"{asset}_{rule.name}", asset=asset,
+                              description=rule.description or f"{rule.sli} within its alert rule")
+            for rule in load_alert_config(known_slis=KNOWN_SLIS).only(table).rules]
+
+
+def rule_checks(context: dg.AssetExecutionContext, store: Lake, monitoring: MonitoringConfigResource, table: str,
+                 key: str, evaluate: bool = True) -> list[dg.AssetCheckResult]:
+    """Each rule on ``table`` evaluated at ``key`` over the stored history (no incident state: that is
+    the sensor's), one check per rule declared on the asset: red while it breaches. ``evaluate=False``:
+    nothing to evaluate (every check passes)."""
+    config = monitoring.alert_config().only(table)
+    daily = table != HOURLY_SLI_TABLE
+    asset = context.assets_def.key.to_user_string()
+    declared = {spec.name for spec in context.assets_def.check_specs}
+    history = (store.read_partitions(table, "day" if daily else "hour",
+                                     history_keys(key, history_hours(config), daily)) if evaluate else None)
+    breaches = ({b.rule.name: b for b in evaluate_rules(config.rules, history, key_start(key, daily))}
+                if history is not None else {})
+    return [dg.AssetCheckResult(
+        check_name=f"{asset}_{rule.name}", passed=rule.name not in breaches,
+        severity=dg.AssetCheckSeverity.ERROR if rule.severity == "page" else dg.AssetCheckSeverity.WARN,
+        description=describe(breaches[rule.name], None) if rule.name in breaches else None,
+        metadata={"sli": rule.sli, "slice": breaches[rule.name].slice if rule.name in breaches else ""})
+        for rule in config.rules if f"{asset}_{rule.name}" in declared]
