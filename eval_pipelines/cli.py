@@ -189,7 +189,7 @@ def _feedback_loop(pipeline, home: Home, tick, day: str) -> list:
     from eval_pipelines.demo.reviewers import replayed_outputs, review_labels, team_results
     from eval_pipelines.lake import Lake
     from eval_pipelines.review.export import write_jsonl
-    from eval_pipelines.review.golden import REGRESSION, latest_version
+    from eval_pipelines.review.golden import latest_version
 
     lake = Lake(home.warehouse)
     reviews = pipeline.execute_run_requests(tick.review_requests, progress=lambda _: None, job_name="review_job")
@@ -211,10 +211,9 @@ def _feedback_loop(pipeline, home: Home, tick, day: str) -> list:
         f"{len(golden.manifest['rejected'])} near-duplicates rejected" if golden else ""))
     if golden is None:
         return runs
-    regression = [item for item in golden.items if item["split"] == REGRESSION]
     for folder in ("outputs", "results"):
         (home.offline / folder).mkdir(parents=True, exist_ok=True)
-    for stem, outputs in replayed_outputs(regression).items():
+    for stem, outputs in replayed_outputs(golden.regression).items():
         write_jsonl(home.offline / "outputs" / f"{stem}.jsonl", outputs)
     models = sorted({(row["model"], row["prompt_version"]) for row in queued if row["model"]})
     write_jsonl(home.offline / "results" / "team-suite.jsonl",

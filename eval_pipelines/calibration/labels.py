@@ -62,9 +62,12 @@ def _records(path: Path) -> Iterator[tuple[int, str, dict[str, Any] | str]]:
         except ValueError:
             yield 1, text[:2000], "malformed JSON"
             return
+        raw_number, raw = 0, ""  # a task yields a row per annotation and question, in order: serialise it once
         for number, record in label_studio_records(tasks):
-            yield number, json.dumps(tasks[number - 1] if isinstance(tasks, list) else tasks, ensure_ascii=False,
-                                     default=str), record
+            if number != raw_number:
+                task = tasks[number - 1] if isinstance(tasks, list) else tasks
+                raw_number, raw = number, json.dumps(task, ensure_ascii=False, default=str)
+            yield number, raw, record
         return
     if path.suffix == ".csv":
         reader = csv.DictReader(io.StringIO(text))

@@ -43,6 +43,11 @@ class GoldenVersion:
     manifest: dict[str, Any]
     path: Path
 
+    @property
+    def regression(self) -> list[dict[str, Any]]:
+        """The items offline runs score (the rest are held out for the judge's calibration)."""
+        return [item for item in self.items if item["split"] == REGRESSION]
+
 
 @dataclass(frozen=True)
 class Refresh:
@@ -82,7 +87,7 @@ def regression_spans(version: GoldenVersion | None) -> set[str]:
     calibration (the held-out split and every label outside the golden set remain for it)."""
     if version is None:
         return set()
-    return {item["provenance"]["span_id"] for item in version.items if item["split"] == REGRESSION}
+    return {item["provenance"]["span_id"] for item in version.regression}
 
 
 def _json_or_text(text: str | None) -> Any:

@@ -23,7 +23,7 @@ from eval_pipelines.markdown import markdown_cell
 from eval_pipelines.offline.divergence import compare, divergence_slis, offline_rates, online_rates, shortfall
 from eval_pipelines.offline.evaluation import judge_sample_row, offline_requests, offline_rows, reported_rows
 from eval_pipelines.offline.files import read_offline_files
-from eval_pipelines.review.golden import REGRESSION, latest_version
+from eval_pipelines.review.golden import latest_version
 from eval_pipelines.schemas import OFFLINE_QUARANTINE, OFFLINE_SCORES, ONLINE_OFFLINE_DIVERGENCE
 
 offline_scores_spec = dg.AssetSpec(
@@ -53,7 +53,7 @@ def offline_evaluation(context: dg.AssetExecutionContext, lake: LakeResource, du
     if golden is None:
         raise dg.Failure("no golden set yet: materialize golden_set first")
     files = read_offline_files(home.offline)
-    regression = {item["id"]: item for item in golden.items if item["split"] == REGRESSION}
+    regression = {item["id"]: item for item in golden.regression}
     held_out = {item["id"] for item in golden.items} - set(regression)
     outputs, quarantine = [], list(files.quarantine)
     for output in files.outputs:
