@@ -9,7 +9,7 @@ import duckdb
 
 from eval_pipelines.calibration.report import corrected_rates, latest_calibration
 from eval_pipelines.calibration.statistics import CorrectedRate
-from eval_pipelines.judge.summary import WeightedRate, weighted_pass_rates
+from eval_pipelines.judge.summary import WEIGHTED_PASS_RATE_SQL, WeightedRate, weighted_pass_rates
 from eval_pipelines.lake import Lake
 
 
@@ -113,12 +113,11 @@ def _canary(lake: Lake, con: duckdb.DuckDBPyConnection) -> tuple[str, int, int]:
 def _add_judge(summary: LakeSummary, lake: Lake, con: duckdb.DuckDBPyConnection) -> None:
     """Judged pass rate per rubric (raw and weighted to the traffic), statuses, and the worst slice."""
     judged = lake.scan("judge_scores")
-    weighted = "sum(passed::DOUBLE / inclusion_probability) / sum(1 / inclusion_probability)"
     verdicts = con.sql(f"SELECT rubric, status, passed, inclusion_probability FROM {judged}").to_arrow_table()
     summary.judge = weighted_pass_rates(con, verdicts)
     summary.judge_statuses = con.sql(f"SELECT status, count(*) FROM {judged} GROUP BY 1 ORDER BY 2 DESC").fetchall()
     summary.judge_worst = con.sql(f"""
-        SELECT rubric, route, prompt_version, count(*) AS n, 1 - {weighted} AS fail FROM {judged}
+        SELECT rubric, route, prompt_version, count(*) AS n, 1 - {WEIGHTED_PASS_RATE_SQL} AS fail FROM {judged}
         WHERE status = 'ok' GROUP BY ALL HAVING count(*) >= 10 ORDER BY fail DESC LIMIT 3""").fetchall()
 
 

@@ -43,14 +43,18 @@ class WeightedRate:
     effective_n: float  # Kish: (sum w)^2 / sum w^2, the sample size the weighted rate is worth
 
 
+# SQL aggregates over judged rows: the Hajek estimate that weights the sample back to the traffic, and
+# Kish's effective sample size of those weights.
+WEIGHTED_PASS_RATE_SQL = "sum(passed::DOUBLE / inclusion_probability) / sum(1 / inclusion_probability)"
+EFFECTIVE_N_SQL = "sum(1 / inclusion_probability) ^ 2 / sum(1 / inclusion_probability ^ 2)"
+
+
 def weighted_pass_rates(con: duckdb.DuckDBPyConnection, scores: pa.Table) -> list[WeightedRate]:
     """Per rubric over rows with a verdict: the raw share that passed and the Hajek estimate
     ``sum(passed / p) / sum(1 / p)``, which weights the sample back to the hour's traffic."""
     con.register("_judged", scores)
-    rows = con.sql("""
-        SELECT rubric, count(*), avg(passed::DOUBLE),
-               sum(passed::DOUBLE / inclusion_probability) / sum(1 / inclusion_probability),
-               sum(1 / inclusion_probability) ** 2 / sum(1 / inclusion_probability ** 2)
+    rows = con.sql(f"""
+        SELECT rubric, count(*), avg(passed::DOUBLE), {WEIGHTED_PASS_RATE_SQL}, {EFFECTIVE_N_SQL}
         FROM _judged WHERE status = 'ok' AND inclusion_probability > 0 GROUP BY rubric ORDER BY rubric""").fetchall()
     return [WeightedRate(*row) for row in rows]
 

@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from eval_pipelines.judge.summary import EFFECTIVE_N_SQL, WEIGHTED_PASS_RATE_SQL
 from eval_pipelines.monitoring.intervals import wilson
 from eval_pipelines.monitoring.slis import total_rows
 from eval_pipelines.schemas import ONLINE_OFFLINE_DIVERGENCE, QUALITY_SLIS
@@ -48,8 +49,7 @@ def online_rates(con: duckdb.DuckDBPyConnection, programmatic: str | None, judge
                          GROUP BY ALL""")
     if judged:
         parts.append(f"""SELECT {MODEL} AS model, prompt_version, rubric AS metric,
-                                sum(passed::DOUBLE / inclusion_probability) / sum(1 / inclusion_probability) AS rate,
-                                sum(1 / inclusion_probability) ^ 2 / sum(1 / inclusion_probability ^ 2) AS n
+                                {WEIGHTED_PASS_RATE_SQL} AS rate, {EFFECTIVE_N_SQL} AS n
                          FROM {judged} WHERE hour BETWEEN $first AND $last AND status = 'ok'
                               AND passed IS NOT NULL AND inclusion_probability > 0
                          GROUP BY ALL""")
