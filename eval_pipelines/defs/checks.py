@@ -37,3 +37,25 @@ def rule_checks(context: dg.AssetExecutionContext, store: Lake, monitoring: Moni
         description=describe(breaches[rule.name], None) if rule.name in breaches else None,
         metadata={"sli": rule.sli, "slice": breaches[rule.name].slice if rule.name in breaches else ""})
         for rule in config.rules if f"{asset}_{rule.name}" in declared]
+
+
+def merge_hours(by_hour: dict[str, list[dg.AssetCheckResult]]) -> list[dg.AssetCheckResult]:
+    """One result per check for a run over several hours: red if any hour is red, naming those hours
+    (a run over one hour keeps that hour's results as they are)."""
+    if len(by_hour) == 1:
+        return next(iter(by_hour.values()))
+    merged: dict[str, list[tuple[str, dg.AssetCheckResult]]] = {}
+    for key, results in by_hour.items():
+        for result in results:
+            merged.setdefault(result.check_name or "", []).append((key, result))
+    return [_merged(outcomes) for outcomes in merged.values()]
+
+
+def _merged(outcomes: list[tuple[str, dg.AssetCheckResult]]) -> dg.AssetCheckResult:
+    failed = [(key, result) for key, result in outcomes if not result.passed]
+    key, shown = failed[0] if failed else outcomes[-1]
+    return dg.AssetCheckResult(
+        check_name=shown.check_name, passed=not failed, severity=shown.severity,
+        description=f"{key}: {shown.description}" if shown.description else None,
+        metadata={**(shown.metadata or {}), "hours_checked": len(outcomes),
+                  "failed_hours": ", ".join(k for k, _ in failed) or "none"})

@@ -79,6 +79,14 @@ class LocalPipeline:
                      f"{'ok' if result.success else 'FAILED'}")
         return runs
 
+    def execute_hours(self, first: str, last: str, job_name: str = "hourly_evaluation_job") -> LocalRun:
+        """One run over the hours ``first``..``last`` (as a backfill runs them: each step walks the hours)."""
+        result = self.defs.resolve_job_def(job_name).execute_in_process(
+            instance=self.instance, raise_on_error=False, run_config=QUIET_LOGS,
+            tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last,
+                  "eval_pipelines/trigger": "local"})
+        return LocalRun(f"{first}...{last}", result.success, result.run_id)
+
     def execute_job(self, job_name: str, partition_key: str | None = None) -> LocalRun:
         """One run of a job (e.g. the calibration before the demo's hours)."""
         result = self.defs.resolve_job_def(job_name).execute_in_process(

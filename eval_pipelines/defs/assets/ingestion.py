@@ -5,9 +5,9 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from eval_pipelines.defs.metadata import hourly_table_spec
-from eval_pipelines.defs.partitions import hour_index
+from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, hour_index, hour_key
 from eval_pipelines.defs.resources import IngestionConfigResource, LakeResource
-from eval_pipelines.ingestion import WindowStats, build_hours
+from eval_pipelines.ingestion import HourBuild, WindowStats, build_hours
 from eval_pipelines.schemas import FEEDBACK_EVENTS, TRACE_QUARANTINE, TRACES
 
 traces_spec = hourly_table_spec(
@@ -21,16 +21,25 @@ feedback_events_spec = hourly_table_spec(
     "ingestion", FEEDBACK_EVENTS)
 
 
-@dg.multi_asset(specs=[traces_spec, quarantine_spec, feedback_events_spec], can_subset=False)
+@dg.multi_asset(specs=[traces_spec, quarantine_spec, feedback_events_spec], can_subset=False,
+                backfill_policy=HOURLY_BACKFILL_POLICY)
 def trace_ingestion(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource,
                     ingestion: IngestionConfigResource):
-    """Parse every landing file with data in the hour, join spans into trace rows, replace the partition."""
-    key = context.partition_key
-    hour = hour_index(key)
+    """Parse every landing file with data in the run's hours (once), join spans into trace rows, replace each
+    hour's partition."""
+    keys = context.partition_keys
     stats = WindowStats()
     with duckdb.get_connection() as con:
-        (built,) = build_hours(lake.landing_index, hour, hour, ingestion.settings(), ingestion.price_table(),
-                               con, progress=context.log.info, stats=stats)
+        for built in build_hours(lake.landing_index, hour_index(keys[0]), hour_index(keys[-1]), ingestion.settings(),
+                                 ingestion.price_table(), con, progress=context.log.info, stats=stats):
+            _write_hour(context, lake, hour_key(built.hour), built)
+    context.add_asset_metadata({"files_read": len(stats.files), "spans_staged": stats.staged.get("tree", 0)},
+                               asset_key="traces")
+    for asset_key in ("traces", "trace_quarantine", "feedback_events"):
+        yield dg.MaterializeResult(asset_key=asset_key)
+
+
+def _write_hour(context: dg.AssetExecutionContext, lake: LakeResource, key: str, built: HourBuild) -> None:
     traces_write = lake.lake.write_partition("traces", "hour", key, built.traces)
     quarantine_write = lake.lake.write_partition("trace_quarantine", "hour", key, built.quarantine)
     feedback_write = lake.lake.write_partition("feedback_events", "hour", key, built.feedback)
@@ -38,25 +47,23 @@ def trace_ingestion(context: dg.AssetExecutionContext, lake: LakeResource, duckd
         context.log.warning(f"traces {key}: {traces_write.previous_rows} rows before, {traces_write.rows} now "
                             "(a landing file was removed or rewritten)")
     context.log.info(f"traces {key}: {built.traces.num_rows} rows, {built.quarantine.num_rows} quarantined, "
-                     f"{built.feedback.num_rows} feedback events, from {len(stats.files)} file(s)")
-    yield dg.MaterializeResult(asset_key="traces", metadata={
+                     f"{built.feedback.num_rows} feedback events")
+    context.add_asset_metadata({
         "dagster/row_count": built.traces.num_rows,
         "rows_before": traces_write.previous_rows if traces_write.previous_rows is not None else 0,
-        "files_read": len(stats.files),
-        "spans_staged": stats.staged.get("tree", 0),
         "path": dg.MetadataValue.path(str(traces_write.path)),
         "query": dg.MetadataValue.md(f"```sql\nSELECT * FROM {lake.lake.scan('traces')}\n"
                                      f"WHERE hour = '{key}'\n```"),
-    })
-    yield dg.MaterializeResult(asset_key="trace_quarantine", metadata={
+    }, asset_key="traces", partition_key=key)
+    context.add_asset_metadata({
         "dagster/row_count": built.quarantine.num_rows,
         "path": dg.MetadataValue.path(str(quarantine_write.path)),
         "reasons": dg.MetadataValue.md(_reason_table(built.quarantine)),
-    })
-    yield dg.MaterializeResult(asset_key="feedback_events", metadata={
+    }, asset_key="trace_quarantine", partition_key=key)
+    context.add_asset_metadata({
         "dagster/row_count": built.feedback.num_rows,
         "path": dg.MetadataValue.path(str(feedback_write.path)),
-    })
+    }, asset_key="feedback_events", partition_key=key)
 
 
 def _reason_table(quarantine) -> str:

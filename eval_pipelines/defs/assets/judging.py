@@ -8,8 +8,9 @@ from dagster_duckdb import DuckDBResource
 
 from eval_pipelines.calibration.report import corrected_rates, latest_calibration
 from eval_pipelines.calibration.statistics import CorrectedRate
+from eval_pipelines.defs.checks import merge_hours
 from eval_pipelines.defs.metadata import column_schema
-from eval_pipelines.defs.partitions import hourly_partitions
+from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, hourly_partitions
 from eval_pipelines.defs.resources import JudgeResource, LakeResource
 from eval_pipelines.judge.run import CONTENT_COLUMNS, budget_gate, plan_judgements, run_judgements
 from eval_pipelines.judge.sampling import REQUEST_COLUMNS, draw_sample, hard_cases
@@ -35,10 +36,17 @@ ERROR_STATUSES = ("invalid", "refused", "unparseable", "error", "circuit_open")
     partitions_def=hourly_partitions,
     deps=["traces", "programmatic_scores", "user_feedback"],
     metadata={"dagster/column_schema": column_schema(JUDGE_SAMPLE)},
+    backfill_policy=HOURLY_BACKFILL_POLICY,
 )
 def judge_sample(context: dg.AssetExecutionContext, lake: LakeResource, judge: JudgeResource,
                  duckdb: DuckDBResource) -> dg.MaterializeResult:
-    key = context.partition_key
+    for key in context.partition_keys:
+        context.add_asset_metadata(_sample_hour(context, lake, judge, duckdb, key), partition_key=key)
+    return dg.MaterializeResult()
+
+
+def _sample_hour(context: dg.AssetExecutionContext, lake: LakeResource, judge: JudgeResource,
+                 duckdb: DuckDBResource, key: str) -> dict:
     store = lake.lake
     requests = lake.required_partition("traces", key, REQUEST_COLUMNS)
     sampling = judge.settings(judge.rubrics()).sampling
@@ -54,7 +62,7 @@ def judge_sample(context: dg.AssetExecutionContext, lake: LakeResource, judge: J
     population = sum(stratum.size for stratum in strata)
     context.log.info(f"judge_sample {key}: {sample.num_rows} of {population} answered requests "
                      f"({priority} hard cases) from {len(strata)} strata")
-    return dg.MaterializeResult(metadata={
+    return {
         "dagster/row_count": sample.num_rows,
         "population": population,
         "hard_cases": priority,
@@ -62,7 +70,7 @@ def judge_sample(context: dg.AssetExecutionContext, lake: LakeResource, judge: J
         "sampled_share": sample.num_rows / population if population else 0.0,
         "strata_table": dg.MetadataValue.md(strata_markdown(strata)),
         "path": dg.MetadataValue.path(str(write.path)),
-    })
+    }
 
 
 @dg.asset(
@@ -79,10 +87,17 @@ def judge_sample(context: dg.AssetExecutionContext, lake: LakeResource, judge: J
         dg.AssetCheckSpec("judge_scores_within_budget", asset="judge_scores",
                           description="No part of the sample was skipped because a budget ran out."),
     ],
+    backfill_policy=HOURLY_BACKFILL_POLICY,
 )
 def judge_scores(context: dg.AssetExecutionContext, lake: LakeResource, judge: JudgeResource,
                  duckdb: DuckDBResource) -> dg.MaterializeResult:
-    key = context.partition_key
+    checks = {key: _judge_hour(context, lake, judge, duckdb, key) for key in context.partition_keys}
+    return dg.MaterializeResult(check_results=merge_hours(checks))
+
+
+def _judge_hour(context: dg.AssetExecutionContext, lake: LakeResource, judge: JudgeResource,
+                duckdb: DuckDBResource, key: str) -> list[dg.AssetCheckResult]:
+    """Judges the hour's sample, writes its partition and metadata; the hour's check results."""
     store = lake.lake
     sample = lake.required_partition("judge_sample", key)
     rubrics = judge.rubrics()
@@ -109,38 +124,36 @@ def judge_scores(context: dg.AssetExecutionContext, lake: LakeResource, judge: J
     failed = sum(counts[status] for status in ERROR_STATUSES)
     context.log.info(f"judge_scores {key}: " + ", ".join(f"{s} {n}" for s, n in counts.items() if n)
                      + "; " + ", ".join(f"{r.rubric} pass {r.weighted:.1%} (weighted)" for r in rates))
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": scores.num_rows,
-            "cache_hits": usage.cache_hits,
-            **{f"status_{status}": n for status, n in counts.items()},
-            **{f"pass_rate_{r.rubric}": r.weighted for r in rates},
-            **{f"pass_rate_{r.rubric}_unweighted": r.raw for r in rates},
-            **_corrected_metadata(corrected),
-            **{f"judge_version_{name}": version for name, version in sorted(outcome.judge_versions.items())},
-            "calls_sent": outcome.stats.attempts,
-            "retries": outcome.stats.retries,
-            **{f"http_{status}": count for status, count in sorted(outcome.stats.http_statuses.items())},
-            "circuit_opened": outcome.stats.circuit_opened,
-            "tokens": usage.tokens,
-            "cost_usd": usage.cost_usd,
-            "latency_p50_ms": p50 or 0.0,
-            "latency_p95_ms": p95 or 0.0,
-            "injection_flagged": usage.injection_flagged,
-            "judge_model_mismatches": usage.model_mismatches,
-            "path": dg.MetadataValue.path(str(write.path)),
-        },
-        check_results=[
-            dg.AssetCheckResult(check_name="judge_scores_error_rate",
-                                passed=failed <= 0.05 * max(1, scores.num_rows - counts["skipped_budget"]),
-                                severity=dg.AssetCheckSeverity.WARN,
-                                metadata={"without_verdict": failed, **{s: counts[s] for s in ERROR_STATUSES}}),
-            dg.AssetCheckResult(check_name="judge_scores_within_budget", passed=counts["skipped_budget"] == 0,
-                                severity=dg.AssetCheckSeverity.WARN,
-                                metadata={"skipped_budget": counts["skipped_budget"],
-                                          "spent_today_before_run": spent_calls}),
-        ],
-    )
+    context.add_asset_metadata(partition_key=key, metadata={
+        "dagster/row_count": scores.num_rows,
+        "cache_hits": usage.cache_hits,
+        **{f"status_{status}": n for status, n in counts.items()},
+        **{f"pass_rate_{r.rubric}": r.weighted for r in rates},
+        **{f"pass_rate_{r.rubric}_unweighted": r.raw for r in rates},
+        **_corrected_metadata(corrected),
+        **{f"judge_version_{name}": version for name, version in sorted(outcome.judge_versions.items())},
+        "calls_sent": outcome.stats.attempts,
+        "retries": outcome.stats.retries,
+        **{f"http_{status}": count for status, count in sorted(outcome.stats.http_statuses.items())},
+        "circuit_opened": outcome.stats.circuit_opened,
+        "tokens": usage.tokens,
+        "cost_usd": usage.cost_usd,
+        "latency_p50_ms": p50 or 0.0,
+        "latency_p95_ms": p95 or 0.0,
+        "injection_flagged": usage.injection_flagged,
+        "judge_model_mismatches": usage.model_mismatches,
+        "path": dg.MetadataValue.path(str(write.path)),
+    })
+    return [
+        dg.AssetCheckResult(check_name="judge_scores_error_rate",
+                            passed=failed <= 0.05 * max(1, scores.num_rows - counts["skipped_budget"]),
+                            severity=dg.AssetCheckSeverity.WARN,
+                            metadata={"without_verdict": failed, **{s: counts[s] for s in ERROR_STATUSES}}),
+        dg.AssetCheckResult(check_name="judge_scores_within_budget", passed=counts["skipped_budget"] == 0,
+                            severity=dg.AssetCheckSeverity.WARN,
+                            metadata={"skipped_budget": counts["skipped_budget"],
+                                      "spent_today_before_run": spent_calls}),
+    ]
 
 
 def _corrected_metadata(corrected: dict[str, CorrectedRate]) -> dict[str, float | str]:

@@ -7,9 +7,9 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from eval_pipelines.calibration.report import latest_calibration
-from eval_pipelines.defs.checks import rule_check_specs, rule_checks
+from eval_pipelines.defs.checks import merge_hours, rule_check_specs, rule_checks
 from eval_pipelines.defs.metadata import column_schema
-from eval_pipelines.defs.partitions import daily_partitions, hourly_partitions, key_start
+from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, daily_partitions, hourly_partitions, key_start
 from eval_pipelines.defs.resources import LakeResource, MonitoringConfigResource
 from eval_pipelines.monitoring.dashboard import AGREEMENT_PREFIX, EvidentlyWorkspace, sli_series
 from eval_pipelines.monitoring.drift import compare, drift_rows, read_side
@@ -26,10 +26,17 @@ from eval_pipelines.schemas import QUALITY_SLIS
     deps=["traces", "trace_validation", "programmatic_scores", "user_feedback", "judge_scores"],
     metadata={"dagster/column_schema": column_schema(QUALITY_SLIS)},
     check_specs=rule_check_specs("quality_slis", "quality_slis"),
+    backfill_policy=HOURLY_BACKFILL_POLICY,
 )
 def quality_slis(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource,
                  monitoring: MonitoringConfigResource) -> dg.MaterializeResult:
-    key = context.partition_key
+    checks = {key: _slis_of_hour(context, lake, duckdb, monitoring, key) for key in context.partition_keys}
+    return dg.MaterializeResult(check_results=merge_hours(checks))
+
+
+def _slis_of_hour(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource,
+                  monitoring: MonitoringConfigResource, key: str) -> list[dg.AssetCheckResult]:
+    """Writes the hour's SLIs and metadata (and pushes them to the Evidently workspace); the alert-rule checks."""
     hour = hourly_partitions.time_window_for_partition_key(key).start
     store = lake.lake
     traces = lake.required_partition("traces", key)
@@ -48,10 +55,9 @@ def quality_slis(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: 
     low = sum(1 for flag in slis.column("low_sample").to_pylist() if flag)
     context.log.info(f"quality_slis {key}: {slis.num_rows} rows ({low} on small samples); total "
                      + ", ".join(f"{name} {value:.3g}" for name, value in total.items()))
-    return dg.MaterializeResult(
-        metadata={"dagster/row_count": slis.num_rows, "low_sample_rows": low, **total,
-                  "path": dg.MetadataValue.path(str(write.path))},
-        check_results=rule_checks(context, store, monitoring, "quality_slis", key))
+    context.add_asset_metadata({"dagster/row_count": slis.num_rows, "low_sample_rows": low, **total,
+                                "path": dg.MetadataValue.path(str(write.path))}, partition_key=key)
+    return rule_checks(context, store, monitoring, "quality_slis", key)
 
 
 @dg.asset(

@@ -9,7 +9,7 @@ from dagster_duckdb import DuckDBResource
 
 from eval_pipelines.calibration.labels import resolve
 from eval_pipelines.defs.metadata import column_schema
-from eval_pipelines.defs.partitions import SNAPSHOT, history_keys, hourly_partitions
+from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, SNAPSHOT, history_keys, hourly_partitions
 from eval_pipelines.defs.resources import LakeResource, MonitoringConfigResource, ReviewConfigResource
 from eval_pipelines.lake import Lake
 from eval_pipelines.markdown import markdown_cell
@@ -61,10 +61,17 @@ def _alerts(store: Lake) -> list[dict]:
     partitions_def=hourly_partitions,
     deps=["traces", "programmatic_scores", "user_feedback", "judge_scores"],
     metadata={"dagster/column_schema": column_schema(REVIEW_QUEUE)},
+    backfill_policy=HOURLY_BACKFILL_POLICY,
 )
 def review_queue(context: dg.AssetExecutionContext, lake: LakeResource, review: ReviewConfigResource,
                  monitoring: MonitoringConfigResource) -> dg.MaterializeResult:
-    key = context.partition_key
+    for key in context.partition_keys:
+        context.add_asset_metadata(_queue_hour(context, lake, review, monitoring, key), partition_key=key)
+    return dg.MaterializeResult()
+
+
+def _queue_hour(context: dg.AssetExecutionContext, lake: LakeResource, review: ReviewConfigResource,
+                monitoring: MonitoringConfigResource, key: str) -> dict:
     hour = hourly_partitions.time_window_for_partition_key(key).start
     store, settings = lake.lake, review.settings()
     requests = lake.required_partition("traces", key, REQUEST_COLUMNS).to_pylist()
@@ -92,11 +99,11 @@ def review_queue(context: dg.AssetExecutionContext, lake: LakeResource, review: 
     context.log.info(f"review_queue {key}: {len(chosen)} queued ({control} control) of {len(hard)} hard cases and "
                      f"{len(requests)} requests; {places} place(s) left today; open incidents: "
                      f"{', '.join(w.key for w in windows) or 'none'}")
-    return dg.MaterializeResult(metadata={
+    return {
         "dagster/row_count": len(chosen), "control": control, "hard_cases": len(hard), "places": places,
         "queued_today_before": queued_today, "open_incidents": len(windows),
         **{f"reason_{reason}": count for reason, count in reasons.items()},
-        "path": dg.MetadataValue.path(str(write.path))})
+        "path": dg.MetadataValue.path(str(write.path))}
 
 
 def reviewed_failure_items(lake: LakeResource, duckdb: DuckDBResource, settings: GoldenSettings) -> list[dict]:

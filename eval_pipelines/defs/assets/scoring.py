@@ -5,7 +5,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from eval_pipelines.defs.metadata import column_schema, hourly_table_spec
-from eval_pipelines.defs.partitions import hour_index, hour_key, hourly_partitions
+from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, hour_index, hour_key, hourly_partitions
 from eval_pipelines.defs.resources import LakeResource, ScoringConfigResource
 from eval_pipelines.evaluators import ScoringStats, score_requests
 from eval_pipelines.evaluators.summary import (
@@ -34,10 +34,17 @@ from eval_pipelines.schemas import FEEDBACK_QUARANTINE, PROGRAMMATIC_SCORES, USE
     partitions_def=hourly_partitions,
     deps=["traces"],
     metadata={"dagster/column_schema": column_schema(PROGRAMMATIC_SCORES)},
+    backfill_policy=HOURLY_BACKFILL_POLICY,
 )
 def programmatic_scores(context: dg.AssetExecutionContext, lake: LakeResource, scoring: ScoringConfigResource,
                         duckdb: DuckDBResource) -> dg.MaterializeResult:
-    key = context.partition_key
+    for key in context.partition_keys:
+        context.add_asset_metadata(_score_hour(context, lake, scoring, duckdb, key), partition_key=key)
+    return dg.MaterializeResult()
+
+
+def _score_hour(context: dg.AssetExecutionContext, lake: LakeResource, scoring: ScoringConfigResource,
+                duckdb: DuckDBResource, key: str) -> dict:
     traces = lake.required_partition("traces", key)
     config = scoring.evaluator_config()
     stats = ScoringStats()
@@ -62,7 +69,7 @@ def programmatic_scores(context: dg.AssetExecutionContext, lake: LakeResource, s
         report = write_text_evals_report(
             wide, lake.layout.reports / "scoring" / "text_evals" / f"{key.replace(':', '')}.html")
         metadata["text_evals_report"] = dg.MetadataValue.url(report.as_uri())
-    return dg.MaterializeResult(metadata=metadata)
+    return metadata
 
 
 user_feedback_spec = hourly_table_spec(
@@ -73,11 +80,19 @@ feedback_quarantine_spec = hourly_table_spec(
     FEEDBACK_QUARANTINE, deps=["feedback_events"])
 
 
-@dg.multi_asset(specs=[user_feedback_spec, feedback_quarantine_spec], can_subset=False)
+@dg.multi_asset(specs=[user_feedback_spec, feedback_quarantine_spec], can_subset=False,
+                backfill_policy=HOURLY_BACKFILL_POLICY)
 def feedback_linking(context: dg.AssetExecutionContext, lake: LakeResource, scoring: ScoringConfigResource,
                      duckdb: DuckDBResource):
-    """Links the hour's feedback events to calls of the lookback window; derives implicit signals."""
-    key = context.partition_key
+    """Links each hour's feedback events to calls of the lookback window; derives implicit signals."""
+    for key in context.partition_keys:
+        _link_hour(context, lake, scoring, duckdb, key)
+    yield dg.MaterializeResult(asset_key="user_feedback")
+    yield dg.MaterializeResult(asset_key="feedback_quarantine")
+
+
+def _link_hour(context: dg.AssetExecutionContext, lake: LakeResource, scoring: ScoringConfigResource,
+               duckdb: DuckDBResource, key: str) -> None:
     hour = hour_index(key)
     settings = scoring.feedback_settings()
     window = hourly_partitions.time_window_for_partition_key(key)
@@ -97,14 +112,14 @@ def feedback_linking(context: dg.AssetExecutionContext, lake: LakeResource, scor
     context.log.info(f"user_feedback {key}: {built.rows.num_rows} rows ("
                      + ", ".join(f"{kind} {n}" for kind, n in counts.items())
                      + f"), {built.quarantine.num_rows} unlinked")
-    yield dg.MaterializeResult(asset_key="user_feedback", metadata={
+    context.add_asset_metadata({
         "dagster/row_count": built.rows.num_rows,
         **{f"count_{kind}": counts.get(kind, 0) for kind in (*FEEDBACK_KINDS, *SIGNAL_KINDS)},
         "thumbs_down_share": thumbs_down_share(built.rows),
         "path": dg.MetadataValue.path(str(rows_write.path)),
-    })
-    yield dg.MaterializeResult(asset_key="feedback_quarantine", metadata={
+    }, asset_key="user_feedback", partition_key=key)
+    context.add_asset_metadata({
         "dagster/row_count": built.quarantine.num_rows,
         "path": dg.MetadataValue.path(str(quarantine_write.path)),
-    })
+    }, asset_key="feedback_quarantine", partition_key=key)
 

@@ -5,8 +5,9 @@ from datetime import timedelta
 
 import dagster as dg
 
+from eval_pipelines.defs.checks import merge_hours
 from eval_pipelines.defs.metadata import column_schema
-from eval_pipelines.defs.partitions import hourly_partitions
+from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, hourly_partitions
 from eval_pipelines.defs.resources import IngestionConfigResource, LakeResource
 from eval_pipelines.schemas import TRACE_VALIDATION
 from eval_pipelines.validation.report import render_validation_report, write_report
@@ -22,10 +23,17 @@ from eval_pipelines.validation.suite import run_suite
     partitions_def=hourly_partitions,
     deps=["traces"],
     metadata={"dagster/column_schema": column_schema(TRACE_VALIDATION)},
+    backfill_policy=HOURLY_BACKFILL_POLICY,
 )
 def trace_validation(context: dg.AssetExecutionContext, lake: LakeResource,
                      ingestion: IngestionConfigResource) -> dg.MaterializeResult:
-    key = context.partition_key
+    for key in context.partition_keys:
+        context.add_asset_metadata(_validate_hour(context, lake, ingestion, key), partition_key=key)
+    return dg.MaterializeResult()
+
+
+def _validate_hour(context: dg.AssetExecutionContext, lake: LakeResource, ingestion: IngestionConfigResource,
+                   key: str) -> dict:
     traces = lake.required_partition("traces", key)
     validation = validate_rows(traces, ingestion.validation())
     write = lake.lake.write_partition("trace_validation", "hour", key, validation)
@@ -34,13 +42,13 @@ def trace_validation(context: dg.AssetExecutionContext, lake: LakeResource,
     counts = reason_counts(validation)
     context.log.info(f"trace_validation {key}: {passed}/{rows} rows pass; flagged: "
                      + ", ".join(f"{name}={n}" for name, n in counts.items() if n))
-    return dg.MaterializeResult(metadata={
+    return {
         "dagster/row_count": rows,
         "pass_rate": passed / rows if rows else 1.0,
         "rows_flagged": rows - passed,
         **{f"flagged_{name}": count for name, count in counts.items()},
         "path": dg.MetadataValue.path(str(write.path)),
-    })
+    }
 
 
 @dg.multi_asset_check(
@@ -51,7 +59,11 @@ def trace_validation(context: dg.AssetExecutionContext, lake: LakeResource,
     description="The Great Expectations suite over the traces partition, one check per rule.",
 )
 def traces_expectations(context: dg.AssetCheckExecutionContext, lake: LakeResource):
-    key = context.run.tags["dagster/partition"]
+    keys = hourly_partitions.get_partition_keys_in_range(context.op_execution_context.partition_key_range)
+    yield from merge_hours({key: _expectations_of_hour(lake, key) for key in keys})
+
+
+def _expectations_of_hour(lake: LakeResource, key: str) -> list[dg.AssetCheckResult]:
     traces = lake.required_partition("traces", key)
     quarantine = lake.lake.read_partition("trace_quarantine", "hour", key)
     window = hourly_partitions.time_window_for_partition_key(key)
@@ -59,18 +71,17 @@ def traces_expectations(context: dg.AssetCheckExecutionContext, lake: LakeResour
     page = render_validation_report(f"traces {key}: Great Expectations suite", outcomes, traces.num_rows)
     report = write_report(lake.layout.reports / "validation" / "traces" / f"{key.replace(':', '')}.html", page)
     link = dg.MetadataValue.url(report.as_uri())
-    for outcome in outcomes:
-        yield dg.AssetCheckResult(
-            check_name=f"traces_{outcome.name}", passed=outcome.passed,
-            severity=dg.AssetCheckSeverity.ERROR if outcome.blocking else dg.AssetCheckSeverity.WARN,
-            metadata={"partition": key, "report": link,
-                      "observed": dg.MetadataValue.json(outcome.observed)})
+    results = [dg.AssetCheckResult(
+        check_name=f"traces_{outcome.name}", passed=outcome.passed,
+        severity=dg.AssetCheckSeverity.ERROR if outcome.blocking else dg.AssetCheckSeverity.WARN,
+        metadata={"partition": key, "report": link, "observed": dg.MetadataValue.json(outcome.observed)})
+        for outcome in outcomes]
     quarantined = quarantine.num_rows if quarantine is not None else 0
-    yield dg.AssetCheckResult(
+    return [*results, dg.AssetCheckResult(
         check_name="traces_rows_parsed", passed=not (traces.num_rows == 0 and quarantined > 0),
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={"partition": key, "rows": traces.num_rows, "quarantined": quarantined, "report": link},
         description=None if traces.num_rows or not quarantined else
         f"every one of {quarantined} dated line(s) in {key} was quarantined: see trace_quarantine",
-    )
+    )]
 
