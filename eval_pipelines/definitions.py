@@ -10,6 +10,7 @@ from eval_pipelines.defs.assets.offline import offline_evaluation, online_offlin
 from eval_pipelines.defs.assets.review import golden_set, review_queue
 from eval_pipelines.defs.assets.scoring import feedback_linking, programmatic_scores
 from eval_pipelines.defs.assets.validation import trace_validation, traces_expectations
+from eval_pipelines.defs.executors import executor_from_env
 from eval_pipelines.defs.jobs import (
     calibration_job,
     canary_job,
@@ -52,6 +53,7 @@ def build_defs(home: Home, **resources: dg.ConfigurableResource) -> dg.Definitio
               divergence_job],
         schedules=[calibration_schedule, canary_schedule, drift_schedule, divergence_schedule],
         sensors=[landing_sensor, labels_sensor, quality_alert_sensor, golden_refresh_sensor, offline_sensor],
+        executor=executor_from_env(),
         resources={
             "lake": LakeResource(home=str(home.root)),
             "duckdb": duckdb_resource(home),

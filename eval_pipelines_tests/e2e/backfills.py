@@ -1,0 +1,72 @@
+"""What a user does in the UI, through the webserver's GraphQL API: pause automation, launch and follow
+a backfill. And the instance's record of what it materialized."""
+
+from datetime import date, timedelta
+
+import dagster as dg
+
+from eval_pipelines.defs.partitions import HOUR_KEY_FORMAT, day_start
+from eval_pipelines_tests.servers import DagsterDev, wait_until
+
+# The assets of hourly_evaluation_job: what a backfill of the day's hours materializes.
+HOURLY_ASSETS = ["traces", "trace_quarantine", "feedback_events", "trace_validation", "programmatic_scores",
+                 "user_feedback", "feedback_quarantine", "judge_sample", "judge_scores", "quality_slis"]
+FINISHED = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+
+
+def day_hours(day: date) -> list[str]:
+    return [(day_start(day) + timedelta(hours=h)).strftime(HOUR_KEY_FORMAT) for h in range(24)]
+
+
+def stop_instigators_except(server: DagsterDev, keep: set[str]) -> None:
+    """Stops the sensors and schedules not in ``keep``, as a user toggles them off in the UI."""
+    repositories = server.graphql("""{ repositoriesOrError { ... on RepositoryConnection { nodes {
+        sensors { name sensorState { id status } } schedules { name scheduleState { id status } } } } } }""")
+    (repository,) = repositories["repositoriesOrError"]["nodes"]
+    for sensor in repository["sensors"]:
+        if sensor["name"] not in keep and sensor["sensorState"]["status"] == "RUNNING":
+            stopped = server.graphql("mutation($id: String) { stopSensor(id: $id) { __typename } }",
+                                     {"id": sensor["sensorState"]["id"]})
+            assert stopped["stopSensor"]["__typename"] == "StopSensorMutationResult", stopped
+    for schedule in repository["schedules"]:
+        if schedule["name"] not in keep and schedule["scheduleState"]["status"] == "RUNNING":
+            stopped = server.graphql("mutation($id: String) { stopRunningSchedule(id: $id) { __typename } }",
+                                     {"id": schedule["scheduleState"]["id"]})
+            assert stopped["stopRunningSchedule"]["__typename"] == "ScheduleStateResult", stopped
+
+
+def launch_backfill(server: DagsterDev, assets: list[str], partitions: list[str], run_config: dict | None = None) -> str:
+    params = {"assetSelection": [{"path": [asset]} for asset in assets], "partitionNames": partitions,
+              "title": f"e2e {partitions[0]}..{partitions[-1]}", **({"runConfigData": run_config} if run_config else {})}
+    launched = server.graphql("""mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams:
+        $params) { __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message stack } } }""",
+                              {"params": params})["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    return launched["backfillId"]
+
+
+def backfill_status(server: DagsterDev, backfill_id: str) -> dict:
+    return server.graphql("""query($id: String!) { partitionBackfillOrError(backfillId: $id) {
+        ... on PartitionBackfill { status numPartitions error { message } runs { runId status } } } }""",
+                          {"id": backfill_id})["partitionBackfillOrError"]
+
+
+def wait_for_backfill(server: DagsterDev, backfill_id: str, timeout_s: float) -> dict:
+    wait_until(lambda: backfill_status(server, backfill_id)["status"] in FINISHED, timeout_s,
+               f"backfill {backfill_id} (log: {server.log})", interval_s=2)
+    status = backfill_status(server, backfill_id)
+    wait_until(lambda: all(run["status"] in {"SUCCESS", "FAILURE", "CANCELED"}
+                           for run in backfill_status(server, backfill_id)["runs"]), 60, "backfill runs to finish")
+    return status | {"runs": backfill_status(server, backfill_id)["runs"]}
+
+
+def materialization_metadata(instance: dg.DagsterInstance, asset: str) -> dict[str, dict]:
+    """The latest materialization's metadata of each partition of ``asset`` (plain values)."""
+    records = instance.fetch_materializations(dg.AssetKey(asset), limit=10_000).records
+    latest: dict[str, dict] = {}
+    for record in sorted(records, key=lambda r: r.timestamp):
+        event = record.asset_materialization
+        latest[event.partition] = {name: getattr(value, "value", value) for name, value in event.metadata.items()}
+    return latest
+
+
