@@ -10,7 +10,7 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 export GX_ANALYTICS_ENABLED := False
 export DO_NOT_TRACK := 1
 
-.PHONY: install system-packages demo test ui dashboard bench lint clean-home
+.PHONY: install system-packages demo test e2e ui dashboard bench lint clean-home
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 
 test: install system-packages
 	$(BIN)/pytest -n 2 --dist loadfile
+
+# dagster dev on PostgreSQL, a backfill through GraphQL, the UI in headless Chromium (work in progress).
+e2e: install system-packages
+	$(BIN)/pytest -m e2e eval_pipelines_tests/e2e
 
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/eval-pipelines ui --port 3000

@@ -195,7 +195,7 @@ def _feedback_loop(pipeline, home: Home, tick, day: str) -> list:
     reviews = pipeline.execute_run_requests(tick.review_requests, progress=lambda _: None, job_name="review_job")
     queue = lake.read_partitions("review_queue", "hour", [f"{day}-{hour:02d}:00" for hour in range(24)])
     queued = queue.to_pylist() if queue is not None else []
-    print(f"review_job: {len(reviews)} hour(s), {len(queued)} item(s) queued on {day} "
+    print(f"review_job: {len(reviews)} run(s), {len(queued)} item(s) queued on {day} "
           f"({sum(row['control'] for row in queued)} control)")
     labels = home.labels / f"demo-reviewers-{day}.jsonl"
     write_jsonl(labels, review_labels(queued, "demo-reviewer", datetime.now(UTC)))

@@ -11,10 +11,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from unittest.mock import patch
 
+import dagster as dg
 import httpx
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -129,9 +132,17 @@ class DagsterDev:
         assert error.get("__typename") != "PythonError", error.get("message")
         return entry["loadStatus"] == "LOADED" and error.get("__typename") == "RepositoryLocation"
 
+    @contextmanager
+    def instance(self) -> Iterator[dg.DagsterInstance]:
+        """The server's instance, opened in this process with the server's environment (storage settings)."""
+        with patch.dict(os.environ, self.env), dg.DagsterInstance.from_config(str(self.dagster_home)) as instance:
+            yield instance
+
     def graphql(self, query: str, variables: dict | None = None) -> dict:
         reply = self.client.post("/graphql", json={"query": query, "variables": variables or {}})
-        reply.raise_for_status()
+        if reply.status_code >= 500:
+            raise httpx.HTTPStatusError(f"{reply.status_code}: {reply.text[:2000]}", request=reply.request,
+                                        response=reply)
         body = reply.json()
         assert "errors" not in body, body["errors"]
         return body["data"]

@@ -1,4 +1,8 @@
+import itertools
 import multiprocessing
+import os
+import signal
+import time
 
 import duckdb
 import pyarrow as pa
@@ -68,3 +72,30 @@ def test_two_processes_writing_different_partitions_never_interfere(home):
     lake = Lake(home.warehouse)
     assert lake.partition_rows("things", "hour", "a") == 2024 == lake.partition_rows("things", "hour", "b")
     assert reads > 0
+
+
+def _write_forever(warehouse, key):
+    lake = Lake(warehouse)
+    for round_number in itertools.count():
+        lake.write_partition("things", "hour", key, table(400_000 + round_number, f"round-{round_number}"))
+
+
+def test_a_process_killed_mid_write_leaves_a_whole_partition(home):
+    lake = Lake(home.warehouse)
+    lake.write_partition("things", "hour", "h", table(3, "old"))
+    writer = multiprocessing.get_context("spawn").Process(target=_write_forever, args=(home.warehouse, "h"))
+    writer.start()
+    folder = lake.partition_path("things", "hour", "h").parent
+    deadline = time.monotonic() + 60
+    while not list(folder.glob("*.tmp")) and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert list(folder.glob("*.tmp")), "the writer never got to write"
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.join()
+    assert writer.exitcode == -signal.SIGKILL
+    survivor = lake.read_partition("things", "hour", "h")
+    tags = set(survivor.column("tag").to_pylist())
+    assert len(tags) == 1 and (tags == {"old"} or survivor.num_rows == 400_000 + int(tags.pop().split("-")[1]))
+    assert duckdb.sql(f"SELECT count(*) FROM {lake.scan('things')}").fetchall() == [(survivor.num_rows,)]
+    lake.write_partition("things", "hour", "h", table(5, "after"))
+    assert lake.read_partition("things", "hour", "h").column("tag").to_pylist() == ["after"] * 5

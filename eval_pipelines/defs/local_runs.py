@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from eval_pipelines.defs.partitions import RANGE_END, RANGE_START
 from eval_pipelines.defs.sensors import (
     QUIET_SECONDS,
     golden_refresh_sensor,
@@ -41,6 +42,13 @@ def wait_for_quiet_landing(landing: Path) -> None:
     """Let files just written pass the sensor's quiet period (it skips files still being written)."""
     newest = max((p.stat().st_mtime for p in landing.rglob("*") if p.is_file()), default=0.0)
     time.sleep(max(0.0, newest + QUIET_SECONDS + 0.1 - time.time()))
+
+
+def _partitions_of(request: dg.RunRequest) -> str:
+    """The request's partition, or its range of partitions (``first...last``)."""
+    if request.partition_key is not None:
+        return request.partition_key
+    return f"{request.tags[RANGE_START]}...{request.tags[RANGE_END]}"
 
 
 @dataclass(frozen=True)
@@ -74,8 +82,8 @@ class LocalPipeline:
         for number, request in enumerate(requests, start=1):
             result = job.execute_in_process(partition_key=request.partition_key, instance=self.instance,
                                             tags=request.tags, raise_on_error=False, run_config=QUIET_LOGS)
-            runs.append(LocalRun(request.partition_key, result.success, result.run_id))
-            progress(f"[{number}/{len(requests)}] {job_name} {request.partition_key}: "
+            runs.append(LocalRun(_partitions_of(request), result.success, result.run_id))
+            progress(f"[{number}/{len(requests)}] {job_name} {runs[-1].partition_key}: "
                      f"{'ok' if result.success else 'FAILED'}")
         return runs
 
@@ -83,8 +91,7 @@ class LocalPipeline:
         """One run over the hours ``first``..``last`` (as a backfill runs them: each step walks the hours)."""
         result = self.defs.resolve_job_def(job_name).execute_in_process(
             instance=self.instance, raise_on_error=False, run_config=QUIET_LOGS,
-            tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last,
-                  "eval_pipelines/trigger": "local"})
+            tags={RANGE_START: first, RANGE_END: last, "eval_pipelines/trigger": "local"})
         return LocalRun(f"{first}...{last}", result.success, result.run_id)
 
     def execute_job(self, job_name: str, partition_key: str | None = None) -> LocalRun:

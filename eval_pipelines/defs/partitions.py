@@ -17,6 +17,8 @@ daily_partitions = dg.DailyPartitionsDefinition(start_date="2025-01-01", timezon
 # A backfill of hourly assets runs a day of hours per run: each step walks its hours in order, so a day
 # costs one run (one process start, one read of each landing file) instead of 24.
 HOURLY_BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=24)
+# The run tags of a run over a range of partitions (what a backfill run carries).
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
 def day_start(day: date) -> datetime:

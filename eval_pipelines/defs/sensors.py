@@ -19,7 +19,15 @@ from dagster_duckdb import DuckDBResource
 from eval_pipelines.calibration.labels import label_files
 from eval_pipelines.defs.assets.review import reviewed_failure_items
 from eval_pipelines.defs.jobs import calibration_job, golden_job, hourly_evaluation_job, offline_job, review_job
-from eval_pipelines.defs.partitions import HOUR_KEY_FORMAT, history_keys, hour_key, key_start
+from eval_pipelines.defs.partitions import (
+    HOUR_KEY_FORMAT,
+    RANGE_END,
+    RANGE_START,
+    history_keys,
+    hour_index,
+    hour_key,
+    key_start,
+)
 from eval_pipelines.defs.resources import JudgeResource, LakeResource, MonitoringConfigResource, ReviewConfigResource
 from eval_pipelines.judge.run import judge_version
 from eval_pipelines.lake import Lake
@@ -181,7 +189,7 @@ def quality_alert_sensor(context: dg.SensorEvaluationContext, lake: LakeResource
         json.loads(context.cursor) if context.cursor else {})
     store = lake.lake
     counts: Counter[str] = Counter()
-    reviews: list[dg.RunRequest] = []
+    reviewed: list[tuple[str, list[str]]] = []
     all_rules = monitoring.alert_config()
     for stream in SLI_STREAMS:
         config = all_rules.only(stream.table)
@@ -199,7 +207,7 @@ def quality_alert_sensor(context: dg.SensorEvaluationContext, lake: LakeResource
             others = {k: incident for k, incident in state["open"].items() if k not in mine}
             state = {**state, stream.cursor_field: key, "open": others | outcome.open}
             if not stream.daily:
-                reviews.append(_review_request(key, sorted(state["open"])))
+                reviewed.append((key, sorted(state["open"])))
             if monitoring.evidently_workspace and not stream.daily:
                 opened = sum(event.event == "opened" for event in outcome.events)
                 EvidentlyWorkspace(lake.layout.evidently).push_values(
@@ -212,14 +220,29 @@ def quality_alert_sensor(context: dg.SensorEvaluationContext, lake: LakeResource
                f"opened, {counts['resolved']} resolved, {len(state['open'])} open")
     context.log.info(summary)
     context.update_cursor(json.dumps(state | {"last_tick": summary}))
+    reviews = [_review_request(hours) for hours in _consecutive_days(reviewed)]
     return dg.SensorResult(run_requests=reviews) if reviews else dg.SkipReason(summary)
 
 
-def _review_request(key: str, open_incidents: list[str]) -> dg.RunRequest:
-    """The hour's review queue, built again only if the incidents open at the evaluation changed."""
-    digest = hashlib.sha256("\n".join(open_incidents).encode()).hexdigest()[:16]
-    return dg.RunRequest(run_key=f"review:{key}:{digest}", partition_key=key,
-                         tags={"eval_pipelines/trigger": "quality_alert_sensor"})
+def _consecutive_days(hours: list[tuple[str, list[str]]]) -> list[list[tuple[str, list[str]]]]:
+    """The evaluated hours cut into runs of consecutive hours, at most a day each (as a backfill would)."""
+    runs: list[list[tuple[str, list[str]]]] = []
+    for key, incidents in hours:
+        if runs and len(runs[-1]) < 24 and hour_index(key) == hour_index(runs[-1][-1][0]) + 1:
+            runs[-1].append((key, incidents))
+        else:
+            runs.append([(key, incidents)])
+    return runs
+
+
+def _review_request(hours: list[tuple[str, list[str]]]) -> dg.RunRequest:
+    """The review queues of consecutive hours in one run, built again only if the incidents open at some
+    hour's evaluation changed."""
+    digest = hashlib.sha256("\n".join(f"{key}:{','.join(open_)}" for key, open_ in hours).encode()).hexdigest()[:16]
+    first, last = hours[0][0], hours[-1][0]
+    return dg.RunRequest(run_key=f"review:{first}..{last}:{digest}", tags={
+        "eval_pipelines/trigger": "quality_alert_sensor",
+        RANGE_START: first, RANGE_END: last})
 
 
 def tick_summary(cursor: str | None) -> str:

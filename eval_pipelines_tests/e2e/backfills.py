@@ -35,9 +35,12 @@ def stop_instigators_except(server: DagsterDev, keep: set[str]) -> None:
             assert stopped["stopRunningSchedule"]["__typename"] == "ScheduleStateResult", stopped
 
 
-def launch_backfill(server: DagsterDev, assets: list[str], partitions: list[str], run_config: dict | None = None) -> str:
-    params = {"assetSelection": [{"path": [asset]} for asset in assets], "partitionNames": partitions,
-              "title": f"e2e {partitions[0]}..{partitions[-1]}", **({"runConfigData": run_config} if run_config else {})}
+def launch_backfill(server: DagsterDev, partitions: dict[str, list[str]], run_config: dict | None = None) -> str:
+    """A backfill of each asset over its contiguous ``partitions``, as the UI's "Materialize" dialog launches it."""
+    params = {"partitionsByAssets": [{"assetKey": {"path": [asset]},
+                                      "partitions": {"range": {"start": keys[0], "end": keys[-1]}}}
+                                     for asset, keys in partitions.items()],
+              "title": "end-to-end test", **({"runConfigData": run_config} if run_config else {})}
     launched = server.graphql("""mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams:
         $params) { __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message stack } } }""",
                               {"params": params})["launchPartitionBackfill"]
