@@ -11,8 +11,8 @@ from eval_pipelines.defs.resources import MonitoringConfigResource
 from eval_pipelines.defs.sensors import quality_alert_sensor, tick_summary
 from eval_pipelines.lake import Lake
 from eval_pipelines.schemas import QUALITY_SLIS
-from eval_pipelines_tests.monitoring.test_channels import Receiver
 from eval_pipelines_tests.monitoring.test_rules import T0
+from eval_pipelines_tests.servers import Receiver
 
 FIRST_HOUR = int(T0.timestamp()) // 3600
 

@@ -13,7 +13,7 @@ from eval_pipelines.standin.judge import drifted_judge_persona, judge_persona
 from eval_pipelines.standin.server import StandinServer
 from eval_pipelines_tests.defs.test_ingestion_assets import metadata
 from eval_pipelines_tests.defs.test_judging_assets import judge_resource
-from eval_pipelines_tests.monitoring.test_channels import Receiver
+from eval_pipelines_tests.servers import Receiver
 
 RUBRICS = ("faithfulness", "helpfulness", "instruction_following", "pairwise_preference")
 

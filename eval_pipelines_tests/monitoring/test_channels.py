@@ -1,44 +1,13 @@
 """Alert channels against a real local HTTP receiver, including one that fails."""
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
 from eval_pipelines.monitoring.channels import AlertEvent, deliver
 from eval_pipelines.monitoring.rules import ChannelSettings
+from eval_pipelines_tests.servers import Receiver
 
 EVENT = AlertEvent("opened", "refusal_rate_up|total", "refusal_rate_up", "total", "page",
                    "refusal rate overall rose from 2% to 15%", {"sli": "refusal_rate"})
-
-
-class Receiver:
-    """Records JSON bodies; answers ``fail_with`` to the first ``failures`` requests."""
-
-    def __init__(self, failures: int = 0, fail_with: int = 503) -> None:
-        self.bodies, self.failures, self.fail_with = [], failures, fail_with
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                receiver.bodies.append(body)
-                status = receiver.fail_with if len(receiver.bodies) <= receiver.failures else 202
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

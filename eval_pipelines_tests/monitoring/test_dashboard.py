@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import pytest
 
 from eval_pipelines.monitoring.dashboard import EvidentlyWorkspace, sli_series
 from eval_pipelines.schemas import QUALITY_SLIS
+from eval_pipelines_tests.servers import free_port
 
 T0 = datetime(2026, 11, 21, 12, tzinfo=UTC)
 
@@ -29,12 +29,6 @@ def test_sli_series_name_totals_and_the_prompt_version_and_model_slices():
             {"hour_start": T0, "dimension": "total", "slice": "total", "sli": "json_validity", "value": None}]
     assert sli_series(pa.Table.from_pylist(rows, schema=QUALITY_SLIS)) == {
         "refusal_rate": 0.02, "refusal_rate@prompt_version=v7": 0.4}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
