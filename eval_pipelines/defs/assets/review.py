@@ -27,7 +27,7 @@ from eval_pipelines.review.golden import (
     write_version,
 )
 from eval_pipelines.review.queue import hard_case_reasons, open_windows, queue_row, select
-from eval_pipelines.review.settings import REASONS, GoldenSettings
+from eval_pipelines.review.settings import REASONS, GoldenSettings, ReviewSettings
 from eval_pipelines.schemas import REVIEW_QUEUE
 
 REQUEST_COLUMNS = ["span_id", "trace_id", "session_id", "start_time", "route", "prompt_version", "request_model",
@@ -65,21 +65,23 @@ def _alerts(store: Lake) -> list[dict]:
 )
 def review_queue(context: dg.AssetExecutionContext, lake: LakeResource, review: ReviewConfigResource,
                  monitoring: MonitoringConfigResource) -> dg.MaterializeResult:
+    # The alerts table and the settings are read once per run, not once per hour of it.
+    alerts, settings = _alerts(lake.lake), review.settings()
+    hourly_rules = {rule.name for rule in monitoring.alert_config().only(HOURLY_SLI_TABLE).rules}
     for key in context.partition_keys:
-        context.add_asset_metadata(_queue_hour(context, lake, review, monitoring, key), partition_key=key)
+        context.add_asset_metadata(_queue_hour(context, lake, settings, alerts, hourly_rules, key), partition_key=key)
     return dg.MaterializeResult()
 
 
-def _queue_hour(context: dg.AssetExecutionContext, lake: LakeResource, review: ReviewConfigResource,
-                monitoring: MonitoringConfigResource, key: str) -> dict:
+def _queue_hour(context: dg.AssetExecutionContext, lake: LakeResource, settings: ReviewSettings, alerts: list[dict],
+                hourly_rules: set[str], key: str) -> dict:
     hour = hourly_partitions.time_window_for_partition_key(key).start
-    store, settings = lake.lake, review.settings()
+    store = lake.lake
     requests = lake.required_partition("traces", key, REQUEST_COLUMNS).to_pylist()
     scores = _rows(store.read_partitions("programmatic_scores", "hour", [key], ["span_id", "evaluator", "passed"]))
     verdicts = _rows(store.read_partitions("judge_scores", "hour", [key], VERDICT_COLUMNS))
     feedback = _rows(store.read_partitions("user_feedback", "hour", [key], ["span_id", "kind", "label"]))
-    hourly_rules = {rule.name for rule in monitoring.alert_config().only(HOURLY_SLI_TABLE).rules}
-    windows = open_windows(_alerts(store), hour, hourly_rules)
+    windows = open_windows(alerts, hour, hourly_rules)
     hard = hard_case_reasons(requests, scores, verdicts, feedback, windows, settings)
     earlier = _rows(store.read_partitions("review_queue", "hour", [
         k for k in history_keys(key, DEDUP_LOOKBACK_HOURS, daily=False) if k != key],
