@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from eval_pipelines.defs.partitions import RANGE_END, RANGE_START
+from eval_pipelines.defs.partitions import RANGE_END, RANGE_START, range_tags
 from eval_pipelines.defs.sensors import (
     QUIET_SECONDS,
     golden_refresh_sensor,
@@ -89,10 +89,9 @@ class LocalPipeline:
 
     def execute_hours(self, first: str, last: str, job_name: str = "hourly_evaluation_job") -> LocalRun:
         """One run over the hours ``first``..``last`` (as a backfill runs them: each step walks the hours)."""
-        result = self.defs.resolve_job_def(job_name).execute_in_process(
-            instance=self.instance, raise_on_error=False, run_config=QUIET_LOGS,
-            tags={RANGE_START: first, RANGE_END: last, "eval_pipelines/trigger": "local"})
-        return LocalRun(f"{first}...{last}", result.success, result.run_id)
+        request = dg.RunRequest(tags={"eval_pipelines/trigger": "local", **range_tags(first, last)})
+        (run,) = self.execute_run_requests([request], progress=lambda _: None, job_name=job_name)
+        return run
 
     def execute_job(self, job_name: str, partition_key: str | None = None) -> LocalRun:
         """One run of a job (e.g. the calibration before the demo's hours)."""

@@ -21,6 +21,11 @@ HOURLY_BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=24)
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
+def range_tags(first: str, last: str) -> dict[str, str]:
+    """The tags that make a run cover the partitions ``first``..``last``."""
+    return {RANGE_START: first, RANGE_END: last}
+
+
 def day_start(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 

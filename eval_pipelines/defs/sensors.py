@@ -21,12 +21,11 @@ from eval_pipelines.defs.assets.review import reviewed_failure_items
 from eval_pipelines.defs.jobs import calibration_job, golden_job, hourly_evaluation_job, offline_job, review_job
 from eval_pipelines.defs.partitions import (
     HOUR_KEY_FORMAT,
-    RANGE_END,
-    RANGE_START,
     history_keys,
     hour_index,
     hour_key,
     key_start,
+    range_tags,
 )
 from eval_pipelines.defs.resources import JudgeResource, LakeResource, MonitoringConfigResource, ReviewConfigResource
 from eval_pipelines.judge.run import judge_version
@@ -240,9 +239,8 @@ def _review_request(hours: list[tuple[str, list[str]]]) -> dg.RunRequest:
     hour's evaluation changed."""
     digest = hashlib.sha256("\n".join(f"{key}:{','.join(open_)}" for key, open_ in hours).encode()).hexdigest()[:16]
     first, last = hours[0][0], hours[-1][0]
-    return dg.RunRequest(run_key=f"review:{first}..{last}:{digest}", tags={
-        "eval_pipelines/trigger": "quality_alert_sensor",
-        RANGE_START: first, RANGE_END: last})
+    return dg.RunRequest(run_key=f"review:{first}..{last}:{digest}",
+                         tags={"eval_pipelines/trigger": "quality_alert_sensor", **range_tags(first, last)})
 
 
 def tick_summary(cursor: str | None) -> str:
