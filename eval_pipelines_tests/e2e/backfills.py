@@ -5,13 +5,16 @@ from datetime import date, timedelta
 
 import dagster as dg
 
+from eval_pipelines.defs.jobs import hourly_evaluation_job
 from eval_pipelines.defs.partitions import HOUR_KEY_FORMAT, day_start
 from eval_pipelines_tests.servers import DagsterDev, wait_until
 
-# The assets of hourly_evaluation_job: what a backfill of the day's hours materializes.
-HOURLY_ASSETS = ["traces", "trace_quarantine", "feedback_events", "trace_validation", "programmatic_scores",
-                 "user_feedback", "feedback_quarantine", "judge_sample", "judge_scores", "quality_slis"]
 FINISHED = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+
+
+def hourly_job_assets(defs: dg.Definitions) -> list[str]:
+    """The assets of hourly_evaluation_job: what a backfill of a day's hours materializes."""
+    return sorted(key.to_user_string() for key in hourly_evaluation_job.selection.resolve(defs.resolve_asset_graph()))
 
 
 def day_hours(day: date) -> list[str]:

@@ -22,8 +22,8 @@ from eval_pipelines.lake import Lake
 from eval_pipelines_tests.conftest import DEMO_DAY
 from eval_pipelines_tests.defs.test_backfill import comparable
 from eval_pipelines_tests.e2e.backfills import (
-    HOURLY_ASSETS,
     day_hours,
+    hourly_job_assets,
     launch_backfill,
     materialization_metadata,
     stop_instigators_except,
@@ -78,8 +78,9 @@ def served(tmp_path_factory: pytest.TempPathFactory, demo_landing: Path):
         with DagsterDev(root / "dagster", env, root / "dagster-dev.log") as server:
             stop_instigators_except(server, {"quality_alert_sensor"})
             shutil.copytree(demo_landing, home.landing, dirs_exist_ok=True)
-            backfill = launch_backfill(server, {**{asset: day_hours(DEMO_DAY) for asset in HOURLY_ASSETS},
-                                                "drift_report": [DEMO_DAY.isoformat()]}, run_config=FOUR_PROCESSES)
+            hourly = {asset: day_hours(DEMO_DAY) for asset in hourly_job_assets(build_defs(home))}
+            backfill = launch_backfill(server, hourly | {"drift_report": [DEMO_DAY.isoformat()]},
+                                       run_config=FOUR_PROCESSES)
             status = wait_for_backfill(server, backfill, timeout_s=480)
             wait_until(lambda: receiver.bodies, 150, "the page from quality_alert_sensor")
             yield server, home, receiver, status
