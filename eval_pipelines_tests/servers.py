@@ -132,6 +132,11 @@ class DagsterDev:
         assert error.get("__typename") != "PythonError", error.get("message")
         return entry["loadStatus"] == "LOADED" and error.get("__typename") == "RepositoryLocation"
 
+    def location_name(self) -> str:
+        (entry,) = self.graphql("{ workspaceOrError { ... on Workspace { locationEntries { name } } } }")[
+            "workspaceOrError"]["locationEntries"]
+        return entry["name"]
+
     @contextmanager
     def instance(self) -> Iterator[dg.DagsterInstance]:
         """The server's instance, opened in this process with the server's environment (storage settings)."""

@@ -1,7 +1,5 @@
 import dagster as dg
 
-from eval_pipelines.defs.partitions import daily_partitions, hourly_partitions
-
 hourly_evaluation_job = dg.define_asset_job(
     "hourly_evaluation_job",
     selection=dg.AssetSelection.groups("ingestion", "validation", "scoring", "judging", "monitoring")
@@ -30,7 +28,6 @@ drift_job = dg.define_asset_job(
 review_job = dg.define_asset_job(
     "review_job",
     selection=dg.AssetSelection.assets("review_queue"),
-    partitions_def=hourly_partitions,
     description="The hour's review queue, once the alert rules have seen the hour (requested by quality_alert_sensor).",
 )
 
@@ -49,6 +46,5 @@ offline_job = dg.define_asset_job(
 divergence_job = dg.define_asset_job(
     "divergence_job",
     selection=dg.AssetSelection.assets("online_offline_divergence"),
-    partitions_def=daily_partitions,
     description="Each version's offline scores next to its online scores of the day.",
 )

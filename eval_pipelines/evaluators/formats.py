@@ -83,9 +83,10 @@ def regex_format(batch: Batch, settings: RegexFormatSettings) -> Iterator[tuple[
         yield f"regex_format.{name}", Query(f"""
             SELECT rid, CASE WHEN ok THEN 1.0 ELSE 0.0 END AS score,
                    CASE WHEN ok THEN 'match' ELSE 'no_match' END AS label, ok AS passed,
-                   CASE WHEN ok THEN NULL ELSE '{check.field} does not match the {name} pattern' END AS explanation
+                   CASE WHEN ok THEN NULL ELSE $explanation END AS explanation
             FROM (SELECT rid, coalesce({test}({check.field}, $pattern), FALSE) AS ok
-                  FROM {batch.view} WHERE answered)""", {"pattern": check.pattern})
+                  FROM {batch.view} WHERE answered)""",
+            {"pattern": check.pattern, "explanation": f"{check.field} does not match the {name} pattern"})
 
 
 EVALUATORS = [

@@ -85,9 +85,12 @@ def _register(con: duckdb.DuckDBPyConnection, inputs: HourInputs) -> set[str]:
     return set(views)
 
 
-def _grouped(con: duckdb.DuckDBPyConnection, view: str, measures: dict[str, str]) -> list[dict]:
+def _grouped(con: duckdb.DuckDBPyConnection, view: str, measures: dict[str, str],
+             params: list | None = None) -> list[dict]:
+    """``measures`` per slice of ``view``; values from the data go in ``params`` (``?`` in ``view``), never inline."""
     columns = ", ".join(f"{expression} AS \"{name}\"" for name, expression in measures.items())
-    return con.sql(f"SELECT {_slice_columns()}, {columns} FROM {view} GROUP BY {GROUPING}").to_arrow_table().to_pylist()
+    sql = f"SELECT {_slice_columns()}, {columns} FROM {view} GROUP BY {GROUPING}"
+    return con.sql(sql, params=params).to_arrow_table().to_pylist()
 
 
 def _rows(hour: datetime, grouped: Iterable[dict], sli: str, numerator: str | None, denominator: str | None,
@@ -138,7 +141,7 @@ def _signal_rows(con: duckdb.DuckDBPyConnection, hour: datetime, present: set[st
     rows = []
     for kind in SIGNAL_RATES:
         signals = {g["slice_key"]: g["n"] for g in _grouped(
-            con, f"(SELECT * FROM sli_feedback WHERE kind = '{kind}')", {"n": "count(*)"})}
+            con, "(SELECT * FROM sli_feedback WHERE kind = ?)", {"n": "count(*)"}, [kind])}
         grouped = [{**g, "n": signals.get(g["slice_key"], 0)} for g in requests]
         rows += list(_rows(hour, grouped, f"{kind}_rate", "n", "d", None, min_samples))
     return rows
@@ -152,9 +155,10 @@ def _judge_rows(con: duckdb.DuckDBPyConnection, hour: datetime, present: set[str
     rubrics = [r for (r,) in con.sql("SELECT DISTINCT rubric FROM sli_judged WHERE status = 'ok'").fetchall()]
     rows = []
     for rubric in sorted(rubrics):
-        grouped = _grouped(con, f"(SELECT *, 1 / inclusion_probability AS w FROM sli_judged WHERE status = 'ok' "
-                                f"AND rubric = '{rubric}')",
-                           {"weighted": "sum(passed::DOUBLE * w) / sum(w)", "n_eff": "sum(w) ** 2 / sum(w * w)"})
+        grouped = _grouped(con, "(SELECT *, 1 / inclusion_probability AS w FROM sli_judged WHERE status = 'ok' "
+                                "AND rubric = ?)",
+                           {"weighted": "sum(passed::DOUBLE * w) / sum(w)", "n_eff": "sum(w) ** 2 / sum(w * w)"},
+                           [rubric])
         for g in grouped:
             scaled = {**g, "k": g["weighted"] * g["n_eff"]}
             rows += list(_rows(hour, [scaled], f"judge_pass_rate_{rubric}", "k", "n_eff", None, min_samples))

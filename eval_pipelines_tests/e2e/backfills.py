@@ -66,6 +66,16 @@ def wait_for_backfill(server: DagsterDev, backfill_id: str, timeout_s: float) ->
     return status | {"runs": backfill_status(server, backfill_id)["runs"]}
 
 
+def wait_for_successful_run(server: DagsterDev, job_name: str, timeout_s: float) -> None:
+    """Waits for a run of ``job_name`` (one a sensor requests on its own) to succeed."""
+    def succeeded() -> bool:
+        runs = server.graphql("""query($job: String!) { runsOrError(filter: {pipelineName: $job}) {
+            ... on Runs { results { status } } } }""", {"job": job_name})["runsOrError"]["results"]
+        assert all(run["status"] not in {"FAILURE", "CANCELED"} for run in runs), runs
+        return any(run["status"] == "SUCCESS" for run in runs)
+    wait_until(succeeded, timeout_s, f"a successful {job_name} run (log: {server.log})", interval_s=2)
+
+
 def materialization_metadata(instance: dg.DagsterInstance, asset: str) -> dict[str, dict]:
     """The latest materialization's metadata of each partition of ``asset`` (plain values)."""
     records = instance.fetch_materializations(dg.AssetKey(asset), limit=10_000).records
