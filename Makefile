@@ -42,7 +42,8 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 test: install system-packages
 	$(BIN)/pytest -n 2 --dist loadfile
 
-# dagster dev on PostgreSQL, a backfill through GraphQL, the UI in headless Chromium (work in progress).
+# Only the end-to-end tests (also part of `make test`): dagster dev on PostgreSQL, a backfill through GraphQL,
+# the UI in headless Chromium.
 e2e: install system-packages
 	$(BIN)/pytest -m e2e eval_pipelines_tests/e2e
 

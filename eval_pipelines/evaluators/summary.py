@@ -67,13 +67,14 @@ def wide_scores(scores: pa.Table, con: duckdb.DuckDBPyConnection) -> pa.Table:
 
 
 def write_text_evals_report(wide: pa.Table, path: Path) -> Path:
-    """Evidently's TextEvals preset over the computed score and label columns (nothing recomputed)."""
+    """Evidently's TextEvals preset over the computed labels, and the scores that say more than their label
+    (nothing recomputed). A 0/1 score repeats its pass/fail label, and each column costs the report ~60 ms."""
     # Imported here: evidently takes seconds to import, and code locations load this package.
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import TextEvals
 
     frame = wide.to_pandas()
-    numerical = [c for c in frame.columns if c.endswith("_score") and frame[c].notna().any()]
+    numerical = [c for c in frame.columns if c.endswith("_score") and not frame[c].dropna().isin((0.0, 1.0)).all()]
     categorical = [c for c in frame.columns if c.endswith("_label")]
     dataset = Dataset.from_pandas(frame, data_definition=DataDefinition(numerical_columns=numerical,
                                                                         categorical_columns=categorical))

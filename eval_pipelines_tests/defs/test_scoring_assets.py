@@ -32,7 +32,9 @@ def test_demo_hour_scores_show_the_refusal_spike_with_metadata_and_report(demo_h
     assert meta["pass_rate_json_valid"] == 1.0
     assert "| span | route | failed |" in meta["worst_examples"] and "refusal: matched" in meta["worst_examples"]
     (report,) = (demo_home.reports / "scoring" / "text_evals").glob("*.html")
-    assert meta["text_evals_report"] == report.as_uri() and "refusal_label" in report.read_text()
+    html = report.read_text()
+    assert meta["text_evals_report"] == report.as_uri() and "refusal_label" in html
+    assert "answer_chars_score" in html and "refusal_score" not in html, "a 0/1 score only repeats its label"
     scores = Lake(demo_home.warehouse).read_partition("programmatic_scores", "hour", ROLLOUT_HOUR).to_pandas()
     refusals = scores[scores.evaluator == "refusal"].groupby("route").passed.mean()
     assert refusals["/orders"] < 0.75 < refusals.drop("/orders").min()

@@ -1,7 +1,3 @@
-import os
-import subprocess
-import sys
-
 import pyarrow as pa
 import pytest
 
@@ -92,15 +88,3 @@ def test_feedback_arrives_as_span_events_and_survey_files(demo_day):
     assert len(ratings) > 5 and ratings.score.between(0, 1).all()
     stray = quarantine[quarantine.source_file.str.endswith("/csat-stray.jsonl")].reason
     assert stray.str.contains("outside 0..5").any() and stray.str.contains("names no response_id").any()
-
-
-def test_make_demo_entry_point_materializes_the_day(demo_home, tmp_path):
-    env = {**os.environ, "EVAL_PIPELINES_HOME": str(demo_home.root), "DAGSTER_HOME": str(tmp_path / "dagster")}
-    result = subprocess.run([sys.executable, "-m", "eval_pipelines", "demo"], env=env, capture_output=True,
-                            text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "materialized 24/24 hour(s)" in result.stdout
-    assert "Where to look" in result.stdout and "validation pass rate" in result.stdout
-    assert demo_home.catalog.exists()
-    assert (tmp_path / "dagster" / "dagster.yaml").exists()
-    assert any((tmp_path / "dagster" / "history").rglob("*.db")), "runs were not recorded persistently"

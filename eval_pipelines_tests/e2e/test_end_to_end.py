@@ -1,10 +1,13 @@
 """End to end as a team runs it: `dagster dev -w workspace.yaml` on the scale-out instance of deploy/dagster.yaml
 (a real PostgreSQL, queued runs, pools), a backfill of a demo day launched through the webserver's GraphQL API
-with the multiprocess executor at 4 processes, the page reaching a webhook, the lake identical to a
-single-process run, and the UI and drift report in headless Chromium."""
+with the multiprocess executor at 4 processes, the page reaching a webhook, the lake identical to `make demo`'s
+single-process run of the same day, and the UI and drift report in headless Chromium."""
 
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -15,9 +18,7 @@ from playwright.sync_api import sync_playwright
 
 from eval_pipelines.cli import standin_judge
 from eval_pipelines.definitions import build_defs
-from eval_pipelines.defs.local_runs import LocalPipeline
 from eval_pipelines.defs.partitions import RANGE_START
-from eval_pipelines.defs.resources import MonitoringConfigResource, ScoringConfigResource
 from eval_pipelines.home import Home
 from eval_pipelines.lake import Lake
 from eval_pipelines_tests.conftest import DEMO_DAY
@@ -87,23 +88,32 @@ def served(tmp_path_factory: pytest.TempPathFactory, demo_landing: Path):
                                        run_config=FOUR_PROCESSES)
             status = wait_for_backfill(server, backfill, timeout_s=480)
             wait_until(lambda: receiver.bodies, 150, "the page from quality_alert_sensor")
+            wait_for_successful_run(server, "review_job", timeout_s=150)  # the sensor's range of reviewed hours
             yield server, home, receiver, status
     receiver.close()
 
 
 @pytest.fixture(scope="module")
-def single_process_lake(tmp_path_factory: pytest.TempPathFactory, demo_landing: Path) -> Lake:
-    """The same day in one process, one run after the calibration (the reference the scale-out run must equal)."""
-    home = Home(tmp_path_factory.mktemp("single") / "home").ensure()
+def demo(tmp_path_factory: pytest.TempPathFactory, demo_landing: Path) -> tuple[subprocess.CompletedProcess, Path]:
+    """`make demo`'s entry point on the same day: one process, the calibration first, then hour by hour. Its lake
+    is the reference the scale-out run must equal."""
+    root = tmp_path_factory.mktemp("demo")
+    home = Home(root / "home").ensure()
     shutil.copytree(demo_landing, home.landing, dirs_exist_ok=True)
-    defs = build_defs(home, scoring=ScoringConfigResource(text_evals_report=False),
-                      monitoring=MonitoringConfigResource(evidently_workspace=False))
-    hours = day_hours(DEMO_DAY)
-    with standin_judge():
-        pipeline = LocalPipeline(dg.DagsterInstance.ephemeral(), defs)
-        assert pipeline.execute_job("calibration_job").success
-        assert pipeline.execute_hours(hours[0], hours[-1]).success
-    return Lake(home.warehouse)
+    env = {**os.environ, "EVAL_PIPELINES_HOME": str(home.root), "DAGSTER_HOME": str(root / "dagster")}
+    result = subprocess.run([sys.executable, "-m", "eval_pipelines", "demo"], env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result, root
+
+
+def test_make_demo_materializes_the_day_and_says_where_to_look(demo):
+    result, root = demo
+    assert "materialized 24/24 hour(s)" in result.stdout
+    assert "Where to look" in result.stdout and "validation pass rate" in result.stdout
+    assert Home(root / "home").catalog.exists()
+    assert (root / "dagster" / "dagster.yaml").exists()
+    assert any((root / "dagster" / "history").rglob("*.db")), "runs were not recorded persistently"
 
 
 def test_the_backfill_of_the_day_succeeds_in_one_hourly_run_and_the_drift_run(served):
@@ -126,9 +136,9 @@ def test_the_steps_ran_in_parallel_processes_on_postgres_storage(served):
     assert len(set(steps.values())) == len(records), "each step in its own process"
 
 
-def test_the_lake_equals_a_single_process_run_of_the_day(served, single_process_lake):
+def test_the_lake_equals_the_single_process_demo_of_the_day(served, demo):
     _, home, _, _ = served
-    lake = Lake(home.warehouse)
+    lake, single_process_lake = Lake(home.warehouse), Lake(Home(demo[1] / "home").warehouse)
     for table in ("traces", "trace_quarantine", "trace_validation", "programmatic_scores", "user_feedback",
                   "judge_sample", "judge_scores", "quality_slis"):
         for key in day_hours(DEMO_DAY):
