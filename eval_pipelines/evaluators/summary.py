@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from eval_pipelines.evidently_html import save_report_html
 from eval_pipelines.markdown import markdown_cell
 
 
@@ -79,6 +80,4 @@ def write_text_evals_report(wide: pa.Table, path: Path) -> Path:
     dataset = Dataset.from_pandas(frame, data_definition=DataDefinition(numerical_columns=numerical,
                                                                         categorical_columns=categorical))
     snapshot = Report([TextEvals(columns=numerical + categorical)]).run(dataset, None)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    snapshot.save_html(str(path))
-    return path
+    return save_report_html(snapshot, path)

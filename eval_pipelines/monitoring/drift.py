@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from eval_pipelines.config import configured_path, load_config
 from eval_pipelines.evaluators.text import detect_language
+from eval_pipelines.evidently_html import save_report_html
 from eval_pipelines.lake import Lake
 from eval_pipelines.monitoring.slis import total_rows
 
@@ -181,9 +182,7 @@ def compare(current: Side, reference: Side, settings: DriftSettings, day: date, 
     share = next(m["value"]["share"] for m in metrics if m["config"]["type"].endswith(":DriftedColumnsCount"))
     result = DriftResult(day, float(share), drifts, current, reference, snapshot)
     if html_path is not None:
-        html_path.parent.mkdir(parents=True, exist_ok=True)
-        snapshot.save_html(str(html_path))
-        _add_banner(html_path, result)
+        save_report_html(snapshot, html_path, banner=_banner(result))
     return result
 
 
@@ -195,20 +194,16 @@ def _column_drift(metric: dict) -> ColumnDrift:
     return ColumnDrift(config["column"], config["method"], score, threshold, drifted)
 
 
-def _add_banner(path: Path, result: DriftResult) -> None:
-    """What was compared, and the sampling, at the top of Evidently's page."""
+def _banner(result: DriftResult) -> str:
+    """What was compared, and the sampling, for the top of Evidently's page."""
     def side(name: str, s: Side) -> str:
         used = f"{len(s.frame)} of {s.total_rows} requests" + (" (uniform sample)" if s.sampled else "")
         return f"{name}: {s.start} to {s.end}, {used}"
 
-    banner = (f'<div style="font-family:sans-serif;padding:12px;background:#fff8e1;border-bottom:1px solid #e0c060">'
-              f"<b>{html.escape(result.summary())}</b><br>{html.escape(side('Current', result.current))}; "
-              f"{html.escape(side('Reference', result.reference))}. Text drift is a classifier trained on the "
-              f"sampled texts (ROC AUC); descriptors are computed on the same sample.</div>")
-    text = path.read_text(encoding="utf-8")
-    marker = text.find("<body")
-    insert_at = text.find(">", marker) + 1 if marker >= 0 else 0
-    path.write_text(text[:insert_at] + banner + text[insert_at:], encoding="utf-8")
+    return (f'<div style="font-family:sans-serif;padding:12px;background:#fff8e1;border-bottom:1px solid #e0c060">'
+            f"<b>{html.escape(result.summary())}</b><br>{html.escape(side('Current', result.current))}; "
+            f"{html.escape(side('Reference', result.reference))}. Text drift is a classifier trained on the "
+            f"sampled texts (ROC AUC); descriptors are computed on the same sample.</div>")
 
 
 def drift_rows(result: DriftResult) -> pa.Table:

@@ -2,14 +2,18 @@
 incident once, name the slice that explains it, and stay silent on the quiet day."""
 
 import json
+import os
 from datetime import timedelta
+from unittest.mock import patch
 
 import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
+import yaml
 
 from eval_pipelines.cli import standin_judge
+from eval_pipelines.config import packaged_default
 from eval_pipelines.definitions import build_defs
 from eval_pipelines.defs.local_runs import LocalPipeline, wait_for_quiet_landing
 from eval_pipelines.defs.resources import MonitoringConfigResource, ScoringConfigResource
@@ -29,7 +33,13 @@ def alerts(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     write_demo_traffic(home.landing, QUIET_DAY, REQUESTS_PER_DAY, seed=5, bad_lines=0, incidents=False)
     write_demo_traffic(home.landing, DEMO_DAY, REQUESTS_PER_DAY, seed=7, bad_lines=0)
     wait_for_quiet_landing(home.landing)
-    with standin_judge(), dg.instance_for_test() as instance:
+    # A third of the packaged judge sample: the judge costs half of each busy hour, and no staged incident
+    # depends on it.
+    judge = yaml.safe_load(packaged_default("judge.yaml").read_text())
+    judge["sampling"]["per_hour"] = 40
+    (home.root / "judge.yaml").write_text(yaml.safe_dump(judge))
+    with (standin_judge(), dg.instance_for_test() as instance,
+          patch.dict(os.environ, {"EVAL_PIPELINES_JUDGE": str(home.root / "judge.yaml")})):
         # The hourly Evidently report and workspace push are not what this test is about, and cost 5 s an hour.
         defs = build_defs(home, scoring=ScoringConfigResource(text_evals_report=False),
                           monitoring=MonitoringConfigResource(evidently_workspace=False))
