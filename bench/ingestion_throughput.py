@@ -35,10 +35,9 @@ def _attr(key: str, value: object) -> dict:
     return {"key": key, "value": {"stringValue": value}}
 
 
-def _pair(i: int) -> list[dict]:
+def _pair(i: int, start: int) -> list[dict]:
     trace_id = f"{i + 1:032x}"
     parent_id, llm_id = f"{2 * i + 1:016x}", f"{2 * i + 2:016x}"
-    start = T0 + i * 432_000_000  # 200k LLM calls spread over a day
     question = f"Where is my order #{10000 + i % 89999}? It was due on Monday and still has not arrived."
     answer = ("Your order left our warehouse yesterday and should arrive within 2-3 business days. "
               "You can follow it with the tracking link in your confirmation e-mail.")
@@ -65,10 +64,14 @@ def _pair(i: int) -> list[dict]:
     return [parent, llm]
 
 
-def generate(path: Path, llm_spans: int) -> None:
+def generate(path: Path, llm_spans: int, first_call: int = 0, start_ns: int = T0,
+             spacing_ns: int = 432_000_000) -> None:
+    """``llm_spans`` calls numbered from ``first_call``, one every ``spacing_ns`` from ``start_ns`` (by default
+    200k calls spread over a day)."""
+    calls = range(first_call, first_call + llm_spans)
     with open(path, "wb") as stream:
-        for first in range(0, llm_spans, SPANS_PER_LINE // 2):
-            spans = [s for i in range(first, min(llm_spans, first + SPANS_PER_LINE // 2)) for s in _pair(i)]
+        for at in range(0, llm_spans, SPANS_PER_LINE // 2):
+            spans = [s for i in calls[at:at + SPANS_PER_LINE // 2] for s in _pair(i, start_ns + i * spacing_ns)]
             request = {"resourceSpans": [{"resource": {"attributes": [_attr("service.name", "support")]},
                                           "scopeSpans": [{"scope": {"name": "bench"}, "spans": spans}]}]}
             stream.write(orjson.dumps(request) + b"\n")

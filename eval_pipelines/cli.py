@@ -270,6 +270,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     from eval_pipelines.definitions import build_defs
     from eval_pipelines.defs.local_runs import LocalPipeline, wait_for_quiet_landing
+    from eval_pipelines.defs.partitions import hours_of
     from eval_pipelines.lake import Lake
     from eval_pipelines.standin.server import STANDIN_LABEL
 
@@ -283,9 +284,11 @@ def _demo(args: argparse.Namespace) -> int:
         tick = pipeline.landing_sensor_tick()
         requests = tick.run_requests or []
         skipped = tick.skip_reason.skip_message if tick.skip_reason else ""
-        print(f"landing_sensor: {len(requests)} hour partition(s) to build" + (f" ({skipped})" if skipped else ""))
+        hours = sum(len(hours_of(request)) for request in requests)
+        print(f"landing_sensor: {hours} hour partition(s) to build in {len(requests)} run(s)"
+              + (f" ({skipped})" if skipped else ""))
         runs = pipeline.execute_run_requests(requests)
-        days = sorted({run.partition_key[:10] for run in runs})
+        days = sorted({key[:10] for run in runs for key in run.partition_keys})
         canaries = [pipeline.execute_job("canary_job", day) for day in days]
         print(f"canary_job: {', '.join(days) or 'no new day'}")
         drifts = [pipeline.execute_job("drift_job", day) for day in days]
@@ -295,8 +298,9 @@ def _demo(args: argparse.Namespace) -> int:
         loop = _feedback_loop(pipeline, home, tick, days[-1]) if days else []
     failed = [run.partition_key for run in [calibration, *runs, *canaries, *drifts, *loop] if not run.success]
     Lake(home.warehouse, home.catalog).refresh_catalog()
-    hours_ok = sum(run.success for run in runs)
-    print(f"\nmaterialized {hours_ok}/{len(runs)} hour(s) in {time.monotonic() - started:.0f} s"
+    hours_ok = sum(len(run.partition_keys) for run in runs if run.success)
+    print(f"\nmaterialized {hours_ok}/{sum(len(run.partition_keys) for run in runs)} hour(s) in "
+          f"{time.monotonic() - started:.0f} s"
           + (f"; FAILED: {', '.join(failed)}" if failed else "") + "\n")
     _inspect(argparse.Namespace(home=None))
     print(f"""

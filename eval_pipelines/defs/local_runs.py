@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from eval_pipelines.defs.partitions import RANGE_END, RANGE_START, range_tags
+from eval_pipelines.defs.partitions import RANGE_START, hours_of, range_tags
 from eval_pipelines.defs.sensors import (
     QUIET_SECONDS,
     golden_refresh_sensor,
@@ -26,9 +26,10 @@ QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 @dataclass(frozen=True)
 class LocalRun:
-    partition_key: str
+    partition_key: str  # the partition, or the range ``first...last``
     success: bool
     run_id: str
+    partition_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -42,13 +43,6 @@ def wait_for_quiet_landing(landing: Path) -> None:
     """Let files just written pass the sensor's quiet period (it skips files still being written)."""
     newest = max((p.stat().st_mtime for p in landing.rglob("*") if p.is_file()), default=0.0)
     time.sleep(max(0.0, newest + QUIET_SECONDS + 0.1 - time.time()))
-
-
-def _partitions_of(request: dg.RunRequest) -> str:
-    """The request's partition, or its range of partitions (``first...last``)."""
-    if request.partition_key is not None:
-        return request.partition_key
-    return f"{request.tags[RANGE_START]}...{request.tags[RANGE_END]}"
 
 
 @dataclass(frozen=True)
@@ -82,7 +76,7 @@ class LocalPipeline:
         for number, request in enumerate(requests, start=1):
             result = job.execute_in_process(partition_key=request.partition_key, instance=self.instance,
                                             tags=request.tags, raise_on_error=False, run_config=QUIET_LOGS)
-            runs.append(LocalRun(_partitions_of(request), result.success, result.run_id))
+            runs.append(_local_run(request, result))
             progress(f"[{number}/{len(requests)}] {job_name} {runs[-1].partition_key}: "
                      f"{'ok' if result.success else 'FAILED'}")
         return runs
@@ -99,3 +93,9 @@ class LocalPipeline:
             partition_key=partition_key, instance=self.instance, raise_on_error=False, run_config=QUIET_LOGS,
             tags={"eval_pipelines/trigger": "local"})
         return LocalRun(partition_key or "", result.success, result.run_id)
+
+
+def _local_run(request: dg.RunRequest, result: dg.ExecuteInProcessResult) -> LocalRun:
+    keys = tuple(hours_of(request)) if request.partition_key or RANGE_START in request.tags else ()
+    label = "" if not keys else keys[0] if len(keys) == 1 else f"{keys[0]}...{keys[-1]}"
+    return LocalRun(label, result.success, result.run_id, keys)

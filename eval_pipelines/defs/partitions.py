@@ -1,5 +1,7 @@
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
+from typing import TypeVar
 
 import dagster as dg
 
@@ -15,15 +17,40 @@ hourly_partitions = dg.HourlyPartitionsDefinition(start_date="2025-01-01-00:00",
 # Daily assets (the judge canary, the drift report) run on the UTC day that has just ended and on today.
 daily_partitions = dg.DailyPartitionsDefinition(start_date="2025-01-01", timezone="UTC", end_offset=1)
 # A backfill of hourly assets runs a day of hours per run: each step walks its hours in order, so a day
-# costs one run (one process start, one read of each landing file) instead of 24.
-HOURLY_BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=24)
+# costs one run (one process start, one read of each landing file) instead of 24. The sensors request
+# their runs the same way.
+HOURS_PER_RUN = 24
+HOURLY_BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=HOURS_PER_RUN)
 # The run tags of a run over a range of partitions (what a backfill run carries).
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+T = TypeVar("T")
 
 
 def range_tags(first: str, last: str) -> dict[str, str]:
     """The tags that make a run cover the partitions ``first``..``last``."""
     return {RANGE_START: first, RANGE_END: last}
+
+
+def hours_of(request: dg.RunRequest) -> list[str]:
+    """The hour partitions a run request covers: its partition, or its range."""
+    if request.partition_key is not None:
+        return [request.partition_key]
+    first, last = hour_index(request.tags[RANGE_START]), hour_index(request.tags[RANGE_END])
+    return [hour_key(hour) for hour in range(first, last + 1)]
+
+
+def consecutive_stretches(items: Sequence[T], hour_of: Callable[[T], int]) -> list[list[T]]:
+    """``items``, in hour order, cut into stretches of consecutive hours of at most a day: the runs a backfill
+    of those hours makes under ``HOURLY_BACKFILL_POLICY``."""
+    stretches: list[list[T]] = []
+    for item in items:
+        if stretches and len(stretches[-1]) < HOURS_PER_RUN and hour_of(item) == hour_of(stretches[-1][-1]) + 1:
+            stretches[-1].append(item)
+        else:
+            stretches.append([item])
+    return stretches
 
 
 def day_start(day: date) -> datetime:

@@ -21,6 +21,7 @@ from eval_pipelines.defs.assets.review import reviewed_failure_items
 from eval_pipelines.defs.jobs import calibration_job, golden_job, hourly_evaluation_job, offline_job, review_job
 from eval_pipelines.defs.partitions import (
     HOUR_KEY_FORMAT,
+    consecutive_stretches,
     history_keys,
     hour_index,
     hour_key,
@@ -57,7 +58,8 @@ def _load_deferred(cursor: str | None) -> dict[int, set[str]]:
     job=hourly_evaluation_job,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Watches <home>/landing for new or changed trace files and requests the hours they hold.",
+    description="Watches <home>/landing for new or changed trace files and requests the hours they hold "
+                "(consecutive hours in one run, a day at most).",
 )
 def landing_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult:
     refresh = lake.landing_index.refresh(quiet_seconds=QUIET_SECONDS, budget_seconds=SCAN_BUDGET_SECONDS)
@@ -65,20 +67,16 @@ def landing_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> d
     for hour, hashes in refresh.hours_to_build().items():
         wanted.setdefault(hour, set()).update(hashes)
     last_hour = time.time_ns() // HOUR_NS
-    requests, deferred = [], {}
-    for hour, hashes in sorted(wanted.items()):
-        if hour > last_hour:
-            deferred[str(hour)] = sorted(hashes)
-            continue
-        key = hour_key(hour)
-        requests.append(dg.RunRequest(run_key=_run_key(key, hashes), partition_key=key,
-                                      tags={"eval_pipelines/trigger": "landing_sensor"}))
+    ready = [(hour, hashes) for hour, hashes in sorted(wanted.items()) if hour <= last_hour]
+    deferred = {str(hour): sorted(hashes) for hour, hashes in wanted.items() if hour > last_hour}
+    requests = [_landing_request(hours) for hours in consecutive_stretches(ready, lambda item: item[0])]
     for entry in refresh.touched:
         context.log.debug(f"landing file {entry.path}: {len(entry.hours)} hour(s), "
                           f"{entry.unreadable_documents} unreadable line(s)")
     if refresh.touched:
         damaged = [entry for entry in refresh.touched if entry.unreadable_documents]
-        context.log.info(f"{len(refresh.touched)} new or changed landing file(s) touching {len(requests)} hour(s); "
+        context.log.info(f"{len(refresh.touched)} new or changed landing file(s) touching {len(ready)} hour(s) "
+                         f"({len(requests)} run(s)); "
                          f"{sum(e.unreadable_documents for e in damaged)} unreadable line(s) in {len(damaged)} file(s)")
     if deferred:
         context.log.warning(f"{len(deferred)} hour(s) lie in the future (clock skew?); they wait in the cursor")
@@ -88,6 +86,15 @@ def landing_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> d
         return dg.SensorResult(skip_reason=f"no new landing data{waiting}", cursor=cursor)
     return dg.SensorResult(run_requests=requests, cursor=cursor)
 
+
+def _landing_request(hours: list[tuple[int, set[str]]]) -> dg.RunRequest:
+    """One run for consecutive hours, keyed by the content of the files that touch each of them."""
+    first, last = hour_key(hours[0][0]), hour_key(hours[-1][0])
+    tags = {"eval_pipelines/trigger": "landing_sensor"}
+    if len(hours) == 1:
+        return dg.RunRequest(run_key=_run_key(first, hours[0][1]), partition_key=first, tags=tags)
+    content = {f"{hour}:{digest}" for hour, hashes in hours for digest in hashes}
+    return dg.RunRequest(run_key=_run_key(f"{first}..{last}", content), tags=tags | range_tags(first, last))
 
 
 def _files_fingerprint(files: list[Path]) -> str:
@@ -219,19 +226,8 @@ def quality_alert_sensor(context: dg.SensorEvaluationContext, lake: LakeResource
                f"opened, {counts['resolved']} resolved, {len(state['open'])} open")
     context.log.info(summary)
     context.update_cursor(json.dumps(state | {"last_tick": summary}))
-    reviews = [_review_request(hours) for hours in _consecutive_days(reviewed)]
+    reviews = [_review_request(hours) for hours in consecutive_stretches(reviewed, lambda item: hour_index(item[0]))]
     return dg.SensorResult(run_requests=reviews) if reviews else dg.SkipReason(summary)
-
-
-def _consecutive_days(hours: list[tuple[str, list[str]]]) -> list[list[tuple[str, list[str]]]]:
-    """The evaluated hours cut into runs of consecutive hours, at most a day each (as a backfill would)."""
-    runs: list[list[tuple[str, list[str]]]] = []
-    for key, incidents in hours:
-        if runs and len(runs[-1]) < 24 and hour_index(key) == hour_index(runs[-1][-1][0]) + 1:
-            runs[-1].append((key, incidents))
-        else:
-            runs.append([(key, incidents)])
-    return runs
 
 
 def _review_request(hours: list[tuple[str, list[str]]]) -> dg.RunRequest:

@@ -47,7 +47,7 @@ def alerts(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
         requests = pipeline.landing_sensor_tick().run_requests
         runs = pipeline.execute_run_requests(requests, progress=lambda _: None)
         summary = pipeline.quality_alert_tick().summary
-    assert len(runs) == 48 and all(run.success for run in runs), summary
+    assert [len(run.partition_keys) for run in runs] == [24, 24] and all(run.success for run in runs), summary
     lake = Lake(home.warehouse)
     assert "alerts" in lake.tables(), summary
     alerts = duckdb.sql(f"SELECT * FROM {lake.scan('alerts')} ORDER BY hour_start").df()

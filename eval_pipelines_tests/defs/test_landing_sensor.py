@@ -4,7 +4,7 @@ import time
 
 import dagster as dg
 
-from eval_pipelines.defs.partitions import hour_key
+from eval_pipelines.defs.partitions import RANGE_END, RANGE_START, hour_key, hours_of
 from eval_pipelines.defs.sensors import QUIET_SECONDS, landing_sensor
 from eval_pipelines.parsing.records import HOUR_NS
 from eval_pipelines_tests.builders import T0, latest_llm_attributes, span, traces_request, write_lines
@@ -21,7 +21,7 @@ def settled(path):
 def tick(resources, instance, cursor=None):
     context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"lake": resources["lake"]})
     result = landing_sensor(context)
-    return result, sorted(r.partition_key for r in result.run_requests or [])
+    return result, sorted(key for request in result.run_requests or [] for key in hours_of(request))
 
 
 def llm_at(span_id, start_s):
@@ -33,6 +33,18 @@ def test_requests_exactly_the_hours_a_new_file_holds(home, resources, instance):
     result, keys = tick(resources, instance)
     assert keys == [hour_key(HOUR), hour_key(HOUR + 3)]
     assert all(r.run_key for r in result.run_requests)
+
+
+def test_consecutive_hours_go_in_one_run_of_at_most_a_day(home, resources, instance):
+    hours = [*range(30), 32]
+    settled(write_lines(home.landing / "a.jsonl", *(llm_at(f"{hour + 1:016x}", hour * 3600 + 5) for hour in hours)))
+    result, keys = tick(resources, instance)
+    assert keys == [hour_key(HOUR + hour) for hour in hours]
+    day, rest, alone = result.run_requests
+    assert (day.tags[RANGE_START], day.tags[RANGE_END]) == (hour_key(HOUR), hour_key(HOUR + 23))
+    assert (rest.tags[RANGE_START], rest.tags[RANGE_END]) == (hour_key(HOUR + 24), hour_key(HOUR + 29))
+    assert alone.partition_key == hour_key(HOUR + 32) and RANGE_START not in alone.tags
+    assert len({request.run_key for request in result.run_requests}) == 3
 
 
 def test_relanding_the_same_file_requests_nothing_new(home, resources, instance):

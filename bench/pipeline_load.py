@@ -1,0 +1,109 @@
+"""A day of 1M requests ingested and scored through Dagster in one run, with the ingestion floor side by side.
+
+    .venv/bin/python bench/pipeline_load.py [--requests 1000000]
+
+Generates the day as 24 OTLP/JSON files, one per hour as a Collector's file exporter rotating hourly would
+write them (each request: an application span with route and prompt version, and its LLM span), then measures,
+each side in a fresh process:
+- floor: the foundation benchmark's floor, ``orjson.loads`` of every line plus a bare walk over every span's
+  attributes, over the same files;
+- ours: what a single-run backfill of the day does, as shipped: the landing sensor's scan, then
+  ``hourly_evaluation_job`` over the 24 hours as one run (``LocalPipeline.execute_hours``, Dagster's
+  in-process executor; every step walks the hours): traces and quarantine, the expectations check, row
+  validation, programmatic scores and their hourly Evidently report, feedback, the judge sample and its
+  verdicts (the stand-in judge over HTTP), quality SLIs.
+Figures: wall time per step (Dagster's step durations), requests per second end to end and of the ingestion
+step next to the floor's, and the run's peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ingestion_throughput import T0, floor, generate
+from processes import measure
+
+DAY_START_NS = T0 - 14 * 3600 * 10**9  # 2026-11-21T00:00Z
+HOUR_NS = 3600 * 10**9
+
+
+def write_day(landing: Path, requests: int) -> None:
+    landing.mkdir(parents=True)
+    per_hour = requests // 24
+    for hour in range(24):
+        generate(landing / f"traces-{hour:02d}.jsonl", per_hour, first_call=hour * per_hour,
+                 start_ns=DAY_START_NS, spacing_ns=HOUR_NS // per_hour)
+
+
+def floor_of_day(landing: str) -> dict:
+    runs = [floor(str(path)) for path in sorted(Path(landing).glob("*.jsonl"))]
+    return {"seconds": sum(run["seconds"] for run in runs)}
+
+
+def ours(home_root: str) -> dict:
+    import dagster as dg
+
+    from eval_pipelines.cli import standin_judge
+    from eval_pipelines.definitions import build_defs
+    from eval_pipelines.defs.local_runs import LocalPipeline, wait_for_quiet_landing
+    from eval_pipelines.home import Home
+    from eval_pipelines.lake import Lake
+
+    home = Home(Path(home_root)).ensure()
+    wait_for_quiet_landing(home.landing)
+    with standin_judge(), tempfile.TemporaryDirectory() as dagster_home, \
+            dg.DagsterInstance.local_temp(dagster_home) as instance:
+        pipeline = LocalPipeline(instance, build_defs(home))
+        started = time.perf_counter()
+        keys = sorted(request.partition_key for request in pipeline.landing_sensor_tick().run_requests)
+        scanned = time.perf_counter()
+        run = pipeline.execute_hours(keys[0], keys[-1])
+        done = time.perf_counter()
+        records = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS).records
+        steps = {r.event_log_entry.step_key: r.event_log_entry.dagster_event.event_specific_data.duration_ms / 1000
+                 for r in records}
+    lake = Lake(home.warehouse)
+    return {"success": run.success, "hours": len(keys), "scan_seconds": scanned - started,
+            "run_seconds": done - scanned, "steps": steps,
+            "rows": {table: sum(lake.read_partition(table, "hour", key).num_rows for key in keys)
+                     for table in ("traces", "programmatic_scores", "judge_scores")}}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=1_000_000, help="requests in the day (a multiple of 24)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="eval-pipelines-load-") as folder:
+        home = Path(folder) / "home"
+        started = time.perf_counter()
+        write_day(home / "landing", args.requests)
+        size_mb = sum(path.stat().st_size for path in (home / "landing").glob("*.jsonl")) / 1e6
+        print(f"generated {args.requests:,} requests ({2 * args.requests:,} spans, {size_mb:,.0f} MB in 24 files) "
+              f"in {time.perf_counter() - started:.0f} s", flush=True)
+        base = measure(floor_of_day, str(home / "landing"))
+        result = measure(ours, str(home))
+    requests = result["rows"]["traces"]
+    assert result["success"] and result["hours"] == 24 and requests == args.requests // 24 * 24, result
+    total = result["scan_seconds"] + result["run_seconds"]
+    print(f"\n{'stage':<28} {'wall s':>8} {'share':>6}")
+    print(f"{'landing_sensor scan':<28} {result['scan_seconds']:>8.1f} {result['scan_seconds'] / total:>6.0%}")
+    for step, seconds in result["steps"].items():
+        print(f"{step:<28} {seconds:>8.1f} {seconds / total:>6.0%}")
+    print(f"{'Dagster run, end to end':<28} {result['run_seconds']:>8.1f}")
+    print(f"\nrows: {requests:,} traces, {result['rows']['programmatic_scores']:,} programmatic scores, "
+          f"{result['rows']['judge_scores']:,} judge verdicts")
+    ingestion = requests / result["steps"]["trace_ingestion"]
+    floor_rate = requests / base["seconds"]
+    print(f"end to end (scan + run): {requests / total:,.0f} requests/s; {total:.0f} s for the day")
+    print(f"ingestion step: {ingestion:,.0f} LLM spans/s | floor: {floor_rate:,.0f} LLM spans/s | "
+          f"ratio {ingestion / floor_rate:.2f}")
+    print(f"peak RSS: run {result['peak_rss_mb']:,.0f} MB, floor {base['peak_rss_mb']:,.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
