@@ -72,7 +72,7 @@ def stage_task(task: StagingTask, landing: Path, window: Window, settings: Inges
                folder: Path) -> tuple[int, dict[str, int]]:
     """Parse one task into its own staging folder; returns (documents read, records staged by kind)."""
     path = landing / task.entry.path
-    documents = (iter_documents(path) if task.end is None
+    documents = (iter_documents(path, limit=task.entry.size) if task.end is None
                  else iter_range(path, task.start, task.end, task.lines_before))
     extractor = Extractor(settings, task.entry.path, window,
                           with_quarantine=window.contains(task.entry.quarantine_hour * HOUR_NS))

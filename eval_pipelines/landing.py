@@ -18,6 +18,10 @@ import orjson
 from eval_pipelines.parsing.files import is_landing_file, iter_documents
 from eval_pipelines.parsing.records import HOUR_NS, Window, document_times
 
+# A file modified this recently may still be being written: the scan waits for it, and ingestion reads a
+# known file only as far as it was indexed.
+QUIET_SECONDS = 5.0
+
 
 @dataclass(frozen=True)
 class LandedFile:
@@ -135,13 +139,17 @@ class LandingIndex:
         return sorted(p for p in self.landing.rglob("*") if p.is_file() and is_landing_file(p))
 
     def current_entries(self) -> list[LandedFile]:
-        """An entry for every landing file as it is now: saved ones if still current, else scanned
-        afresh (not saved: saving is the sensor's job, so that it still sees the file as new)."""
-        entries = []
+        """An entry for every landing file: the saved one if the file is unchanged, or is growing and was
+        modified in the last ``QUIET_SECONDS`` (a writer appending: it is read only as far as it was indexed,
+        and the sensor requests the rest once it settles); else scanned afresh (not saved: saving is the
+        sensor's job, so that it still sees the file as new)."""
+        entries, now_ns = [], time.time_ns()
         for path in self.landing_files():
-            relative = path.relative_to(self.landing).as_posix()
+            relative, stat = path.relative_to(self.landing).as_posix(), path.stat()
             known = self.load(relative)
-            entries.append(known if known and known.is_current(path.stat()) else scan_file(self.landing, path))
+            appending = now_ns - stat.st_mtime_ns < QUIET_SECONDS * 1e9 and stat.st_size >= (known.size if known else 0)
+            keep = known is not None and (known.is_current(stat) or appending)
+            entries.append(known if keep else scan_file(self.landing, path))
         return entries
 
     def entries_for(self, window: Window) -> list[LandedFile]:

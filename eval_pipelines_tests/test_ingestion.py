@@ -55,6 +55,23 @@ def test_nearest_ancestor_wins_and_the_span_itself_first(home, index, settings, 
     assert (row["route"], row["prompt_version"]) == ("/inner", "v9")
 
 
+def test_lines_appended_after_the_scan_wait_for_the_next_scan(home, index, settings, prices, con):
+    def llm(span_id):
+        return json.dumps(traces_request(span(span_id, start_s=70, attributes=latest_llm_attributes())))
+
+    path = write_lines(home.landing / "t.jsonl", traces_request(span("01" * 8, attributes=latest_llm_attributes())))
+    index.refresh()
+    with path.open("a") as stream:  # a writer appends a span, then is halfway through the next
+        stream.write(llm("02" * 8) + "\n" + llm("03" * 8)[:25])
+    (built,) = build_hours(index, HOUR, HOUR, settings, prices, con)
+    assert [row["span_id"] for row in built.traces.to_pylist()] == ["01" * 8] and built.quarantine.num_rows == 0
+    with path.open("a") as stream:
+        stream.write(llm("03" * 8)[25:] + "\n")
+    built = build(index, settings, prices, con)
+    assert sorted(row["span_id"] for row in rows(built)) == ["01" * 8, "02" * 8, "03" * 8]
+    assert built[HOUR].quarantine.num_rows == 0
+
+
 def test_parent_cycles_and_orphans_do_not_hang(home, index, settings, prices, con):
     a = span("01" * 8, parent="02" * 8, attributes=latest_llm_attributes())
     b = span("02" * 8, parent="01" * 8, attributes={"app.route": "/loop"})

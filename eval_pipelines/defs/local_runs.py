@@ -13,12 +13,12 @@ import dagster as dg
 
 from eval_pipelines.defs.partitions import RANGE_START, hours_of, range_tags
 from eval_pipelines.defs.sensors import (
-    QUIET_SECONDS,
     golden_refresh_sensor,
     landing_sensor,
     quality_alert_sensor,
     tick_summary,
 )
+from eval_pipelines.landing import QUIET_SECONDS
 
 # The step-by-step event log stays in the instance (and the UI); the terminal gets warnings only.
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}

@@ -31,6 +31,7 @@ from eval_pipelines.defs.partitions import (
 from eval_pipelines.defs.resources import JudgeResource, LakeResource, MonitoringConfigResource, ReviewConfigResource
 from eval_pipelines.judge.run import judge_version
 from eval_pipelines.lake import Lake
+from eval_pipelines.landing import QUIET_SECONDS
 from eval_pipelines.monitoring.alerting import alert_rows, evaluate_hour, history_hours
 from eval_pipelines.monitoring.channels import AlertEvent, deliver
 from eval_pipelines.monitoring.dashboard import EvidentlyWorkspace
@@ -38,7 +39,6 @@ from eval_pipelines.monitoring.rules import HOURLY_SLI_TABLE, AlertConfig
 from eval_pipelines.parsing.records import HOUR_NS
 from eval_pipelines.review.golden import latest_version, pending_failures
 
-QUIET_SECONDS = 5.0
 FIRST_TICK_HOURS = 48  # without a cursor, start from the last two days, not the whole history
 SCAN_BUDGET_SECONDS = 40.0
 

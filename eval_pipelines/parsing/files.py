@@ -59,8 +59,10 @@ def _parse_line(number: int, line: bytes) -> Document:
     return Document(number, None, f"malformed JSON: {error}", line)
 
 
-def iter_documents(path: Path) -> Iterator[Document]:
-    """Yield every non-blank line of ``path`` as a :class:`Document`, in file order."""
+def iter_documents(path: Path, limit: int | None = None) -> Iterator[Document]:
+    """Yield every non-blank line of ``path`` as a :class:`Document`, in file order. With ``limit``, a plain
+    (not gzipped) file yields only the lines that start in its first ``limit`` bytes: what the landing index
+    saw, not what a writer has appended since (a half-written line included)."""
     try:
         stream = open_binary(path)
     except OSError as exc:
@@ -68,7 +70,7 @@ def iter_documents(path: Path) -> Iterator[Document]:
         return
     with stream:
         try:
-            yield from _iter_stream(path, stream)
+            yield from _iter_stream(path, stream, None if path.name.endswith(".gz") else limit)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             yield Document(0, None, f"cannot read file: {exc}", b"")
 
@@ -106,10 +108,13 @@ def iter_range(path: Path, start: int, end: int, lines_before: int) -> Iterator[
 
 
 
-def _iter_stream(path: Path, stream: BinaryIO) -> Iterator[Document]:
+def _iter_stream(path: Path, stream: BinaryIO, limit: int | None) -> Iterator[Document]:
     first_error: Document | None = None
-    number = 0
+    number = start = 0
     for number, line in enumerate(stream, start=1):
+        if limit is not None and start >= limit:
+            break
+        start += len(line)
         if not line.strip():
             continue
         document = _parse_line(number, line)

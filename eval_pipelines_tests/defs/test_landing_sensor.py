@@ -5,7 +5,8 @@ import time
 import dagster as dg
 
 from eval_pipelines.defs.partitions import RANGE_END, RANGE_START, hour_key, hours_of
-from eval_pipelines.defs.sensors import QUIET_SECONDS, landing_sensor
+from eval_pipelines.defs.sensors import landing_sensor
+from eval_pipelines.landing import QUIET_SECONDS
 from eval_pipelines.parsing.records import HOUR_NS
 from eval_pipelines_tests.builders import T0, latest_llm_attributes, span, traces_request, write_lines
 
