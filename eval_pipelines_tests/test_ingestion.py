@@ -72,6 +72,17 @@ def test_lines_appended_after_the_scan_wait_for_the_next_scan(home, index, setti
     assert built[HOUR].quarantine.num_rows == 0
 
 
+def test_a_span_from_before_the_lake_begins_is_quarantined_as_clock_skew(home, index, settings, prices, con):
+    two_years = 2 * 365 * 86400
+    write_lines(home.landing / "t.jsonl", traces_request(span("01" * 8, attributes=latest_llm_attributes()),
+                                                         span("02" * 8, start_s=-two_years,
+                                                              attributes=latest_llm_attributes())))
+    built = build(index, settings, prices, con)
+    assert [row["span_id"] for row in rows(built)] == ["01" * 8]
+    (skewed,) = built[HOUR].quarantine.to_pylist()
+    assert "clock skew" in skewed["reason"] and '"02020202' in skewed["raw"]
+
+
 def test_parent_cycles_and_orphans_do_not_hang(home, index, settings, prices, con):
     a = span("01" * 8, parent="02" * 8, attributes=latest_llm_attributes())
     b = span("02" * 8, parent="01" * 8, attributes={"app.route": "/loop"})
