@@ -70,7 +70,10 @@ def check_the_queue(loop) -> None:
     queue = loop["lake"].read_partition("review_queue", "hour", ROLLOUT_HOUR).to_pylist()
     assert 0 < len(queue) == meta["dagster/row_count"] <= 20
     control = [row for row in queue if row["control"]]
-    assert len(control) == meta["control"] == 2 and all(0 < row["inclusion_probability"] < 1 for row in control)
+    # Two places are drawn for control; one may be skipped as a near-duplicate of the other (the demo's questions
+    # are templated, and which requests are drawn depends on the span ids, random in each generated demo day).
+    assert 1 <= len(control) == meta["control"] <= 2
+    assert all(0 < row["inclusion_probability"] < 1 for row in control)
     window = [row for row in queue if "alert_window" in row["reasons"]]
     assert window and all((row["route"], row["prompt_version"]) == ("/orders", "v7") for row in window)
     assert all(row["alert_keys"] == ["refusal_rate_up|total"] for row in window)
