@@ -29,6 +29,7 @@ from processes import measure
 
 DAY_START_NS = T0 - 14 * 3600 * 10**9  # 2026-11-21T00:00Z
 HOUR_NS = 3600 * 10**9
+FIRST_CALL_OFFSET_NS = 10_000_000  # the application span starts 5 ms before its call: inside the day too
 
 
 def write_day(landing: Path, requests: int) -> None:
@@ -36,7 +37,7 @@ def write_day(landing: Path, requests: int) -> None:
     per_hour = requests // 24
     for hour in range(24):
         generate(landing / f"traces-{hour:02d}.jsonl", per_hour, first_call=hour * per_hour,
-                 start_ns=DAY_START_NS, spacing_ns=HOUR_NS // per_hour)
+                 start_ns=DAY_START_NS + FIRST_CALL_OFFSET_NS, spacing_ns=HOUR_NS // per_hour)
 
 
 def floor_of_day(landing: str) -> dict:
@@ -50,6 +51,7 @@ def ours(home_root: str) -> dict:
     from eval_pipelines.cli import standin_judge
     from eval_pipelines.definitions import build_defs
     from eval_pipelines.defs.local_runs import LocalPipeline, wait_for_quiet_landing
+    from eval_pipelines.defs.partitions import hours_of
     from eval_pipelines.home import Home
     from eval_pipelines.lake import Lake
 
@@ -59,7 +61,7 @@ def ours(home_root: str) -> dict:
             dg.DagsterInstance.local_temp(dagster_home) as instance:
         pipeline = LocalPipeline(instance, build_defs(home))
         started = time.perf_counter()
-        keys = sorted(request.partition_key for request in pipeline.landing_sensor_tick().run_requests)
+        keys = sorted(key for request in pipeline.landing_sensor_tick().run_requests for key in hours_of(request))
         scanned = time.perf_counter()
         run = pipeline.execute_hours(keys[0], keys[-1])
         done = time.perf_counter()
