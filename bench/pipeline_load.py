@@ -61,7 +61,14 @@ def ours(home_root: str) -> dict:
             dg.DagsterInstance.local_temp(dagster_home) as instance:
         pipeline = LocalPipeline(instance, build_defs(home))
         started = time.perf_counter()
-        keys = sorted(key for request in pipeline.landing_sensor_tick().run_requests for key in hours_of(request))
+        keys, cursor, ticks = set(), None, 0
+        while True:  # the sensor scans for at most 40 s per tick; the daemon ticks again until all is seen
+            tick = pipeline.landing_sensor_tick(cursor)
+            ticks, cursor = ticks + 1, tick.cursor
+            if not tick.run_requests:
+                break
+            keys |= {key for request in tick.run_requests for key in hours_of(request)}
+        keys = sorted(keys)
         scanned = time.perf_counter()
         run = pipeline.execute_hours(keys[0], keys[-1])
         done = time.perf_counter()
@@ -69,7 +76,7 @@ def ours(home_root: str) -> dict:
         steps = {r.event_log_entry.step_key: r.event_log_entry.dagster_event.event_specific_data.duration_ms / 1000
                  for r in records}
     lake = Lake(home.warehouse)
-    return {"success": run.success, "hours": len(keys), "scan_seconds": scanned - started,
+    return {"success": run.success, "hours": len(keys), "ticks": ticks, "scan_seconds": scanned - started,
             "run_seconds": done - scanned, "steps": steps,
             "rows": {table: sum(lake.read_partition(table, "hour", key).num_rows for key in keys)
                      for table in ("traces", "programmatic_scores", "judge_scores")}}
@@ -92,7 +99,8 @@ def main() -> int:
     assert result["success"] and result["hours"] == 24 and requests == args.requests // 24 * 24, result
     total = result["scan_seconds"] + result["run_seconds"]
     print(f"\n{'stage':<28} {'wall s':>8} {'share':>6}")
-    print(f"{'landing_sensor scan':<28} {result['scan_seconds']:>8.1f} {result['scan_seconds'] / total:>6.0%}")
+    scan = f"landing_sensor ({result['ticks']} ticks)"
+    print(f"{scan:<28} {result['scan_seconds']:>8.1f} {result['scan_seconds'] / total:>6.0%}")
     for step, seconds in result["steps"].items():
         print(f"{step:<28} {seconds:>8.1f} {seconds / total:>6.0%}")
     print(f"{'Dagster run, end to end':<28} {result['run_seconds']:>8.1f}")
