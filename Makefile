@@ -59,6 +59,7 @@ bench: install
 	$(BIN)/python bench/ingestion_throughput.py
 	$(BIN)/python bench/scoring_throughput.py --repeats 5
 	$(BIN)/python bench/judge_throughput.py
+	$(BIN)/python bench/pipeline_load.py
 
 lint: install
 	$(BIN)/ruff check eval_pipelines eval_pipelines_tests bench
