@@ -18,6 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from eval_pipelines.calibration.statistics import rogan_gladen
+from eval_pipelines.judge.summary import EFFECTIVE_N_SQL, WEIGHTED_PASS_RATE_SQL
 from eval_pipelines.monitoring.intervals import wilson
 from eval_pipelines.schemas import QUALITY_SLIS
 
@@ -155,10 +156,8 @@ def _judge_rows(con: duckdb.DuckDBPyConnection, hour: datetime, present: set[str
     rubrics = [r for (r,) in con.sql("SELECT DISTINCT rubric FROM sli_judged WHERE status = 'ok'").fetchall()]
     rows = []
     for rubric in sorted(rubrics):
-        grouped = _grouped(con, "(SELECT *, 1 / inclusion_probability AS w FROM sli_judged WHERE status = 'ok' "
-                                "AND rubric = ?)",
-                           {"weighted": "sum(passed::DOUBLE * w) / sum(w)", "n_eff": "sum(w) ** 2 / sum(w * w)"},
-                           [rubric])
+        grouped = _grouped(con, "(SELECT * FROM sli_judged WHERE status = 'ok' AND rubric = ?)",
+                           {"weighted": WEIGHTED_PASS_RATE_SQL, "n_eff": EFFECTIVE_N_SQL}, [rubric])
         for g in grouped:
             scaled = {**g, "k": g["weighted"] * g["n_eff"]}
             rows += list(_rows(hour, [scaled], f"judge_pass_rate_{rubric}", "k", "n_eff", None, min_samples))
