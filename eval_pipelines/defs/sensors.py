@@ -233,9 +233,9 @@ def quality_alert_sensor(context: dg.SensorEvaluationContext, lake: LakeResource
 def _review_request(hours: list[tuple[str, list[str]]]) -> dg.RunRequest:
     """The review queues of consecutive hours in one run, built again only if the incidents open at some
     hour's evaluation changed."""
-    digest = hashlib.sha256("\n".join(f"{key}:{','.join(open_)}" for key, open_ in hours).encode()).hexdigest()[:16]
     first, last = hours[0][0], hours[-1][0]
-    return dg.RunRequest(run_key=f"review:{first}..{last}:{digest}",
+    state = {f"{key}:{','.join(open_incidents)}" for key, open_incidents in hours}
+    return dg.RunRequest(run_key=_run_key(f"review:{first}..{last}", state),
                          tags={"eval_pipelines/trigger": "quality_alert_sensor", **range_tags(first, last)})
 
 
