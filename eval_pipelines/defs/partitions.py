@@ -37,8 +37,8 @@ def hours_of(request: dg.RunRequest) -> list[str]:
     """The hour partitions a run request covers: its partition, or its range."""
     if request.partition_key is not None:
         return [request.partition_key]
-    first, last = hour_index(request.tags[RANGE_START]), hour_index(request.tags[RANGE_END])
-    return [hour_key(hour) for hour in range(first, last + 1)]
+    return hourly_partitions.get_partition_keys_in_range(
+        dg.PartitionKeyRange(request.tags[RANGE_START], request.tags[RANGE_END]))
 
 
 def consecutive_stretches(items: Sequence[T], hour_of: Callable[[T], int]) -> list[list[T]]:
