@@ -26,10 +26,15 @@ QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 @dataclass(frozen=True)
 class LocalRun:
-    partition_key: str  # the partition, or the range ``first...last``
+    partition_keys: tuple[str, ...]  # none for an unpartitioned job
     success: bool
     run_id: str
-    partition_keys: tuple[str, ...] = ()
+
+    @property
+    def partition_key(self) -> str:
+        """The partition, or the range ``first...last``."""
+        keys = self.partition_keys
+        return "" if not keys else keys[0] if len(keys) == 1 else f"{keys[0]}...{keys[-1]}"
 
 
 @dataclass(frozen=True)
@@ -92,10 +97,9 @@ class LocalPipeline:
         result = self.defs.resolve_job_def(job_name).execute_in_process(
             partition_key=partition_key, instance=self.instance, raise_on_error=False, run_config=QUIET_LOGS,
             tags={"eval_pipelines/trigger": "local"})
-        return LocalRun(partition_key or "", result.success, result.run_id)
+        return LocalRun((partition_key,) if partition_key else (), result.success, result.run_id)
 
 
 def _local_run(request: dg.RunRequest, result: dg.ExecuteInProcessResult) -> LocalRun:
     keys = tuple(hours_of(request)) if request.partition_key or RANGE_START in request.tags else ()
-    label = "" if not keys else keys[0] if len(keys) == 1 else f"{keys[0]}...{keys[-1]}"
-    return LocalRun(label, result.success, result.run_id, keys)
+    return LocalRun(keys, result.success, result.run_id)
