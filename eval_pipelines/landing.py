@@ -147,8 +147,8 @@ class LandingIndex:
         for path in self.landing_files():
             relative, stat = path.relative_to(self.landing).as_posix(), path.stat()
             known = self.load(relative)
-            appending = now_ns - stat.st_mtime_ns < QUIET_SECONDS * 1e9 and stat.st_size >= (known.size if known else 0)
-            keep = known is not None and (known.is_current(stat) or appending)
+            recent = now_ns - stat.st_mtime_ns < QUIET_SECONDS * 1e9
+            keep = known is not None and (known.is_current(stat) or (recent and stat.st_size >= known.size))
             entries.append(known if keep else scan_file(self.landing, path))
         return entries
 
