@@ -79,8 +79,8 @@ def _inspect(args: argparse.Namespace) -> int:
     from eval_pipelines.inspection import format_summary, summarize
     from eval_pipelines.lake import Lake
 
-    home = _home(args)
-    print(format_summary(summarize(Lake(home.warehouse), duckdb.connect())))
+    lake = Lake(_home(args).lake)
+    print(format_summary(summarize(lake, lake.attach(duckdb.connect()))))
     return 0
 
 
@@ -91,7 +91,7 @@ def _export_evaluations(args: argparse.Namespace) -> int:
     from eval_pipelines.lake import Lake
 
     home = _home(args)
-    lake = Lake(home.warehouse)
+    lake = Lake(home.lake)
     day = date.fromisoformat(args.date)
     hours = [f"{day.isoformat()}-{hour:02d}:00" for hour in range(24)]
     sources = []
@@ -113,11 +113,11 @@ def _review_export(args: argparse.Namespace) -> int:
     from eval_pipelines.review.export import export_queue
 
     home = _home(args)
-    lake = Lake(home.warehouse)
+    lake = Lake(home.lake)
     keys = [key for key in lake.partition_keys("review_queue", "hour") if not args.date or key.startswith(args.date)]
     queue = lake.read_partitions("review_queue", "hour", keys)
     if queue is None:
-        print(f"no review queue{' on ' + args.date if args.date else ''} in {home.warehouse}: materialize "
+        print(f"no review queue{' on ' + args.date if args.date else ''} in {home.lake}: materialize "
               "review_queue first (quality_alert_sensor requests it after each evaluated hour)")
         return 1
     rubrics = load_rubrics()
@@ -136,7 +136,7 @@ def _catalog(args: argparse.Namespace) -> int:
     from eval_pipelines.lake import Lake
 
     home = _home(args)
-    lake = Lake(home.warehouse, home.catalog)
+    lake = Lake(home.lake, home.catalog)
     if not lake.refresh_catalog():
         print(f"{home.catalog} is open in another process; close it and retry", file=sys.stderr)
         return 1
@@ -191,7 +191,7 @@ def _feedback_loop(pipeline, home: Home, tick, day: str) -> list:
     from eval_pipelines.review.export import write_jsonl
     from eval_pipelines.review.golden import latest_version
 
-    lake = Lake(home.warehouse)
+    lake = Lake(home.lake)
     reviews = pipeline.execute_run_requests(tick.review_requests, progress=lambda _: None, job_name="review_job")
     queue = lake.read_partitions("review_queue", "hour", [f"{day}-{hour:02d}:00" for hour in range(24)])
     queued = queue.to_pylist() if queue is not None else []
@@ -297,7 +297,7 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"quality_alert_sensor: {tick.summary}")
         loop = _feedback_loop(pipeline, home, tick, days[-1]) if days else []
     failed = [run.partition_key for run in [calibration, *runs, *canaries, *drifts, *loop] if not run.success]
-    Lake(home.warehouse, home.catalog).refresh_catalog()
+    Lake(home.lake, home.catalog).refresh_catalog()
     hours_ok = sum(len(run.partition_keys) for run in runs if run.success)
     print(f"\nmaterialized {hours_ok}/{sum(len(run.partition_keys) for run in runs)} hour(s) in "
           f"{time.monotonic() - started:.0f} s"

@@ -55,7 +55,7 @@ def build_defs(home: Home, **resources: dg.ConfigurableResource) -> dg.Definitio
         sensors=[landing_sensor, labels_sensor, quality_alert_sensor, golden_refresh_sensor, offline_sensor],
         executor=executor_from_env(),
         resources={
-            "lake": LakeResource(home=str(home.root)),
+            "lake": LakeResource(home=str(home.root), lake_url=home.lake_url),
             "duckdb": duckdb_resource(home),
             "ingestion": IngestionConfigResource(),
             "scoring": ScoringConfigResource(),

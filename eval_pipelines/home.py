@@ -2,6 +2,8 @@
 
 Domain code and the Dagster layer both resolve folders through :class:`Home`, so the layout is
 defined once. The default home is ``.eval_pipelines_home`` in the project folder (git-ignored).
+The lake is ``<home>/warehouse`` unless ``EVAL_PIPELINES_LAKE`` names another folder or an object store
+URL (``s3://bucket/lake``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HOME_ENV_VAR = "EVAL_PIPELINES_HOME"
+LAKE_ENV_VAR = "EVAL_PIPELINES_LAKE"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_HOME = PROJECT_ROOT / ".eval_pipelines_home"
 
@@ -18,10 +21,12 @@ DEFAULT_HOME = PROJECT_ROOT / ".eval_pipelines_home"
 @dataclass(frozen=True)
 class Home:
     root: Path
+    lake_url: str = ""
 
     @classmethod
     def from_env(cls) -> Home:
-        return cls(Path(os.environ.get(HOME_ENV_VAR) or DEFAULT_HOME).expanduser().resolve())
+        return cls(Path(os.environ.get(HOME_ENV_VAR) or DEFAULT_HOME).expanduser().resolve(),
+                   os.environ.get(LAKE_ENV_VAR, ""))
 
     @property
     def landing(self) -> Path:
@@ -30,6 +35,11 @@ class Home:
     @property
     def warehouse(self) -> Path:
         return self.root / "warehouse"
+
+    @property
+    def lake(self) -> str:
+        """The lake's root: a folder, or an fsspec URL of an object store."""
+        return self.lake_url or str(self.warehouse)
 
     @property
     def landing_index(self) -> Path:
@@ -68,11 +78,8 @@ class Home:
     def catalog(self) -> Path:
         return self.root / "catalog.duckdb"
 
-    def table_dir(self, table: str) -> Path:
-        return self.warehouse / table
-
     def ensure(self) -> Home:
-        for folder in (self.landing, self.warehouse, self.landing_index, self.labels, self.canary, self.offline,
+        for folder in (self.landing, self.landing_index, self.labels, self.canary, self.offline,
                        self.reports, self.golden, self.dagster):
             folder.mkdir(parents=True, exist_ok=True)
         return self

@@ -1,10 +1,17 @@
 """The Parquet lake: one folder per table, one file per partition, replaced atomically.
 
-``warehouse/<table>/<key>=<partition>/data.parquet`` is written to a temporary name in the same
-folder and renamed into place, so readers see the old partition or the new one, never half of one,
-and processes writing different partitions never touch the same file. DuckDB reads the lake with
-``read_parquet('<home>/warehouse/<table>/**/*.parquet', hive_partitioning = true)``; a catalog file
-holds one view per table for people who open the lake in the DuckDB CLI.
+``<lake>/<table>/<key>=<partition>/data.parquet``. The lake's root is a local folder (by default
+``<home>/warehouse``) or any fsspec URL, such as ``s3://bucket/lake``. Readers see the old partition or
+the new one, never half of one, and processes writing different partitions never touch the same file:
+
+- on a local or shared file system a partition is written to a temporary name in its folder and
+  renamed into place;
+- on an object store, where there is no atomic rename, a partition is one object written with one
+  upload (S3 makes a whole object visible when its upload completes) and read with one GET.
+
+DuckDB reads the lake with ``read_parquet('<lake>/<table>/**/*.parquet', hive_partitioning = true)``;
+:meth:`Lake.attach` hands an object store's file system to a DuckDB connection, so no DuckDB extension
+is downloaded. A catalog file holds one view per table for people who open the lake in the DuckDB CLI.
 """
 
 from __future__ import annotations
@@ -19,16 +26,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
 
 PARTITION_FILE = "data.parquet"
 STALE_TEMPORARY_SECONDS = 3600
+# Listings are never cached, because other processes add partitions; a file DuckDB opens is fetched whole,
+# in one GET, so a partition replaced during a query cannot mix two versions.
+OBJECT_STORE_OPTIONS = {"s3": {"use_listings_cache": False, "default_cache_type": "all"}}
 
 
 @dataclass(frozen=True)
 class PartitionWrite:
-    path: Path
+    path: str
     rows: int
     previous_rows: int | None
 
@@ -38,13 +50,30 @@ def sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def lake_filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The file system behind a lake URL or folder, and the root path on it."""
+    protocol = fsspec.utils.get_protocol(url)
+    return fsspec.core.url_to_fs(url, **OBJECT_STORE_OPTIONS.get(protocol, {}))
+
+
 class Lake:
-    def __init__(self, warehouse: Path, catalog: Path | None = None) -> None:
-        self.warehouse = warehouse
+    def __init__(self, root: str | Path, catalog: Path | None = None) -> None:
+        self.fs, self.root = lake_filesystem(str(root))
+        self.is_local = isinstance(self.fs, LocalFileSystem)
         self.catalog = catalog
 
-    def partition_path(self, table: str, key_name: str, key: str) -> Path:
-        return self.warehouse / table / f"{key_name}={key}" / PARTITION_FILE
+    def url(self, path: str) -> str:
+        """How DuckDB and people name a path of the lake."""
+        return path if self.is_local else self.fs.unstrip_protocol(path)
+
+    def attach(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+        """Let the connection read the lake: an object store's file system is registered with it."""
+        if not self.is_local:
+            con.register_filesystem(self.fs)
+        return con
+
+    def partition_path(self, table: str, key_name: str, key: str) -> str:
+        return f"{self.root}/{table}/{key_name}={key}/{PARTITION_FILE}"
 
     def read_partition(self, table: str, key_name: str, key: str) -> pa.Table | None:
         return self.read_partitions(table, key_name, [key])
@@ -54,28 +83,44 @@ class Lake:
         """The named partitions that exist, concatenated (``None`` when none does)."""
         parts = []
         for key in keys:
-            # One open file handle: a path would be opened again per read, and could meet a newer version.
             try:
-                with open(self.partition_path(table, key_name, key), "rb") as stream:
-                    parts.append(pq.read_table(stream, columns=columns))
+                with self._whole_file(self.partition_path(table, key_name, key)) as source:
+                    parts.append(pq.read_table(source, columns=columns))
             except FileNotFoundError:
                 continue
         return (parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="default")) if parts else None
 
+    def _whole_file(self, path: str) -> pa.NativeFile:
+        """One version of a partition: one open file handle locally (a path would be opened again per
+        read, and could meet a newer version), one GET from an object store."""
+        if self.is_local:
+            return pa.OSFile(path)
+        return pa.BufferReader(self.fs.cat_file(path))
+
     def partition_rows(self, table: str, key_name: str, key: str) -> int | None:
         try:
-            with open(self.partition_path(table, key_name, key), "rb") as stream:
+            with self.fs.open(self.partition_path(table, key_name, key), "rb") as stream:
                 return pq.ParquetFile(stream).metadata.num_rows
         except FileNotFoundError:
             return None
 
     def write_partition(self, table: str, key_name: str, key: str, data: pa.Table) -> PartitionWrite:
-        """Replace one partition atomically; the previous version stays readable until the rename."""
+        """Replace one partition atomically; the previous version stays readable until the new one is whole."""
         target = self.partition_path(table, key_name, key)
-        target.parent.mkdir(parents=True, exist_ok=True)
         previous_rows = self.partition_rows(table, key_name, key)
-        self._remove_stale_temporaries(target.parent)
-        temporary = target.parent / f".{PARTITION_FILE}.{uuid.uuid4().hex}.tmp"
+        if self.is_local:
+            self._write_and_rename(target, data)
+        else:
+            self._upload_whole(target, data)
+        if self.catalog is not None:
+            self.ensure_catalog_view(table)
+        return PartitionWrite(self.url(target), data.num_rows, previous_rows)
+
+    def _write_and_rename(self, target: str, data: pa.Table) -> None:
+        folder = Path(target).parent
+        folder.mkdir(parents=True, exist_ok=True)
+        self._remove_stale_temporaries(folder)
+        temporary = folder / f".{PARTITION_FILE}.{uuid.uuid4().hex}.tmp"
         try:
             pq.write_table(data, temporary, compression="zstd")
             with open(temporary, "rb") as stream:
@@ -83,9 +128,12 @@ class Lake:
             os.replace(temporary, target)
         finally:
             temporary.unlink(missing_ok=True)
-        if self.catalog is not None:
-            self.ensure_catalog_view(table)
-        return PartitionWrite(target, data.num_rows, previous_rows)
+
+    def _upload_whole(self, target: str, data: pa.Table) -> None:
+        # Serialised first: a stream closed by an error half way would publish the half it had written.
+        buffer = pa.BufferOutputStream()
+        pq.write_table(data, buffer, compression="zstd")
+        self.fs.pipe_file(target, buffer.getvalue().to_pybytes())
 
     @staticmethod
     def _remove_stale_temporaries(folder: Path) -> None:
@@ -95,29 +143,30 @@ class Lake:
                 leftover.unlink(missing_ok=True)
 
     def glob(self, table: str) -> str:
-        return str(self.warehouse / table / "**" / "*.parquet")
+        return self.url(f"{self.root}/{table}/**/*.parquet")
 
     def scan(self, table: str) -> str:
-        """SQL for the whole table, to use in FROM clauses."""
+        """SQL for the whole table, to use in FROM clauses (on a connection :meth:`attach` has seen)."""
         return f"read_parquet({sql_string(self.glob(table))}, hive_partitioning = true, union_by_name = true)"
+
+    def _files(self, table: str) -> list[str]:
+        return self.fs.glob(f"{self.root}/{table}/*=*/{PARTITION_FILE}")
 
     def partition_keys(self, table: str, key_name: str) -> list[str]:
         """The keys of the table's partitions that hold a file, sorted."""
-        folder = self.warehouse / table
         prefix = f"{key_name}="
-        return sorted(p.name[len(prefix):] for p in folder.glob(f"{prefix}*") if (p / PARTITION_FILE).exists()) \
-            if folder.is_dir() else []
+        folders = (path.rsplit("/", 2)[1] for path in self._files(table))
+        return sorted(folder[len(prefix):] for folder in folders if folder.startswith(prefix))
 
     def scan_existing(self, table: str) -> str | None:
         """Like :meth:`scan`, or ``None`` while the table has no file yet (DuckDB fails on an empty glob)."""
-        folder = self.warehouse / table
-        return self.scan(table) if folder.is_dir() and any(folder.rglob("*.parquet")) else None
+        return self.scan(table) if self._files(table) else None
 
     def tables(self) -> list[str]:
-        if not self.warehouse.exists():
+        if not self.fs.isdir(self.root):
             return []
-        return sorted(p.name for p in self.warehouse.iterdir()
-                      if p.is_dir() and not p.name.startswith(".") and any(p.rglob("*.parquet")))
+        names = (path.rsplit("/", 1)[-1] for path in self.fs.ls(self.root, detail=False))
+        return sorted(name for name in names if not name.startswith(".") and self._files(name))
 
     @contextmanager
     def _catalog_lock(self) -> Iterator[None]:
@@ -146,7 +195,7 @@ class Lake:
                 con = duckdb.connect(str(self.catalog))
             except duckdb.IOException:
                 return False
-            with con:
+            with self.attach(con):
                 for table in names:
                     con.execute(f'CREATE OR REPLACE VIEW "{table}" AS SELECT * FROM {self.scan(table)}')
         markers = self.catalog.parent / ".catalog"

@@ -1,5 +1,7 @@
 import os
 import shutil
+import uuid
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -7,8 +9,10 @@ import duckdb
 import pytest
 
 from eval_pipelines.home import HOME_ENV_VAR, Home
+from eval_pipelines.lake import Lake
 from eval_pipelines.landing import LandingIndex
 from eval_pipelines.settings import load_ingestion_settings, load_price_table
+from eval_pipelines_tests.servers import S3Server
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
@@ -63,3 +67,25 @@ def demo_landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def demo_home(home: Home, demo_landing: Path) -> Home:
     shutil.copytree(demo_landing, home.landing, dirs_exist_ok=True)
     return home
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    with S3Server(tmp_path_factory.mktemp("s3") / "server.log") as server:
+        yield server
+
+
+@pytest.fixture
+def s3_lake_url(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A lake in a fresh bucket of the local S3 server; AWS_* point at it for this test and its subprocesses."""
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    bucket = f"lake-{uuid.uuid4().hex[:12]}"
+    Lake(f"s3://{bucket}").fs.mkdir(bucket)
+    return f"s3://{bucket}/warehouse"
+
+
+@pytest.fixture(params=["local", "s3"])
+def lake_url(request: pytest.FixtureRequest, home: Home) -> str:
+    """The lake on a local folder, then on object storage: each test using it runs on both."""
+    return home.lake if request.param == "local" else request.getfixturevalue("s3_lake_url")

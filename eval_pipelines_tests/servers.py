@@ -1,4 +1,5 @@
-"""Real local servers the tests start and stop themselves: an HTTP receiver, PostgreSQL, `dagster dev`."""
+"""Real local servers the tests start and stop themselves: an HTTP receiver, an S3-compatible object store,
+PostgreSQL, `dagster dev`."""
 
 import json
 import os
@@ -64,6 +65,33 @@ class Receiver:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class S3Server:
+    """moto's S3-compatible server in a process of its own; :attr:`env` points AWS clients (s3fs) at it."""
+
+    def __init__(self, log: Path) -> None:
+        self.port, self.log = free_port(), log
+        self.env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{self.port}", "AWS_ACCESS_KEY_ID": "eval-pipelines-tests",
+                    "AWS_SECRET_ACCESS_KEY": "unused-by-the-local-server", "AWS_DEFAULT_REGION": "us-east-1"}
+
+    def __enter__(self) -> "S3Server":
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
+                                             str(self.port)], stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+        wait_until(self._serving, 60, f"the S3 server (log: {self.log})", interval_s=0.2)
+        return self
+
+    def _serving(self) -> bool:
+        try:
+            return httpx.get(self.env["AWS_ENDPOINT_URL"], timeout=2).status_code < 500
+        except httpx.TransportError:
+            return False
+
+    def __exit__(self, *exc) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(timeout=30)
 
 
 class PostgresServer:

@@ -1,9 +1,11 @@
 """Resources: where the lake lives, how DuckDB queries it, and the ingestion settings."""
 
-
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
@@ -27,14 +29,16 @@ class LakeResource(dg.ConfigurableResource):
     """The ``EVAL_PIPELINES_HOME`` folder: landing files, the Parquet lake, reports."""
 
     home: str = Field(description="Root folder (EVAL_PIPELINES_HOME).")
+    lake_url: str = Field(default="", description="The lake's folder or object store URL (EVAL_PIPELINES_LAKE); "
+                                                  "empty: <home>/warehouse.")
 
     @property
     def layout(self) -> Home:
-        return Home(Path(self.home)).ensure()
+        return Home(Path(self.home), self.lake_url).ensure()
 
     @property
     def lake(self) -> Lake:
-        return Lake(self.layout.warehouse, self.layout.catalog)
+        return Lake(self.layout.lake, self.layout.catalog)
 
     def required_partition(self, table: str, key: str, columns: list[str] | None = None) -> pa.Table:
         """An upstream hour this asset cannot run without: a clear failure if it was never materialized."""
@@ -147,10 +151,21 @@ class ReviewConfigResource(dg.ConfigurableResource):
         return load_review_settings(Path(self.review) if self.review else None)
 
 
-def duckdb_resource(home: Home) -> DuckDBResource:
+class LakeDuckDBResource(DuckDBResource):
+    """DuckDB connections that can read the lake, wherever it lives."""
+
+    lake_url: str = Field(default="", description="The lake's object store URL; empty for a local lake.")
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with super().get_connection() as con:
+            yield Lake(self.lake_url).attach(con) if self.lake_url else con
+
+
+def duckdb_resource(home: Home) -> LakeDuckDBResource:
     """An in-memory DuckDB over the Parquet lake: no database file, so no cross-process lock."""
     spill = home.root / "tmp" / "duckdb"
     spill.mkdir(parents=True, exist_ok=True)
-    return DuckDBResource(database=":memory:",
-                          connection_config={"memory_limit": "1GB", "preserve_insertion_order": False,
-                                             "temp_directory": str(spill)})
+    return LakeDuckDBResource(database=":memory:", lake_url=home.lake_url,
+                              connection_config={"memory_limit": "1GB", "preserve_insertion_order": False,
+                                                 "temp_directory": str(spill)})

@@ -1,5 +1,5 @@
 """A backfill runs a day of hours per run: one run over three hours writes what three hourly runs write,
-with each hour's own metadata and partition."""
+with each hour's own metadata and partition; with the lake on object storage it writes the same lake."""
 
 import shutil
 from pathlib import Path
@@ -14,6 +14,7 @@ from eval_pipelines.defs.partitions import hourly_partitions
 from eval_pipelines.defs.resources import MonitoringConfigResource, ScoringConfigResource
 from eval_pipelines.home import Home
 from eval_pipelines.lake import Lake
+from eval_pipelines_tests.servers import S3Server
 
 HOURS = ["2026-11-21-13:00", "2026-11-21-14:00", "2026-11-21-15:00"]
 # Columns that depend on when or how fast the run went, not on what it computed.
@@ -22,8 +23,9 @@ TABLES = ["traces", "trace_quarantine", "trace_validation", "programmatic_scores
           "judge_scores", "quality_slis"]
 
 
-def run_home(root: Path, landing: Path, by_hour: bool) -> tuple[Lake, dg.DagsterInstance, list[str]]:
-    home = Home(root).ensure()
+def run_home(root: Path, landing: Path, by_hour: bool,
+             lake_url: str = "") -> tuple[Lake, dg.DagsterInstance, list[str]]:
+    home = Home(root, lake_url).ensure()
     shutil.copytree(landing, home.landing, dirs_exist_ok=True)
     defs = build_defs(home, scoring=ScoringConfigResource(text_evals_report=False),
                       monitoring=MonitoringConfigResource(evidently_workspace=False))
@@ -32,7 +34,7 @@ def run_home(root: Path, landing: Path, by_hour: bool) -> tuple[Lake, dg.Dagster
     runs = ([pipeline.execute_hours(key, key) for key in HOURS] if by_hour
             else [pipeline.execute_hours(HOURS[0], HOURS[-1])])
     assert all(run.success for run in runs)
-    return Lake(home.warehouse), instance, [run.run_id for run in runs]
+    return Lake(home.lake), instance, [run.run_id for run in runs]
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +42,16 @@ def homes(tmp_path_factory: pytest.TempPathFactory, demo_landing: Path):
     root = tmp_path_factory.mktemp("backfill")
     with standin_judge():
         return run_home(root / "range", demo_landing, by_hour=False), run_home(root / "hours", demo_landing, True)
+
+
+@pytest.fixture(scope="module")
+def object_store_home(tmp_path_factory: pytest.TempPathFactory, demo_landing: Path, s3_server: S3Server):
+    """The range run again, with the lake in a bucket of the local S3 server (EVAL_PIPELINES_LAKE=s3://...)."""
+    with pytest.MonkeyPatch.context() as env, standin_judge():
+        for name, value in s3_server.env.items():
+            env.setenv(name, value)
+        Lake("s3://backfill").fs.mkdir("backfill")
+        yield run_home(tmp_path_factory.mktemp("object-store"), demo_landing, False, "s3://backfill/lake")
 
 
 def comparable(lake: Lake, table: str, key: str) -> list[dict]:
@@ -92,3 +104,12 @@ def test_the_range_runs_checks_name_the_hours_they_checked(homes):
     assert parsed.passed and parsed.metadata["hours_checked"].value == 3
     assert parsed.metadata["failed_hours"].value == "none"
     assert "judge_scores_error_rate" in evaluations
+
+
+def test_with_the_lake_on_object_storage_the_run_writes_the_same_lake(homes, object_store_home):
+    (local_lake, _, _), _ = homes
+    s3_lake, _, _ = object_store_home
+    assert not s3_lake.is_local and s3_lake.tables() == local_lake.tables()
+    for table in TABLES:
+        for key in HOURS:
+            assert comparable(s3_lake, table, key) == comparable(local_lake, table, key), (table, key)

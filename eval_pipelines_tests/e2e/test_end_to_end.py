@@ -1,7 +1,8 @@
 """End to end as a team runs it: `dagster dev -w workspace.yaml` on the scale-out instance of deploy/dagster.yaml
-(a real PostgreSQL, queued runs, pools), a backfill of a demo day launched through the webserver's GraphQL API
-with the multiprocess executor at 4 processes, the page reaching a webhook, the lake identical to `make demo`'s
-single-process run of the same day, and the UI and drift report in headless Chromium."""
+(a real PostgreSQL, queued runs, pools) with the lake on an S3-compatible object store, a backfill of a demo
+day launched through the webserver's GraphQL API with the multiprocess executor at 4 processes, the page
+reaching a webhook, the lake identical to `make demo`'s single-process run of the same day, and the UI and
+drift report in headless Chromium."""
 
 import os
 import re
@@ -32,7 +33,7 @@ from eval_pipelines_tests.e2e.backfills import (
     wait_for_backfill,
     wait_for_successful_run,
 )
-from eval_pipelines_tests.servers import PROJECT, DagsterDev, PostgresServer, Receiver, wait_until
+from eval_pipelines_tests.servers import PROJECT, DagsterDev, PostgresServer, Receiver, S3Server, wait_until
 
 pytestmark = pytest.mark.e2e
 FOUR_PROCESSES = {"execution": {"config": {"multiprocess": {"max_concurrent": 4}}}}
@@ -70,14 +71,18 @@ def scale_out_instance(dagster_home: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory, demo_landing: Path):
-    """The demo day backfilled through the UI's API; yields the running server, the lake and the receiver."""
+def served(tmp_path_factory: pytest.TempPathFactory, demo_landing: Path, s3_server: S3Server):
+    """The demo day backfilled through the UI's API; yields the running server, the home and the receiver."""
     root = tmp_path_factory.mktemp("e2e")
-    home = Home(root / "home").ensure()
+    home = Home(root / "home", "s3://e2e/warehouse").ensure()
     scale_out_instance(root / "dagster")
     receiver = Receiver()
-    with standin_judge(), PostgresServer() as postgres:
-        env = {"EVAL_PIPELINES_HOME": str(home.root), **postgres.env, **user_config(root, receiver)}
+    with standin_judge(), PostgresServer() as postgres, pytest.MonkeyPatch.context() as aws:
+        for name, value in s3_server.env.items():
+            aws.setenv(name, value)
+        Lake(home.lake).fs.mkdir("e2e")
+        env = {"EVAL_PIPELINES_HOME": str(home.root), "EVAL_PIPELINES_LAKE": home.lake, **s3_server.env,
+               **postgres.env, **user_config(root, receiver)}
         with DagsterDev(root / "dagster", env, root / "dagster-dev.log") as server:
             # A new deployment calibrates the judge against the packaged seed labels first (labels_sensor).
             wait_for_successful_run(server, "calibration_job", timeout_s=180)
@@ -138,7 +143,7 @@ def test_the_steps_ran_in_parallel_processes_on_postgres_storage(served):
 
 def test_the_lake_equals_the_single_process_demo_of_the_day(served, demo):
     _, home, _, _ = served
-    lake, single_process_lake = Lake(home.warehouse), Lake(Home(demo[1] / "home").warehouse)
+    lake, single_process_lake = Lake(home.lake), Lake(Home(demo[1] / "home").lake)
     for table in ("traces", "trace_quarantine", "trace_validation", "programmatic_scores", "user_feedback",
                   "judge_sample", "judge_scores", "quality_slis"):
         for key in day_hours(DEMO_DAY):
@@ -147,7 +152,7 @@ def test_the_lake_equals_the_single_process_demo_of_the_day(served, demo):
 
 def test_every_hour_of_the_day_is_in_the_lake_with_its_metadata(served):
     _, home, _, _ = served
-    lake = Lake(home.warehouse)
+    lake = Lake(home.lake)
     hours = day_hours(DEMO_DAY)
     rows = {key: lake.read_partition("traces", "hour", key).num_rows for key in hours}
     assert sum(rows.values()) >= 600, "every demo request is at least one LLM call"
@@ -168,7 +173,7 @@ def test_checks_ran_and_the_alert_rule_paged_the_webhook(served):
     opened = [body for body in receiver.bodies if body["event"] == "opened"]
     assert opened and {body["rule"] for body in opened} == {"refusal_rate_high"}
     assert any("prompt_version=v7" in body["slice"] for body in opened), opened
-    assert "alerts" in Lake(home.warehouse).tables()
+    assert "alerts" in Lake(home.lake).tables()
 
 
 def test_the_drift_report_is_written_and_linked(served):
