@@ -33,8 +33,8 @@ from fsspec.implementations.local import LocalFileSystem
 
 PARTITION_FILE = "data.parquet"
 STALE_TEMPORARY_SECONDS = 3600
-# Listings are never cached, because other processes add partitions; a file DuckDB opens is fetched whole,
-# in one GET, so a partition replaced during a query cannot mix two versions.
+# The lake's own listings are never cached, because other processes add partitions. A file DuckDB opens is
+# fetched whole, in one GET, so a partition replaced during a query cannot mix two versions.
 OBJECT_STORE_OPTIONS = {"s3": {"use_listings_cache": False, "default_cache_type": "all"}}
 
 
@@ -50,15 +50,16 @@ def sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def lake_filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
+def lake_filesystem(url: str, **options: object) -> tuple[fsspec.AbstractFileSystem, str]:
     """The file system behind a lake URL or folder, and the root path on it."""
     protocol = fsspec.utils.get_protocol(url)
-    return fsspec.core.url_to_fs(url, **OBJECT_STORE_OPTIONS.get(protocol, {}))
+    return fsspec.core.url_to_fs(url, **OBJECT_STORE_OPTIONS.get(protocol, {}) | options)
 
 
 class Lake:
     def __init__(self, root: str | Path, catalog: Path | None = None) -> None:
-        self.fs, self.root = lake_filesystem(str(root))
+        self.location = str(root)
+        self.fs, self.root = lake_filesystem(self.location)
         self.is_local = isinstance(self.fs, LocalFileSystem)
         self.catalog = catalog
 
@@ -67,9 +68,13 @@ class Lake:
         return path if self.is_local else self.fs.unstrip_protocol(path)
 
     def attach(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-        """Let the connection read the lake: an object store's file system is registered with it."""
+        """Let the connection read the lake: an object store's file system is registered with it.
+
+        That file system is the connection's own and caches listings while the connection lives (seconds):
+        DuckDB asks for a file's size and date several times per query, and each would be a round trip."""
         if not self.is_local:
-            con.register_filesystem(self.fs)
+            con.register_filesystem(lake_filesystem(self.location, use_listings_cache=True,
+                                                    skip_instance_cache=True)[0])
         return con
 
     def partition_path(self, table: str, key_name: str, key: str) -> str:
@@ -82,13 +87,21 @@ class Lake:
                         columns: list[str] | None = None) -> pa.Table | None:
         """The named partitions that exist, concatenated (``None`` when none does)."""
         parts = []
-        for key in keys:
+        for key in self._candidates(table, key_name, keys):
             try:
                 with self._whole_file(self.partition_path(table, key_name, key)) as source:
                     parts.append(pq.read_table(source, columns=columns))
             except FileNotFoundError:
                 continue
         return (parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="default")) if parts else None
+
+    def _candidates(self, table: str, key_name: str, keys: list[str]) -> list[str]:
+        """The keys worth a read. An object store answers each missing key with a round trip, so for several
+        keys one listing says which exist (a week of history is 168 keys, most of them absent)."""
+        if self.is_local or len(keys) < 2:
+            return keys
+        present = set(self.partition_keys(table, key_name))
+        return [key for key in keys if key in present]
 
     def _whole_file(self, path: str) -> pa.NativeFile:
         """One version of a partition: one open file handle locally (a path would be opened again per
@@ -150,7 +163,9 @@ class Lake:
         return f"read_parquet({sql_string(self.glob(table))}, hive_partitioning = true, union_by_name = true)"
 
     def _files(self, table: str) -> list[str]:
-        return self.fs.glob(f"{self.root}/{table}/*=*/{PARTITION_FILE}")
+        # One recursive listing: a glob per partition folder would be one round trip per partition on S3.
+        files = self.fs.find(f"{self.root}/{table}")
+        return [path for path in files if path.endswith(f"/{PARTITION_FILE}") and "=" in path.rsplit("/", 2)[1]]
 
     def partition_keys(self, table: str, key_name: str) -> list[str]:
         """The keys of the table's partitions that hold a file, sorted."""

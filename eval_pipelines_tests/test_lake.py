@@ -31,6 +31,8 @@ def test_partition_is_replaced_and_readable_with_hive_partitioning(lake_url, hom
         assert rows.fetchall() == [("2026-11-21-14:00", "new", 2), ("2026-11-21-15:00", "other", 1)]
     assert lake.tables() == ["things"]
     assert lake.partition_keys("things", "hour") == ["2026-11-21-14:00", "2026-11-21-15:00"]
+    week = [f"2026-11-{day}-{hour:02d}:00" for day in range(15, 22) for hour in range(24)]
+    assert lake.read_partitions("things", "hour", week, ["tag"]).column("tag").to_pylist() == ["new", "new", "other"]
     assert sorted(lake.fs.find(lake.root)) == [lake.partition_path("things", "hour", f"2026-11-21-{h}:00")
                                                for h in (14, 15)], "no temporary file is left behind"
 
