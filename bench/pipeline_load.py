@@ -1,6 +1,6 @@
 """A day of 1M requests ingested and scored through Dagster in one run, with the ingestion floor side by side.
 
-    .venv/bin/python bench/pipeline_load.py [--requests 1000000]
+    .venv/bin/python bench/pipeline_load.py [--requests 1000000] [--object-store]
 
 Generates the day as 24 OTLP/JSON files, one per hour as a Collector's file exporter rotating hourly would
 write them (each request: an application span with route and prompt version, and its LLM span), then measures,
@@ -13,15 +13,20 @@ each side in a fresh process:
   validation, programmatic scores and their hourly Evidently report, feedback, the judge sample and its
   verdicts (the stand-in judge over HTTP), quality SLIs.
 Figures: wall time per step (Dagster's step durations), requests per second end to end and of the ingestion
-step next to the floor's, and the run's peak RSS.
+step next to the floor's, and the run's peak RSS. With ``--object-store`` ours runs twice, the lake in a folder
+and then in a bucket of a local S3-compatible server (moto's, in this process), side by side.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from ingestion_throughput import T0, floor, generate
@@ -45,7 +50,7 @@ def floor_of_day(landing: str) -> dict:
     return {"seconds": sum(run["seconds"] for run in runs)}
 
 
-def ours(home_root: str) -> dict:
+def ours(home_root: str, lake_url: str = "") -> dict:
     import dagster as dg
 
     from eval_pipelines.cli import standin_judge
@@ -55,7 +60,7 @@ def ours(home_root: str) -> dict:
     from eval_pipelines.home import Home
     from eval_pipelines.lake import Lake
 
-    home = Home(Path(home_root)).ensure()
+    home = Home(Path(home_root), lake_url).ensure()
     wait_for_quiet_landing(home.landing)
     with standin_judge(), tempfile.TemporaryDirectory() as dagster_home, \
             dg.DagsterInstance.local_temp(dagster_home) as instance:
@@ -75,18 +80,38 @@ def ours(home_root: str) -> dict:
         records = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS).records
         steps = {r.event_log_entry.step_key: r.event_log_entry.dagster_event.event_specific_data.duration_ms / 1000
                  for r in records}
-    lake = Lake(home.warehouse)
+    lake = Lake(home.lake)
     return {"success": run.success, "hours": len(keys), "ticks": ticks, "scan_seconds": scanned - started,
             "run_seconds": done - scanned, "steps": steps,
             "rows": {table: sum(lake.read_partition(table, "hour", key).num_rows for key in keys)
                      for table in ("traces", "programmatic_scores", "judge_scores")}}
 
 
+@contextmanager
+def s3_bucket() -> Iterator[str]:
+    """A bucket of moto's S3-compatible server on 127.0.0.1; AWS_* point at it for this process and its children."""
+    from moto.server import ThreadedMotoServer
+
+    from eval_pipelines.lake import Lake
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    os.environ.update(AWS_ENDPOINT_URL=f"http://{host}:{port}", AWS_ACCESS_KEY_ID="bench",
+                      AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
+    Lake("s3://bench-lake").fs.mkdir("bench-lake")
+    try:
+        yield "s3://bench-lake/warehouse"
+    finally:
+        server.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=1_000_000, help="requests in the day (a multiple of 24)")
+    parser.add_argument("--object-store", action="store_true", help="run ours again with the lake on local S3")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="eval-pipelines-load-") as folder:
+    with tempfile.TemporaryDirectory(prefix="eval-pipelines-load-") as folder, ExitStack() as stack:
         home = Path(folder) / "home"
         started = time.perf_counter()
         write_day(home / "landing", args.requests)
@@ -94,21 +119,26 @@ def main() -> int:
         print(f"generated {args.requests:,} requests ({2 * args.requests:,} spans, {size_mb:,.0f} MB in 24 files) "
               f"in {time.perf_counter() - started:.0f} s", flush=True)
         base = measure(floor_of_day, str(home / "landing"))
-        result = measure(ours, str(home))
+        results = {"lake in a folder": measure(ours, str(home))}
+        if args.object_store:
+            shutil.rmtree(home / "index")  # the second side scans the landing files afresh, like the first
+            results["lake on S3"] = measure(ours, str(home), stack.enter_context(s3_bucket()))
+    for result in results.values():
+        assert result["success"] and result["hours"] == 24 and result["rows"]["traces"] == args.requests // 24 * 24
+    result = next(iter(results.values()))
     requests = result["rows"]["traces"]
-    assert result["success"] and result["hours"] == 24 and requests == args.requests // 24 * 24, result
-    total = result["scan_seconds"] + result["run_seconds"]
-    print(f"\n{'stage':<28} {'wall s':>8} {'share':>6}")
-    scan = f"landing_sensor ({result['ticks']} ticks)"
-    print(f"{scan:<28} {result['scan_seconds']:>8.1f} {result['scan_seconds'] / total:>6.0%}")
-    for step, seconds in result["steps"].items():
-        print(f"{step:<28} {seconds:>8.1f} {seconds / total:>6.0%}")
-    print(f"{'Dagster run, end to end':<28} {result['run_seconds']:>8.1f}")
+    totals = [side["scan_seconds"] + side["run_seconds"] for side in results.values()]
+    print(f"\n{'stage':<28}" + "".join(f" {name:>17}" for name in results))
+    print(f"{'landing_sensor':<28}" + "".join(f" {side['scan_seconds']:>17.1f}" for side in results.values()))
+    for step in result["steps"]:
+        print(f"{step:<28}" + "".join(f" {side['steps'][step]:>17.1f}" for side in results.values()))
+    print(f"{'Dagster run, end to end':<28}" + "".join(f" {side['run_seconds']:>17.1f}" for side in results.values()))
     print(f"\nrows: {requests:,} traces, {result['rows']['programmatic_scores']:,} programmatic scores, "
-          f"{result['rows']['judge_scores']:,} judge verdicts")
+          f"{result['rows']['judge_scores']:,} judge verdicts; landing_sensor: {result['ticks']} ticks")
+    for name, total in zip(results, totals, strict=True):
+        print(f"end to end (scan + run), {name}: {requests / total:,.0f} requests/s; {total:.0f} s for the day")
     ingestion = requests / result["steps"]["trace_ingestion"]
     floor_rate = requests / base["seconds"]
-    print(f"end to end (scan + run): {requests / total:,.0f} requests/s; {total:.0f} s for the day")
     print(f"ingestion step: {ingestion:,.0f} LLM spans/s | floor: {floor_rate:,.0f} LLM spans/s | "
           f"ratio {ingestion / floor_rate:.2f}")
     print(f"peak RSS: run {result['peak_rss_mb']:,.0f} MB, floor {base['peak_rss_mb']:,.0f} MB")
