@@ -33,9 +33,12 @@ from fsspec.implementations.local import LocalFileSystem
 
 PARTITION_FILE = "data.parquet"
 STALE_TEMPORARY_SECONDS = 3600
-# The lake's own listings are never cached, because other processes add partitions. A file DuckDB opens is
-# fetched whole, in one GET, so a partition replaced during a query cannot mix two versions.
-OBJECT_STORE_OPTIONS = {"s3": {"use_listings_cache": False, "default_cache_type": "all"}}
+# Per protocol. The lake's own file system never caches listings, because other processes add partitions
+# (its reads are whole GETs already, and a row count reads only the footer).
+LAKE_OPTIONS = {"s3": {"use_listings_cache": False}}
+# A DuckDB connection's file system caches listings while the connection lives, and fetches each file it
+# opens whole, in one GET, so a partition replaced during a query cannot mix two versions.
+QUERY_OPTIONS = {"s3": {"default_cache_type": "all"}}
 
 
 @dataclass(frozen=True)
@@ -50,16 +53,15 @@ def sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def lake_filesystem(url: str, **options: object) -> tuple[fsspec.AbstractFileSystem, str]:
-    """The file system behind a lake URL or folder, and the root path on it."""
-    protocol = fsspec.utils.get_protocol(url)
-    return fsspec.core.url_to_fs(url, **OBJECT_STORE_OPTIONS.get(protocol, {}) | options)
+def lake_filesystem(url: str, options: dict[str, dict], **extra: object) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The file system behind a lake URL or folder, with ``options`` for its protocol, and the root path on it."""
+    return fsspec.core.url_to_fs(url, **options.get(fsspec.utils.get_protocol(url), {}), **extra)
 
 
 class Lake:
     def __init__(self, root: str | Path, catalog: Path | None = None) -> None:
         self.location = str(root)
-        self.fs, self.root = lake_filesystem(self.location)
+        self.fs, self.root = lake_filesystem(self.location, LAKE_OPTIONS)
         self.is_local = isinstance(self.fs, LocalFileSystem)
         self.catalog = catalog
 
@@ -73,8 +75,7 @@ class Lake:
         That file system is the connection's own and caches listings while the connection lives (seconds):
         DuckDB asks for a file's size and date several times per query, and each would be a round trip."""
         if not self.is_local:
-            con.register_filesystem(lake_filesystem(self.location, use_listings_cache=True,
-                                                    skip_instance_cache=True)[0])
+            con.register_filesystem(lake_filesystem(self.location, QUERY_OPTIONS, skip_instance_cache=True)[0])
         return con
 
     def partition_path(self, table: str, key_name: str, key: str) -> str:
