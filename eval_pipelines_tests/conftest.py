@@ -75,14 +75,19 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         yield server
 
 
-@pytest.fixture
-def s3_lake_url(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A lake in a fresh bucket of the local S3 server; AWS_* point at it for this test and its subprocesses."""
-    for name, value in s3_server.env.items():
-        monkeypatch.setenv(name, value)
+def lake_in_new_bucket(server: S3Server, env: pytest.MonkeyPatch) -> str:
+    """A lake URL in a new bucket of ``server``; ``env`` points AWS_* at it (for this process and its children)."""
+    for name, value in server.env.items():
+        env.setenv(name, value)
     bucket = f"lake-{uuid.uuid4().hex[:12]}"
     Lake(f"s3://{bucket}").fs.mkdir(bucket)
     return f"s3://{bucket}/warehouse"
+
+
+@pytest.fixture
+def s3_lake_url(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A lake in a fresh bucket of the local S3 server, for this test and its subprocesses."""
+    return lake_in_new_bucket(s3_server, monkeypatch)
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -14,6 +14,7 @@ from eval_pipelines.defs.partitions import hourly_partitions
 from eval_pipelines.defs.resources import MonitoringConfigResource, ScoringConfigResource
 from eval_pipelines.home import Home
 from eval_pipelines.lake import Lake
+from eval_pipelines_tests.conftest import lake_in_new_bucket
 from eval_pipelines_tests.servers import S3Server
 
 HOURS = ["2026-11-21-13:00", "2026-11-21-14:00", "2026-11-21-15:00"]
@@ -48,10 +49,7 @@ def homes(tmp_path_factory: pytest.TempPathFactory, demo_landing: Path):
 def object_store_home(tmp_path_factory: pytest.TempPathFactory, demo_landing: Path, s3_server: S3Server):
     """The range run again, with the lake in a bucket of the local S3 server (EVAL_PIPELINES_LAKE=s3://...)."""
     with pytest.MonkeyPatch.context() as env, standin_judge():
-        for name, value in s3_server.env.items():
-            env.setenv(name, value)
-        Lake("s3://backfill").fs.mkdir("backfill")
-        yield run_home(tmp_path_factory.mktemp("object-store"), demo_landing, False, "s3://backfill/lake")
+        yield run_home(tmp_path_factory.mktemp("object-store"), demo_landing, False, lake_in_new_bucket(s3_server, env))
 
 
 def comparable(lake: Lake, table: str, key: str) -> list[dict]:

@@ -22,7 +22,7 @@ from eval_pipelines.definitions import build_defs
 from eval_pipelines.defs.partitions import RANGE_START
 from eval_pipelines.home import Home
 from eval_pipelines.lake import Lake
-from eval_pipelines_tests.conftest import DEMO_DAY
+from eval_pipelines_tests.conftest import DEMO_DAY, lake_in_new_bucket
 from eval_pipelines_tests.defs.test_backfill import comparable
 from eval_pipelines_tests.e2e.backfills import (
     day_hours,
@@ -74,13 +74,10 @@ def scale_out_instance(dagster_home: Path) -> None:
 def served(tmp_path_factory: pytest.TempPathFactory, demo_landing: Path, s3_server: S3Server):
     """The demo day backfilled through the UI's API; yields the running server, the home and the receiver."""
     root = tmp_path_factory.mktemp("e2e")
-    home = Home(root / "home", "s3://e2e/warehouse").ensure()
     scale_out_instance(root / "dagster")
     receiver = Receiver()
     with standin_judge(), PostgresServer() as postgres, pytest.MonkeyPatch.context() as aws:
-        for name, value in s3_server.env.items():
-            aws.setenv(name, value)
-        Lake(home.lake).fs.mkdir("e2e")
+        home = Home(root / "home", lake_in_new_bucket(s3_server, aws)).ensure()
         env = {"EVAL_PIPELINES_HOME": str(home.root), "EVAL_PIPELINES_LAKE": home.lake, **s3_server.env,
                **postgres.env, **user_config(root, receiver)}
         with DagsterDev(root / "dagster", env, root / "dagster-dev.log") as server:
