@@ -18,14 +18,19 @@ import pyarrow.compute as pc
 
 from eval_pipelines.parsing import conventions as conv
 from eval_pipelines.parsing.records import HOUR_NS
+from eval_pipelines.parsing.staging import hourly_files
 from eval_pipelines.schemas import TRACES
 from eval_pipelines.settings import IngestionSettings, PriceTable
 
 MAX_TREE_DEPTH = 64
 
+# Every join works on narrow rows (ids, times, lookups): the wide content columns of an LLM call are
+# read only when its hour is fetched, from that hour's staged files. Each staged row is known by its
+# file and row number.
 _ASSEMBLE_SQL = """
-CREATE OR REPLACE TEMP TABLE llm_rows AS
-SELECT * FROM read_parquet($llm)
+CREATE OR REPLACE TEMP TABLE llm_keys AS
+SELECT span_id, trace_id, start_ns, filename, file_row_number
+FROM read_parquet($llm, filename = true, file_row_number = true)
 QUALIFY row_number() OVER (PARTITION BY span_id ORDER BY end_ns DESC, source_file, source_line) = 1;
 
 CREATE OR REPLACE TEMP TABLE tree_rows AS
@@ -34,7 +39,7 @@ QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY source_file, 
 
 CREATE OR REPLACE TEMP TABLE resolved AS
 WITH RECURSIVE walk(llm_span_id, trace_id, span_id, depth) AS (
-    SELECT span_id, trace_id, span_id, 0 FROM llm_rows
+    SELECT span_id, trace_id, span_id, 0 FROM llm_keys
     UNION ALL
     SELECT w.llm_span_id, w.trace_id, t.parent_span_id, w.depth + 1
     FROM walk w JOIN tree_rows t ON t.trace_id = w.trace_id AND t.span_id = w.span_id
@@ -65,7 +70,7 @@ CREATE OR REPLACE TEMP TABLE context AS
 SELECT l.span_id,
        '[' || string_agg(substr(t.documents, 2, length(t.documents) - 2), ','
                          ORDER BY t.start_ns, t.span_id) || ']' AS retrieved_context
-FROM llm_rows l JOIN tree_rows t ON t.trace_id = l.trace_id
+FROM llm_keys l JOIN tree_rows t ON t.trace_id = l.trace_id
 WHERE t.documents IS NOT NULL AND t.start_ns <= l.start_ns
 GROUP BY l.span_id;
 
@@ -78,22 +83,30 @@ FROM (SELECT DISTINCT ON (trace_id, span_id, name, time_ns, message, input_messa
              * FROM read_parquet($event))
 GROUP BY trace_id, span_id;
 
-CREATE OR REPLACE TEMP TABLE assembled AS
-SELECT l.span_id, l.trace_id, l.parent_span_id, r.session_id, r.user_id,
+CREATE OR REPLACE TEMP TABLE joined AS
+SELECT k.filename, k.file_row_number, k.start_ns // {hour_ns} AS hour_index,
+       r.session_id, r.user_id, r.prompt_version, r.route, r.dimensions,
+       c.retrieved_context, e.events
+FROM llm_keys k
+LEFT JOIN resolved r ON r.llm_span_id = k.span_id
+LEFT JOIN context c ON c.span_id = k.span_id
+LEFT JOIN span_events e ON e.trace_id = k.trace_id AND e.span_id = k.span_id;
+"""
+
+_HOUR_SQL = """
+SELECT l.span_id, l.trace_id, l.parent_span_id, j.session_id, j.user_id,
        l.start_ns // 1000 AS start_us, l.end_ns // 1000 AS end_us,
        (l.end_ns - l.start_ns) / 1e6 AS duration_ms,
        l.service_name, l.environment, l.operation, l.provider, l.request_model, l.response_model,
-       l.response_id, r.prompt_version, r.route,
-       r.dimensions,
+       l.response_id, j.prompt_version, j.route, j.dimensions,
        l.input_messages, l.output_messages, l.input_text, l.output_text, l.system_instructions,
-       coalesce(l.retrieved_context, c.retrieved_context) AS retrieved_context,
+       coalesce(l.retrieved_context, j.retrieved_context) AS retrieved_context,
        l.tool_calls, l.input_tokens, l.output_tokens, l.finish_reasons, l.status_code, l.error_type,
-       l.request_params, l.attributes, l.parse_warnings, l.source_format, l.source_file,
-       e.events, l.start_ns // {hour_ns} AS hour_index
-FROM llm_rows l
-LEFT JOIN resolved r ON r.llm_span_id = l.span_id
-LEFT JOIN context c ON c.span_id = l.span_id
-LEFT JOIN span_events e ON e.trace_id = l.trace_id AND e.span_id = l.span_id;
+       l.request_params, l.attributes, l.parse_warnings, l.source_format, l.source_file, j.events
+FROM read_parquet($files, filename = true, file_row_number = true) l
+JOIN (SELECT * FROM joined WHERE hour_index = $hour) j
+  ON j.filename = l.filename AND j.file_row_number = l.file_row_number
+ORDER BY start_us, l.span_id
 """
 
 _CONTENT_COLUMNS = ("input_messages", "output_messages", "input_text", "output_text",
@@ -167,15 +180,16 @@ def _to_canonical(table: pa.Table, prices: PriceTable) -> pa.Table:
 def assemble_traces(con: duckdb.DuckDBPyConnection, staging: Path, settings: IngestionSettings,
                     prices: PriceTable) -> Iterator[tuple[int, pa.Table]]:
     """Yield ``(hour index, traces rows of that hour)`` for every hour with LLM spans in staging."""
+    llm_files = hourly_files(staging)
+    if not llm_files:
+        return
     sql = _ASSEMBLE_SQL.format(max_depth=MAX_TREE_DEPTH, hour_ns=HOUR_NS)
-    params = {"llm": str(staging / "*" / "llm.parquet"), "tree": str(staging / "*" / "tree.parquet"),
+    params = {"llm": llm_files, "tree": str(staging / "*" / "tree.parquet"),
               "event": str(staging / "*" / "event.parquet"), "extra_dimensions": settings.extra_dimensions}
     for statement in filter(str.strip, sql.split(";")):
         used = {k: v for k, v in params.items() if f"${k}" in statement}
         con.execute(statement, used)
-    hours = [row[0] for row in con.execute(
-        "SELECT DISTINCT hour_index FROM assembled ORDER BY 1").fetchall()]
+    hours = [row[0] for row in con.execute("SELECT DISTINCT hour_index FROM joined ORDER BY 1").fetchall()]
     for hour in hours:
-        raw = con.sql("SELECT * FROM assembled WHERE hour_index = $hour ORDER BY start_us, span_id",
-                      params={"hour": hour}).to_arrow_table()
+        raw = con.sql(_HOUR_SQL, params={"files": hourly_files(staging, hour), "hour": hour}).to_arrow_table()
         yield hour, _to_canonical(raw, prices)

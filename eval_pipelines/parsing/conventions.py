@@ -9,7 +9,8 @@ log-record events); OpenInference (``openinference.span.kind``, ``llm.*``, ``ret
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from eval_pipelines.parsing import messages as msg
@@ -63,23 +64,54 @@ def span_role(attrs: dict[str, Any]) -> str:
     return "other"
 
 
+def _indexed_part(key: str) -> tuple[str, int, str] | None:
+    """``(prefix, N, rest)`` of a flattened list attribute key (``prefix.N.rest``), else None."""
+    if "." in key and key.startswith(_INDEXED_PREFIXES):
+        for prefix in _INDEXED_PREFIXES:
+            if key.startswith(prefix):
+                index, _, rest = key[len(prefix):].partition(".")
+                if index.isdigit() and rest:
+                    return prefix, int(index), rest
+    return None
+
+
 def split_indexed(attrs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[int, dict[str, Any]]]]:
     """Separate flattened list attributes (``prefix.N.rest``) from the others, in one pass."""
     plain: dict[str, Any] = {}
     indexed: dict[str, dict[int, dict[str, Any]]] = defaultdict(lambda: defaultdict(dict))
     for key, value in attrs.items():
-        if "." in key and key.startswith(_INDEXED_PREFIXES):
-            for prefix in _INDEXED_PREFIXES:
-                if key.startswith(prefix):
-                    index, _, rest = key[len(prefix):].partition(".")
-                    if index.isdigit() and rest:
-                        indexed[prefix][int(index)][rest] = value
-                        break
-            else:
-                plain[key] = value
-        else:
+        part = _indexed_part(key)
+        if part is None:
             plain[key] = value
+        else:
+            prefix, index, rest = part
+            indexed[prefix][index][rest] = value
     return plain, indexed
+
+
+class ByKeySet(dict):
+    """What a span's attribute keys alone decide, worked out once per distinct key set.
+
+    Spans from one instrumentation share a handful of key sets (in the same order), so a tuple lookup
+    replaces per-key string tests on every span. Bounded: hostile input with ever-new keys only
+    refills it."""
+
+    MAX_ENTRIES = 1024
+    MAX_KEYS = 256
+
+    def __init__(self, build: Callable[[tuple[str, ...]], Any]) -> None:
+        super().__init__()
+        self.build = build
+
+    def of(self, attrs: dict[str, Any]) -> Any:
+        keys = tuple(attrs)
+        return self[keys] if len(keys) <= self.MAX_KEYS else self.build(keys)
+
+    def __missing__(self, keys: tuple[str, ...]) -> Any:
+        if len(self) >= self.MAX_ENTRIES:
+            self.clear()
+        value = self[keys] = self.build(keys)
+        return value
 
 
 def _ordered(items: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -274,28 +306,52 @@ OUTPUT_TOKEN_KEYS = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_toke
                      "llm.token_count.completion")
 
 
-def _request_params(attrs: dict[str, Any]) -> dict[str, Any]:
-    params = {key.removeprefix("gen_ai.request."): value for key, value in attrs.items()
-              if key.startswith("gen_ai.request.") and key != "gen_ai.request.model"}
-    invocation = msg.loads_lenient(attrs.get("llm.invocation_parameters"))
-    if isinstance(invocation, dict):
-        params.update({k: v for k, v in invocation.items() if k not in ("model", "messages")})
+@dataclass(frozen=True)
+class _LlmKeys:
+    """An LLM span's key set, sorted: flattened lists present, request parameters, and the rest."""
+
+    has_indexed: bool
+    request_params: tuple[tuple[str, str], ...]  # (attribute key, parameter name)
+    rest: tuple[str, ...]
+
+
+def _llm_keys(keys: tuple[str, ...]) -> _LlmKeys:
+    plain = [key for key in keys if _indexed_part(key) is None]
+    return _LlmKeys(
+        has_indexed=len(plain) < len(keys),
+        request_params=tuple((key, key.removeprefix("gen_ai.request.")) for key in plain
+                             if key.startswith("gen_ai.request.") and key != "gen_ai.request.model"),
+        rest=tuple(key for key in plain if key not in _CONSUMED))
+
+
+_LLM_KEYS = ByKeySet(_llm_keys)
+
+
+def _request_params(attrs: dict[str, Any], keys: _LlmKeys) -> dict[str, Any]:
+    params = {name: attrs[key] for key, name in keys.request_params}
+    if "llm.invocation_parameters" in attrs:
+        invocation = msg.loads_lenient(attrs["llm.invocation_parameters"])
+        if isinstance(invocation, dict):
+            params.update({k: v for k, v in invocation.items() if k not in ("model", "messages")})
     return params
 
 
-def source_format(attrs: dict[str, Any], indexed: dict[str, Any], event_names: set[str]) -> str:
+_DEPRECATED_MARKERS = frozenset({"gen_ai.system", "gen_ai.usage.prompt_tokens", "gen_ai.usage.completion_tokens"})
+
+
+def source_format(attrs: dict[str, Any], indexed: dict[str, Any], event_names: Iterable[str]) -> str:
     if "openinference.span.kind" in attrs:
         return "openinference"
-    deprecated_markers = ("gen_ai.system", "gen_ai.usage.prompt_tokens", "gen_ai.usage.completion_tokens")
-    if (any(k in attrs for k in deprecated_markers) or "gen_ai.prompt." in indexed
-            or event_names & set(MESSAGE_EVENTS)) and "gen_ai.provider.name" not in attrs:
+    if (not _DEPRECATED_MARKERS.isdisjoint(attrs) or "gen_ai.prompt." in indexed
+            or not MESSAGE_EVENTS.keys().isdisjoint(event_names)) and "gen_ai.provider.name" not in attrs:
         return "otel_genai_deprecated"
     return "otel_genai"
 
 
 def llm_fields(attrs: dict[str, Any], events: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     """Canonical fields of one LLM span (everything but ids, times and resolved dimensions)."""
-    plain, indexed = split_indexed(attrs)
+    keys = _LLM_KEYS.of(attrs)
+    plain, indexed = split_indexed(attrs) if keys.has_indexed else (attrs, {})
     content = Content()
     content.fill_from_details(plain)
     for prefix, is_output, build in _INDEXED_MESSAGES:
@@ -331,13 +387,13 @@ def llm_fields(attrs: dict[str, Any], events: list[tuple[str, dict[str, Any]]]) 
         input_tokens=_integer(plain, INPUT_TOKEN_KEYS, warnings),
         output_tokens=_integer(plain, OUTPUT_TOKEN_KEYS, warnings),
         error_type=_text(plain.get("error.type")),
-        request_params=msg.dumps(_request_params(plain)),
-        source_format=source_format(plain, indexed, {name for name, _ in events}),
+        request_params=msg.dumps(_request_params(plain, keys)),
+        source_format=source_format(plain, indexed, (name for name, _ in events)),
     )
     fields["finish_reasons"] = (_finish_reasons(_first(plain, "gen_ai.response.finish_reasons",
                                                        "llm.finish_reason"))
                                 or fields["finish_reasons"])
-    rest = {k: v for k, v in plain.items() if k not in _CONSUMED}
+    rest = {key: plain[key] for key in keys.rest}
     fields["attributes"] = msg.dumps(rest) if rest else None
     fields["parse_warnings"] = warnings
     return fields
@@ -362,24 +418,27 @@ def retrieval_documents(attrs: dict[str, Any]) -> list[dict[str, Any]] | None:
 
 
 class Lookups:
-    """The values a span carries for each tree-resolved name (dimension, session, user), each name's
-    keys tried in order. Keys are indexed once, so a span costs one dict probe per attribute it has
-    (the per-name, per-key probing it replaces was a quarter of the parse time)."""
+    """The values a span carries for each tree-resolved name (dimension, session, user): for each name,
+    the first of its configured keys that the span has with a non-empty value."""
 
     def __init__(self, keys_by_name: dict[str, list[str]]) -> None:
-        self._rank = {key: (name, rank) for name, keys in keys_by_name.items() for rank, key in enumerate(keys)}
+        self._keys_by_name = keys_by_name
+        self._present = ByKeySet(self._present_keys)
+
+    def _present_keys(self, keys: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """Per name, its configured keys that this key set has, in configured order."""
+        have = set(keys)
+        present = ((name, tuple(key for key in wanted if key in have)) for name, wanted in self._keys_by_name.items())
+        return tuple((name, candidates) for name, candidates in present if candidates)
 
     def __call__(self, attrs: dict[str, Any]) -> dict[str, str]:
         found: dict[str, str] = {}
-        ranks: dict[str, int] = {}
-        for key, value in attrs.items():
-            hit = self._rank.get(key)
-            if hit is None or value is None or value == "":
-                continue
-            name, rank = hit
-            if rank < ranks.get(name, len(self._rank)):
-                ranks[name] = rank
-                found[name] = _text(value)
+        for name, candidates in self._present.of(attrs):
+            for key in candidates:
+                value = attrs[key]
+                if value is not None and value != "":
+                    found[name] = _text(value)
+                    break
         return found
 
 

@@ -21,6 +21,8 @@ _ANY_VALUE_KEYS = (
     ("bytesValue", "bytes_value"),
 )
 
+_KIND_OF_KEY = {name: camel for camel, snake in _ANY_VALUE_KEYS for name in (camel, snake)}
+
 STATUS_CODES = {0: "UNSET", 1: "OK", 2: "ERROR"}
 
 
@@ -33,20 +35,25 @@ def any_value(value: Any) -> Any:
     """Decode an OTLP AnyValue (or an already-plain JSON value) into a Python value."""
     if not isinstance(value, dict):
         return value
-    if "stringValue" in value:
-        return value["stringValue"]
+    if len(value) == 1:  # the usual AnyValue: one key, decoded without trying every kind in turn
+        for key, inner in value.items():
+            kind = _KIND_OF_KEY.get(key)
+            return None if kind is None or inner is None else _decoded(kind, inner)
     for camel, snake in _ANY_VALUE_KEYS:
         inner = value.get(camel, value.get(snake))
-        if inner is None:
-            continue
-        if camel == "intValue":
-            return to_int(inner)
-        if camel == "arrayValue":
-            return [any_value(v) for v in (inner.get("values") or [])] if isinstance(inner, dict) else []
-        if camel == "kvlistValue":
-            return attributes(inner.get("values") if isinstance(inner, dict) else inner)
-        return inner
+        if inner is not None:
+            return _decoded(camel, inner)
     return None
+
+
+def _decoded(kind: str, inner: Any) -> Any:
+    if kind == "intValue":
+        return to_int(inner)
+    if kind == "arrayValue":
+        return [any_value(v) for v in (inner.get("values") or [])] if isinstance(inner, dict) else []
+    if kind == "kvlistValue":
+        return attributes(inner.get("values") if isinstance(inner, dict) else inner)
+    return inner
 
 
 def attributes(raw: Any) -> dict[str, Any]:
@@ -71,17 +78,17 @@ def attributes(raw: Any) -> dict[str, Any]:
 
 def to_int(value: Any) -> int | None:
     """int64 as a decimal string or a number; anything else is None."""
+    if isinstance(value, str):  # OTLP/JSON's own form first: this runs for every timestamp
+        try:
+            return int(value)
+        except ValueError:
+            return None
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
     if isinstance(value, float):
         return int(value) if value.is_integer() else None
-    if isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            return None
     return None
 
 
@@ -89,21 +96,26 @@ def otel_id(value: Any, n_bytes: int) -> str | None:
     """A trace (16 bytes) or span (8 bytes) id as lower-case hex; accepts hex or base64."""
     if not isinstance(value, str) or not value:
         return None
-    if len(value) == 2 * n_bytes:
-        try:
-            int(value, 16)
-        except ValueError:
-            pass
-        else:
-            lowered = value.lower()
-            return None if lowered.strip("0") == "" else lowered
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    if len(raw) != n_bytes or not any(raw):
+    raw = _from_hex(value) if len(value) == 2 * n_bytes else None
+    if raw is None or len(raw) != n_bytes:  # fromhex skips spaces: a short result was not hex
+        raw = _from_base64(value)
+    if raw is None or len(raw) != n_bytes or not any(raw):
         return None
     return raw.hex()
+
+
+def _from_hex(value: str) -> bytes | None:
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        return None
+
+
+def _from_base64(value: str) -> bytes | None:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
 
 
 def enum_name(value: Any, names: dict[int, str], prefix: str) -> str | None:

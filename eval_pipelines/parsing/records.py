@@ -242,23 +242,22 @@ class Extractor:
                  start: int, end: int) -> dict[str, Any]:
         events = [(str(e.get("name", "")), attributes(e.get("attributes")))
                   for e in span.get("events") or [] if isinstance(e, dict)]
-        fields = conv.llm_fields(attrs, events)
+        row = conv.llm_fields(attrs, events)
         status = span.get("status") if isinstance(span.get("status"), dict) else {}
-        status_code = enum_name(status.get("code"), STATUS_CODES, "STATUS_CODE_") or "UNSET"
-        fields["error_type"] = fields["error_type"] or conv.error_type_from_events(events) or (
+        code = status.get("code")
+        status_code = "UNSET" if code is None else enum_name(code, STATUS_CODES, "STATUS_CODE_") or "UNSET"
+        row["error_type"] = row["error_type"] or conv.error_type_from_events(events) or (
             _text_or_none(status.get("message")) if status_code == "ERROR" else None)
         if document.replaced_invalid_utf8:
-            fields["parse_warnings"].append("invalid UTF-8 bytes replaced with U+FFFD")
-        return {
-            **fields,
-            "span_id": span_id, "trace_id": trace_id, "parent_span_id": parent,
-            "start_ns": start, "end_ns": end, "status_code": status_code,
-            "service_name": _text_or_none(resource_attrs.get("service.name")),
-            "environment": _text_or_none(self.environment(attrs).get("environment")
-                                         or self.environment(resource_attrs).get("environment")),
-            "retrieved_context": None,
-            "source_file": self.source_file, "source_line": document.line,
-        }
+            row["parse_warnings"].append("invalid UTF-8 bytes replaced with U+FFFD")
+        row.update(
+            span_id=span_id, trace_id=trace_id, parent_span_id=parent, start_ns=start, end_ns=end,
+            status_code=status_code, service_name=_text_or_none(resource_attrs.get("service.name")),
+            environment=_text_or_none(self.environment(attrs).get("environment")
+                                      or self.environment(resource_attrs).get("environment")),
+            retrieved_context=None, source_file=self.source_file, source_line=document.line,
+        )
+        return row
 
     def _otlp_logs(self, document: Document, value: dict[str, Any], sink: RecordSink) -> None:
         for seq, (_, record) in enumerate(otlp_items(value, "logs")):

@@ -1,4 +1,8 @@
-"""Staging: records stream into Parquet files on disk, so memory stays flat however big the input."""
+"""Staging: records stream into Parquet files on disk, so memory stays flat however big the input.
+
+Each kind of record gets one file per staging folder, except ``llm`` rows: they are written to one
+file per hour and flush (``llm-<hour>-<n>.parquet``), so that building an hour of ``traces`` reads
+that hour's wide rows only."""
 
 from __future__ import annotations
 
@@ -8,14 +12,22 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from eval_pipelines.parsing.records import HOUR_NS
 from eval_pipelines.schemas import STAGED_SCHEMAS
 
 BATCH_ROWS = 5_000
 COMPRESSION = "lz4"  # staging lives for one run: cheap compression beats small files
+HOURLY_KIND = "llm"
+
+
+def hourly_files(staging: Path, hour: int | None = None) -> list[str]:
+    """The staged ``llm`` files of every folder under ``staging``: of one hour, or of all hours."""
+    pattern = f"{HOURLY_KIND}-{'*' if hour is None else hour}-*.parquet"
+    return sorted(str(path) for path in staging.glob(f"*/{pattern}"))
 
 
 class StagingWriter:
-    """A :class:`~eval_pipelines.parsing.records.RecordSink` writing one Parquet file per record kind."""
+    """A :class:`~eval_pipelines.parsing.records.RecordSink` writing Parquet files per record kind."""
 
     def __init__(self, folder: Path, batch_rows: int = BATCH_ROWS) -> None:
         self.folder = folder
@@ -23,6 +35,7 @@ class StagingWriter:
         self.counts = dict.fromkeys(STAGED_SCHEMAS, 0)
         self._buffers: dict[str, list[dict[str, Any]]] = {kind: [] for kind in STAGED_SCHEMAS}
         self._writers: dict[str, pq.ParquetWriter] = {}
+        self._hourly_files = 0
         folder.mkdir(parents=True, exist_ok=True)
 
     def add(self, kind: str, record: dict[str, Any]) -> None:
@@ -35,19 +48,37 @@ class StagingWriter:
     def path(self, kind: str) -> Path:
         return self.folder / f"{kind}.parquet"
 
-    def _flush(self, kind: str) -> None:
+    @staticmethod
+    def _table(kind: str, rows: list[dict[str, Any]]) -> pa.Table:
         schema = STAGED_SCHEMAS[kind]
+        return pa.Table.from_pydict({name: [row.get(name) for row in rows] for name in schema.names}, schema=schema)
+
+    def _flush(self, kind: str) -> None:
         rows = self._buffers[kind]
-        table = pa.Table.from_pydict({name: [row.get(name) for row in rows] for name in schema.names},
-                                     schema=schema)
-        writer = self._writers.get(kind)
-        if writer is None:
-            writer = self._writers[kind] = pq.ParquetWriter(self.path(kind), schema, compression=COMPRESSION)
-        writer.write_table(table)
+        if kind == HOURLY_KIND:
+            self._flush_by_hour(rows)
+        else:
+            writer = self._writers.get(kind)
+            if writer is None:
+                writer = self._writers[kind] = pq.ParquetWriter(self.path(kind), STAGED_SCHEMAS[kind],
+                                                                compression=COMPRESSION)
+            writer.write_table(self._table(kind, rows))
         rows.clear()
+
+    def _flush_by_hour(self, rows: list[dict[str, Any]]) -> None:
+        by_hour: dict[int, list[dict[str, Any]]] = {}
+        for row in rows:
+            by_hour.setdefault(row["start_ns"] // HOUR_NS, []).append(row)
+        for hour, hour_rows in by_hour.items():
+            self._hourly_files += 1
+            path = self.folder / f"{HOURLY_KIND}-{hour}-{self._hourly_files}.parquet"
+            pq.write_table(self._table(HOURLY_KIND, hour_rows), path, compression=COMPRESSION)
 
     def close(self) -> None:
         for kind in STAGED_SCHEMAS:
+            if kind == HOURLY_KIND:
+                self._flush(kind)
+                continue
             if self._buffers[kind] or kind not in self._writers:
                 self._flush(kind)  # also writes an empty file for a kind with no records
             self._writers[kind].close()
