@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from eval_pipelines.landing import LandedFile, LandingIndex
 from eval_pipelines.parsing.assemble import assemble_traces
-from eval_pipelines.parsing.files import iter_documents, iter_range, newlines_per_block, splittable
+from eval_pipelines.parsing.files import iter_documents, iter_range, splittable
 from eval_pipelines.parsing.records import HOUR_NS, Extractor, Window
 from eval_pipelines.parsing.staging import StagingWriter
 from eval_pipelines.schemas import FEEDBACK_EVENTS, TRACE_QUARANTINE, TRACES
@@ -56,21 +56,38 @@ class StagingTask:
     lines_before: int = 0
 
 
-def _tasks(entries: list[LandedFile], landing: Path) -> list[StagingTask]:
-    tasks = []
+def _is_split(entry: LandedFile, landing: Path) -> bool:
+    return entry.size > CHUNK_BYTES and splittable(landing / entry.path)
+
+
+def _task_count(entries: list[LandedFile], landing: Path) -> int:
+    return sum(-(-entry.size // CHUNK_BYTES) if _is_split(entry, landing) else 1 for entry in entries)
+
+
+def _tasks(entries: list[LandedFile], landing: Path) -> Iterator[StagingTask]:
+    """Tasks in file order, produced lazily: the newlines before each byte range are counted while the
+    workers already parse the ranges before it, so the count adds no wait of its own."""
     for entry in entries:
-        if entry.size > CHUNK_BYTES and splittable(landing / entry.path):
-            counts = newlines_per_block(landing / entry.path, CHUNK_BYTES)
-            tasks += [StagingTask(entry, n * CHUNK_BYTES, min((n + 1) * CHUNK_BYTES, entry.size), sum(counts[:n]))
-                      for n in range(len(counts))]
-        else:
-            tasks.append(StagingTask(entry))
-    return tasks
+        if not _is_split(entry, landing):
+            yield StagingTask(entry)
+            continue
+        lines_before = 0
+        with open(landing / entry.path, "rb") as stream:
+            for start in range(0, entry.size, CHUNK_BYTES):
+                yield StagingTask(entry, start, min(start + CHUNK_BYTES, entry.size), lines_before)
+                lines_before += stream.read(CHUNK_BYTES).count(b"\n")
+
+
+@dataclass(frozen=True)
+class StagedTask:
+    task: StagingTask
+    documents: int
+    staged: dict[str, int]
 
 
 def stage_task(task: StagingTask, landing: Path, window: Window, settings: IngestionSettings,
-               folder: Path) -> tuple[int, dict[str, int]]:
-    """Parse one task into its own staging folder; returns (documents read, records staged by kind)."""
+               folder: Path) -> StagedTask:
+    """Parse one task into its own staging folder."""
     path = landing / task.entry.path
     documents = (iter_documents(path, limit=task.entry.size) if task.end is None
                  else iter_range(path, task.start, task.end, task.lines_before))
@@ -89,30 +106,31 @@ def stage_task(task: StagingTask, landing: Path, window: Window, settings: Inges
     finally:
         if gc_was_enabled:
             gc.enable()
-    return read, writer.counts
+    return StagedTask(task, read, writer.counts)
 
 
 def _stage(entries: list[LandedFile], landing: Path, window: Window, settings: IngestionSettings,
            staging: Path, stats: WindowStats, progress: Callable[[str], None]) -> None:
     """Parse every task, in parallel processes when there is enough work to pay for them."""
-    tasks = _tasks(entries, landing)
-    if not tasks:
+    count = _task_count(entries, landing)
+    if not count:
         StagingWriter(staging / "part-empty").close()  # empty tables, so the assembly reads no special case
-    folders = [staging / f"part-{n:05d}" for n in range(len(tasks))]
-    workers = min(len(tasks), os.cpu_count() or 1)
+    tasks = _tasks(entries, landing)
+    folders = [staging / f"part-{n:05d}" for n in range(count)]
+    workers = min(count, os.cpu_count() or 1)
     if workers > 1 and sum(e.size for e in entries) > PARALLEL_BYTES:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             results = list(pool.map(stage_task, tasks, repeat(landing), repeat(window), repeat(settings), folders))
     else:
         results = [stage_task(t, landing, window, settings, f) for t, f in zip(tasks, folders, strict=True)]
-    for task, (read, counts) in zip(tasks, results, strict=True):
-        stats.documents += read
-        for kind, count in counts.items():
-            stats.staged[kind] = stats.staged.get(kind, 0) + count
-        if task.start == 0:
-            stats.files.append(task.entry.path)
-            progress(f"parsed {task.entry.path} ({task.entry.size / 1e6:.1f} MB)")
+    for result in results:
+        stats.documents += result.documents
+        for kind, staged in result.staged.items():
+            stats.staged[kind] = stats.staged.get(kind, 0) + staged
+        if result.task.start == 0:
+            stats.files.append(result.task.entry.path)
+            progress(f"parsed {result.task.entry.path} ({result.task.entry.size / 1e6:.1f} MB)")
 
 
 def _quarantine_by_hour(staging: Path, entries: list[LandedFile],

@@ -180,3 +180,44 @@ def test_hostile_content_is_stored_verbatim(home, index, settings, prices, con):
         question=hostile, **{"app.route": "/x'; DROP TABLE traces; --"}))))
     (row,) = rows(build(index, settings, prices, con))
     assert row["input_text"] == hostile and row["route"] == "/x'; DROP TABLE traces; --"
+
+
+def test_a_span_sent_again_with_other_times_is_kept_once_in_the_hour_of_its_latest_copy(
+        home, index, settings, prices, con):
+    write_lines(home.landing / "first.jsonl", traces_request(span(LLM, start_s=3500, duration_s=1,
+                                                                  attributes=latest_llm_attributes())))
+    write_lines(home.landing / "again.jsonl", traces_request(span(LLM, start_s=3700, duration_s=1,
+                                                                  attributes=latest_llm_attributes())))
+    built = build(index, settings, prices, con, HOUR, HOUR + 1)
+    assert rows(built, HOUR) == [] and [r["span_id"] for r in rows(built, HOUR + 1)] == [LLM]
+
+
+def test_a_large_file_parsed_in_byte_ranges_by_worker_processes_gives_the_same_hours(
+        home, index, settings, prices, con, monkeypatch):
+    from eval_pipelines import ingestion
+
+    lines = []
+    for n in range(60):
+        app, llm = f"{2 * n + 1:016x}", f"{2 * n + 2:016x}"
+        trace = f"{n + 1:032x}"
+        start = 50 * n + 10  # two hours of calls, each with its application span
+        lines.append(traces_request(
+            span(app, trace_id=trace, start_s=start - 1, duration_s=5, attributes={"app.route": f"/r{n % 3}"}),
+            span(llm, trace_id=trace, parent=app, start_s=start, attributes=latest_llm_attributes(
+                question=f"question {n} " + "x" * (n * 37)))))
+        if n % 17 == 5:
+            lines.append(b'{"resourceSpans": [{"trunc')
+    write_lines(home.landing / "big.jsonl", *lines)
+    whole = build(index, settings, prices, con, HOUR, HOUR + 1)
+
+    monkeypatch.setattr(ingestion, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(ingestion, "PARALLEL_BYTES", 0)
+    entry = index.entries_for(ingestion.window_of_hours(HOUR, HOUR + 1))[0]
+    assert ingestion._task_count([entry], home.landing) > 10
+    split = build(index, settings, prices, con, HOUR, HOUR + 1)
+
+    for hour in (HOUR, HOUR + 1):
+        assert split[hour].traces.equals(whole[hour].traces)
+        assert split[hour].quarantine.equals(whole[hour].quarantine)
+    assert sum(len(rows(whole, hour)) for hour in (HOUR, HOUR + 1)) == 60
+    assert whole[HOUR].quarantine.column("source_line").to_pylist() == [7, 25, 43, 61]

@@ -80,12 +80,6 @@ def splittable(path: Path) -> bool:
     return path.name.endswith(".jsonl")
 
 
-def newlines_per_block(path: Path, block: int) -> list[int]:
-    """How many newlines each ``block``-sized piece of the file holds (one sequential read)."""
-    with open(path, "rb") as stream:
-        return [chunk.count(b"\n") for chunk in iter(lambda: stream.read(block), b"")]
-
-
 def iter_range(path: Path, start: int, end: int, lines_before: int) -> Iterator[Document]:
     """The lines of a ``.jsonl`` file whose first byte lies in ``[start, end)``, numbered as in the file;
     ``lines_before`` is the number of newlines before ``start``."""
