@@ -41,6 +41,10 @@ class WindowStats:
     documents: int = 0
     staged: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def spans_staged(self) -> int:
+        return self.staged.get("llm", 0) + self.staged.get("tree", 0)
+
 
 def window_of_hours(first_hour: int, last_hour: int) -> Window:
     return Window(first_hour * HOUR_NS, (last_hour + 1) * HOUR_NS)

@@ -147,6 +147,15 @@ def test_parent_starting_in_the_previous_hour_still_resolves(home, index, settin
     assert row["route"] == "/late-night"
 
 
+def test_an_llm_call_from_the_previous_hour_still_passes_its_dimensions_to_the_calls_under_it(
+        home, index, settings, prices, con):
+    agent = span(APP, start_s=-30, duration_s=120, attributes=latest_llm_attributes(**{"app.route": "/agent"}))
+    write_lines(home.landing / "t.jsonl", traces_request(agent, span(LLM, parent=APP, start_s=10,
+                                                                      attributes=latest_llm_attributes())))
+    (row,) = rows(build(index, settings, prices, con))
+    assert row["span_id"] == LLM and row["route"] == "/agent"
+
+
 def test_bad_lines_and_spans_are_quarantined_in_the_files_first_hour(home, index, settings, prices, con):
     good = traces_request(span(LLM, start_s=3600 + 10, attributes=latest_llm_attributes()))
     no_id = traces_request(span("", start_s=3600 + 20, attributes=latest_llm_attributes()))

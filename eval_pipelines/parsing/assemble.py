@@ -34,7 +34,13 @@ FROM read_parquet($llm, filename = true, file_row_number = true)
 QUALIFY row_number() OVER (PARTITION BY span_id ORDER BY end_ns DESC, source_file, source_line) = 1;
 
 CREATE OR REPLACE TEMP TABLE tree_rows AS
-SELECT * FROM read_parquet($tree)
+SELECT * FROM (
+    SELECT trace_id, span_id, parent_span_id, start_ns, lookups, documents, source_file, source_line
+    FROM read_parquet($tree)
+    UNION ALL
+    SELECT trace_id, span_id, parent_span_id, start_ns, lookups, NULL, source_file, source_line
+    FROM read_parquet($llm)
+)
 QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY source_file, source_line) = 1;
 
 CREATE OR REPLACE TEMP TABLE resolved AS

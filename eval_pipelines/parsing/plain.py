@@ -8,7 +8,6 @@ a hash of the record, so re-landing the same line adds nothing.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -103,13 +102,11 @@ def _problem(record: dict[str, Any], earliest_ns: int) -> str | None:
     return None
 
 
-def plain_records(record: dict[str, Any], settings: IngestionSettings,
-                  earliest_ns: int) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Staging records (``llm`` and ``tree``) for one plain record, or one ``quarantine`` reason."""
+def plain_record(record: dict[str, Any], settings: IngestionSettings, earliest_ns: int) -> dict[str, Any] | str:
+    """The ``llm`` staging record of one plain record, or the reason it is quarantined."""
     problem = _problem(record, earliest_ns)
     if problem:
-        yield "quarantine", {"reason": problem}
-        return
+        return problem
     times = plain_record_times(record)
     assert times is not None
     start, end = times
@@ -131,11 +128,9 @@ def plain_records(record: dict[str, Any], settings: IngestionSettings,
     attributes = record.get("attributes") if isinstance(record.get("attributes"), dict) else {}
     status = str(record.get("status") or "").upper()
 
-    yield "tree", {"trace_id": trace_id, "span_id": span_id, "parent_span_id": parent, "start_ns": start,
-                   "end_ns": max(start, end), "lookups": list(lookups.items()), "documents": None}
-    yield "llm", {
+    return {
         "span_id": span_id, "trace_id": trace_id, "parent_span_id": parent, "start_ns": start,
-        "end_ns": end, "service_name": _text(record.get("service_name")),
+        "end_ns": end, "lookups": list(lookups.items()), "service_name": _text(record.get("service_name")),
         "environment": _text(record.get("environment")),
         "operation": _text(record.get("operation")) or "chat", "provider": _text(record.get("provider")),
         "request_model": _text(record.get("request_model") or record.get("model")),

@@ -1,9 +1,10 @@
 """From parsed documents (OTLP requests or plain records) to canonical staging records.
 
 Four kinds of record leave here, each a plain dict whose keys match a staging schema in
-:mod:`eval_pipelines.schemas`: ``llm`` (one LLM call, before tree resolution), ``tree`` (every span's
-ids, times and the lookup values it carries, for resolving dimensions up the tree), ``event``
-(log-record events carrying content, joined to their span later) and ``quarantine``.
+:mod:`eval_pipelines.schemas`: ``llm`` (one LLM call starting in the window, before tree resolution),
+``tree`` (every other span's ids, times and the lookup values it carries, for resolving dimensions up
+the tree; an ``llm`` row carries the same for its own span), ``event`` (log-record events carrying
+content, joined to their span later) and ``quarantine``.
 """
 
 from __future__ import annotations
@@ -33,13 +34,14 @@ from eval_pipelines.parsing.otlp_values import (
     otel_id,
     to_int,
 )
-from eval_pipelines.parsing.plain import PLAIN_FORMAT, plain_record_times, plain_records
+from eval_pipelines.parsing.plain import PLAIN_FORMAT, plain_record, plain_record_times
 from eval_pipelines.settings import IngestionSettings
 
 HOUR_NS = 3_600_000_000_000
 EVENT_SLACK_NS = HOUR_NS
 # The lake's first hour (the hourly partitions start here): older timestamps are quarantined.
 LAKE_START_NS = 1_735_689_600 * 1_000_000_000  # 2025-01-01T00:00:00Z
+_TREE_FROM_LLM = ("trace_id", "span_id", "parent_span_id", "start_ns", "lookups", "source_file", "source_line")
 
 
 class RecordSink(Protocol):
@@ -168,12 +170,12 @@ class Extractor:
             self._otlp_spans(document, value, sink)
             self._otlp_logs(document, value, sink)
         elif isinstance(value, dict):
-            for kind, record in plain_records(value, self.settings, LAKE_START_NS):
-                if kind == "quarantine":
-                    self.quarantine(sink, document.line, record["reason"], document.raw, PLAIN_FORMAT)
-                else:
-                    self._add_if_in_window(sink, kind, {**record, "source_file": self.source_file,
-                                                        "source_line": document.line})
+            record = plain_record(value, self.settings, LAKE_START_NS)
+            if isinstance(record, str):
+                self.quarantine(sink, document.line, record, document.raw, PLAIN_FORMAT)
+            else:
+                record.update(source_file=self.source_file, source_line=document.line)
+                self._add_span(sink, record)
         else:
             self.quarantine(sink, document.line,
                             "not an OTLP export request or a plain record: expected a JSON object",
@@ -198,11 +200,13 @@ class Extractor:
                 self._add_feedback(sink, document, feedback_from_event(
                     attributes(event.get("attributes")), time_ns, span_id, trace_id, "trace_event"))
 
-    def _add_if_in_window(self, sink: RecordSink, kind: str, record: dict[str, Any]) -> None:
-        in_window = (self.window.contains(record["start_ns"]) if kind == "llm"
-                     else self.window.overlaps(record["start_ns"], record["end_ns"]))
-        if in_window:
-            sink.add(kind, record)
+    def _add_span(self, sink: RecordSink, llm: dict[str, Any]) -> None:
+        """An LLM call is an ``llm`` row when it starts in the window; when it only overlaps the window,
+        its ``tree`` row is still needed: calls made under it look up their dimensions through it."""
+        if self.window.contains(llm["start_ns"]):
+            sink.add("llm", llm)
+        elif self.window.overlaps(llm["start_ns"], max(llm["start_ns"], llm["end_ns"])):
+            sink.add("tree", {**{name: llm[name] for name in _TREE_FROM_LLM}, "documents": None})
 
     def _otlp_spans(self, document: Document, value: dict[str, Any], sink: RecordSink) -> None:
         for resource_attrs, span in otlp_items(value, "spans"):
@@ -226,20 +230,21 @@ class Extractor:
             attrs = attributes(span.get("attributes"))
             role = conv.span_role(attrs)
             parent = otel_id(field(span, "parentSpanId", "parent_span_id"), 8)
-            own_lookups = self.lookups(attrs)
+            lookups = list(self.lookups(attrs).items())
+            if role == "llm":
+                self._add_span(sink, self._llm_row(document, resource_attrs, span, attrs, trace_id, span_id,
+                                                   parent, start, end, lookups))
+                continue
             documents = conv.retrieval_documents(attrs) if role == "retrieval" else None
             sink.add("tree", {
                 "trace_id": trace_id, "span_id": span_id, "parent_span_id": parent, "start_ns": start,
-                "end_ns": max(start, end), "lookups": list(own_lookups.items()), "documents": msg.dumps(documents),
+                "lookups": lookups, "documents": msg.dumps(documents),
                 "source_file": self.source_file, "source_line": document.line,
             })
-            if role == "llm" and self.window.contains(start):
-                sink.add("llm", self._llm_row(document, resource_attrs, span, attrs, trace_id, span_id,
-                                              parent, start, end))
 
     def _llm_row(self, document: Document, resource_attrs: dict[str, Any], span: dict[str, Any],
                  attrs: dict[str, Any], trace_id: str, span_id: str, parent: str | None,
-                 start: int, end: int) -> dict[str, Any]:
+                 start: int, end: int, lookups: list[tuple[str, str]]) -> dict[str, Any]:
         events = [(str(e.get("name", "")), attributes(e.get("attributes")))
                   for e in span.get("events") or [] if isinstance(e, dict)]
         row = conv.llm_fields(attrs, events)
@@ -255,7 +260,7 @@ class Extractor:
             status_code=status_code, service_name=_text_or_none(resource_attrs.get("service.name")),
             environment=_text_or_none(self.environment(attrs).get("environment")
                                       or self.environment(resource_attrs).get("environment")),
-            retrieved_context=None, source_file=self.source_file, source_line=document.line,
+            retrieved_context=None, lookups=lookups, source_file=self.source_file, source_line=document.line,
         )
         return row
 

@@ -1,6 +1,6 @@
 import pytest
 
-from eval_pipelines.parsing.plain import epoch_ns, plain_records
+from eval_pipelines.parsing.plain import epoch_ns, plain_record
 from eval_pipelines.parsing.records import LAKE_START_NS
 
 
@@ -18,18 +18,18 @@ def test_times_in_iso_or_epoch_units(raw, expected):
     assert epoch_ns(raw) == expected
 
 
-def records(record, settings):
-    return dict(plain_records(record, settings, LAKE_START_NS))
+def staged(record, settings):
+    return plain_record(record, settings, LAKE_START_NS)
 
 
 def test_minimal_record_gets_stable_ids_and_defaults(settings):
     record = {"start_time": "2026-11-21T14:00:00Z", "input": "Hi", "output": "Hello", "route": "/x",
               "dimensions": {"feature_flag": "b", "unknown_dim": "ignored"}, "team": "core"}
-    first, second = records(record, settings), records(dict(record), settings)
-    assert first["llm"]["span_id"] == second["llm"]["span_id"] and len(first["llm"]["span_id"]) == 16
-    assert first["llm"]["operation"] == "chat" and first["llm"]["input_text"] == "Hi"
-    assert dict(first["tree"]["lookups"]) == {"route": "/x", "feature_flag": "b"}
-    assert '"team":"core"' in first["llm"]["attributes"]
+    first, second = staged(record, settings), staged(dict(record), settings)
+    assert first["span_id"] == second["span_id"] and len(first["span_id"]) == 16
+    assert first["operation"] == "chat" and first["input_text"] == "Hi"
+    assert dict(first["lookups"]) == {"route": "/x", "feature_flag": "b"}
+    assert '"team":"core"' in first["attributes"]
 
 
 @pytest.mark.parametrize("record,reason", [
@@ -39,10 +39,10 @@ def test_minimal_record_gets_stable_ids_and_defaults(settings):
     ({"start_time": "1999-01-01T00:00:00Z", "input": "x"}, "plain record starts before the lake's first hour"),
 ])
 def test_unusable_records_are_quarantined_with_a_reason(settings, record, reason):
-    assert records(record, settings)["quarantine"]["reason"].startswith(reason)
+    assert staged(record, settings).startswith(reason)
 
 
 def test_wrong_token_types_warn(settings):
-    out = records({"start_time": 1795269600, "input": "x", "input_tokens": "many"}, settings)
-    assert out["llm"]["input_tokens"] is None
-    assert out["llm"]["parse_warnings"] == ["input_tokens is not an integer: 'many'"]
+    out = staged({"start_time": 1795269600, "input": "x", "input_tokens": "many"}, settings)
+    assert out["input_tokens"] is None
+    assert out["parse_warnings"] == ["input_tokens is not an integer: 'many'"]

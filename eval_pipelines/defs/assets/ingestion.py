@@ -33,7 +33,7 @@ def trace_ingestion(context: dg.AssetExecutionContext, lake: LakeResource, duckd
         for built in build_hours(lake.landing_index, hour_index(keys[0]), hour_index(keys[-1]), ingestion.settings(),
                                  ingestion.price_table(), con, progress=context.log.info, stats=stats):
             _write_hour(context, lake, hour_key(built.hour), built)
-    context.add_asset_metadata({"files_read": len(stats.files), "spans_staged": stats.staged.get("tree", 0)},
+    context.add_asset_metadata({"files_read": len(stats.files), "spans_staged": stats.spans_staged},
                                asset_key="traces")
     for asset_key in ("traces", "trace_quarantine", "feedback_events"):
         yield dg.MaterializeResult(asset_key=asset_key)
