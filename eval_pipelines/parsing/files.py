@@ -15,6 +15,8 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from eval_pipelines.parsing.otlp_typed import decode_trace_request
+
 LANDING_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
 WHOLE_DOCUMENT_LIMIT = 256 * 1024 * 1024
 RAW_TEXT_LIMIT = 2000
@@ -31,7 +33,8 @@ def open_binary(path: Path) -> BinaryIO:
 
 @dataclass(frozen=True)
 class Document:
-    """One line of a landing file: the parsed JSON value, or the reason it could not be parsed."""
+    """One line of a landing file: the parsed JSON value, or the reason it could not be parsed. A spec-shaped
+    trace export is parsed into a :class:`~eval_pipelines.parsing.otlp_typed.TraceRequest`."""
 
     line: int
     value: Any
@@ -46,6 +49,9 @@ def truncate_raw(raw: bytes | str) -> str:
 
 
 def _parse_line(number: int, line: bytes) -> Document:
+    request = decode_trace_request(line)
+    if request is not None:
+        return Document(number, request, None, line)
     try:
         return Document(number, orjson.loads(line), None, line)
     except orjson.JSONDecodeError as exc:

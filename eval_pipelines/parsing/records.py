@@ -9,9 +9,9 @@ content, joined to their span later) and ``quarantine``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 
@@ -25,6 +25,7 @@ from eval_pipelines.parsing.feedback import (
     is_feedback_file,
 )
 from eval_pipelines.parsing.files import Document, truncate_raw
+from eval_pipelines.parsing.otlp_typed import Status, TraceRequest, as_json_value, encode, typed_attributes
 from eval_pipelines.parsing.otlp_values import (
     STATUS_CODES,
     any_value,
@@ -122,7 +123,14 @@ def document_times(document: Document) -> Iterator[tuple[int, int]]:
     value = document.value
     if document.error is not None:
         return
-    if is_otlp_request(value):
+    if isinstance(value, TraceRequest):
+        for group in value.resourceSpans:
+            for scope in group.scopeSpans:
+                for span in scope.spans:
+                    start, end = to_int(span.startTimeUnixNano), to_int(span.endTimeUnixNano)
+                    if start and start >= LAKE_START_NS:
+                        yield start, max(end or start, start)
+    elif is_otlp_request(value):
         for _, span in otlp_items(value, "spans"):
             start, end = span_times(span)
             if start and start >= LAKE_START_NS:
@@ -137,6 +145,25 @@ def document_times(document: Document) -> Iterator[tuple[int, int]]:
             times = (at, at)
         if times is not None and times[0] >= LAKE_START_NS:
             yield times[0], max(times)
+
+
+class _Span(NamedTuple):
+    """One span as both readers (dict and typed) hand it over: ids decoded, the rest still raw."""
+
+    span_id: str | None
+    trace_id: str | None
+    parent_span_id: Any
+    start: int | None
+    end: int | None
+    attributes: Any
+    decode_attributes: Callable[[Any], dict[str, Any]]
+    events: list[tuple[str, int | None, dict[str, Any]]]
+    status_code: Any
+    status_message: Any
+    raw: Callable[[], bytes]
+
+
+_NO_STATUS = Status()
 
 
 class Extractor:
@@ -165,7 +192,9 @@ class Extractor:
             return
         value = document.value
         if self.feedback_file:
-            self._feedback_line(document, value, sink)
+            self._feedback_line(document, as_json_value(value) if isinstance(value, TraceRequest) else value, sink)
+        elif isinstance(value, TraceRequest):
+            self._typed_spans(document, value, sink)
         elif is_otlp_request(value):
             self._otlp_spans(document, value, sink)
             self._otlp_logs(document, value, sink)
@@ -192,14 +221,6 @@ class Extractor:
         elif self.window.contains(record["time_ns"]):
             sink.add("feedback", {**record, "source_file": self.source_file, "source_line": document.line})
 
-    def _span_feedback(self, document: Document, span: dict[str, Any], trace_id: str, span_id: str,
-                       end: int, sink: RecordSink) -> None:
-        for event in span.get("events") or []:
-            if isinstance(event, dict) and event.get("name") == FEEDBACK_EVENT:
-                time_ns = to_int(field(event, "timeUnixNano", "time_unix_nano")) or end
-                self._add_feedback(sink, document, feedback_from_event(
-                    attributes(event.get("attributes")), time_ns, span_id, trace_id, "trace_event"))
-
     def _add_span(self, sink: RecordSink, llm: dict[str, Any]) -> None:
         """An LLM call is an ``llm`` row when it starts in the window; when it only overlaps the window,
         its ``tree`` row is still needed: calls made under it look up their dimensions through it."""
@@ -211,52 +232,75 @@ class Extractor:
     def _otlp_spans(self, document: Document, value: dict[str, Any], sink: RecordSink) -> None:
         for resource_attrs, span in otlp_items(value, "spans"):
             start, end = span_times(span)
-            span_id = otel_id(field(span, "spanId", "span_id"), 8)
-            trace_id = otel_id(field(span, "traceId", "trace_id"), 16)
-            problem = ("span without a valid spanId" if span_id is None else
-                       "span without a valid traceId" if trace_id is None else
-                       "span without a valid startTimeUnixNano" if not start else
-                       "span starts before the lake's first hour (2025-01-01T00:00Z): clock skew?"
-                       if start < LAKE_START_NS else None)
-            if problem:
-                self.quarantine(sink, document.line, problem, orjson.dumps(span, default=str), "otlp")
-                continue
-            assert start is not None
-            end = end or start
-            if "events" in span:
-                self._span_feedback(document, span, trace_id, span_id, max(start, end), sink)
-            if not self.window.overlaps(start, max(start, end)):
-                continue
-            attrs = attributes(span.get("attributes"))
-            role = conv.span_role(attrs)
-            parent = otel_id(field(span, "parentSpanId", "parent_span_id"), 8)
-            lookups = list(self.lookups(attrs).items())
-            if role == "llm":
-                self._add_span(sink, self._llm_row(document, resource_attrs, span, attrs, trace_id, span_id,
-                                                   parent, start, end, lookups))
-                continue
-            documents = conv.retrieval_documents(attrs) if role == "retrieval" else None
-            sink.add("tree", {
-                "trace_id": trace_id, "span_id": span_id, "parent_span_id": parent, "start_ns": start,
-                "lookups": lookups, "documents": msg.dumps(documents),
-                "source_file": self.source_file, "source_line": document.line,
-            })
+            events = [(str(e.get("name", "")), to_int(field(e, "timeUnixNano", "time_unix_nano")),
+                       attributes(e.get("attributes"))) for e in span.get("events") or [] if isinstance(e, dict)]
+            status = span.get("status") if isinstance(span.get("status"), dict) else {}
+            self._span(document, sink, _Span(
+                otel_id(field(span, "spanId", "span_id"), 8), otel_id(field(span, "traceId", "trace_id"), 16),
+                field(span, "parentSpanId", "parent_span_id"), start, end, span.get("attributes"), attributes,
+                events, status.get("code"), status.get("message"), lambda span=span: orjson.dumps(span, default=str)),
+                resource_attrs)
 
-    def _llm_row(self, document: Document, resource_attrs: dict[str, Any], span: dict[str, Any],
-                 attrs: dict[str, Any], trace_id: str, span_id: str, parent: str | None,
-                 start: int, end: int, lookups: list[tuple[str, str]]) -> dict[str, Any]:
-        events = [(str(e.get("name", "")), attributes(e.get("attributes")))
-                  for e in span.get("events") or [] if isinstance(e, dict)]
+    def _typed_spans(self, document: Document, request: TraceRequest, sink: RecordSink) -> None:
+        """The same as :meth:`_otlp_spans`, over a spec-shaped request decoded into structs."""
+        for group in request.resourceSpans:
+            resource_attrs = typed_attributes(group.resource.attributes) if group.resource else {}
+            for scope in group.scopeSpans:
+                for span in scope.spans:
+                    start = to_int(span.startTimeUnixNano)
+                    end = to_int(span.endTimeUnixNano)
+                    events = [(event.name or "", to_int(event.timeUnixNano), typed_attributes(event.attributes))
+                              for event in span.events]
+                    status = span.status or _NO_STATUS
+                    self._span(document, sink, _Span(
+                        otel_id(span.spanId, 8), otel_id(span.traceId, 16), span.parentSpanId, start,
+                        start if end is None else end, span.attributes, typed_attributes, events, status.code,
+                        status.message, lambda span=span: encode(span)), resource_attrs)
+
+    def _span(self, document: Document, sink: RecordSink, span: _Span, resource_attrs: dict[str, Any]) -> None:
+        span_id, trace_id, start = span.span_id, span.trace_id, span.start
+        problem = ("span without a valid spanId" if span_id is None else
+                   "span without a valid traceId" if trace_id is None else
+                   "span without a valid startTimeUnixNano" if not start else
+                   "span starts before the lake's first hour (2025-01-01T00:00Z): clock skew?"
+                   if start < LAKE_START_NS else None)
+        if problem:
+            self.quarantine(sink, document.line, problem, span.raw(), "otlp")
+            return
+        assert start is not None and span_id is not None and trace_id is not None
+        end = span.end or start
+        for name, time_ns, attrs in span.events:
+            if name == FEEDBACK_EVENT:
+                self._add_feedback(sink, document, feedback_from_event(
+                    attrs, time_ns or max(start, end), span_id, trace_id, "trace_event"))
+        if not self.window.overlaps(start, max(start, end)):
+            return
+        attrs = span.decode_attributes(span.attributes)
+        role = conv.span_role(attrs)
+        parent = otel_id(span.parent_span_id, 8)
+        lookups = list(self.lookups(attrs).items())
+        if role == "llm":
+            self._add_span(sink, self._llm_row(document, resource_attrs, span, attrs, parent, end, lookups))
+            return
+        documents = conv.retrieval_documents(attrs) if role == "retrieval" else None
+        sink.add("tree", {
+            "trace_id": trace_id, "span_id": span_id, "parent_span_id": parent, "start_ns": start,
+            "lookups": lookups, "documents": msg.dumps(documents),
+            "source_file": self.source_file, "source_line": document.line,
+        })
+
+    def _llm_row(self, document: Document, resource_attrs: dict[str, Any], span: _Span, attrs: dict[str, Any],
+                 parent: str | None, end: int, lookups: list[tuple[str, str]]) -> dict[str, Any]:
+        events = [(name, event_attrs) for name, _, event_attrs in span.events]
         row = conv.llm_fields(attrs, events)
-        status = span.get("status") if isinstance(span.get("status"), dict) else {}
-        code = status.get("code")
+        code = span.status_code
         status_code = "UNSET" if code is None else enum_name(code, STATUS_CODES, "STATUS_CODE_") or "UNSET"
         row["error_type"] = row["error_type"] or conv.error_type_from_events(events) or (
-            _text_or_none(status.get("message")) if status_code == "ERROR" else None)
+            _text_or_none(span.status_message) if status_code == "ERROR" else None)
         if document.replaced_invalid_utf8:
             row["parse_warnings"].append("invalid UTF-8 bytes replaced with U+FFFD")
         row.update(
-            span_id=span_id, trace_id=trace_id, parent_span_id=parent, start_ns=start, end_ns=end,
+            span_id=span.span_id, trace_id=span.trace_id, parent_span_id=parent, start_ns=span.start, end_ns=end,
             status_code=status_code, service_name=_text_or_none(resource_attrs.get("service.name")),
             environment=_text_or_none(self.environment(attrs).get("environment")
                                       or self.environment(resource_attrs).get("environment")),
