@@ -8,8 +8,9 @@ result is fetched one hour at a time.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import orjson
@@ -23,6 +24,7 @@ from eval_pipelines.schemas import TRACES
 from eval_pipelines.settings import IngestionSettings, PriceTable
 
 MAX_TREE_DEPTH = 64
+T = TypeVar("T")
 
 # Every join works on narrow rows (ids, times, lookups): the wide content columns of an LLM call are
 # read only when its hour is fetched, from that hour's staged files. Each staged row is known by its
@@ -185,7 +187,13 @@ def _to_canonical(table: pa.Table, prices: PriceTable) -> pa.Table:
 
 def assemble_traces(con: duckdb.DuckDBPyConnection, staging: Path, settings: IngestionSettings,
                     prices: PriceTable) -> Iterator[tuple[int, pa.Table]]:
-    """Yield ``(hour index, traces rows of that hour)`` for every hour with LLM spans in staging."""
+    """Yield ``(hour index, traces rows of that hour)`` for every hour with LLM spans in staging. Each next
+    hour is fetched in a thread while the caller handles the current one (typically writing it)."""
+    return _prefetched(_assembled_hours(con, staging, settings, prices))
+
+
+def _assembled_hours(con: duckdb.DuckDBPyConnection, staging: Path, settings: IngestionSettings,
+                     prices: PriceTable) -> Iterator[tuple[int, pa.Table]]:
     llm_files = hourly_files(staging)
     if not llm_files:
         return
@@ -199,3 +207,14 @@ def assemble_traces(con: duckdb.DuckDBPyConnection, staging: Path, settings: Ing
     for hour in hours:
         raw = con.sql(_HOUR_SQL, params={"files": hourly_files(staging, hour), "hour": hour}).to_arrow_table()
         yield hour, _to_canonical(raw, prices)
+
+
+def _prefetched(items: Iterator[T]) -> Iterator[T]:
+    """``items``, each next one computed in a worker thread while the consumer handles the current one.
+    DuckDB and Parquet writing both release the GIL, so a query and a partition write overlap."""
+    done = object()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as pool:
+        pending = pool.submit(next, items, done)
+        while (item := pending.result()) is not done:
+            pending = pool.submit(next, items, done)
+            yield item
