@@ -77,17 +77,21 @@ def generate(path: Path, llm_spans: int, first_call: int = 0, start_ns: int = T0
             stream.write(orjson.dumps(request) + b"\n")
 
 
+def floor_line(line: bytes) -> int:
+    """The floor's work for one line: ``orjson.loads`` and a bare walk over every span's attributes."""
+    touched = 0
+    for group in orjson.loads(line)["resourceSpans"]:
+        for scope in group["scopeSpans"]:
+            for span in scope["spans"]:
+                for attribute in span["attributes"]:
+                    touched += len(attribute["key"]) + len(attribute["value"])
+    return touched
+
+
 def floor(path: str) -> dict:
     started = time.perf_counter()
-    touched = 0
     with open(path, "rb") as stream:
-        for line in stream:
-            request = orjson.loads(line)
-            for group in request["resourceSpans"]:
-                for scope in group["scopeSpans"]:
-                    for span in scope["spans"]:
-                        for attribute in span["attributes"]:
-                            touched += len(attribute["key"]) + len(attribute["value"])
+        touched = sum(floor_line(line) for line in stream)
     return {"seconds": time.perf_counter() - started, "touched": touched}
 
 
