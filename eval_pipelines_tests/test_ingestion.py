@@ -230,3 +230,15 @@ def test_a_large_file_parsed_in_byte_ranges_by_worker_processes_gives_the_same_h
         assert split[hour].quarantine.equals(whole[hour].quarantine)
     assert sum(len(rows(whole, hour)) for hour in (HOUR, HOUR + 1)) == 60
     assert whole[HOUR].quarantine.column("source_line").to_pylist() == [7, 25, 43, 61]
+
+
+def test_every_span_in_the_window_counts_as_staged_llm_calls_and_the_rest_alike(home, index, settings, prices,
+                                                                                 con):
+    from eval_pipelines.ingestion import WindowStats
+
+    write_lines(home.landing / "t.jsonl", traces_request(app_span(), span(LLM, parent=APP,
+                                                                          attributes=latest_llm_attributes())))
+    index.refresh()
+    stats = WindowStats()
+    list(build_hours(index, HOUR, HOUR, settings, prices, con, stats=stats))
+    assert stats.spans_staged == 2 and stats.files == ["t.jsonl"]
