@@ -204,7 +204,7 @@ class Extractor:
                 self.quarantine(sink, document.line, record, document.raw, PLAIN_FORMAT)
             else:
                 record.update(source_file=self.source_file, source_line=document.line)
-                self._add_span(sink, record)
+                self._add_llm_call(sink, record)
         else:
             self.quarantine(sink, document.line,
                             "not an OTLP export request or a plain record: expected a JSON object",
@@ -221,7 +221,7 @@ class Extractor:
         elif self.window.contains(record["time_ns"]):
             sink.add("feedback", {**record, "source_file": self.source_file, "source_line": document.line})
 
-    def _add_span(self, sink: RecordSink, llm: dict[str, Any]) -> None:
+    def _add_llm_call(self, sink: RecordSink, llm: dict[str, Any]) -> None:
         """An LLM call is an ``llm`` row when it starts in the window; when it only overlaps the window,
         its ``tree`` row is still needed: calls made under it look up their dimensions through it."""
         if self.window.contains(llm["start_ns"]):
@@ -235,7 +235,7 @@ class Extractor:
             events = [(str(e.get("name", "")), to_int(field(e, "timeUnixNano", "time_unix_nano")),
                        attributes(e.get("attributes"))) for e in span.get("events") or [] if isinstance(e, dict)]
             status = span.get("status") if isinstance(span.get("status"), dict) else {}
-            self._span(document, sink, _Span(
+            self._extract_span(document, sink, _Span(
                 otel_id(field(span, "spanId", "span_id"), 8), otel_id(field(span, "traceId", "trace_id"), 16),
                 field(span, "parentSpanId", "parent_span_id"), start, end, span.get("attributes"), attributes,
                 events, status.get("code"), status.get("message"), lambda span=span: orjson.dumps(span, default=str)),
@@ -252,12 +252,12 @@ class Extractor:
                     events = [(event.name or "", to_int(event.timeUnixNano), typed_attributes(event.attributes))
                               for event in span.events]
                     status = span.status or _NO_STATUS
-                    self._span(document, sink, _Span(
+                    self._extract_span(document, sink, _Span(
                         otel_id(span.spanId, 8), otel_id(span.traceId, 16), span.parentSpanId, start,
                         start if end is None else end, span.attributes, typed_attributes, events, status.code,
                         status.message, lambda span=span: encode(span)), resource_attrs)
 
-    def _span(self, document: Document, sink: RecordSink, span: _Span, resource_attrs: dict[str, Any]) -> None:
+    def _extract_span(self, document: Document, sink: RecordSink, span: _Span, resource_attrs: dict[str, Any]) -> None:
         span_id, trace_id, start = span.span_id, span.trace_id, span.start
         problem = ("span without a valid spanId" if span_id is None else
                    "span without a valid traceId" if trace_id is None else
@@ -280,7 +280,7 @@ class Extractor:
         parent = otel_id(span.parent_span_id, 8)
         lookups = list(self.lookups(attrs).items())
         if role == "llm":
-            self._add_span(sink, self._llm_row(document, resource_attrs, span, attrs, parent, end, lookups))
+            self._add_llm_call(sink, self._llm_row(document, resource_attrs, span, attrs, parent, end, lookups))
             return
         documents = conv.retrieval_documents(attrs) if role == "retrieval" else None
         sink.add("tree", {
