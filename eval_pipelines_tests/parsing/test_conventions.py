@@ -117,3 +117,25 @@ def test_lookups_take_each_names_first_configured_key_whatever_the_attribute_ord
     assert lookups(attrs) == {"prompt_version": "v2", "route": "/b"}  # an empty value falls through
     assert lookups({"llm.prompt_template.version": 7}) == {"prompt_version": "7"}
     assert lookups({}) == {}
+
+
+def test_spans_with_the_same_keys_are_each_read_by_their_own_values():
+    lookups = Lookups({"route": ["app.route", "http.route"]})
+    first = {"app.route": "", "http.route": "/b"}
+    assert [lookups(first), lookups({"app.route": "/a", "http.route": "/b"}), lookups(first)] == [
+        {"route": "/b"}, {"route": "/a"}, {"route": "/b"}]
+    one, other = (llm_fields(latest_llm_attributes(**{"gen_ai.request.temperature": t, "team": team}), [])
+                  for t, team in ((0.2, "a"), (0.9, "b")))
+    assert [json.loads(one["request_params"]), json.loads(other["request_params"])] == [
+        {"temperature": 0.2}, {"temperature": 0.9}]
+    assert json.loads(other["attributes"]) == {"gen_ai.request.temperature": 0.9, "team": "b"}
+
+
+def test_the_key_set_memo_stays_bounded_under_ever_new_keys():
+    from eval_pipelines.parsing.conventions import ByKeySet
+
+    memo = ByKeySet(len)
+    for n in range(3 * ByKeySet.MAX_ENTRIES):
+        assert memo.of({f"k{n}": 1, "x": 2}) == 2
+    assert len(memo) <= ByKeySet.MAX_ENTRIES
+    assert memo.of(dict.fromkeys(range(ByKeySet.MAX_KEYS + 1))) == ByKeySet.MAX_KEYS + 1
