@@ -9,11 +9,12 @@ speeds up lines that both readers read the same way; it never decides how a devi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
 
-from eval_pipelines.parsing.otlp_values import any_value, to_int
+from eval_pipelines.parsing.otlp_values import ANY_VALUE_KINDS, any_value_of_kind, to_int
 
 
 class _Strict(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, gc=False):
@@ -140,14 +141,24 @@ def typed_attributes(items: list[KeyValue]) -> dict[str, Any]:
 
 
 def _typed_value(value: AnyValue) -> Any:
-    if value.intValue is not None:
-        return to_int(value.intValue)
-    if value.doubleValue is not None:
-        return value.doubleValue
-    if value.boolValue is not None:
-        return value.boolValue
-    if value.arrayValue is not None:
-        return any_value({"arrayValue": value.arrayValue})
-    if value.kvlistValue is not None:
-        return any_value({"kvlistValue": value.kvlistValue})
-    return value.bytesValue
+    for kind in ANY_VALUE_KINDS:
+        inner = getattr(value, kind)
+        if inner is not None:
+            return any_value_of_kind(kind, inner)
+    return None
+
+
+def typed_spans(request: TraceRequest) -> Iterator[tuple[dict[str, Any], Span]]:
+    """(resource attributes, span) pairs of a request: what
+    :func:`~eval_pipelines.parsing.records.otlp_items` gives for a dict."""
+    for group in request.resourceSpans:
+        resource_attrs = typed_attributes(group.resource.attributes) if group.resource else {}
+        for scope in group.scopeSpans:
+            for span in scope.spans:
+                yield resource_attrs, span
+
+
+def typed_span_times(span: Span) -> tuple[int | None, int | None]:
+    """What :func:`~eval_pipelines.parsing.records.span_times` gives for a dict."""
+    start, end = to_int(span.startTimeUnixNano), to_int(span.endTimeUnixNano)
+    return start, end if end is not None else start

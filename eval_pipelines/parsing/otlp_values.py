@@ -21,6 +21,7 @@ _ANY_VALUE_KEYS = (
     ("bytesValue", "bytes_value"),
 )
 
+ANY_VALUE_KINDS = tuple(camel for camel, _ in _ANY_VALUE_KEYS)  # in the order a value with several is read
 _KIND_OF_KEY = {name: camel for camel, snake in _ANY_VALUE_KEYS for name in (camel, snake)}
 
 STATUS_CODES = {0: "UNSET", 1: "OK", 2: "ERROR"}
@@ -38,15 +39,16 @@ def any_value(value: Any) -> Any:
     if len(value) == 1:  # the usual AnyValue: one key, decoded without trying every kind in turn
         for key, inner in value.items():
             kind = _KIND_OF_KEY.get(key)
-            return None if kind is None or inner is None else _decoded(kind, inner)
+            return None if kind is None or inner is None else any_value_of_kind(kind, inner)
     for camel, snake in _ANY_VALUE_KEYS:
         inner = value.get(camel, value.get(snake))
         if inner is not None:
-            return _decoded(camel, inner)
+            return any_value_of_kind(camel, inner)
     return None
 
 
-def _decoded(kind: str, inner: Any) -> Any:
+def any_value_of_kind(kind: str, inner: Any) -> Any:
+    """The Python value of an AnyValue's non-null ``inner`` part of ``kind`` (a camelCase key)."""
     if kind == "intValue":
         return to_int(inner)
     if kind == "arrayValue":

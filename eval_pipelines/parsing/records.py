@@ -9,7 +9,7 @@ content, joined to their span later) and ``quarantine``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
@@ -25,7 +25,15 @@ from eval_pipelines.parsing.feedback import (
     is_feedback_file,
 )
 from eval_pipelines.parsing.files import Document, truncate_raw
-from eval_pipelines.parsing.otlp_typed import Status, TraceRequest, as_json_value, encode, typed_attributes
+from eval_pipelines.parsing.otlp_typed import (
+    Status,
+    TraceRequest,
+    as_json_value,
+    encode,
+    typed_attributes,
+    typed_span_times,
+    typed_spans,
+)
 from eval_pipelines.parsing.otlp_values import (
     STATUS_CODES,
     any_value,
@@ -118,23 +126,21 @@ def log_time(record: dict[str, Any]) -> int | None:
     return time_ns or None
 
 
+def _dated_spans(times: Iterable[tuple[int | None, int | None]]) -> Iterator[tuple[int, int]]:
+    for start, end in times:
+        if start and start >= LAKE_START_NS:
+            yield start, max(end or start, start)
+
+
 def document_times(document: Document) -> Iterator[tuple[int, int]]:
     """(start, end) of every dated item of a document: the same reading the extractor does."""
     value = document.value
     if document.error is not None:
         return
     if isinstance(value, TraceRequest):
-        for group in value.resourceSpans:
-            for scope in group.scopeSpans:
-                for span in scope.spans:
-                    start, end = to_int(span.startTimeUnixNano), to_int(span.endTimeUnixNano)
-                    if start and start >= LAKE_START_NS:
-                        yield start, max(end or start, start)
+        yield from _dated_spans(typed_span_times(span) for _, span in typed_spans(value))
     elif is_otlp_request(value):
-        for _, span in otlp_items(value, "spans"):
-            start, end = span_times(span)
-            if start and start >= LAKE_START_NS:
-                yield start, max(end or start, start)
+        yield from _dated_spans(span_times(span) for _, span in otlp_items(value, "spans"))
         for _, record in otlp_items(value, "logs"):
             time_ns = log_time(record)
             if time_ns and time_ns >= LAKE_START_NS:
@@ -243,19 +249,15 @@ class Extractor:
 
     def _typed_spans(self, document: Document, request: TraceRequest, sink: RecordSink) -> None:
         """The same as :meth:`_otlp_spans`, over a spec-shaped request decoded into structs."""
-        for group in request.resourceSpans:
-            resource_attrs = typed_attributes(group.resource.attributes) if group.resource else {}
-            for scope in group.scopeSpans:
-                for span in scope.spans:
-                    start = to_int(span.startTimeUnixNano)
-                    end = to_int(span.endTimeUnixNano)
-                    events = [(event.name or "", to_int(event.timeUnixNano), typed_attributes(event.attributes))
-                              for event in span.events]
-                    status = span.status or _NO_STATUS
-                    self._extract_span(document, sink, _Span(
-                        otel_id(span.spanId, 8), otel_id(span.traceId, 16), span.parentSpanId, start,
-                        start if end is None else end, span.attributes, typed_attributes, events, status.code,
-                        status.message, lambda span=span: encode(span)), resource_attrs)
+        for resource_attrs, span in typed_spans(request):
+            start, end = typed_span_times(span)
+            events = [(event.name or "", to_int(event.timeUnixNano), typed_attributes(event.attributes))
+                      for event in span.events]
+            status = span.status or _NO_STATUS
+            self._extract_span(document, sink, _Span(
+                otel_id(span.spanId, 8), otel_id(span.traceId, 16), span.parentSpanId, start, end,
+                span.attributes, typed_attributes, events, status.code, status.message,
+                lambda span=span: encode(span)), resource_attrs)
 
     def _extract_span(self, document: Document, sink: RecordSink, span: _Span, resource_attrs: dict[str, Any]) -> None:
         span_id, trace_id, start = span.span_id, span.trace_id, span.start
