@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from itertools import chain
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -198,14 +199,14 @@ def _assembled_hours(con: duckdb.DuckDBPyConnection, staging: Path, settings: In
     if not llm_files:
         return
     sql = _ASSEMBLE_SQL.format(max_depth=MAX_TREE_DEPTH, hour_ns=HOUR_NS)
-    params = {"llm": llm_files, "tree": str(staging / "*" / "tree.parquet"),
+    params = {"llm": list(chain.from_iterable(llm_files.values())), "tree": str(staging / "*" / "tree.parquet"),
               "event": str(staging / "*" / "event.parquet"), "extra_dimensions": settings.extra_dimensions}
     for statement in filter(str.strip, sql.split(";")):
         used = {k: v for k, v in params.items() if f"${k}" in statement}
         con.execute(statement, used)
     hours = [row[0] for row in con.execute("SELECT DISTINCT hour_index FROM joined ORDER BY 1").fetchall()]
     for hour in hours:
-        raw = con.sql(_HOUR_SQL, params={"files": hourly_files(staging, hour), "hour": hour}).to_arrow_table()
+        raw = con.sql(_HOUR_SQL, params={"files": llm_files[hour], "hour": hour}).to_arrow_table()
         yield hour, _to_canonical(raw, prices)
 
 

@@ -22,10 +22,12 @@ COMPRESSION = "lz4"  # staging lives for one run: cheap compression beats small 
 HOURLY_KIND = "llm"
 
 
-def hourly_files(staging: Path, hour: int | None = None) -> list[str]:
-    """The staged ``llm`` files of every folder under ``staging``: of one hour, or of all hours."""
-    pattern = f"{HOURLY_KIND}-{'*' if hour is None else hour}-*.parquet"
-    return sorted(str(path) for path in staging.glob(f"*/{pattern}"))
+def hourly_files(staging: Path) -> dict[int, list[str]]:
+    """The staged ``llm`` files of every folder under ``staging``, by hour, listed once."""
+    by_hour: dict[int, list[str]] = {}
+    for path in sorted(staging.glob(f"*/{HOURLY_KIND}-*-*.parquet")):
+        by_hour.setdefault(int(path.name.split("-")[1]), []).append(str(path))
+    return by_hour
 
 
 def _columns(rows: list[dict[str, Any]], names: list[str]) -> list[Sequence[Any]]:
@@ -45,7 +47,7 @@ class StagingWriter:
         self.counts = dict.fromkeys(STAGED_SCHEMAS, 0)
         self._buffers: dict[str, list[dict[str, Any]]] = {kind: [] for kind in STAGED_SCHEMAS}
         self._writers: dict[str, pq.ParquetWriter] = {}
-        self._hourly_files = 0
+        self._hourly_files_written = 0
         folder.mkdir(parents=True, exist_ok=True)
 
     def add(self, kind: str, record: dict[str, Any]) -> None:
@@ -83,8 +85,8 @@ class StagingWriter:
         for row in rows:
             by_hour.setdefault(row["start_ns"] // HOUR_NS, []).append(row)
         for hour, hour_rows in by_hour.items():
-            self._hourly_files += 1
-            path = self.folder / f"{HOURLY_KIND}-{hour}-{self._hourly_files}.parquet"
+            self._hourly_files_written += 1
+            path = self.folder / f"{HOURLY_KIND}-{hour}-{self._hourly_files_written}.parquet"
             pq.write_table(self._table(HOURLY_KIND, hour_rows), path, compression=COMPRESSION)
 
     def close(self) -> None:
