@@ -362,12 +362,12 @@ STAGED_LLM = pa.schema([
     ("finish_reasons", STRING_LIST), ("input_tokens", pa.int64()), ("output_tokens", pa.int64()),
     ("status_code", pa.string()), ("error_type", pa.string()), ("request_params", pa.string()),
     ("attributes", pa.string()), ("retrieved_context", pa.string()), ("parse_warnings", STRING_LIST),
-    ("source_format", pa.string()), ("lookups", pa.map_(pa.string(), pa.string())),
+    ("source_format", pa.string()), ("lookups", STRING_LIST),
     ("source_file", pa.string()), ("source_line", pa.int64()),
 ])
 STAGED_TREE = pa.schema([
     ("trace_id", pa.string()), ("span_id", pa.string()), ("parent_span_id", pa.string()),
-    ("start_ns", pa.int64()), ("lookups", pa.map_(pa.string(), pa.string())),
+    ("start_ns", pa.int64()), ("lookups", STRING_LIST),
     ("documents", pa.string()), ("source_file", pa.string()), ("source_line", pa.int64()),
 ])
 STAGED_EVENT = pa.schema([

@@ -55,6 +55,18 @@ def test_nearest_ancestor_wins_and_the_span_itself_first(home, index, settings, 
     assert (row["route"], row["prompt_version"]) == ("/inner", "v9")
 
 
+def test_extra_dimensions_keep_names_and_values_that_need_escaping(home, index, settings, prices, con):
+    odd = settings.model_copy(update={"dimensions": {**settings.dimensions, "team's \"tier\" é": ["app.tier"]}})
+    grand = span("cc" * 8, start_s=58, duration_s=5, attributes={"app.tier": "gold's \"best\"\n"})
+    parent = span(APP, parent="cc" * 8, start_s=59, duration_s=3, attributes={"app.feature_flag": "beta"})
+    orphan = span("dd" * 8, attributes=latest_llm_attributes())
+    write_lines(home.landing / "t.jsonl", traces_request(grand, parent, span(LLM, parent=APP,
+                                                                            attributes=latest_llm_attributes()), orphan))
+    by_id = {row["span_id"]: row for row in rows(build(index, odd, prices, con))}
+    assert json.loads(by_id[LLM]["dimensions"]) == {"feature_flag": "beta", "team's \"tier\" é": "gold's \"best\"\n"}
+    assert by_id["dd" * 8]["dimensions"] is None
+
+
 def test_lines_appended_after_the_scan_wait_for_the_next_scan(home, index, settings, prices, con):
     def llm(span_id):
         return json.dumps(traces_request(span(span_id, start_s=70, attributes=latest_llm_attributes())))

@@ -30,9 +30,12 @@ T = TypeVar("T")
 # Every join works on narrow rows (ids, times, lookups): the wide content columns of an LLM call are
 # read only when its hour is fetched, from that hour's staged files. Each staged row is known by its
 # file and row number.
+# Dimensions resolve up the tree: the walk goes from each LLM call to its parent, its parent's parent…,
+# filling each value still missing from the next span up (so the nearest wins), and stops once all
+# are found. Every value found on the walk for a name is that nearest one, so max() picks it.
 _ASSEMBLE_SQL = """
 CREATE OR REPLACE TEMP TABLE llm_keys AS
-SELECT span_id, trace_id, start_ns, filename, file_row_number
+SELECT span_id, trace_id, parent_span_id, start_ns, lookups, filename, file_row_number
 FROM read_parquet($llm, filename = true, file_row_number = true)
 QUALIFY row_number() OVER (PARTITION BY span_id ORDER BY end_ns DESC, source_file, source_line) = 1;
 
@@ -47,33 +50,14 @@ SELECT * FROM (
 QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY source_file, source_line) = 1;
 
 CREATE OR REPLACE TEMP TABLE resolved AS
-WITH RECURSIVE walk(llm_span_id, trace_id, span_id, depth) AS (
-    SELECT span_id, trace_id, span_id, 0 FROM llm_keys
+WITH RECURSIVE walk(llm_span_id, trace_id, parent_span_id, depth, {value_names}) AS (
+    SELECT span_id, trace_id, parent_span_id, 0, {own_values} FROM llm_keys
     UNION ALL
-    SELECT w.llm_span_id, w.trace_id, t.parent_span_id, w.depth + 1
-    FROM walk w JOIN tree_rows t ON t.trace_id = w.trace_id AND t.span_id = w.span_id
-    WHERE t.parent_span_id IS NOT NULL AND w.depth < {max_depth}
-),
-entries AS (
-    SELECT w.llm_span_id, w.depth, unnest(map_keys(t.lookups)) AS name,
-           unnest(map_values(t.lookups)) AS value
-    FROM walk w JOIN tree_rows t ON t.trace_id = w.trace_id AND t.span_id = w.span_id
-),
-nearest AS (
-    SELECT llm_span_id, name, arg_min(value, depth) AS value FROM entries GROUP BY ALL
-),
-extras AS (
-    SELECT llm_span_id, json_group_object(name, value)::VARCHAR AS dimensions
-    FROM nearest WHERE list_contains($extra_dimensions, name) GROUP BY llm_span_id
+    SELECT w.llm_span_id, w.trace_id, t.parent_span_id, w.depth + 1, {nearest_values}
+    FROM walk w JOIN tree_rows t ON t.trace_id = w.trace_id AND t.span_id = w.parent_span_id
+    WHERE w.depth < {max_depth} AND ({any_missing})
 )
-SELECT n.llm_span_id,
-       max(n.value) FILTER (WHERE n.name = 'prompt_version') AS prompt_version,
-       max(n.value) FILTER (WHERE n.name = 'route') AS route,
-       max(n.value) FILTER (WHERE n.name = 'session_id') AS session_id,
-       max(n.value) FILTER (WHERE n.name = 'user_id') AS user_id,
-       any_value(x.dimensions) AS dimensions
-FROM nearest n LEFT JOIN extras x ON x.llm_span_id = n.llm_span_id
-GROUP BY n.llm_span_id;
+SELECT llm_span_id, {resolved_values} FROM walk GROUP BY llm_span_id;
 
 CREATE OR REPLACE TEMP TABLE context AS
 SELECT l.span_id,
@@ -94,7 +78,7 @@ GROUP BY trace_id, span_id;
 
 CREATE OR REPLACE TEMP TABLE joined AS
 SELECT k.filename, k.file_row_number, k.start_ns // {hour_ns} AS hour_index,
-       r.session_id, r.user_id, r.prompt_version, r.route, r.dimensions,
+       {resolved_columns},
        c.retrieved_context, e.events
 FROM llm_keys k
 LEFT JOIN resolved r ON r.llm_span_id = k.span_id
@@ -193,14 +177,40 @@ def assemble_traces(con: duckdb.DuckDBPyConnection, staging: Path, settings: Ing
     return _prefetched(_assembled_hours(con, staging, settings, prices))
 
 
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _resolution_sql(settings: IngestionSettings) -> dict[str, str]:
+    """The parts of the walk that depend on the configured names. The staged ``lookups`` list holds one
+    value per name, in :meth:`IngestionSettings.lookup_keys` order; the walk carries one column per name."""
+    names = list(settings.lookup_keys())
+    columns = [f"v{i}" for i in range(len(names))]
+    column_of = dict(zip(names, columns, strict=True))
+    extras = " , ".join(f"CASE WHEN r.{column_of[name]} IS NOT NULL THEN "
+                        f"{_sql_text(orjson.dumps(name).decode() + ':')} || to_json(r.{column_of[name]}) END"
+                        for name in settings.extra_dimensions)
+    dimensions = f"nullif('{{' || concat_ws(',', {extras}) || '}}', '{{}}')" if extras else "NULL::VARCHAR"
+    return {
+        "value_names": ", ".join(columns),
+        "own_values": ", ".join(f"lookups[{i + 1}]" for i in range(len(names))),
+        "nearest_values": ", ".join(f"coalesce(w.{c}, t.lookups[{i + 1}])" for i, c in enumerate(columns)),
+        "any_missing": " OR ".join(f"w.{c} IS NULL" for c in columns),
+        "resolved_values": ", ".join(f"max({c}) AS {c}" for c in columns),
+        "resolved_columns": ", ".join([*(f"r.{column_of[name]} AS {name}" for name in
+                                         ("session_id", "user_id", "prompt_version", "route")),
+                                       f"{dimensions} AS dimensions"]),
+    }
+
+
 def _assembled_hours(con: duckdb.DuckDBPyConnection, staging: Path, settings: IngestionSettings,
                      prices: PriceTable) -> Iterator[tuple[int, pa.Table]]:
     llm_files = hourly_files(staging)
     if not llm_files:
         return
-    sql = _ASSEMBLE_SQL.format(max_depth=MAX_TREE_DEPTH, hour_ns=HOUR_NS)
+    sql = _ASSEMBLE_SQL.format(max_depth=MAX_TREE_DEPTH, hour_ns=HOUR_NS, **_resolution_sql(settings))
     params = {"llm": list(chain.from_iterable(llm_files.values())), "tree": str(staging / "*" / "tree.parquet"),
-              "event": str(staging / "*" / "event.parquet"), "extra_dimensions": settings.extra_dimensions}
+              "event": str(staging / "*" / "event.parquet")}
     for statement in filter(str.strip, sql.split(";")):
         used = {k: v for k, v in params.items() if f"${k}" in statement}
         con.execute(statement, used)

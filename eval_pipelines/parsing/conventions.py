@@ -422,24 +422,39 @@ class Lookups:
     the first of its configured keys that the span has with a non-empty value."""
 
     def __init__(self, keys_by_name: dict[str, list[str]]) -> None:
+        self.names = tuple(keys_by_name)
         self._keys_by_name = keys_by_name
         self._present = ByKeySet(self._present_keys)
 
-    def _present_keys(self, keys: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
-        """Per name, its configured keys that this key set has, in configured order."""
+    def _present_keys(self, keys: tuple[str, ...]) -> tuple[tuple[int, tuple[str, ...]], ...]:
+        """Per name (by position), its configured keys that this key set has, in configured order."""
         have = set(keys)
-        present = ((name, tuple(key for key in wanted if key in have)) for name, wanted in self._keys_by_name.items())
-        return tuple((name, candidates) for name, candidates in present if candidates)
+        present = ((position, tuple(key for key in wanted if key in have))
+                   for position, wanted in enumerate(self._keys_by_name.values()))
+        return tuple((position, candidates) for position, candidates in present if candidates)
 
-    def __call__(self, attrs: dict[str, Any]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for name, candidates in self._present.of(attrs):
+    def values(self, attrs: dict[str, Any]) -> list[str | None] | None:
+        """The value of every name, in the order of :attr:`names`; None when the span carries none."""
+        found: list[str | None] | None = None
+        for position, candidates in self._present.of(attrs):
             for key in candidates:
                 value = attrs[key]
                 if value is not None and value != "":
-                    found[name] = _text(value)
+                    if found is None:
+                        found = [None] * len(self.names)
+                    found[position] = _text(value)
                     break
         return found
+
+    def __call__(self, attrs: dict[str, Any]) -> dict[str, str]:
+        return {name: value for name, value in zip(self.names, self.values(attrs) or (), strict=False)
+                if value is not None}
+
+
+def positional(found: dict[str, str | None], names: tuple[str, ...]) -> list[str | None] | None:
+    """Named lookup values in the order of ``names`` (what :meth:`Lookups.values` gives for a span)."""
+    values = [found.get(name) for name in names]
+    return values if any(value is not None for value in values) else None
 
 
 def error_type_from_events(events: list[tuple[str, dict[str, Any]]]) -> str | None:

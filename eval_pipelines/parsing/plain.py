@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from eval_pipelines.parsing import conventions as conv
 from eval_pipelines.parsing import messages as msg
 from eval_pipelines.parsing.otlp_values import to_int
 from eval_pipelines.settings import REQUIRED_DIMENSIONS, IngestionSettings
@@ -123,14 +124,14 @@ def plain_record(record: dict[str, Any], settings: IngestionSettings, earliest_n
     dimensions = record.get("dimensions") if isinstance(record.get("dimensions"), dict) else {}
     lookups = {name: _text(record.get(name)) for name in (*REQUIRED_DIMENSIONS, "session_id", "user_id")}
     lookups.update({k: _text(v) for k, v in dimensions.items() if k in settings.extra_dimensions})
-    lookups = {k: v for k, v in lookups.items() if v is not None}
     extra = {k: v for k, v in record.items() if k not in _KNOWN}
     attributes = record.get("attributes") if isinstance(record.get("attributes"), dict) else {}
     status = str(record.get("status") or "").upper()
 
     return {
         "span_id": span_id, "trace_id": trace_id, "parent_span_id": parent, "start_ns": start,
-        "end_ns": end, "lookups": list(lookups.items()), "service_name": _text(record.get("service_name")),
+        "end_ns": end, "lookups": conv.positional(lookups, tuple(settings.lookup_keys())),
+        "service_name": _text(record.get("service_name")),
         "environment": _text(record.get("environment")),
         "operation": _text(record.get("operation")) or "chat", "provider": _text(record.get("provider")),
         "request_model": _text(record.get("request_model") or record.get("model")),

@@ -280,7 +280,7 @@ class Extractor:
         attrs = span.decode_attributes(span.attributes)
         role = conv.span_role(attrs)
         parent = otel_id(span.parent_span_id, 8)
-        lookups = list(self.lookups(attrs).items())
+        lookups = self.lookups.values(attrs)
         if role == "llm":
             self._add_llm_call(sink, self._llm_row(document, resource_attrs, span, attrs, parent, end, lookups))
             return
@@ -292,7 +292,7 @@ class Extractor:
         })
 
     def _llm_row(self, document: Document, resource_attrs: dict[str, Any], span: _Span, attrs: dict[str, Any],
-                 parent: str | None, end: int, lookups: list[tuple[str, str]]) -> dict[str, Any]:
+                 parent: str | None, end: int, lookups: list[str | None] | None) -> dict[str, Any]:
         events = [(name, event_attrs) for name, _, event_attrs in span.events]
         row = conv.llm_fields(attrs, events)
         code = span.status_code

@@ -28,7 +28,8 @@ def test_minimal_record_gets_stable_ids_and_defaults(settings):
     first, second = staged(record, settings), staged(dict(record), settings)
     assert first["span_id"] == second["span_id"] and len(first["span_id"]) == 16
     assert first["operation"] == "chat" and first["input_text"] == "Hi"
-    assert dict(first["lookups"]) == {"route": "/x", "feature_flag": "b"}
+    names = list(settings.lookup_keys())  # prompt_version, route, feature_flag, session_id, user_id
+    assert first["lookups"] == [{"route": "/x", "feature_flag": "b"}.get(name) for name in names]
     assert '"team":"core"' in first["attributes"]
 
 
