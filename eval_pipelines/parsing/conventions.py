@@ -236,17 +236,18 @@ class Content:
         self.fill_from_messages(messages)
 
     def canonical(self) -> dict[str, Any]:
-        system_from_messages, inputs = msg.split_system(self.input_messages)
+        system_from_messages, inputs, input_text = msg.read_inputs(self.input_messages)
         system = "\n".join(s for s in (self.system, system_from_messages) if s) or None
         outputs = self.output_messages
+        output_text, tool_calls, finish_reasons = msg.read_outputs(outputs)
         return {
             "input_messages": msg.dumps(inputs),
             "output_messages": msg.dumps(outputs),
-            "input_text": msg.last_user_text(inputs),
-            "output_text": msg.assistant_text(outputs),
+            "input_text": input_text,
+            "output_text": output_text,
             "system_instructions": system,
-            "tool_calls": msg.dumps(msg.tool_calls(outputs)),
-            "finish_reasons": msg.finish_reasons(outputs),
+            "tool_calls": msg.dumps(tool_calls),
+            "finish_reasons": finish_reasons,
         }
 
 
@@ -269,17 +270,23 @@ def _finish_reasons(value: Any) -> list[str] | None:
     return [str(v) for v in values if v is not None] or None
 
 
-_SOURCE_KEYS = {
+_STRING_FIELDS = {
     "operation": ("gen_ai.operation.name",),
     "provider": ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"),
     "request_model": ("gen_ai.request.model",),
     "response_model": ("gen_ai.response.model", "llm.model_name"),
 }
+_INTEGER_FIELDS = {
+    "input_tokens": ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt"),
+    "output_tokens": ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion"),
+}
+_FINISH_REASON_KEYS = ("gen_ai.response.finish_reasons", "llm.finish_reason")
+_DEPRECATED_MARKERS = frozenset({"gen_ai.system", "gen_ai.usage.prompt_tokens", "gen_ai.usage.completion_tokens"})
 
 
 def _string(attrs: dict[str, Any], keys: tuple[str, ...], warnings: list[str]) -> str | None:
     for key in keys:
-        raw = attrs.get(key)
+        raw = attrs[key]
         if raw is None or raw == "":
             continue
         if not isinstance(raw, str):
@@ -291,7 +298,7 @@ def _string(attrs: dict[str, Any], keys: tuple[str, ...], warnings: list[str]) -
 
 def _integer(attrs: dict[str, Any], keys: tuple[str, ...], warnings: list[str]) -> int | None:
     for key in keys:
-        raw = attrs.get(key)
+        raw = attrs[key]
         if raw is None or raw == "":
             continue
         value = to_int(raw)
@@ -301,57 +308,59 @@ def _integer(attrs: dict[str, Any], keys: tuple[str, ...], warnings: list[str]) 
     return None
 
 
-INPUT_TOKEN_KEYS = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt")
-OUTPUT_TOKEN_KEYS = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
-                     "llm.token_count.completion")
-
-
 @dataclass(frozen=True)
 class _LlmKeys:
-    """An LLM span's key set, sorted: flattened lists present, request parameters, and the rest."""
+    """What an LLM span's key set alone decides: the keys each field is read from (those of its candidate
+    keys that are present, in priority order), the request parameters, the rest, and the source format."""
 
     has_indexed: bool
+    strings: tuple[tuple[str, tuple[str, ...]], ...]  # (field, keys)
+    integers: tuple[tuple[str, tuple[str, ...]], ...]
+    finish_reason_keys: tuple[str, ...]
     request_params: tuple[tuple[str, str], ...]  # (attribute key, parameter name)
     rest: tuple[str, ...]
+    source_format: str  # before per-message events are seen: they can make it otel_genai_deprecated
+    events_can_deprecate: bool
+
+
+def _present(keys: set[str], candidates: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(key for key in candidates if key in keys)
 
 
 def _llm_keys(keys: tuple[str, ...]) -> _LlmKeys:
-    plain = [key for key in keys if _indexed_part(key) is None]
+    parts = {key: _indexed_part(key) for key in keys}
+    plain = [key for key in keys if parts[key] is None]
+    have = set(plain)
+    deprecated = not _DEPRECATED_MARKERS.isdisjoint(have) or any(
+        part is not None and part[0] == "gen_ai.prompt." for part in parts.values())
+    openinference = "openinference.span.kind" in have
+    provider_named = "gen_ai.provider.name" in have
     return _LlmKeys(
         has_indexed=len(plain) < len(keys),
+        strings=tuple((name, _present(have, candidates)) for name, candidates in _STRING_FIELDS.items()),
+        integers=tuple((name, _present(have, candidates)) for name, candidates in _INTEGER_FIELDS.items()),
+        finish_reason_keys=_present(have, _FINISH_REASON_KEYS),
         request_params=tuple((key, key.removeprefix("gen_ai.request.")) for key in plain
                              if key.startswith("gen_ai.request.") and key != "gen_ai.request.model"),
-        rest=tuple(key for key in plain if key not in _CONSUMED))
+        rest=tuple(key for key in plain if key not in _CONSUMED),
+        source_format=("openinference" if openinference else
+                       "otel_genai_deprecated" if deprecated and not provider_named else "otel_genai"),
+        events_can_deprecate=not openinference and not provider_named,
+    )
 
 
 _LLM_KEYS = ByKeySet(_llm_keys)
 
 
-def _request_params(attrs: dict[str, Any], keys: _LlmKeys) -> dict[str, Any]:
+def _request_params(attrs: dict[str, Any], keys: _LlmKeys, invocation: Any) -> dict[str, Any]:
     params = {name: attrs[key] for key, name in keys.request_params}
-    if "llm.invocation_parameters" in attrs:
-        invocation = msg.loads_lenient(attrs["llm.invocation_parameters"])
-        if isinstance(invocation, dict):
-            params.update({k: v for k, v in invocation.items() if k not in ("model", "messages")})
+    if isinstance(invocation, dict):
+        params.update({k: v for k, v in invocation.items() if k not in ("model", "messages")})
     return params
 
 
-_DEPRECATED_MARKERS = frozenset({"gen_ai.system", "gen_ai.usage.prompt_tokens", "gen_ai.usage.completion_tokens"})
-
-
-def source_format(attrs: dict[str, Any], indexed: dict[str, Any], event_names: Iterable[str]) -> str:
-    if "openinference.span.kind" in attrs:
-        return "openinference"
-    if (not _DEPRECATED_MARKERS.isdisjoint(attrs) or "gen_ai.prompt." in indexed
-            or not MESSAGE_EVENTS.keys().isdisjoint(event_names)) and "gen_ai.provider.name" not in attrs:
-        return "otel_genai_deprecated"
-    return "otel_genai"
-
-
-def llm_fields(attrs: dict[str, Any], events: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-    """Canonical fields of one LLM span (everything but ids, times and resolved dimensions)."""
-    keys = _LLM_KEYS.of(attrs)
-    plain, indexed = split_indexed(attrs) if keys.has_indexed else (attrs, {})
+def _content(plain: dict[str, Any], indexed: dict[str, Any], events: list[tuple[str, dict[str, Any]]],
+             output_value: Any) -> Content:
     content = Content()
     content.fill_from_details(plain)
     for prefix, is_output, build in _INDEXED_MESSAGES:
@@ -365,34 +374,40 @@ def llm_fields(attrs: dict[str, Any], events: list[tuple[str, dict[str, Any]]]) 
         content.fill_from_events(events)
     if content.input_messages is None and "input.value" in plain:
         content.input_messages = _openinference_io(plain["input.value"], "user")
-    output_value = msg.loads_lenient(plain.get("output.value")) if "output.value" in plain else None
     if content.output_messages is None and output_value is not None:
         content.output_messages = _openinference_io(output_value, "assistant")
-    fields = content.canonical()
-    warnings: list[str] = []
+    return content
 
+
+def llm_fields(attrs: dict[str, Any], events: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """Canonical fields of one LLM span (everything but ids, times and resolved dimensions)."""
+    keys: _LlmKeys = _LLM_KEYS.of(attrs)
+    plain, indexed = split_indexed(attrs) if keys.has_indexed else (attrs, {})
+    output_value = msg.loads_lenient(plain["output.value"]) if "output.value" in plain else None
+    fields = _content(plain, indexed, events, output_value).canonical()
+    warnings: list[str] = []
+    for name, candidates in keys.strings:
+        fields[name] = _string(plain, candidates, warnings) if candidates else None
+    for name, candidates in keys.integers:
+        fields[name] = _integer(plain, candidates, warnings) if candidates else None
     invocation = msg.loads_lenient(plain.get("llm.invocation_parameters"))
+    openinference = keys.source_format == "openinference"
+    fields["operation"] = fields["operation"] or ("chat" if openinference else None)
+    fields["request_model"] = (fields["request_model"]
+                               or _text(invocation.get("model") if isinstance(invocation, dict) else None)
+                               or (_text(plain.get("llm.model_name")) if openinference else None))
     response_id = plain.get("gen_ai.response.id")
     if response_id is None and isinstance(output_value, dict):
         response_id = output_value.get("id")
-    is_openinference = "openinference.span.kind" in plain
-    fields.update(
-        operation=_string(plain, _SOURCE_KEYS["operation"], warnings) or ("chat" if is_openinference else None),
-        provider=_string(plain, _SOURCE_KEYS["provider"], warnings),
-        request_model=(_string(plain, _SOURCE_KEYS["request_model"], warnings)
-                       or _text(invocation.get("model") if isinstance(invocation, dict) else None)
-                       or (_text(plain.get("llm.model_name")) if is_openinference else None)),
-        response_model=_string(plain, _SOURCE_KEYS["response_model"], warnings),
-        response_id=_text(response_id),
-        input_tokens=_integer(plain, INPUT_TOKEN_KEYS, warnings),
-        output_tokens=_integer(plain, OUTPUT_TOKEN_KEYS, warnings),
-        error_type=_text(plain.get("error.type")),
-        request_params=msg.dumps(_request_params(plain, keys)),
-        source_format=source_format(plain, indexed, (name for name, _ in events)),
-    )
-    fields["finish_reasons"] = (_finish_reasons(_first(plain, "gen_ai.response.finish_reasons",
-                                                       "llm.finish_reason"))
-                                or fields["finish_reasons"])
+    fields["response_id"] = _text(response_id)
+    fields["error_type"] = _text(plain.get("error.type"))
+    fields["request_params"] = msg.dumps(_request_params(plain, keys, invocation))
+    fields["source_format"] = ("otel_genai_deprecated" if keys.events_can_deprecate and events
+                               and not MESSAGE_EVENTS.keys().isdisjoint(name for name, _ in events)
+                               else keys.source_format)
+    explicit_reasons = next((value for key in keys.finish_reason_keys
+                             if (value := plain[key]) is not None and value != ""), None)
+    fields["finish_reasons"] = _finish_reasons(explicit_reasons) or fields["finish_reasons"]
     rest = {key: plain[key] for key in keys.rest}
     fields["attributes"] = msg.dumps(rest) if rest else None
     fields["parse_warnings"] = warnings

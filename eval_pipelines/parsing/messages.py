@@ -126,13 +126,40 @@ def message_text(message: Message) -> str:
     )
 
 
-def split_system(messages: list[Message] | None) -> tuple[str | None, list[Message] | None]:
-    """System messages become ``system_instructions`` text; the rest stay input messages."""
+def read_inputs(messages: list[Message] | None) -> tuple[str | None, list[Message] | None, str | None]:
+    """Input messages, in one pass: system messages become ``system_instructions`` text, the rest stay
+    input messages; and the text of the last user message."""
     if not messages:
-        return None, messages
-    system = [message_text(m) for m in messages if m["role"] in ("system", "developer")]
-    rest = [m for m in messages if m["role"] not in ("system", "developer")]
-    return ("\n".join(system) if system else None), (rest or None)
+        return None, messages, None
+    system: list[str] = []
+    rest: list[Message] = []
+    last_user = None
+    for message in messages:
+        role = message["role"]
+        if role == "system" or role == "developer":
+            system.append(message_text(message))
+        else:
+            rest.append(message)
+            if role == "user":
+                last_user = message
+    user_text = None if last_user is None else message_text(last_user)
+    return ("\n".join(system), rest or None, user_text) if system else (None, messages, user_text)
+
+
+def read_outputs(messages: list[Message] | None) -> tuple[str | None, list[dict[str, Any]] | None, list[str] | None]:
+    """Output messages, in one pass: the assistant's text, its tool calls and its finish reasons."""
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    reasons: list[str] = []
+    for message in messages or ():
+        if message["role"] == "assistant":
+            texts.append(message_text(message))
+        for part in message.get("parts", ()):
+            if part.get("type") == "tool_call":
+                calls.append(part)
+        if reason := message.get("finish_reason"):
+            reasons.append(reason)
+    return ("\n".join(texts) if texts else None), calls or None, reasons or None
 
 
 def system_instructions_text(value: Any) -> str | None:
@@ -153,28 +180,6 @@ def system_instructions_text(value: Any) -> str | None:
                 texts.append(str(item))
         return "\n".join(t for t in texts if t) or None
     return _json_text(value)
-
-
-def last_user_text(messages: list[Message] | None) -> str | None:
-    for message in reversed(messages or []):
-        if message["role"] == "user":
-            return message_text(message)
-    return None
-
-
-def assistant_text(messages: list[Message] | None) -> str | None:
-    texts = [message_text(m) for m in messages or [] if m["role"] == "assistant"]
-    return "\n".join(texts) if texts else None
-
-
-def tool_calls(messages: list[Message] | None) -> list[dict[str, Any]] | None:
-    calls = [p for m in messages or [] for p in m.get("parts", []) if p.get("type") == "tool_call"]
-    return calls or None
-
-
-def finish_reasons(messages: list[Message] | None) -> list[str] | None:
-    reasons = [m["finish_reason"] for m in messages or [] if m.get("finish_reason")]
-    return reasons or None
 
 
 def dumps(value: Any) -> str | None:

@@ -117,7 +117,8 @@ def plain_record(record: dict[str, Any], settings: IngestionSettings, earliest_n
 
     inputs = msg.normalize_messages(record.get("input"), "user")
     outputs = msg.normalize_messages(record.get("output"), "assistant")
-    content_system, inputs = msg.split_system(inputs)
+    content_system, inputs, input_text = msg.read_inputs(inputs)
+    output_text, tool_calls, finish_reasons = msg.read_outputs(outputs)
     system = "\n".join(s for s in (_text(record.get("system")), content_system) if s) or None
     finish = record.get("finish_reasons", record.get("finish_reason"))
     finish_list = [str(f) for f in (finish if isinstance(finish, list) else [finish]) if f is not None]
@@ -138,10 +139,10 @@ def plain_record(record: dict[str, Any], settings: IngestionSettings, earliest_n
         "response_model": _text(record.get("response_model") or record.get("model")),
         "response_id": _text(record.get("response_id")),
         "input_messages": msg.dumps(inputs), "output_messages": msg.dumps(outputs),
-        "input_text": msg.last_user_text(inputs), "output_text": msg.assistant_text(outputs),
+        "input_text": input_text, "output_text": output_text,
         "system_instructions": system,
-        "tool_calls": msg.dumps(record.get("tool_calls") or msg.tool_calls(outputs)),
-        "finish_reasons": finish_list or msg.finish_reasons(outputs),
+        "tool_calls": msg.dumps(record.get("tool_calls") or tool_calls),
+        "finish_reasons": finish_list or finish_reasons,
         "input_tokens": to_int(record.get("input_tokens")),
         "output_tokens": to_int(record.get("output_tokens")),
         "parse_warnings": [f"{name} is not an integer: {str(record[name])[:40]!r}"
