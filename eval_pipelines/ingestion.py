@@ -6,10 +6,11 @@ import gc
 import multiprocessing
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from itertools import repeat
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -89,8 +90,8 @@ class StagedTask:
     staged: dict[str, int]
 
 
-def stage_task(task: StagingTask, landing: Path, window: Window, settings: IngestionSettings,
-               folder: Path) -> StagedTask:
+def stage_task(task: StagingTask, folder: Path, landing: Path, window: Window,
+               settings: IngestionSettings) -> StagedTask:
     """Parse one task into its own staging folder."""
     path = landing / task.entry.path
     documents = (iter_documents(path, limit=task.entry.size) if task.end is None
@@ -113,22 +114,61 @@ def stage_task(task: StagingTask, landing: Path, window: Window, settings: Inges
     return StagedTask(task, read, writer.counts)
 
 
+def _stage_alongside_helpers(jobs: Iterator[tuple[StagingTask, Path]], helpers: int,
+                             stage: Callable[[StagingTask, Path], StagedTask]) -> list[StagedTask]:
+    """Every job staged by this process and ``helpers`` spawned processes together, each taking the next
+    job when it is free. This process starts at once, while the helpers are still starting up (importing
+    takes them about half a second), and no core waits for a helper."""
+    lock = threading.Lock()
+    failed = threading.Event()
+    results: list[StagedTask] = []
+
+    def next_job() -> tuple[StagingTask, Path] | None:
+        with lock:
+            return None if failed.is_set() else next(jobs, None)
+
+    def keep_helpers_busy(pool: ProcessPoolExecutor) -> None:
+        pending: set[Future[StagedTask]] = set()
+        try:
+            while True:
+                while len(pending) < helpers and (job := next_job()) is not None:
+                    pending.add(pool.submit(stage, *job))
+                if not pending:
+                    return
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                results.extend(future.result() for future in done)
+        except BaseException:
+            failed.set()
+            raise
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=helpers, mp_context=context) as pool, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="staging-helpers") as feeder:
+        fed = feeder.submit(keep_helpers_busy, pool)
+        try:
+            while (job := next_job()) is not None:
+                results.append(stage(*job))
+        except BaseException:
+            failed.set()
+            raise
+        fed.result()
+    return results
+
+
 def _stage(entries: list[LandedFile], landing: Path, window: Window, settings: IngestionSettings,
            staging: Path, stats: WindowStats, progress: Callable[[str], None]) -> None:
-    """Parse every task, in parallel processes when there is enough work to pay for them."""
+    """Parse every task, with helper processes when there is enough work to pay for them."""
     count = _task_count(entries, landing)
     if not count:
         StagingWriter(staging / "part-empty").close()  # empty tables, so the assembly reads no special case
-    tasks = _tasks(entries, landing)
-    folders = [staging / f"part-{n:05d}" for n in range(count)]
+    jobs = zip(_tasks(entries, landing), [staging / f"part-{n:05d}" for n in range(count)], strict=True)
+    stage = partial(stage_task, landing=landing, window=window, settings=settings)
     workers = min(count, os.cpu_count() or 1)
     if workers > 1 and sum(e.size for e in entries) > PARALLEL_BYTES:
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            results = list(pool.map(stage_task, tasks, repeat(landing), repeat(window), repeat(settings), folders))
+        results = _stage_alongside_helpers(jobs, workers - 1, stage)
     else:
-        results = [stage_task(t, landing, window, settings, f) for t, f in zip(tasks, folders, strict=True)]
-    for result in results:
+        results = [stage(task, folder) for task, folder in jobs]
+    for result in sorted(results, key=lambda r: (r.task.entry.path, r.task.start)):
         stats.documents += result.documents
         for kind, staged in result.staged.items():
             stats.staged[kind] = stats.staged.get(kind, 0) + staged
