@@ -98,19 +98,18 @@ def otel_id(value: Any, n_bytes: int) -> str | None:
     """A trace (16 bytes) or span (8 bytes) id as lower-case hex; accepts hex or base64."""
     if not isinstance(value, str) or not value:
         return None
-    raw = _from_hex(value) if len(value) == 2 * n_bytes else None
-    if raw is None or len(raw) != n_bytes:  # fromhex skips spaces: a short result was not hex
-        raw = _from_base64(value)
-    if raw is None or len(raw) != n_bytes or not any(raw):
+    if len(value) == 2 * n_bytes:
+        try:
+            raw = bytes.fromhex(value)
+        except ValueError:
+            raw = b""
+        if len(raw) == n_bytes:  # fromhex skips spaces: a short result was not hex
+            # Only hex digits are left, so a value with no upper-case letter is already the answer.
+            return (value if value.islower() or value.isdigit() else raw.hex()) if any(raw) else None
+    decoded = _from_base64(value)
+    if decoded is None or len(decoded) != n_bytes or not any(decoded):
         return None
-    return raw.hex()
-
-
-def _from_hex(value: str) -> bytes | None:
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        return None
+    return decoded.hex()
 
 
 def _from_base64(value: str) -> bytes | None:

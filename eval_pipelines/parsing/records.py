@@ -184,6 +184,7 @@ class Extractor:
         self.window = window
         self.with_quarantine = with_quarantine
         self.feedback_file = is_feedback_file(source_file)
+        self._resource: tuple[dict[str, Any], str | None, str | None] = ({}, None, None)
 
     def quarantine(self, sink: RecordSink, line: int, reason: str, raw: bytes | str,
                    source_format: str | None = None) -> None:
@@ -252,7 +253,7 @@ class Extractor:
         for resource_attrs, span in typed_spans(request):
             start, end = typed_span_times(span)
             events = [(event.name or "", to_int(event.timeUnixNano), typed_attributes(event.attributes))
-                      for event in span.events]
+                      for event in span.events] if span.events else []
             status = span.status or _NO_STATUS
             self._extract_span(document, sink, _Span(
                 otel_id(span.spanId, 8), otel_id(span.traceId, 16), span.parentSpanId, start, end,
@@ -284,10 +285,10 @@ class Extractor:
         if role == "llm":
             self._add_llm_call(sink, self._llm_row(document, resource_attrs, span, attrs, parent, end, lookups))
             return
-        documents = conv.retrieval_documents(attrs) if role == "retrieval" else None
+        documents = msg.dumps(conv.retrieval_documents(attrs)) if role == "retrieval" else None
         sink.add("tree", {
             "trace_id": trace_id, "span_id": span_id, "parent_span_id": parent, "start_ns": start,
-            "lookups": lookups, "documents": msg.dumps(documents),
+            "lookups": lookups, "documents": documents,
             "source_file": self.source_file, "source_line": document.line,
         })
 
@@ -295,6 +296,7 @@ class Extractor:
                  parent: str | None, end: int, lookups: list[str | None] | None) -> dict[str, Any]:
         events = [(name, event_attrs) for name, _, event_attrs in span.events]
         row = conv.llm_fields(attrs, events)
+        _, service_name, resource_environment = self._resource_fields(resource_attrs)
         code = span.status_code
         status_code = "UNSET" if code is None else enum_name(code, STATUS_CODES, "STATUS_CODE_") or "UNSET"
         row["error_type"] = row["error_type"] or conv.error_type_from_events(events) or (
@@ -303,12 +305,18 @@ class Extractor:
             row["parse_warnings"].append("invalid UTF-8 bytes replaced with U+FFFD")
         row.update(
             span_id=span.span_id, trace_id=span.trace_id, parent_span_id=parent, start_ns=span.start, end_ns=end,
-            status_code=status_code, service_name=_text_or_none(resource_attrs.get("service.name")),
-            environment=_text_or_none(self.environment(attrs).get("environment")
-                                      or self.environment(resource_attrs).get("environment")),
+            status_code=status_code, service_name=service_name,
+            environment=_text_or_none(self.environment(attrs).get("environment")) or resource_environment,
             retrieved_context=None, lookups=lookups, source_file=self.source_file, source_line=document.line,
         )
         return row
+
+    def _resource_fields(self, resource_attrs: dict[str, Any]) -> tuple[dict[str, Any], str | None, str | None]:
+        """(attributes, service name, environment) of a span's resource: read once for all of its spans."""
+        if resource_attrs is not self._resource[0]:
+            self._resource = (resource_attrs, _text_or_none(resource_attrs.get("service.name")),
+                              _text_or_none(self.environment(resource_attrs).get("environment")))
+        return self._resource
 
     def _otlp_logs(self, document: Document, value: dict[str, Any], sink: RecordSink) -> None:
         for seq, (_, record) in enumerate(otlp_items(value, "logs")):

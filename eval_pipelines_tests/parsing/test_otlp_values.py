@@ -8,6 +8,9 @@ from eval_pipelines.parsing.otlp_values import STATUS_CODES, any_value, attribut
 @pytest.mark.parametrize("raw,expected", [
     ("5b8efff798038103d269b633813fc60c", "5b8efff798038103d269b633813fc60c"),
     ("5B8EFFF798038103D269B633813FC60C", "5b8efff798038103d269b633813fc60c"),
+    ("5b8efff798038103D269B633813FC60C", "5b8efff798038103d269b633813fc60c"),
+    ("12345678901234567890123456789012", "12345678901234567890123456789012"),
+    (" 5b8efff798038103d269b633813fc60", None),
     (base64.b64encode(bytes.fromhex("5b8efff798038103d269b633813fc60c")).decode(),
      "5b8efff798038103d269b633813fc60c"),
     ("00000000000000000000000000000000", None),
