@@ -59,9 +59,9 @@ def test_extra_dimensions_keep_names_and_values_that_need_escaping(home, index, 
     odd = settings.model_copy(update={"dimensions": {**settings.dimensions, "team's \"tier\" é": ["app.tier"]}})
     grand = span("cc" * 8, start_s=58, duration_s=5, attributes={"app.tier": "gold's \"best\"\n"})
     parent = span(APP, parent="cc" * 8, start_s=59, duration_s=3, attributes={"app.feature_flag": "beta"})
+    llm = span(LLM, parent=APP, attributes=latest_llm_attributes())
     orphan = span("dd" * 8, attributes=latest_llm_attributes())
-    write_lines(home.landing / "t.jsonl", traces_request(grand, parent, span(LLM, parent=APP,
-                                                                            attributes=latest_llm_attributes()), orphan))
+    write_lines(home.landing / "t.jsonl", traces_request(grand, parent, llm, orphan))
     by_id = {row["span_id"]: row for row in rows(build(index, odd, prices, con))}
     assert json.loads(by_id[LLM]["dimensions"]) == {"feature_flag": "beta", "team's \"tier\" é": "gold's \"best\"\n"}
     assert by_id["dd" * 8]["dimensions"] is None
