@@ -177,19 +177,16 @@ def assemble_traces(con: duckdb.DuckDBPyConnection, staging: Path, settings: Ing
     return _prefetched(_assembled_hours(con, staging, settings, prices))
 
 
-def _sql_text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _resolution_sql(settings: IngestionSettings) -> dict[str, str]:
     """The parts of the walk that depend on the configured names. The staged ``lookups`` list holds one
-    value per name, in :meth:`IngestionSettings.lookup_keys` order; the walk carries one column per name."""
+    value per name, in :meth:`IngestionSettings.lookup_keys` order; the walk carries one column per name.
+    Extra dimensions' names reach the SQL as the ``$dimension_keys`` parameter (JSON-encoded), never as text."""
     names = list(settings.lookup_keys())
     columns = [f"v{i}" for i in range(len(names))]
     column_of = dict(zip(names, columns, strict=True))
-    extras = " , ".join(f"CASE WHEN r.{column_of[name]} IS NOT NULL THEN "
-                        f"{_sql_text(orjson.dumps(name).decode() + ':')} || to_json(r.{column_of[name]}) END"
-                        for name in settings.extra_dimensions)
+    extras = ", ".join(f"CASE WHEN r.{column_of[name]} IS NOT NULL THEN "
+                       f"$dimension_keys[{i + 1}] || to_json(r.{column_of[name]}) END"
+                       for i, name in enumerate(settings.extra_dimensions))
     dimensions = f"nullif('{{' || concat_ws(',', {extras}) || '}}', '{{}}')" if extras else "NULL::VARCHAR"
     return {
         "value_names": ", ".join(columns),
@@ -210,7 +207,8 @@ def _assembled_hours(con: duckdb.DuckDBPyConnection, staging: Path, settings: In
         return
     sql = _ASSEMBLE_SQL.format(max_depth=MAX_TREE_DEPTH, hour_ns=HOUR_NS, **_resolution_sql(settings))
     params = {"llm": list(chain.from_iterable(llm_files.values())), "tree": str(staging / "*" / "tree.parquet"),
-              "event": str(staging / "*" / "event.parquet")}
+              "event": str(staging / "*" / "event.parquet"),
+              "dimension_keys": [orjson.dumps(name).decode() + ":" for name in settings.extra_dimensions]}
     for statement in filter(str.strip, sql.split(";")):
         used = {k: v for k, v in params.items() if f"${k}" in statement}
         con.execute(statement, used)
