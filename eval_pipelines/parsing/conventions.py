@@ -405,9 +405,8 @@ def llm_fields(attrs: dict[str, Any], events: list[tuple[str, dict[str, Any]]]) 
     fields["source_format"] = ("otel_genai_deprecated" if keys.events_can_deprecate and events
                                and not MESSAGE_EVENTS.keys().isdisjoint(name for name, _ in events)
                                else keys.source_format)
-    explicit_reasons = next((value for key in keys.finish_reason_keys
-                             if (value := plain[key]) is not None and value != ""), None)
-    fields["finish_reasons"] = _finish_reasons(explicit_reasons) or fields["finish_reasons"]
+    fields["finish_reasons"] = (_finish_reasons(_first(plain, *keys.finish_reason_keys))
+                                or fields["finish_reasons"])
     rest = {key: plain[key] for key in keys.rest}
     fields["attributes"] = msg.dumps(rest) if rest else None
     fields["parse_warnings"] = warnings
