@@ -296,7 +296,7 @@ class Extractor:
                  parent: str | None, end: int, lookups: list[str | None] | None) -> dict[str, Any]:
         events = [(name, event_attrs) for name, _, event_attrs in span.events]
         row = conv.llm_fields(attrs, events)
-        _, service_name, resource_environment = self._resource_fields(resource_attrs)
+        service_name, resource_environment = self._resource_fields(resource_attrs)
         code = span.status_code
         status_code = "UNSET" if code is None else enum_name(code, STATUS_CODES, "STATUS_CODE_") or "UNSET"
         row["error_type"] = row["error_type"] or conv.error_type_from_events(events) or (
@@ -311,12 +311,13 @@ class Extractor:
         )
         return row
 
-    def _resource_fields(self, resource_attrs: dict[str, Any]) -> tuple[dict[str, Any], str | None, str | None]:
-        """(attributes, service name, environment) of a span's resource: read once for all of its spans."""
+    def _resource_fields(self, resource_attrs: dict[str, Any]) -> tuple[str | None, str | None]:
+        """(service name, environment) of a span's resource: read once for all of its spans (the spans of
+        one resource share one attributes dict, which the memo holds, so its identity cannot be reused)."""
         if resource_attrs is not self._resource[0]:
             self._resource = (resource_attrs, _text_or_none(resource_attrs.get("service.name")),
                               _text_or_none(self.environment(resource_attrs).get("environment")))
-        return self._resource
+        return self._resource[1:]
 
     def _otlp_logs(self, document: Document, value: dict[str, Any], sink: RecordSink) -> None:
         for seq, (_, record) in enumerate(otlp_items(value, "logs")):
