@@ -168,7 +168,8 @@ def _stage(entries: list[LandedFile], landing: Path, window: Window, settings: I
         results = _stage_alongside_helpers(jobs, workers - 1, stage)
     else:
         results = [stage(task, folder) for task, folder in jobs]
-    for result in sorted(results, key=lambda r: (r.task.entry.path, r.task.start)):
+    position = {entry.path: n for n, entry in enumerate(entries)}
+    for result in sorted(results, key=lambda r: (position[r.task.entry.path], r.task.start)):  # task order
         stats.documents += result.documents
         for kind, staged in result.staged.items():
             stats.staged[kind] = stats.staged.get(kind, 0) + staged
