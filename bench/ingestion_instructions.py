@@ -68,13 +68,14 @@ def main() -> int:
     if sys.argv[1:2] == ["--child"]:
         child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
         return 0
-    from ingestion_throughput import generate
+    from ingestion_throughput import generate, parsing_build
 
     with tempfile.TemporaryDirectory(prefix="eval-pipelines-bench-") as folder:
         path = Path(folder) / "traces.jsonl"
         generate(path, LINES[1] * PAIRS_PER_LINE)
         floor, ours = (per_thousand_pairs(side, path) for side in ("floor", "ours"))
-    print("instructions per 1,000 span pairs (one LLM call and its parent span), one process:")
+    print(f"instructions per 1,000 span pairs (one LLM call and its parent span), one process; "
+          f"parsing modules {parsing_build()}:")
     for label, count in (("floor (orjson + attribute walk)", floor), ("ours (read, extract, stage)", ours)):
         print(f"  {label:32s} {count / 1e6:8.0f} M   = {count / floor:.2f} x the floor")
     return 0

@@ -121,6 +121,13 @@ def ours(path: str, home: str) -> dict:
     return {"seconds": done - scanned, "scan_seconds": scanned - started, "rows": rows}
 
 
+def parsing_build() -> str:
+    """Whether the parsing modules run compiled (setup.py) or as plain Python."""
+    from eval_pipelines.parsing import records
+
+    return "compiled (Cython)" if Path(records.__file__).suffix != ".py" else "plain Python"
+
+
 def run(llm_spans: int, workdir: Path, repeats: int) -> dict:
     """Floor and ours alternately, ``repeats`` times each; the fastest of each is kept (this machine's
     speed drifts by tens of percent between minutes, and alternating exposes both to the same drift)."""
@@ -149,6 +156,7 @@ def main() -> int:
         results = [run(n, Path(folder), args.repeats) for n in (args.small, args.spans)]
     print("ours = the traces asset's work (parse, stage, join, price, write partitions); "
           "+scan = with the landing sensor's scan of the file")
+    print(f"parsing modules: {parsing_build()}")
     print(f"{'LLM spans':>10} {'file MB':>8} | {'floor spans/s':>13} {'floor MB':>8} | "
           f"{'ours spans/s':>12} {'ours MB':>8} | {'ours/floor':>10} | {'+scan spans/s':>13} {'ratio':>6}")
     for r in results:

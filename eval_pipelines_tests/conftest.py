@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+import eval_pipelines
 from eval_pipelines.home import HOME_ENV_VAR, Home
 from eval_pipelines.lake import Lake
 from eval_pipelines.landing import LandingIndex
@@ -20,6 +21,24 @@ os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 DEMO_DAY = date(2026, 11, 21)
 # Modules that run for minutes go first, so `pytest -n 2 --dist loadfile` overlaps them with the rest.
 SLOW_FIRST = ("test_incident_detection.py",)
+
+
+def _stale_compiled_modules() -> list[str]:
+    """Sources edited since an editable install compiled them in place (setup.py): Python would import
+    the outdated compiled module instead."""
+    package = Path(eval_pipelines.__file__).parent
+    stale = []
+    for compiled in package.rglob("*.so"):
+        source = compiled.with_name(compiled.name.split(".")[0] + ".py")
+        if source.exists() and source.stat().st_mtime > compiled.stat().st_mtime:
+            stale.append(str(source.relative_to(package.parent)))
+    return stale
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if stale := _stale_compiled_modules():
+        pytest.exit(f"compiled modules older than their sources ({', '.join(sorted(stale))}): "
+                    "run `make install` to recompile them", returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

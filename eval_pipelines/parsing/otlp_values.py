@@ -104,8 +104,7 @@ def otel_id(value: Any, n_bytes: int) -> str | None:
         except ValueError:
             raw = b""
         if len(raw) == n_bytes:  # fromhex skips spaces: a short result was not hex
-            # Only hex digits are left, so a value with no upper-case letter is already the answer.
-            return (value if value.islower() or value.isdigit() else raw.hex()) if any(raw) else None
+            return raw.hex() if any(raw) else None
     decoded = _from_base64(value)
     if decoded is None or len(decoded) != n_bytes or not any(decoded):
         return None
