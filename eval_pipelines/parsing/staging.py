@@ -18,7 +18,9 @@ from eval_pipelines.parsing.records import HOUR_NS
 from eval_pipelines.schemas import STAGED_SCHEMAS
 
 BATCH_ROWS = 5_000
-COMPRESSION = "lz4"  # staging lives for one run: cheap compression beats small files
+# Staging lives for one run and is always read whole: cheap compression beats small files, and
+# statistics (for skipping row groups) would never be used.
+WRITE_OPTIONS = {"compression": "lz4", "write_statistics": False, "use_dictionary": False}
 HOURLY_KIND = "llm"
 
 
@@ -76,7 +78,7 @@ class StagingWriter:
             writer = self._writers.get(kind)
             if writer is None:
                 writer = self._writers[kind] = pq.ParquetWriter(self.path(kind), STAGED_SCHEMAS[kind],
-                                                                compression=COMPRESSION)
+                                                                **WRITE_OPTIONS)
             writer.write_table(self._table(kind, rows))
         rows.clear()
 
@@ -87,7 +89,7 @@ class StagingWriter:
         for hour, hour_rows in by_hour.items():
             self._hourly_files_written += 1
             path = self.folder / f"{HOURLY_KIND}-{hour}-{self._hourly_files_written}.parquet"
-            pq.write_table(self._table(HOURLY_KIND, hour_rows), path, compression=COMPRESSION)
+            pq.write_table(self._table(HOURLY_KIND, hour_rows), path, **WRITE_OPTIONS)
 
     def close(self) -> None:
         for kind in STAGED_SCHEMAS:
