@@ -309,7 +309,7 @@ def _integer(attrs: dict[str, Any], keys: tuple[str, ...], warnings: list[str]) 
 
 
 @dataclass(frozen=True)
-class _LlmKeys:
+class LlmKeys:
     """What an LLM span's key set alone decides: the keys each field is read from (those of its candidate
     keys that are present, in priority order), the request parameters, the rest, and the source format."""
 
@@ -327,7 +327,7 @@ def _present(keys: set[str], candidates: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(key for key in candidates if key in keys)
 
 
-def _llm_keys(keys: tuple[str, ...]) -> _LlmKeys:
+def llm_keys(keys: tuple[str, ...]) -> LlmKeys:
     parts = {key: _indexed_part(key) for key in keys}
     plain = [key for key in keys if parts[key] is None]
     have = set(plain)
@@ -335,7 +335,7 @@ def _llm_keys(keys: tuple[str, ...]) -> _LlmKeys:
         part is not None and part[0] == "gen_ai.prompt." for part in parts.values())
     openinference = "openinference.span.kind" in have
     provider_named = "gen_ai.provider.name" in have
-    return _LlmKeys(
+    return LlmKeys(
         has_indexed=len(plain) < len(keys),
         strings=tuple((name, _present(have, candidates)) for name, candidates in _STRING_FIELDS.items()),
         integers=tuple((name, _present(have, candidates)) for name, candidates in _INTEGER_FIELDS.items()),
@@ -349,10 +349,10 @@ def _llm_keys(keys: tuple[str, ...]) -> _LlmKeys:
     )
 
 
-_LLM_KEYS = ByKeySet(_llm_keys)
+_LLM_KEYS = ByKeySet(llm_keys)
 
 
-def _request_params(attrs: dict[str, Any], keys: _LlmKeys, invocation: Any) -> dict[str, Any]:
+def _request_params(attrs: dict[str, Any], keys: LlmKeys, invocation: Any) -> dict[str, Any]:
     params = {name: attrs[key] for key, name in keys.request_params}
     if isinstance(invocation, dict):
         params.update({k: v for k, v in invocation.items() if k not in ("model", "messages")})
@@ -379,9 +379,11 @@ def _content(plain: dict[str, Any], indexed: dict[str, Any], events: list[tuple[
     return content
 
 
-def llm_fields(attrs: dict[str, Any], events: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-    """Canonical fields of one LLM span (everything but ids, times and resolved dimensions)."""
-    keys: _LlmKeys = _LLM_KEYS.of(attrs)
+def llm_fields(attrs: dict[str, Any], events: list[tuple[str, dict[str, Any]]],
+               keys: LlmKeys | None = None) -> dict[str, Any]:
+    """Canonical fields of one LLM span (everything but ids, times and resolved dimensions); ``keys`` is
+    :func:`llm_keys` of its attribute keys, when the caller has it already."""
+    keys = keys if keys is not None else _LLM_KEYS.of(attrs)
     plain, indexed = split_indexed(attrs) if keys.has_indexed else (attrs, {})
     output_value = msg.loads_lenient(plain["output.value"]) if "output.value" in plain else None
     fields = _content(plain, indexed, events, output_value).canonical()
@@ -431,6 +433,9 @@ def retrieval_documents(attrs: dict[str, Any]) -> list[dict[str, Any]] | None:
     return out or None
 
 
+LookupPlan = tuple[tuple[int, tuple[str, ...]], ...]
+
+
 class Lookups:
     """The values a span carries for each tree-resolved name (dimension, session, user): for each name,
     the first of its configured keys that the span has with a non-empty value."""
@@ -438,19 +443,20 @@ class Lookups:
     def __init__(self, keys_by_name: dict[str, list[str]]) -> None:
         self.names = tuple(keys_by_name)
         self._keys_by_name = keys_by_name
-        self._present = ByKeySet(self._present_keys)
+        self._present = ByKeySet(self.plan)
 
-    def _present_keys(self, keys: tuple[str, ...]) -> tuple[tuple[int, tuple[str, ...]], ...]:
+    def plan(self, keys: tuple[str, ...]) -> LookupPlan:
         """Per name (by position), its configured keys that this key set has, in configured order."""
         have = set(keys)
         present = ((position, tuple(key for key in wanted if key in have))
                    for position, wanted in enumerate(self._keys_by_name.values()))
         return tuple((position, candidates) for position, candidates in present if candidates)
 
-    def values(self, attrs: dict[str, Any]) -> list[str | None] | None:
-        """The value of every name, in the order of :attr:`names`; None when the span carries none."""
+    def values(self, attrs: dict[str, Any], plan: LookupPlan | None = None) -> list[str | None] | None:
+        """The value of every name, in the order of :attr:`names`; None when the span carries none. ``plan``
+        is :meth:`plan` of the span's attribute keys, when the caller has it already."""
         found: list[str | None] | None = None
-        for position, candidates in self._present.of(attrs):
+        for position, candidates in plan if plan is not None else self._present.of(attrs):
             for key in candidates:
                 value = attrs[key]
                 if value is not None and value != "":
@@ -459,10 +465,6 @@ class Lookups:
                     found[position] = _text(value)
                     break
         return found
-
-    def __call__(self, attrs: dict[str, Any]) -> dict[str, str]:
-        return {name: value for name, value in zip(self.names, self.values(attrs) or (), strict=False)
-                if value is not None}
 
 
 def positional(found: dict[str, str | None], names: tuple[str, ...]) -> list[str | None] | None:

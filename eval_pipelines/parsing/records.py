@@ -169,6 +169,15 @@ class _Span(NamedTuple):
     raw: Callable[[], bytes]
 
 
+class _SpanPlan(NamedTuple):
+    """What a span's attribute keys alone decide for the extractor, worked out once per distinct key set
+    (one memo lookup per span instead of one per use)."""
+
+    lookups: conv.LookupPlan
+    environment: conv.LookupPlan
+    llm: conv.LlmKeys
+
+
 _NO_STATUS = Status()
 
 
@@ -180,11 +189,15 @@ class Extractor:
         self.settings = settings
         self.lookups = conv.Lookups(settings.lookup_keys())
         self.environment = conv.Lookups({"environment": settings.environment})
+        self._plans = conv.ByKeySet(self._span_plan)
         self.source_file = source_file
         self.window = window
         self.with_quarantine = with_quarantine
         self.feedback_file = is_feedback_file(source_file)
         self._resource: tuple[dict[str, Any], str | None, str | None] = ({}, None, None)
+
+    def _span_plan(self, keys: tuple[str, ...]) -> _SpanPlan:
+        return _SpanPlan(self.lookups.plan(keys), self.environment.plan(keys), conv.llm_keys(keys))
 
     def quarantine(self, sink: RecordSink, line: int, reason: str, raw: bytes | str,
                    source_format: str | None = None) -> None:
@@ -281,9 +294,10 @@ class Extractor:
         attrs = span.decode_attributes(span.attributes)
         role = conv.span_role(attrs)
         parent = otel_id(span.parent_span_id, 8)
-        lookups = self.lookups.values(attrs)
+        plan: _SpanPlan = self._plans.of(attrs)
+        lookups = self.lookups.values(attrs, plan.lookups)
         if role == "llm":
-            self._add_llm_call(sink, self._llm_row(document, resource_attrs, span, attrs, parent, end, lookups))
+            self._add_llm_call(sink, self._llm_row(document, resource_attrs, span, attrs, plan, parent, end, lookups))
             return
         documents = msg.dumps(conv.retrieval_documents(attrs)) if role == "retrieval" else None
         sink.add("tree", {
@@ -293,9 +307,9 @@ class Extractor:
         })
 
     def _llm_row(self, document: Document, resource_attrs: dict[str, Any], span: _Span, attrs: dict[str, Any],
-                 parent: str | None, end: int, lookups: list[str | None] | None) -> dict[str, Any]:
+                 plan: _SpanPlan, parent: str | None, end: int, lookups: list[str | None] | None) -> dict[str, Any]:
         events = [(name, event_attrs) for name, _, event_attrs in span.events]
-        row = conv.llm_fields(attrs, events)
+        row = conv.llm_fields(attrs, events, plan.llm)
         service_name, resource_environment = self._resource_fields(resource_attrs)
         code = span.status_code
         status_code = "UNSET" if code is None else enum_name(code, STATUS_CODES, "STATUS_CODE_") or "UNSET"
@@ -306,7 +320,7 @@ class Extractor:
         row.update(
             span_id=span.span_id, trace_id=span.trace_id, parent_span_id=parent, start_ns=span.start, end_ns=end,
             status_code=status_code, service_name=service_name,
-            environment=_text_or_none(self.environment(attrs).get("environment")) or resource_environment,
+            environment=_first_value(self.environment.values(attrs, plan.environment)) or resource_environment,
             retrieved_context=None, lookups=lookups, source_file=self.source_file, source_line=document.line,
         )
         return row
@@ -316,7 +330,7 @@ class Extractor:
         one resource share one attributes dict, which the memo holds, so its identity cannot be reused)."""
         if resource_attrs is not self._resource[0]:
             self._resource = (resource_attrs, _text_or_none(resource_attrs.get("service.name")),
-                              _text_or_none(self.environment(resource_attrs).get("environment")))
+                              _first_value(self.environment.values(resource_attrs)))
         return self._resource[1:]
 
     def _otlp_logs(self, document: Document, value: dict[str, Any], sink: RecordSink) -> None:
@@ -355,6 +369,10 @@ class Extractor:
             sink.add("event", {**event, "trace_id": trace_id, "span_id": span_id, "time_ns": time_ns,
                                "seq": document.line * 100_000 + seq, "name": name,
                                "source_file": self.source_file})
+
+
+def _first_value(values: list[str | None] | None) -> str | None:
+    return values[0] if values else None
 
 
 def _text_or_none(value: Any) -> str | None:

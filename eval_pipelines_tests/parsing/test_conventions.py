@@ -114,16 +114,16 @@ def test_lookups_take_each_names_first_configured_key_whatever_the_attribute_ord
                        "route": ["app.route", "http.route"]})
     attrs = {"llm.prompt_template.version": "v1", "http.route": "/b", "app.prompt_version": "v2", "app.route": "",
              "other": "x"}
-    assert lookups(attrs) == {"prompt_version": "v2", "route": "/b"}  # an empty value falls through
-    assert lookups({"llm.prompt_template.version": 7}) == {"prompt_version": "7"}
-    assert lookups({}) == {}
+    assert lookups.values(attrs) == ["v2", "/b"]  # an empty value falls through
+    assert lookups.values({"llm.prompt_template.version": 7}) == ["7", None]
+    assert lookups.values({}) is None
 
 
 def test_spans_with_the_same_keys_are_each_read_by_their_own_values():
     lookups = Lookups({"route": ["app.route", "http.route"]})
     first = {"app.route": "", "http.route": "/b"}
-    assert [lookups(first), lookups({"app.route": "/a", "http.route": "/b"}), lookups(first)] == [
-        {"route": "/b"}, {"route": "/a"}, {"route": "/b"}]
+    assert [lookups.values(first), lookups.values({"app.route": "/a", "http.route": "/b"}),
+            lookups.values(first)] == [["/b"], ["/a"], ["/b"]]
     one, other = (llm_fields(latest_llm_attributes(**{"gen_ai.request.temperature": t, "team": team}), [])
                   for t, team in ((0.2, "a"), (0.9, "b")))
     assert [json.loads(one["request_params"]), json.loads(other["request_params"])] == [
