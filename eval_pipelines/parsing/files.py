@@ -48,6 +48,10 @@ def truncate_raw(raw: bytes | str) -> str:
     return text if len(text) <= RAW_TEXT_LIMIT else text[:RAW_TEXT_LIMIT] + f"… [{len(text)} chars]"
 
 
+def _is_blank(line: bytes) -> bool:
+    return not line or line.isspace()  # line.strip() would copy the whole line (megabytes) to tell
+
+
 def _parse_line(number: int, line: bytes) -> Document:
     request = decode_trace_request(line)
     if request is not None:
@@ -103,9 +107,8 @@ def iter_range(path: Path, start: int, end: int, lines_before: int) -> Iterator[
                 break
             number += 1
             position += len(line)
-            if line.strip():
+            if not _is_blank(line):
                 yield _parse_line(number, line)
-
 
 
 def _iter_stream(path: Path, stream: BinaryIO, limit: int | None) -> Iterator[Document]:
@@ -115,7 +118,7 @@ def _iter_stream(path: Path, stream: BinaryIO, limit: int | None) -> Iterator[Do
         if limit is not None and start >= limit:
             break
         start += len(line)
-        if not line.strip():
+        if _is_blank(line):
             continue
         document = _parse_line(number, line)
         if number == 1 and document.error and path.suffix == ".json" and line.lstrip()[:1] in (b"{", b"["):
@@ -142,5 +145,5 @@ def _whole_document(path: Path, first_line: Document) -> Iterator[Document]:
     yield first_line
     with open_binary(path) as stream:
         for number, line in enumerate(io.BufferedReader(stream), start=1):  # type: ignore[arg-type]
-            if number > 1 and line.strip():
+            if number > 1 and not _is_blank(line):
                 yield _parse_line(number, line)

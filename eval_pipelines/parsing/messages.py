@@ -120,10 +120,12 @@ def normalize_messages(value: Any, default_role: str = "user") -> list[Message] 
 
 
 def message_text(message: Message) -> str:
-    return "\n".join(
-        part["content"] for part in message.get("parts", [])
-        if part.get("type") == "text" and isinstance(part.get("content"), str)
-    )
+    texts = []
+    for part in message.get("parts", ()):  # a plain loop: this runs for every message of every call
+        content = part.get("content")
+        if isinstance(content, str) and part.get("type") == "text":
+            texts.append(content)
+    return "\n".join(texts)
 
 
 def read_inputs(messages: list[Message] | None) -> tuple[str | None, list[Message] | None, str | None]:
