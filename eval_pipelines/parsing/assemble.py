@@ -99,10 +99,8 @@ SELECT l.span_id, l.trace_id, l.parent_span_id, j.session_id, j.user_id,
 FROM read_parquet($files, filename = true, file_row_number = true) l
 JOIN (SELECT * FROM joined WHERE hour_index = $hour) j
   ON j.filename = l.filename AND j.file_row_number = l.file_row_number
+ORDER BY start_us, l.span_id
 """
-# Sorted in Arrow, not by DuckDB: DuckDB's sort moves every wide content column through its row format,
-# Arrow sorts the two keys and takes each column once.
-_HOUR_ORDER = [("start_us", "ascending"), ("span_id", "ascending")]
 
 _CONTENT_COLUMNS = ("input_messages", "output_messages", "input_text", "output_text",
                     "system_instructions", "tool_calls", "finish_reasons")
@@ -217,7 +215,7 @@ def _assembled_hours(con: duckdb.DuckDBPyConnection, staging: Path, settings: In
     hours = [row[0] for row in con.execute("SELECT DISTINCT hour_index FROM joined ORDER BY 1").fetchall()]
     for hour in hours:
         raw = con.sql(_HOUR_SQL, params={"files": llm_files[hour], "hour": hour}).to_arrow_table()
-        yield hour, _to_canonical(raw.take(pc.sort_indices(raw, sort_keys=_HOUR_ORDER)), prices)
+        yield hour, _to_canonical(raw, prices)
 
 
 def _prefetched(items: Iterator[T]) -> Iterator[T]:
