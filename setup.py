@@ -37,12 +37,19 @@ class OptionalBuildExt(build_ext):
             super().run()
         except (CCompilerError, ExecError, PlatformError) as error:
             self.warn(f"no compiled modules, eval_pipelines runs as plain Python: {error}")
+            self.extensions = []  # nothing for an editable install to copy next to the sources
+
+    def build_extensions(self) -> None:
+        self._plain: list = []
+        super().build_extensions()
+        self.extensions = [ext for ext in self.extensions if ext not in self._plain]
 
     def build_extension(self, ext) -> None:
         try:
             super().build_extension(ext)
         except (CCompilerError, ExecError, PlatformError) as error:
             self.warn(f"{ext.name} stays plain Python: {error}")
+            self._plain.append(ext)
 
 
 def extensions() -> list:
