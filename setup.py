@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 from setuptools.errors import CCompilerError, ExecError, PlatformError
 
@@ -28,6 +28,10 @@ COMPILED_MODULES = [
 class OptionalBuildExt(build_ext):
     """Compiles what it can and leaves the rest as plain Python: a missing compiler is not an error."""
 
+    def initialize_options(self) -> None:
+        super().initialize_options()
+        self.left_plain: list[Extension] = []
+
     def finalize_options(self) -> None:
         super().finalize_options()
         self.parallel = self.parallel or os.cpu_count()
@@ -40,19 +44,18 @@ class OptionalBuildExt(build_ext):
             self.extensions = []  # nothing for an editable install to copy next to the sources
 
     def build_extensions(self) -> None:
-        self._plain: list = []
         super().build_extensions()
-        self.extensions = [ext for ext in self.extensions if ext not in self._plain]
+        self.extensions = [ext for ext in self.extensions if ext not in self.left_plain]
 
-    def build_extension(self, ext) -> None:
+    def build_extension(self, ext: Extension) -> None:
         try:
             super().build_extension(ext)
         except (CCompilerError, ExecError, PlatformError) as error:
             self.warn(f"{ext.name} stays plain Python: {error}")
-            self._plain.append(ext)
+            self.left_plain.append(ext)
 
 
-def extensions() -> list:
+def extensions() -> list[Extension]:
     if os.environ.get("EVAL_PIPELINES_PURE_PYTHON"):
         return []
     try:
