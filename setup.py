@@ -1,7 +1,7 @@
 """Build: the ingestion hot path compiled with Cython where a C compiler is at hand, plain Python otherwise.
 
 The modules below run once per span of every landing file. Cython compiles them as they are (plain
-Python, annotations not enforced), which takes about a sixth off the instructions per span (measured
+Python, annotations not enforced), which takes about a fifth off the instructions per span (measured
 by ``bench/ingestion_instructions.py``); the behaviour is the interpreter's, and the same tests run
 either way. Without Cython or a compiler, or with ``EVAL_PIPELINES_PURE_PYTHON=1`` (for profiling with
 cProfile, which cannot see inside compiled functions), the package installs as plain Python.

@@ -349,9 +349,6 @@ def llm_keys(keys: tuple[str, ...]) -> LlmKeys:
     )
 
 
-_LLM_KEYS = ByKeySet(llm_keys)
-
-
 def _request_params(attrs: dict[str, Any], keys: LlmKeys, invocation: Any) -> dict[str, Any]:
     params = {name: attrs[key] for key, name in keys.request_params}
     if isinstance(invocation, dict):
@@ -381,9 +378,9 @@ def _content(plain: dict[str, Any], indexed: dict[str, Any], events: list[tuple[
 
 def llm_fields(attrs: dict[str, Any], events: list[tuple[str, dict[str, Any]]],
                keys: LlmKeys | None = None) -> dict[str, Any]:
-    """Canonical fields of one LLM span (everything but ids, times and resolved dimensions); ``keys`` is
-    :func:`llm_keys` of its attribute keys, when the caller has it already."""
-    keys = keys if keys is not None else _LLM_KEYS.of(attrs)
+    """Canonical fields of one LLM span (everything but ids, times and resolved dimensions). ``keys`` is
+    :func:`llm_keys` of its attribute keys: the extractor keeps it per key set, others leave it out."""
+    keys = keys if keys is not None else llm_keys(tuple(attrs))
     plain, indexed = split_indexed(attrs) if keys.has_indexed else (attrs, {})
     output_value = msg.loads_lenient(plain["output.value"]) if "output.value" in plain else None
     fields = _content(plain, indexed, events, output_value).canonical()
@@ -443,7 +440,6 @@ class Lookups:
     def __init__(self, keys_by_name: dict[str, list[str]]) -> None:
         self.names = tuple(keys_by_name)
         self._keys_by_name = keys_by_name
-        self._present = ByKeySet(self.plan)
 
     def plan(self, keys: tuple[str, ...]) -> LookupPlan:
         """Per name (by position), its configured keys that this key set has, in configured order."""
@@ -454,9 +450,9 @@ class Lookups:
 
     def values(self, attrs: dict[str, Any], plan: LookupPlan | None = None) -> list[str | None] | None:
         """The value of every name, in the order of :attr:`names`; None when the span carries none. ``plan``
-        is :meth:`plan` of the span's attribute keys, when the caller has it already."""
+        is :meth:`plan` of the span's attribute keys: the extractor keeps it per key set, others leave it out."""
         found: list[str | None] | None = None
-        for position, candidates in plan if plan is not None else self._present.of(attrs):
+        for position, candidates in plan if plan is not None else self.plan(tuple(attrs)):
             for key in candidates:
                 value = attrs[key]
                 if value is not None and value != "":

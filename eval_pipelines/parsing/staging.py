@@ -18,8 +18,8 @@ from eval_pipelines.parsing.records import HOUR_NS
 from eval_pipelines.schemas import STAGED_SCHEMAS
 
 BATCH_ROWS = 5_000
-# Staging lives for one run and is always read whole: cheap compression beats small files, and
-# statistics (for skipping row groups) would never be used.
+# Staging lives for one run and is read once, whole: cheap compression beats small files, and neither
+# statistics (for skipping row groups) nor dictionary pages (for repeated reads) would pay for themselves.
 WRITE_OPTIONS = {"compression": "lz4", "write_statistics": False, "use_dictionary": False}
 HOURLY_KIND = "llm"
 
