@@ -46,6 +46,11 @@ class Home:
         return self.root / "index" / "landing"
 
     @property
+    def staging(self) -> Path:
+        """Each landing file's parsed records, so a file is parsed once (a cache: safe to delete)."""
+        return self.root / "staging"
+
+    @property
     def labels(self) -> Path:
         return self.root / "labels"
 

@@ -7,7 +7,8 @@ import pyarrow as pa
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 STRING_LIST = pa.list_(pa.string())
 
-TRACES = pa.schema([
+# A traces row's content: everything parsed and resolved from the landing files.
+TRACE_CONTENT = pa.schema([
     pa.field("span_id", pa.string(), nullable=False),
     pa.field("trace_id", pa.string(), nullable=False),
     ("parent_span_id", pa.string()),
@@ -45,6 +46,12 @@ TRACES = pa.schema([
     ("source_format", pa.string()),
     ("source_file", pa.string()),
 ])
+# Arrival stamps: ``row_hash`` identifies the content (an unchanged row keeps its stamps when its hour is
+# rebuilt, a changed one is new again), ``landed_at`` is when its landing file was written, ``ingested_at``
+# when this content first became a row. Derived tables keep ``input_hash`` to know which rows they are
+# already up to date with.
+ARRIVAL = [("row_hash", pa.uint64()), ("landed_at", TIMESTAMP), ("ingested_at", TIMESTAMP)]
+TRACES = pa.schema([*TRACE_CONTENT, *ARRIVAL])
 
 TRACE_QUARANTINE = pa.schema([
     ("source_file", pa.string()),

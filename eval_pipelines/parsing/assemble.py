@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cached_property
 from itertools import chain
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,8 +22,8 @@ import pyarrow.compute as pc
 
 from eval_pipelines.parsing import conventions as conv
 from eval_pipelines.parsing.records import HOUR_NS
-from eval_pipelines.parsing.staging import hourly_files
-from eval_pipelines.schemas import TRACES
+from eval_pipelines.parsing.staging import HOURLY_KIND
+from eval_pipelines.schemas import TRACE_CONTENT
 from eval_pipelines.settings import IngestionSettings, PriceTable
 
 MAX_TREE_DEPTH = 64
@@ -45,7 +47,7 @@ SELECT * FROM (
     FROM read_parquet($tree)
     UNION ALL
     SELECT trace_id, span_id, parent_span_id, start_ns, lookups, NULL, source_file, source_line
-    FROM read_parquet($llm)
+    FROM read_parquet($all_llm)
 )
 QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY source_file, source_line) = 1;
 
@@ -158,7 +160,7 @@ def _cost(table: pa.Table, prices: PriceTable) -> pa.Array:
 def _to_canonical(table: pa.Table, prices: PriceTable) -> pa.Table:
     table = _fill_from_events(table)
     columns = []
-    for field in TRACES:
+    for field in TRACE_CONTENT:
         if field.name == "start_time":
             columns.append(pc.cast(table.column("start_us"), field.type))
         elif field.name == "end_time":
@@ -167,14 +169,43 @@ def _to_canonical(table: pa.Table, prices: PriceTable) -> pa.Table:
             columns.append(_cost(table, prices))
         else:
             columns.append(pc.cast(table.column(field.name), field.type))
-    return pa.Table.from_arrays(columns, schema=TRACES)
+    return pa.Table.from_arrays(columns, schema=TRACE_CONTENT)
 
 
-def assemble_traces(con: duckdb.DuckDBPyConnection, staging: Path, settings: IngestionSettings,
-                    prices: PriceTable) -> Iterator[tuple[int, pa.Table]]:
-    """Yield ``(hour index, traces rows of that hour)`` for every hour with LLM spans in staging. Each next
-    hour is fetched in a thread while the caller handles the current one (typically writing it)."""
-    return _prefetched(_assembled_hours(con, staging, settings, prices))
+@dataclass(frozen=True)
+class StagedFolders:
+    """The staged records a build reads: one folder per landing file, each holding ``part-*`` folders
+    (one per parsed byte range) of the files :class:`~eval_pipelines.parsing.staging.StagingWriter` writes."""
+
+    by_source: dict[str, Path]
+
+    @cached_property
+    def _listing(self) -> dict[str, list[Path]]:
+        """Every staged file by landing file, listed once."""
+        return {source: sorted(part for folder in sorted(root.iterdir()) for part in folder.iterdir())
+                for source, root in self.by_source.items()}
+
+    def files(self, kind: str, sources: list[str] | None = None) -> list[str]:
+        """The staged files of one record kind (of the given landing files, or of all)."""
+        name = f"{kind}.parquet"
+        return [str(path) for source in (self.by_source if sources is None else sources)
+                for path in self._listing[source] if path.name == name]
+
+    def hourly_files(self) -> dict[int, list[str]]:
+        """The staged ``llm`` files by hour."""
+        by_hour: dict[int, list[str]] = {}
+        for paths in self._listing.values():
+            for path in paths:
+                if path.name.startswith(f"{HOURLY_KIND}-"):
+                    by_hour.setdefault(int(path.name.split("-")[1]), []).append(str(path))
+        return by_hour
+
+
+def assemble_traces(con: duckdb.DuckDBPyConnection, staged: StagedFolders, first_hour: int, last_hour: int,
+                    settings: IngestionSettings, prices: PriceTable) -> Iterator[tuple[int, pa.Table]]:
+    """Yield ``(hour index, traces rows of that hour)`` for every hour of ``[first_hour, last_hour]`` with LLM
+    spans. Each next hour is fetched in a thread while the caller handles the current one (typically writing it)."""
+    return _prefetched(_assembled_hours(con, staged, first_hour, last_hour, settings, prices))
 
 
 def _resolution_sql(settings: IngestionSettings) -> dict[str, str]:
@@ -200,14 +231,18 @@ def _resolution_sql(settings: IngestionSettings) -> dict[str, str]:
     }
 
 
-def _assembled_hours(con: duckdb.DuckDBPyConnection, staging: Path, settings: IngestionSettings,
-                     prices: PriceTable) -> Iterator[tuple[int, pa.Table]]:
-    llm_files = hourly_files(staging)
+def _assembled_hours(con: duckdb.DuckDBPyConnection, staged: StagedFolders, first_hour: int, last_hour: int,
+                     settings: IngestionSettings, prices: PriceTable) -> Iterator[tuple[int, pa.Table]]:
+    """LLM calls of the window's hours; every staged span of the files read is a node of the tree their
+    dimensions resolve through (an LLM call of another hour included)."""
+    all_llm_files = staged.hourly_files()
+    llm_files = {hour: files for hour, files in all_llm_files.items() if first_hour <= hour <= last_hour}
     if not llm_files:
         return
     sql = _ASSEMBLE_SQL.format(max_depth=MAX_TREE_DEPTH, hour_ns=HOUR_NS, **_resolution_sql(settings))
-    params = {"llm": list(chain.from_iterable(llm_files.values())), "tree": str(staging / "*" / "tree.parquet"),
-              "event": str(staging / "*" / "event.parquet"),
+    params = {"llm": list(chain.from_iterable(llm_files.values())),
+              "all_llm": list(chain.from_iterable(all_llm_files.values())),
+              "tree": staged.files("tree"), "event": staged.files("event"),
               "dimension_keys": [orjson.dumps(name).decode() + ":" for name in settings.extra_dimensions]}
     for statement in filter(str.strip, sql.split(";")):
         used = {k: v for k, v in params.items() if f"${k}" in statement}

@@ -24,14 +24,6 @@ WRITE_OPTIONS = {"compression": "lz4", "write_statistics": False, "use_dictionar
 HOURLY_KIND = "llm"
 
 
-def hourly_files(staging: Path) -> dict[int, list[str]]:
-    """The staged ``llm`` files of every folder under ``staging``, by hour, listed once."""
-    by_hour: dict[int, list[str]] = {}
-    for path in sorted(staging.glob(f"*/{HOURLY_KIND}-*-*.parquet")):
-        by_hour.setdefault(int(path.name.split("-")[1]), []).append(str(path))
-    return by_hour
-
-
 def _columns(rows: list[dict[str, Any]], names: list[str]) -> list[Sequence[Any]]:
     """Rows to columns; a record without some key gives None there."""
     try:  # every key present (the usual case): one C call per row instead of one per value

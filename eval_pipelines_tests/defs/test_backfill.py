@@ -19,7 +19,7 @@ from eval_pipelines_tests.servers import S3Server
 
 HOURS = ["2026-11-21-13:00", "2026-11-21-14:00", "2026-11-21-15:00"]
 # Columns that depend on when or how fast the run went, not on what it computed.
-VOLATILE = {"latency_ms", "judged_at"}
+VOLATILE = {"latency_ms", "judged_at", "landed_at", "ingested_at"}
 TABLES = ["traces", "trace_quarantine", "trace_validation", "programmatic_scores", "user_feedback", "judge_sample",
           "judge_scores", "quality_slis"]
 

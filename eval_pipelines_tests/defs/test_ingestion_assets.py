@@ -47,7 +47,11 @@ def test_rematerializing_a_partition_is_idempotent(home, resources, instance):
     second = run(resources, instance)
     assert metadata(first, "traces")["dagster/row_count"] == metadata(second, "traces")["dagster/row_count"] == 2
     assert metadata(second, "traces")["rows_before"] == 2
-    assert Lake(home.warehouse).read_partition("traces", "hour", HOUR_KEY).num_rows == 2
+    assert (metadata(first, "traces")["rows_new"], metadata(second, "traces")["rows_new"]) == (2, 0)
+    stored = Lake(home.warehouse).read_partition("traces", "hour", HOUR_KEY)
+    assert stored.num_rows == 2
+    # Unchanged rows keep the time they first became rows: the second run changed nothing.
+    assert len(set(stored.column("ingested_at").to_pylist())) == 1
 
 
 def test_late_data_is_added_to_an_already_materialized_hour(home, resources, instance):
@@ -55,8 +59,10 @@ def test_late_data_is_added_to_an_already_materialized_hour(home, resources, ins
     run(resources, instance)
     write_lines(home.landing / "late" / "straggler.jsonl", llm("02" * 8, start_s=120))
     result = run(resources, instance)
-    assert metadata(result, "traces")["dagster/row_count"] == 2
-    assert metadata(result, "traces")["files_read"] == 2
+    traces = metadata(result, "traces")
+    assert traces["dagster/row_count"] == 2 and traces["rows_new"] == 1
+    # Only the new file is parsed; the hour's first file is read from what staging kept of it.
+    assert (traces["files_read"], traces["files_already_staged"]) == (1, 1)
 
 
 def test_an_hour_where_everything_is_quarantined_fails_the_blocking_check(home, resources, instance):

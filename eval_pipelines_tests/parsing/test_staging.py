@@ -1,7 +1,8 @@
 import pyarrow.parquet as pq
 
+from eval_pipelines.parsing.assemble import StagedFolders
 from eval_pipelines.parsing.records import HOUR_NS
-from eval_pipelines.parsing.staging import StagingWriter, hourly_files
+from eval_pipelines.parsing.staging import StagingWriter
 from eval_pipelines.schemas import STAGED_SCHEMAS
 
 
@@ -18,10 +19,10 @@ def test_records_missing_a_column_stage_null_there_and_whole_records_stage_every
 
 def test_llm_rows_are_staged_in_one_file_per_hour_and_flush(tmp_path):
     llm_row = dict.fromkeys(STAGED_SCHEMAS["llm"].names)
-    with StagingWriter(tmp_path / "part-1", batch_rows=3) as writer:
+    with StagingWriter(tmp_path / "a.jsonl" / "part-1", batch_rows=3) as writer:
         for start_ns in (5 * HOUR_NS, 5 * HOUR_NS + 1, 7 * HOUR_NS, 5 * HOUR_NS + 2):
             writer.add("llm", {**llm_row, "span_id": str(start_ns), "start_ns": start_ns})
-    files = hourly_files(tmp_path)
+    files = StagedFolders({"a.jsonl": tmp_path / "a.jsonl"}).hourly_files()
     assert sum(map(len, files.values())) == 3  # hours 5 and 7 from the first flush, hour 5 from the last
     fifth = [row["start_ns"] for f in files[5] for row in pq.read_table(f).to_pylist()]
     assert sorted(fifth) == [5 * HOUR_NS, 5 * HOUR_NS + 1, 5 * HOUR_NS + 2]

@@ -7,7 +7,7 @@ from dagster_duckdb import DuckDBResource
 from eval_pipelines.defs.metadata import hourly_table_spec
 from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, hour_index, hour_key
 from eval_pipelines.defs.resources import IngestionConfigResource, LakeResource
-from eval_pipelines.ingestion import HourBuild, WindowStats, build_hours
+from eval_pipelines.ingestion import HourBuild, WindowStats, arrival_lag, build_hours
 from eval_pipelines.schemas import FEEDBACK_EVENTS, TRACE_QUARANTINE, TRACES
 
 traces_spec = hourly_table_spec(
@@ -29,12 +29,16 @@ def trace_ingestion(context: dg.AssetExecutionContext, lake: LakeResource, duckd
     hour's partition."""
     keys = context.partition_keys
     stats = WindowStats()
+    store = lake.lake
     with duckdb.get_connection() as con:
         for built in build_hours(lake.landing_index, hour_index(keys[0]), hour_index(keys[-1]), ingestion.settings(),
-                                 ingestion.price_table(), con, progress=context.log.info, stats=stats):
+                                 ingestion.price_table(), con, cache=lake.layout.staging, progress=context.log.info,
+                                 stats=stats, previous=lambda hour: store.read_partition("traces", "hour",
+                                                                                         hour_key(hour))):
             _write_hour(context, lake, hour_key(built.hour), built)
-    context.add_asset_metadata({"files_read": len(stats.files), "spans_staged": stats.spans_staged},
-                               asset_key="traces")
+    context.log.info(f"parsed {len(stats.files)} new landing file(s), {stats.cached_files} already staged")
+    context.add_asset_metadata({"files_read": len(stats.files), "files_already_staged": stats.cached_files,
+                                "spans_staged": stats.spans_staged}, asset_key="traces")
     for asset_key in ("traces", "trace_quarantine", "feedback_events"):
         yield dg.MaterializeResult(asset_key=asset_key)
 
@@ -46,11 +50,15 @@ def _write_hour(context: dg.AssetExecutionContext, lake: LakeResource, key: str,
     if traces_write.previous_rows is not None and traces_write.rows < traces_write.previous_rows:
         context.log.warning(f"traces {key}: {traces_write.previous_rows} rows before, {traces_write.rows} now "
                             "(a landing file was removed or rewritten)")
-    context.log.info(f"traces {key}: {built.traces.num_rows} rows, {built.quarantine.num_rows} quarantined, "
-                     f"{built.feedback.num_rows} feedback events")
+    new = built.new_rows
+    lag = arrival_lag(new)
+    context.log.info(f"traces {key}: {built.traces.num_rows} rows ({new.num_rows} new), "
+                     f"{built.quarantine.num_rows} quarantined, {built.feedback.num_rows} feedback events")
     context.add_asset_metadata({
         "dagster/row_count": built.traces.num_rows,
         "rows_before": traces_write.previous_rows if traces_write.previous_rows is not None else 0,
+        "rows_new": new.num_rows,
+        **lag,
         "path": dg.MetadataValue.path(str(traces_write.path)),
         "query": dg.MetadataValue.md(f"```sql\nSELECT * FROM {lake.lake.scan('traces')}\n"
                                      f"WHERE hour = '{key}'\n```"),
