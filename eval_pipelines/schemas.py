@@ -67,6 +67,7 @@ TRACE_VALIDATION = pa.schema([
     ("start_time", TIMESTAMP),
     ("passed", pa.bool_()),
     ("reasons", STRING_LIST),
+    ("input_hash", pa.uint64()),
 ])
 
 _SLICE_COLUMNS = [
@@ -88,6 +89,7 @@ PROGRAMMATIC_SCORES = pa.schema([
     ("label", pa.string()),
     ("passed", pa.bool_()),
     ("explanation", pa.string()),
+    ("input_hash", pa.uint64()),
 ])
 
 _FEEDBACK_COLUMNS = [

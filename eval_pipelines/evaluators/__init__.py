@@ -1,6 +1,7 @@
 """Programmatic evaluators: cheap, deterministic checks run on every production request."""
 
 from eval_pipelines.evaluators.config import EvaluatorConfig, load_evaluator_config
-from eval_pipelines.evaluators.engine import EVALUATORS, ScoringStats, score_requests
+from eval_pipelines.evaluators.engine import EVALUATORS, ScoringStats, config_fingerprint, score_requests
 
-__all__ = ["EVALUATORS", "EvaluatorConfig", "ScoringStats", "load_evaluator_config", "score_requests"]
+__all__ = ["EVALUATORS", "EvaluatorConfig", "ScoringStats", "config_fingerprint", "load_evaluator_config",
+           "score_requests"]

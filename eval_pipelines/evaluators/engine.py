@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from eval_pipelines.evaluators import budgets, formats, grounding, safety, text
 from eval_pipelines.evaluators.base import RESULT_SCHEMA, Batch, Evaluator, Outcome, Query
 from eval_pipelines.evaluators.config import EvaluatorBlock, EvaluatorConfig, Settings
+from eval_pipelines.increments import fingerprint
 from eval_pipelines.schemas import PROGRAMMATIC_SCORES
 
 REQUEST_SIDE = ["span_id", "trace_id", "start_time", "route", "prompt_version", "request_model", "response_model"]
@@ -38,6 +39,11 @@ EVALUATORS: dict[str, Evaluator] = {
     evaluator.name: evaluator
     for module in (text, formats, grounding, safety, budgets) for evaluator in module.EVALUATORS
 }
+
+
+def config_fingerprint(config: EvaluatorConfig) -> int:
+    """What a request's scores depend on besides the request: the configuration and the evaluators' versions."""
+    return fingerprint(config.model_dump_json(), *(f"{name}:{e.version}" for name, e in sorted(EVALUATORS.items())))
 
 
 def empty_scores() -> pa.Table:
@@ -70,8 +76,10 @@ def score_requests(requests: pa.Table, config: EvaluatorConfig, con: duckdb.Duck
     if results is None or results.num_rows == 0:
         return empty_scores()
     request_side = requests.select(REQUEST_SIDE).take(results.column("rid"))
-    return pa.table({name: request_side.column(name) if name in REQUEST_SIDE else results.column(name)
-                     for name in PROGRAMMATIC_SCORES.names}).cast(PROGRAMMATIC_SCORES)
+    return pa.table({field.name: request_side.column(field.name) if field.name in REQUEST_SIDE
+                     else results.column(field.name) if field.name in results.column_names
+                     else pa.nulls(results.num_rows, field.type)  # input_hash: set by whoever keeps the table
+                     for field in PROGRAMMATIC_SCORES}).cast(PROGRAMMATIC_SCORES)
 
 
 def _route_profiles(routes: pa.ChunkedArray, config: EvaluatorConfig) -> dict[str | None, tuple[int, EvaluatorBlock]]:

@@ -15,6 +15,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
 
 from eval_pipelines.config import load_config, packaged_default
+from eval_pipelines.increments import fingerprint
 from eval_pipelines.schemas import TRACE_VALIDATION
 
 
@@ -57,6 +58,11 @@ _COLUMNS = ["span_id", "trace_id", "start_time", "input_text", "input_messages",
             "request_model", "response_model"]
 
 
+def validation_fingerprint(settings: ValidationSettings) -> int:
+    """What a row's flags depend on besides the row: the settings and the rules."""
+    return fingerprint(settings.model_dump_json(), *RULES)
+
+
 def validate_rows(traces: pa.Table, settings: ValidationSettings) -> pa.Table:
     """One ``trace_validation`` row per trace row: passed, and the names of the rules it breaks."""
     frame = traces.select(_COLUMNS).to_pandas(types_mapper=pd.ArrowDtype)
@@ -71,6 +77,7 @@ def validate_rows(traces: pa.Table, settings: ValidationSettings) -> pa.Table:
         "start_time": traces.column("start_time"),
         "passed": pa.array([not r for r in reasons], type=pa.bool_()),
         "reasons": pa.array(reasons, type=pa.list_(pa.string())),
+        "input_hash": pa.nulls(len(reasons), pa.uint64()),
     }, schema=TRACE_VALIDATION)
 
 

@@ -63,6 +63,7 @@ def test_late_data_is_added_to_an_already_materialized_hour(home, resources, ins
     assert traces["dagster/row_count"] == 2 and traces["rows_new"] == 1
     # Only the new file is parsed; the hour's first file is read from what staging kept of it.
     assert (traces["files_read"], traces["files_already_staged"]) == (1, 1)
+    assert metadata(result, "trace_validation")["rows_validated"] == 1  # the early row's flags are kept
 
 
 def test_an_hour_where_everything_is_quarantined_fails_the_blocking_check(home, resources, instance):

@@ -7,7 +7,7 @@ from dagster_duckdb import DuckDBResource
 from eval_pipelines.defs.metadata import column_schema, hourly_table_spec
 from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, hour_index, hour_key, hourly_partitions
 from eval_pipelines.defs.resources import LakeResource, ScoringConfigResource
-from eval_pipelines.evaluators import ScoringStats, score_requests
+from eval_pipelines.evaluators import ScoringStats, config_fingerprint, score_requests
 from eval_pipelines.evaluators.summary import (
     pass_rates,
     wide_scores,
@@ -23,6 +23,7 @@ from eval_pipelines.feedback.signals import (
     kind_counts,
     thumbs_down_share,
 )
+from eval_pipelines.increments import refresh
 from eval_pipelines.parsing.feedback import KINDS as FEEDBACK_KINDS
 from eval_pipelines.schemas import FEEDBACK_QUARANTINE, PROGRAMMATIC_SCORES, USER_FEEDBACK
 
@@ -49,16 +50,21 @@ def _score_hour(context: dg.AssetExecutionContext, lake: LakeResource, scoring: 
     config = scoring.evaluator_config()
     stats = ScoringStats()
     with duckdb.get_connection() as con:
-        scores = score_requests(traces, config, con, stats)
+        refreshed = refresh(traces, lake.lake.read_partition("programmatic_scores", "hour", key),
+                            config_fingerprint(config), lambda todo: score_requests(todo, config, con, stats),
+                            ["span_id", "evaluator"])
+        scores = refreshed.table
         write = lake.lake.write_partition("programmatic_scores", "hour", key, scores)
         worst = worst_examples_markdown(scores, traces, con)
         wide = wide_scores(scores, con) if scoring.text_evals_report and scores.num_rows else None
     rates = pass_rates(scores)
-    context.log.info(f"programmatic_scores {key}: {scores.num_rows} scores for {traces.num_rows} requests; "
+    context.log.info(f"programmatic_scores {key}: {scores.num_rows} scores for {traces.num_rows} requests "
+                     f"({refreshed.computed} scored now, {refreshed.kept} unchanged); "
                      + ", ".join(f"{r.evaluator} {r.rate:.1%}" for r in rates))
     metadata = {
         "dagster/row_count": scores.num_rows,
         "requests": traces.num_rows,
+        "requests_scored": refreshed.computed,
         **{f"pass_rate_{r.evaluator}": r.rate for r in rates},
         **{f"failures_{r.evaluator}": r.total - r.passed for r in rates},
         "seconds_scoring": round(sum(stats.seconds_by_evaluator.values()), 3),
