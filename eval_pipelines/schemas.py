@@ -162,6 +162,16 @@ JUDGE_SAMPLE = pa.schema([
 ])
 
 # One row per sampled request and applicable rubric; a failed or skipped call is a row with its status.
+# The sampling rate of each stratum of an hour, decided when the stratum is first seen and then kept, so
+# the hour's sample has exact inclusion probabilities however its traffic arrives.
+JUDGE_SAMPLING_RATES = pa.schema([
+    pa.field("hour_start", TIMESTAMP, nullable=False),
+    pa.field("stratum", pa.string(), nullable=False),
+    ("expected_volume", pa.float64()),
+    ("rate", pa.float64()),
+    ("decided_at", TIMESTAMP),
+])
+
 JUDGE_SCORES = pa.schema([
     pa.field("span_id", pa.string(), nullable=False),
     ("trace_id", pa.string()),

@@ -1,6 +1,7 @@
 """Stage ``judging``: a stratified sample of each hour's traffic, judged by an LLM against rubrics."""
 
 
+import time
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -9,7 +10,7 @@ from dagster_duckdb import DuckDBResource
 from eval_pipelines.calibration.report import corrected_rates, latest_calibration
 from eval_pipelines.calibration.statistics import CorrectedRate
 from eval_pipelines.defs.checks import merge_hours
-from eval_pipelines.defs.metadata import column_schema
+from eval_pipelines.defs.metadata import column_schema, hourly_table_spec
 from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, hourly_partitions
 from eval_pipelines.defs.resources import JudgeResource, LakeResource
 from eval_pipelines.judge.run import CONTENT_COLUMNS, budget_gate, plan_judgements, run_judgements
@@ -23,46 +24,53 @@ from eval_pipelines.judge.summary import (
     strata_markdown,
     weighted_pass_rates,
 )
-from eval_pipelines.schemas import JUDGE_SAMPLE, JUDGE_SCORES
+from eval_pipelines.schemas import JUDGE_SAMPLE, JUDGE_SAMPLING_RATES, JUDGE_SCORES
 
 JUDGE_POOL = "judge_endpoint"
 ERROR_STATUSES = ("invalid", "refused", "unparseable", "error", "circuit_open")
 
 
-@dg.asset(
-    description="The hour's requests to judge: stratified by slice, hard cases first, with inclusion probabilities.",
-    group_name="judging",
-    kinds={"parquet", "duckdb"},
-    partitions_def=hourly_partitions,
-    deps=["traces", "programmatic_scores", "user_feedback"],
-    metadata={"dagster/column_schema": column_schema(JUDGE_SAMPLE)},
-    backfill_policy=HOURLY_BACKFILL_POLICY,
-)
+judge_sample_spec = hourly_table_spec(
+    "judge_sample", "The hour's requests to judge: stratified, hard cases first, with inclusion probabilities.",
+    "judging", JUDGE_SAMPLE, kinds={"parquet", "duckdb"}, deps=["traces", "programmatic_scores", "user_feedback"])
+sampling_rates_spec = hourly_table_spec(
+    "judge_sampling_rates", "Each stratum's sampling rate in the hour, decided when the stratum is first seen.",
+    "judging", JUDGE_SAMPLING_RATES, deps=["traces"])
+
+
+@dg.multi_asset(specs=[judge_sample_spec, sampling_rates_spec], can_subset=False,
+                backfill_policy=HOURLY_BACKFILL_POLICY)
 def judge_sample(context: dg.AssetExecutionContext, lake: LakeResource, judge: JudgeResource,
-                 duckdb: DuckDBResource) -> dg.MaterializeResult:
+                 duckdb: DuckDBResource):
+    """Samples each hour's answered requests at the rates its strata were given (new strata get theirs now)."""
     for key in context.partition_keys:
-        context.add_asset_metadata(_sample_hour(context, lake, judge, duckdb, key), partition_key=key)
-    return dg.MaterializeResult()
+        _sample_hour(context, lake, judge, duckdb, key)
+    yield dg.MaterializeResult(asset_key="judge_sample")
+    yield dg.MaterializeResult(asset_key="judge_sampling_rates")
 
 
 def _sample_hour(context: dg.AssetExecutionContext, lake: LakeResource, judge: JudgeResource,
-                 duckdb: DuckDBResource, key: str) -> dict:
+                 duckdb: DuckDBResource, key: str) -> None:
     store = lake.lake
     requests = lake.required_partition("traces", key, REQUEST_COLUMNS)
     sampling = judge.settings(judge.rubrics()).sampling
+    hour_start = hourly_partitions.time_window_for_partition_key(key).start
     with duckdb.get_connection() as con:
         hard = hard_cases(con, store.read_partitions("programmatic_scores", "hour", [key], ["span_id", "evaluator",
                                                                                              "passed"]),
                           store.read_partitions("user_feedback", "hour", [key], ["span_id", "kind", "label"]),
                           sampling.priority)
-        sample = draw_sample(con, requests, hard, sampling)
+        drawn = draw_sample(con, requests, hard, sampling, int(hour_start.timestamp() * 1_000_000),
+                            store.read_partition("judge_sampling_rates", "hour", key), time.time_ns() // 1000)
+    sample = drawn.sample
     write = store.write_partition("judge_sample", "hour", key, sample)
+    rates_write = store.write_partition("judge_sampling_rates", "hour", key, drawn.rates)
     priority = sum(sample.column("priority").to_pylist())
     strata = sample_strata(sample)
     population = sum(stratum.size for stratum in strata)
     context.log.info(f"judge_sample {key}: {sample.num_rows} of {population} answered requests "
-                     f"({priority} hard cases) from {len(strata)} strata")
-    return {
+                     f"({priority} hard cases) from {len(strata)} strata; {drawn.new_strata} new strata rated")
+    context.add_asset_metadata({
         "dagster/row_count": sample.num_rows,
         "population": population,
         "hard_cases": priority,
@@ -70,7 +78,12 @@ def _sample_hour(context: dg.AssetExecutionContext, lake: LakeResource, judge: J
         "sampled_share": sample.num_rows / population if population else 0.0,
         "strata_table": dg.MetadataValue.md(strata_markdown(strata)),
         "path": dg.MetadataValue.path(str(write.path)),
-    }
+    }, asset_key="judge_sample", partition_key=key)
+    context.add_asset_metadata({
+        "dagster/row_count": drawn.rates.num_rows,
+        "strata_rated_now": drawn.new_strata,
+        "path": dg.MetadataValue.path(str(rates_write.path)),
+    }, asset_key="judge_sampling_rates", partition_key=key)
 
 
 @dg.asset(
