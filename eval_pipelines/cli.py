@@ -118,7 +118,7 @@ def _review_export(args: argparse.Namespace) -> int:
     queue = lake.read_partitions("review_queue", "hour", keys)
     if queue is None:
         print(f"no review queue{' on ' + args.date if args.date else ''} in {home.lake}: materialize "
-              "review_queue first (quality_alert_sensor requests it after each evaluated hour)")
+              "review_queue first (review_sensor requests it once an hour has ended and its alerts are evaluated)")
         return 1
     rubrics = load_rubrics()
     settings = load_judge_settings(rubrics=rubrics)
@@ -181,7 +181,7 @@ def standin_judge() -> Iterator[str]:
                     os.environ[name] = value
 
 
-def _feedback_loop(pipeline, home: Home, tick, day: str) -> list:
+def _feedback_loop(pipeline, home: Home, review_requests: list, day: str) -> list:
     """The loop once: review queues, stand-in reviewers' labels, a golden-set version, candidates scored
     offline, the day's online-offline divergence and its alert."""
     import dagster as dg
@@ -192,7 +192,7 @@ def _feedback_loop(pipeline, home: Home, tick, day: str) -> list:
     from eval_pipelines.review.golden import latest_version
 
     lake = Lake(home.lake)
-    reviews = pipeline.execute_run_requests(tick.review_requests, progress=lambda _: None, job_name="review_job")
+    reviews = pipeline.execute_run_requests(review_requests, progress=lambda _: None, job_name="review_job")
     queue = lake.read_partitions("review_queue", "hour", [f"{day}-{hour:02d}:00" for hour in range(24)])
     queued = queue.to_pylist() if queue is not None else []
     print(f"review_job: {len(reviews)} run(s), {len(queued)} item(s) queued on {day} "
@@ -226,7 +226,6 @@ def _feedback_loop(pipeline, home: Home, tick, day: str) -> list:
         print(f"online_offline_divergence {day}: {worst['metric']} on {worst['prompt_version']}: online "
               f"{worst['online_rate']:.0%} vs offline {worst['offline_rate']:.0%} ({worst['offline_source']}), "
               f"gap {worst['gap']:+.0%} [{worst['gap_low']:+.0%}, {worst['gap_high']:+.0%}]")
-    print(f"quality_alert_sensor: {pipeline.quality_alert_tick(tick.cursor).summary}")
     return runs
 
 
@@ -293,9 +292,8 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"canary_job: {', '.join(days) or 'no new day'}")
         drifts = [pipeline.execute_job("drift_job", day) for day in days]
         print(f"drift_job: {', '.join(days) or 'no new day'} (the first day has no reference)")
-        tick = pipeline.quality_alert_tick()
-        print(f"quality_alert_sensor: {tick.summary}")
-        loop = _feedback_loop(pipeline, home, tick, days[-1]) if days else []
+        reviews = pipeline.review_sensor_tick().run_requests or []
+        loop = _feedback_loop(pipeline, home, reviews, days[-1]) if days else []
     failed = [run.partition_key for run in [calibration, *runs, *canaries, *drifts, *loop] if not run.success]
     Lake(home.lake, home.catalog).refresh_catalog()
     hours_ok = sum(len(run.partition_keys) for run in runs if run.success)
@@ -312,8 +310,9 @@ Where to look:
                                judge_scores; calibration: cohen_kappa_*, tpr_*, tnr_* on judge_calibration,
                                judge_canary and its check; monitoring: SLI plots and one check per
                                alert rule on quality_slis, drift_share and the report link on
-                               drift_report; landing_sensor, labels_sensor,
-                               quality_alert_sensor, the daily schedules), run history kept
+                               drift_report, incidents on alerts and daily_alerts; landing_sensor,
+                               labels_sensor,
+                               review_sensor, the daily schedules), run history kept
                                in {os.environ['DAGSTER_HOME']}
   {home.catalog}
       DuckDB catalog, one view per table:

@@ -5,7 +5,7 @@ import dagster as dg
 from eval_pipelines.defs.assets.calibration import judge_calibration, judge_canary, label_ingestion
 from eval_pipelines.defs.assets.ingestion import trace_ingestion
 from eval_pipelines.defs.assets.judging import judge_sample, judge_scores
-from eval_pipelines.defs.assets.monitoring import drift_report, quality_slis
+from eval_pipelines.defs.assets.monitoring import alerts, daily_alerts, drift_report, quality_slis
 from eval_pipelines.defs.assets.offline import offline_evaluation, online_offline_divergence
 from eval_pipelines.defs.assets.review import golden_set, review_queue
 from eval_pipelines.defs.assets.scoring import feedback_linking, programmatic_scores
@@ -36,7 +36,7 @@ from eval_pipelines.defs.sensors import (
     labels_sensor,
     landing_sensor,
     offline_sensor,
-    quality_alert_sensor,
+    review_sensor,
 )
 from eval_pipelines.home import Home
 
@@ -46,13 +46,14 @@ def build_defs(home: Home, **resources: dg.ConfigurableResource) -> dg.Definitio
     build their own)."""
     return dg.Definitions(
         assets=[trace_ingestion, trace_validation, programmatic_scores, feedback_linking, judge_sample, judge_scores,
-                label_ingestion, judge_calibration, judge_canary, quality_slis, drift_report, review_queue, golden_set,
+                label_ingestion, judge_calibration, judge_canary, quality_slis, alerts, drift_report, daily_alerts,
+                review_queue, golden_set,
                 offline_evaluation, online_offline_divergence],
         asset_checks=[traces_expectations],
         jobs=[hourly_evaluation_job, calibration_job, canary_job, drift_job, review_job, golden_job, offline_job,
               divergence_job],
         schedules=[calibration_schedule, canary_schedule, drift_schedule, divergence_schedule],
-        sensors=[landing_sensor, labels_sensor, quality_alert_sensor, golden_refresh_sensor, offline_sensor],
+        sensors=[landing_sensor, labels_sensor, review_sensor, golden_refresh_sensor, offline_sensor],
         executor=executor_from_env(),
         resources={
             "lake": LakeResource(home=str(home.root), lake_url=home.lake_url),

@@ -80,8 +80,8 @@ def summarize(lake: Lake, con: duckdb.DuckDBPyConnection) -> LakeSummary:
                             FILTER (WHERE sli LIKE 'drift_detected_%' AND value = 1), '')
             FROM {lake.scan('drift_scores')} GROUP BY day ORDER BY day""").fetchall()
     if "alerts" in tables:
-        summary.alerts = con.sql(f"""SELECT hour, event, severity, rule, message FROM {lake.scan('alerts')}
-                                     ORDER BY hour_start, event_time""").fetchall()
+        summary.alerts = con.sql(f"""SELECT strftime(evaluated_at, '%Y-%m-%d %H:%M'), event, severity, rule, message
+                                     FROM {lake.scan('alerts')} ORDER BY evaluated_at, event_time""").fetchall()
     return summary
 
 
@@ -167,9 +167,9 @@ def format_summary(summary: LakeSummary) -> str:
     lines += [f"drift {day} against its reference: {share:.0%} of columns drifted ({drifted or 'none'})"
               for day, share, drifted in summary.drift]
     if summary.alerts:
-        lines.append("alerts (quality_alert_sensor):")
-        lines += [f"  {hour} {event:<8} [{severity}] {rule}: {message}"
-                  for hour, event, severity, rule, message in summary.alerts]
+        lines.append("alerts (the alerts asset):")
+        lines += [f"  {at} {event:<8} [{severity}] {rule}: {message}"
+                  for at, event, severity, rule, message in summary.alerts]
     return "\n".join(lines)
 
 

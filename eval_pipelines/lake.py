@@ -17,6 +17,7 @@ is downloaded. A catalog file holds one view per table for people who open the l
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import time
 import uuid
@@ -32,6 +33,7 @@ import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
 PARTITION_FILE = "data.parquet"
+STATE_FOLDER = "_state"
 STALE_TEMPORARY_SECONDS = 3600
 # Per protocol. The lake's own file system never caches listings, because other processes add partitions
 # (its reads are whole GETs already, and a row count reads only the footer).
@@ -155,6 +157,55 @@ class Lake:
         for leftover in folder.glob(f".{PARTITION_FILE}.*.tmp"):
             if leftover.stat().st_mtime < cutoff:
                 leftover.unlink(missing_ok=True)
+
+    def _state_path(self, name: str) -> str:
+        return f"{self.root}/{STATE_FOLDER}/{name}.json"
+
+    def read_state(self, name: str) -> dict | None:
+        """A small JSON document kept beside the tables (what a stage must remember between runs)."""
+        try:
+            raw = self.fs.cat_file(self._state_path(name))
+        except FileNotFoundError:
+            return None
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:  # created by create_state a moment ago, still being written
+            return {}
+
+    def write_state(self, name: str, data: dict) -> None:
+        """Replace a state document whole (a temporary name and a rename, or one upload)."""
+        target = self._state_path(name)
+        payload = json.dumps(data, default=str).encode()
+        if not self.is_local:
+            self.fs.pipe_file(target, payload)
+            return
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        temporary = Path(f"{target}.{uuid.uuid4().hex}.tmp")
+        try:
+            temporary.write_bytes(payload)
+            os.replace(temporary, target)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    def create_state(self, name: str, data: dict) -> bool:
+        """Write a state document only if none exists yet; whether this call wrote it. Exclusive on a file
+        system; on an object store the callers are serialised (the alerting pool), so check-then-write holds."""
+        target = self._state_path(name)
+        payload = json.dumps(data, default=str).encode()
+        if not self.is_local:
+            if self.fs.exists(target):
+                return False
+            self.fs.pipe_file(target, payload)
+            return True
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(target, "xb") as stream:
+                stream.write(payload)
+                stream.flush()
+                os.fsync(stream.fileno())
+        except FileExistsError:
+            return False
+        return True
 
     def glob(self, table: str) -> str:
         return self.url(f"{self.root}/{table}/**/*.parquet")

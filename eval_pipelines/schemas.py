@@ -285,6 +285,9 @@ JUDGE_CANARY = pa.schema([
 # Quality SLIs per hour and slice, long format: one row per slice and SLI.
 QUALITY_SLIS = pa.schema([
     pa.field("hour_start", TIMESTAMP, nullable=False),  # not "hour": that is the partition key in scans
+    # The window the row measures: the whole hour (60), one of its minutes (1), or a day (1440).
+    pa.field("window_start", TIMESTAMP, nullable=False),
+    pa.field("window_minutes", pa.int32(), nullable=False),
     ("dimension", pa.string()),
     ("slice", pa.string()),
     ("route", pa.string()),
@@ -299,10 +302,12 @@ QUALITY_SLIS = pa.schema([
     ("low_sample", pa.bool_()),
 ])
 
-# Every incident opened or resolved, with its evidence and where it was delivered.
+# Every incident opened or resolved, with its evidence and where it was delivered: ``evaluated_at`` is the
+# time the rules were evaluated at (the end of their windows), ``event_time`` when the event was emitted.
 ALERTS = pa.schema([
     pa.field("event_time", TIMESTAMP, nullable=False),
     pa.field("hour_start", TIMESTAMP, nullable=False),
+    pa.field("evaluated_at", TIMESTAMP, nullable=False),
     ("event", pa.string()),
     ("key", pa.string()),
     ("rule", pa.string()),
@@ -310,6 +315,7 @@ ALERTS = pa.schema([
     ("severity", pa.string()),
     ("message", pa.string()),
     ("details", pa.string()),
+    ("dedup_key", pa.string()),
     ("deliveries", pa.string()),
 ])
 

@@ -40,10 +40,14 @@ def wait_until(ready: Callable[[], bool], timeout_s: float, what: str, interval_
 
 
 class Receiver:
-    """Records JSON bodies; answers ``fail_with`` to the first ``failures`` requests."""
+    """Records JSON bodies; answers ``fail_with`` to the first ``failures`` requests. With ``hold``, it answers
+    nothing until :meth:`release` (a sender stuck mid-delivery)."""
 
-    def __init__(self, failures: int = 0, fail_with: int = 503) -> None:
+    def __init__(self, failures: int = 0, fail_with: int = 503, hold: bool = False) -> None:
         self.bodies, self.failures, self.fail_with = [], failures, fail_with
+        self.released = threading.Event()
+        if not hold:
+            self.released.set()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -53,6 +57,7 @@ class Receiver:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 receiver.bodies.append(body)
+                receiver.released.wait()
                 status = receiver.fail_with if len(receiver.bodies) <= receiver.failures else 202
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
@@ -62,7 +67,11 @@ class Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
 
+    def release(self) -> None:
+        self.released.set()
+
     def close(self):
+        self.released.set()
         self.server.shutdown()
         self.server.server_close()
 

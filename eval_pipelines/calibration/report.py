@@ -35,7 +35,7 @@ from eval_pipelines.judge.prompts import JudgeItem
 from eval_pipelines.judge.rubrics import PAIRWISE_SWAP
 from eval_pipelines.judge.run import context_text
 from eval_pipelines.judge.summary import WeightedRate
-from eval_pipelines.monitoring.slis import total_rows
+from eval_pipelines.monitoring.slis import daily_rows
 from eval_pipelines.schemas import JUDGE_CALIBRATION
 
 MIN_SLICE = 30
@@ -190,7 +190,7 @@ def corrected_rates(rates: list[WeightedRate], calibration: dict[str, dict[str, 
 def canary_rows(day_start: datetime, comparison: CanaryComparison) -> pa.Table:
     """The canary's result as daily SLI rows for the alert rules: ``canary_changed`` (1 or 0),
     ``canary_flip_rate`` (flips / compared items) and ``canary_mean_score_shift``."""
-    return total_rows(day_start, [
+    return daily_rows(day_start, [
         {"sli": "canary_changed", "value": float(comparison.changed)},
         {"sli": "canary_flip_rate", "numerator": float(comparison.flips), "denominator": float(comparison.items),
          "value": comparison.flip_rate if comparison.items else None},

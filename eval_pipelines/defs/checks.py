@@ -1,13 +1,24 @@
 """Asset checks shared by the stages: one check per alert rule on the SLI table an asset writes."""
 
+import math
+from datetime import datetime, timedelta
+
 import dagster as dg
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from eval_pipelines.defs.partitions import history_keys, key_start
 from eval_pipelines.defs.resources import MonitoringConfigResource
 from eval_pipelines.lake import Lake
-from eval_pipelines.monitoring.alerting import history_hours
+from eval_pipelines.monitoring.alerting import bucket_end
 from eval_pipelines.monitoring.incidents import describe
-from eval_pipelines.monitoring.rules import HOURLY_SLI_TABLE, evaluate_rules, load_alert_config
+from eval_pipelines.monitoring.rules import (
+    HOURLY_SLI_TABLE,
+    evaluate_rules,
+    finest,
+    load_alert_config,
+    lookback_minutes,
+)
 from eval_pipelines.monitoring.slis import KNOWN_SLIS
 
 
@@ -20,16 +31,17 @@ def rule_check_specs(asset: str, table: str) -> list[dg.AssetCheckSpec]:
 
 def rule_checks(context: dg.AssetExecutionContext, store: Lake, monitoring: MonitoringConfigResource, table: str,
                  key: str, evaluate: bool = True) -> list[dg.AssetCheckResult]:
-    """Each rule on ``table`` evaluated at ``key`` over the stored history (no incident state: that is
-    the sensor's), one check per rule declared on the asset: red while it breaches. ``evaluate=False``:
-    nothing to evaluate (every check passes)."""
+    """Each rule on ``table`` evaluated at the end of ``key``'s newest data over the stored history (no
+    incident state: that is the ``alerts`` asset's), one check per rule declared on the asset: red while it
+    breaches. ``evaluate=False``: nothing to evaluate (every check passes)."""
     config = monitoring.alert_config().only(table)
     daily = table != HOURLY_SLI_TABLE
     asset = context.assets_def.key.to_user_string()
     declared = {spec.name for spec in context.assets_def.check_specs}
     history = (store.read_partitions(table, "day" if daily else "hour",
-                                     history_keys(key, history_hours(config), daily)) if evaluate else None)
-    breaches = ({b.rule.name: b for b in evaluate_rules(config.rules, history, key_start(key, daily))}
+                                     history_keys(key, math.ceil(lookback_minutes(config.rules) / 60), daily))
+               if evaluate else None)
+    breaches = ({b.rule.name: b for b in evaluate_rules(config.rules, history, _evaluated_at(history, key, daily))}
                 if history is not None else {})
     return [dg.AssetCheckResult(
         check_name=f"{asset}_{rule.name}", passed=rule.name not in breaches,
@@ -37,6 +49,18 @@ def rule_checks(context: dg.AssetExecutionContext, store: Lake, monitoring: Moni
         description=describe(breaches[rule.name], None) if rule.name in breaches else None,
         metadata={"sli": rule.sli, "slice": breaches[rule.name].slice if rule.name in breaches else ""})
         for rule in config.rules if f"{asset}_{rule.name}" in declared]
+
+
+def _evaluated_at(history: pa.Table, key: str, daily: bool) -> datetime:
+    """The end of the day, or of the hour's newest minute with data (the hour's end without data)."""
+    start = key_start(key, daily)
+    end = start + (timedelta(days=1) if daily else timedelta(hours=1))
+    rows = finest(history)
+    inside = rows.filter(pc.and_(pc.greater_equal(rows.column("window_start"), pa.scalar(start)),
+                                 pc.less(rows.column("window_start"), pa.scalar(end))))
+    if daily or not inside.num_rows:
+        return end
+    return bucket_end(pc.max(inside.column("window_start")).as_py())
 
 
 def merge_hours(by_hour: dict[str, list[dg.AssetCheckResult]]) -> list[dg.AssetCheckResult]:

@@ -21,3 +21,10 @@ def executor_from_env() -> dg.ExecutorDefinition | None:
 
         return k8s_job_executor
     raise ValueError(f"{EXECUTOR_ENV_VAR}={name!r}: use k8s, in_process, or leave it unset for Dagster's default")
+
+
+def single_process_run_config() -> dict:
+    """Run config that executes a run's steps one after another in its own process, where the executor allows
+    choosing (Dagster's default): what the sensors' frequent small runs want, since starting a process per
+    step would cost more than the step. Empty for the other executors, which decide for themselves."""
+    return {} if os.environ.get(EXECUTOR_ENV_VAR) else {"execution": {"config": {"in_process": {}}}}

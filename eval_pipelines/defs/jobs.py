@@ -3,8 +3,9 @@ import dagster as dg
 hourly_evaluation_job = dg.define_asset_job(
     "hourly_evaluation_job",
     selection=dg.AssetSelection.groups("ingestion", "validation", "scoring", "judging", "monitoring")
-    - dg.AssetSelection.assets("drift_report"),
-    description="One hour end to end: traces, validation, scores, feedback, judge verdicts and quality SLIs.",
+    - dg.AssetSelection.assets("drift_report", "daily_alerts"),
+    description="One hour end to end: traces, validation, scores, feedback, judge verdicts, quality SLIs and the "
+                "alerts they raise.",
 )
 
 calibration_job = dg.define_asset_job(
@@ -15,20 +16,20 @@ calibration_job = dg.define_asset_job(
 
 canary_job = dg.define_asset_job(
     "canary_job",
-    selection=dg.AssetSelection.assets("judge_canary"),
-    description="The canary items re-judged, compared with the judge's own baseline.",
+    selection=dg.AssetSelection.assets("judge_canary", "daily_alerts"),
+    description="The canary items re-judged, compared with the judge's own baseline; the daily alert rules.",
 )
 
 drift_job = dg.define_asset_job(
     "drift_job",
-    selection=dg.AssetSelection.assets("drift_report"),
-    description="The day's traffic against its reference period (Evidently drift report).",
+    selection=dg.AssetSelection.assets("drift_report", "daily_alerts"),
+    description="The day's traffic against its reference period (Evidently drift report); the daily alert rules.",
 )
 
 review_job = dg.define_asset_job(
     "review_job",
     selection=dg.AssetSelection.assets("review_queue"),
-    description="The hour's review queue, once the alert rules have seen the hour (requested by quality_alert_sensor).",
+    description="The review queue of ended hours, once their alerts are evaluated (requested by review_sensor).",
 )
 
 golden_job = dg.define_asset_job(
@@ -45,6 +46,6 @@ offline_job = dg.define_asset_job(
 
 divergence_job = dg.define_asset_job(
     "divergence_job",
-    selection=dg.AssetSelection.assets("online_offline_divergence"),
-    description="Each version's offline scores next to its online scores of the day.",
+    selection=dg.AssetSelection.assets("online_offline_divergence", "daily_alerts"),
+    description="Each version's offline scores next to its online scores of the day; the daily alert rules.",
 )

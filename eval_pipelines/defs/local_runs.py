@@ -12,12 +12,7 @@ from pathlib import Path
 import dagster as dg
 
 from eval_pipelines.defs.partitions import RANGE_START, hours_of, range_tags
-from eval_pipelines.defs.sensors import (
-    golden_refresh_sensor,
-    landing_sensor,
-    quality_alert_sensor,
-    tick_summary,
-)
+from eval_pipelines.defs.sensors import golden_refresh_sensor, landing_sensor, review_sensor
 from eval_pipelines.landing import QUIET_SECONDS
 
 # The step-by-step event log stays in the instance (and the UI); the terminal gets warnings only.
@@ -35,13 +30,6 @@ class LocalRun:
         """The partition, or the range ``first...last``."""
         keys = self.partition_keys
         return "" if not keys else keys[0] if len(keys) == 1 else f"{keys[0]}...{keys[-1]}"
-
-
-@dataclass(frozen=True)
-class AlertTick:
-    summary: str
-    review_requests: list[dg.RunRequest]
-    cursor: str | None
 
 
 def wait_for_quiet_landing(landing: Path) -> None:
@@ -64,12 +52,8 @@ class LocalPipeline:
     def landing_sensor_tick(self, cursor: str | None = None) -> dg.SensorResult:
         return landing_sensor(self._sensor_context(cursor))
 
-    def quality_alert_tick(self, cursor: str | None = None) -> AlertTick:
-        """One evaluation of ``quality_alert_sensor`` (alerts go to its channels and the alerts table)."""
-        context = self._sensor_context(cursor)
-        result = quality_alert_sensor(context)
-        requests = result.run_requests if isinstance(result, dg.SensorResult) else []
-        return AlertTick(tick_summary(context.cursor), requests or [], context.cursor)
+    def review_sensor_tick(self, cursor: str | None = None) -> dg.SensorResult:
+        return review_sensor(self._sensor_context(cursor))
 
     def golden_refresh_tick(self) -> dg.RunRequest | dg.SkipReason:
         return golden_refresh_sensor(self._sensor_context(None))

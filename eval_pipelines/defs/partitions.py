@@ -5,9 +5,9 @@ from typing import TypeVar
 
 import dagster as dg
 
+from eval_pipelines.hours import HOUR_KEY_FORMAT
 from eval_pipelines.parsing.records import HOUR_NS
 
-HOUR_KEY_FORMAT = "%Y-%m-%d-%H:%M"
 # The one partition of an unpartitioned table in the lake (labels, calibration and offline scores).
 SNAPSHOT = ("snapshot", "current")
 

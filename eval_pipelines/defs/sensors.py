@@ -1,16 +1,16 @@
-"""``landing_sensor``: new or changed landing files become runs for exactly the hours they hold.
+"""Sensors decide when something runs; they write no table and call no alert channel.
+
+``landing_sensor``: new or changed landing files become runs for exactly the hours they hold, one run per
+hour at a time (new files coalesce into the next run).
 ``labels_sensor``: new labels or a new judge version re-run the calibration.
-``quality_alert_sensor``: alert rules on each new hour of quality SLIs and each new day of drift, canary
-and divergence results; then the hour's review queue.
+``offline_sensor``: new offline results, a new golden set or judge version re-score the candidates.
+``review_sensor``: each ended hour's review queue, once its alerts are evaluated.
 ``golden_refresh_sensor``: a golden-set refresh once enough reviewed failures wait."""
 
 
 import hashlib
 import json
 import time
-from collections import Counter
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -18,29 +18,28 @@ from dagster_duckdb import DuckDBResource
 
 from eval_pipelines.calibration.labels import label_files
 from eval_pipelines.defs.assets.review import reviewed_failure_items
+from eval_pipelines.defs.executors import single_process_run_config
 from eval_pipelines.defs.jobs import calibration_job, golden_job, hourly_evaluation_job, offline_job, review_job
 from eval_pipelines.defs.partitions import (
-    HOUR_KEY_FORMAT,
+    RANGE_START,
     consecutive_stretches,
-    history_keys,
     hour_index,
     hour_key,
-    key_start,
+    hourly_partitions,
+    hours_of,
     range_tags,
 )
-from eval_pipelines.defs.resources import JudgeResource, LakeResource, MonitoringConfigResource, ReviewConfigResource
+from eval_pipelines.defs.resources import JudgeResource, LakeResource, ReviewConfigResource
 from eval_pipelines.judge.run import judge_version
-from eval_pipelines.lake import Lake
 from eval_pipelines.landing import QUIET_SECONDS
-from eval_pipelines.monitoring.alerting import alert_rows, evaluate_hour, history_hours
-from eval_pipelines.monitoring.channels import AlertEvent, deliver
-from eval_pipelines.monitoring.dashboard import EvidentlyWorkspace
-from eval_pipelines.monitoring.rules import HOURLY_SLI_TABLE, AlertConfig
 from eval_pipelines.parsing.records import HOUR_NS
 from eval_pipelines.review.golden import latest_version, pending_failures
 
 FIRST_TICK_HOURS = 48  # without a cursor, start from the last two days, not the whole history
 SCAN_BUDGET_SECONDS = 40.0
+# How often new landing files are looked for: with the receiver's or a Collector's rotation of a few seconds,
+# this bounds how long fresh data waits before its run is requested.
+LANDING_INTERVAL_SECONDS = 10
 
 
 def _run_key(key: str, hashes: set[str]) -> str:
@@ -48,27 +47,44 @@ def _run_key(key: str, hashes: set[str]) -> str:
     return f"{key}:{digest}"
 
 
-def _load_deferred(cursor: str | None) -> dict[int, set[str]]:
+def _load_pending(cursor: str | None) -> dict[int, set[str]]:
     if not cursor:
         return {}
-    return {int(hour): set(hashes) for hour, hashes in json.loads(cursor).get("deferred", {}).items()}
+    return {int(hour): set(hashes) for hour, hashes in json.loads(cursor).get("pending", {}).items()}
+
+
+# A run in one of these states still has an hour to write (or may start writing it any moment).
+_ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+           dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+
+
+def _busy_hours(instance: dg.DagsterInstance) -> set[int]:
+    """The hours a run of the hourly job (from this sensor, a backfill or a person) is writing or about to write."""
+    busy: set[int] = set()
+    for run in instance.get_runs(dg.RunsFilter(job_name=hourly_evaluation_job.name, statuses=_ACTIVE)):
+        request = dg.RunRequest(partition_key=run.tags.get("dagster/partition"), tags=run.tags)
+        if request.partition_key is not None or RANGE_START in run.tags:
+            busy.update(hour_index(key) for key in hours_of(request))
+    return busy
 
 
 @dg.sensor(
     job=hourly_evaluation_job,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=LANDING_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Watches <home>/landing for new or changed trace files and requests the hours they hold "
-                "(consecutive hours in one run, a day at most).",
+                "(consecutive hours in one run, a day at most); an hour a run is still writing waits for it, "
+                "and the files that arrived meanwhile go into the next run.",
 )
 def landing_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult:
     refresh = lake.landing_index.refresh(quiet_seconds=QUIET_SECONDS, budget_seconds=SCAN_BUDGET_SECONDS)
-    wanted = _load_deferred(context.cursor)
+    wanted = _load_pending(context.cursor)
     for hour, hashes in refresh.hours_to_build().items():
         wanted.setdefault(hour, set()).update(hashes)
     last_hour = time.time_ns() // HOUR_NS
-    ready = [(hour, hashes) for hour, hashes in sorted(wanted.items()) if hour <= last_hour]
-    deferred = {str(hour): sorted(hashes) for hour, hashes in wanted.items() if hour > last_hour}
+    busy = _busy_hours(context.instance) if wanted else set()
+    ready = [(hour, hashes) for hour, hashes in sorted(wanted.items()) if hour <= last_hour and hour not in busy]
+    waiting = {hour: hashes for hour, hashes in wanted.items() if hour > last_hour or hour in busy}
     requests = [_landing_request(hours) for hours in consecutive_stretches(ready, lambda item: item[0])]
     for entry in refresh.touched:
         context.log.debug(f"landing file {entry.path}: {len(entry.hours)} hour(s), "
@@ -78,23 +94,35 @@ def landing_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> d
         context.log.info(f"{len(refresh.touched)} new or changed landing file(s) touching {len(ready)} hour(s) "
                          f"({len(requests)} run(s)); "
                          f"{sum(e.unreadable_documents for e in damaged)} unreadable line(s) in {len(damaged)} file(s)")
-    if deferred:
-        context.log.warning(f"{len(deferred)} hour(s) lie in the future (clock skew?); they wait in the cursor")
-    cursor = json.dumps({"deferred": deferred})
+    behind = sorted(hour for hour in waiting if hour in busy)
+    if behind:
+        context.log.info(f"{len(behind)} hour(s) wait for the run still writing them: "
+                         + ", ".join(hour_key(hour) for hour in behind))
+    if any(hour > last_hour for hour in waiting):
+        context.log.warning(f"{sum(hour > last_hour for hour in waiting)} hour(s) lie in the future (clock skew?); "
+                            "they wait in the cursor")
+    cursor = json.dumps({"pending": {str(hour): sorted(hashes) for hour, hashes in waiting.items()}})
     if not requests:
-        waiting = f"; {len(refresh.waiting)} file(s) still being written or not yet scanned" if refresh.waiting else ""
-        return dg.SensorResult(skip_reason=f"no new landing data{waiting}", cursor=cursor)
+        reasons = [f"{len(behind)} hour(s) wait for a run in progress"] if behind else []
+        if refresh.waiting:
+            reasons.append(f"{len(refresh.waiting)} file(s) still being written or not yet scanned")
+        return dg.SensorResult(skip_reason="no new landing data" + (f"; {'; '.join(reasons)}" if reasons else ""),
+                               cursor=cursor)
     return dg.SensorResult(run_requests=requests, cursor=cursor)
 
 
 def _landing_request(hours: list[tuple[int, set[str]]]) -> dg.RunRequest:
-    """One run for consecutive hours, keyed by the content of the files that touch each of them."""
+    """One run for consecutive hours, keyed by the content of the files that touch each of them, with its
+    steps in one process (no process start per step)."""
     first, last = hour_key(hours[0][0]), hour_key(hours[-1][0])
     tags = {"eval_pipelines/trigger": "landing_sensor"}
+    run_config = single_process_run_config()
     if len(hours) == 1:
-        return dg.RunRequest(run_key=_run_key(first, hours[0][1]), partition_key=first, tags=tags)
+        return dg.RunRequest(run_key=_run_key(first, hours[0][1]), partition_key=first, tags=tags,
+                             run_config=run_config)
     content = {f"{hour}:{digest}" for hour, hashes in hours for digest in hashes}
-    return dg.RunRequest(run_key=_run_key(f"{first}..{last}", content), tags=tags | range_tags(first, last))
+    return dg.RunRequest(run_key=_run_key(f"{first}..{last}", content), tags=tags | range_tags(first, last),
+                         run_config=run_config)
 
 
 def _files_fingerprint(files: list[Path]) -> str:
@@ -155,111 +183,25 @@ def offline_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, judg
     return _on_change(context, state, "offline", "offline files, golden set and judge versions unchanged")
 
 
-@dataclass(frozen=True)
-class _SliStream:
-    """A table of SLI rows the rules read: hourly ``quality_slis``; daily ``drift_scores``, ``canary_scores`` and
-    ``divergence_scores``."""
-
-    table: str
-    cursor_field: str
-
-    @property
-    def daily(self) -> bool:
-        return self.table != HOURLY_SLI_TABLE
-
-    @property
-    def key_name(self) -> str:
-        return "day" if self.daily else "hour"
-
-    @property
-    def first_tick_keys(self) -> int:
-        return FIRST_TICK_HOURS // 24 if self.daily else FIRST_TICK_HOURS
-
-
-SLI_STREAMS = (_SliStream(HOURLY_SLI_TABLE, "through"), _SliStream("drift_scores", "drift_through"),
-               _SliStream("canary_scores", "canary_through"), _SliStream("divergence_scores", "divergence_through"))
-
-
 @dg.sensor(
     job=review_job,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Evaluates the alert rules on each new hour of quality_slis and each new day of drift_scores, "
-                "canary_scores and divergence_scores: opens an incident once, sends a resolve when it clears "
-                "(state in the cursor, history in the alerts table); then builds each evaluated hour's review "
-                "queue, which samples the slices of the incidents open in it.",
+    description="Builds the review queue of each hour that has ended once its alerts are evaluated (the queue "
+                "samples the slices of the incidents open in it); consecutive hours in one run.",
 )
-def quality_alert_sensor(context: dg.SensorEvaluationContext, lake: LakeResource,
-                         monitoring: MonitoringConfigResource) -> dg.SensorResult | dg.SkipReason:
-    state = {stream.cursor_field: None for stream in SLI_STREAMS} | {"open": {}} | (
-        json.loads(context.cursor) if context.cursor else {})
-    store = lake.lake
-    counts: Counter[str] = Counter()
-    reviewed: list[tuple[str, list[str]]] = []
-    all_rules = monitoring.alert_config()
-    for stream in SLI_STREAMS:
-        config = all_rules.only(stream.table)
-        names = {rule.name for rule in config.rules}
-        keys = [key for key in store.partition_keys(stream.table, stream.key_name)
-                if state[stream.cursor_field] is None or key > state[stream.cursor_field]][-stream.first_tick_keys:]
-        for key in keys:
-            history = store.read_partitions(stream.table, stream.key_name,
-                                            history_keys(key, history_hours(config), stream.daily))
-            mine = {k: incident for k, incident in state["open"].items() if incident["rule"] in names}
-            start = key_start(key, stream.daily)
-            outcome = evaluate_hour(config, history, start, mine)
-            _deliver_and_record(context, store, config, start, outcome.events)
-            counts.update(event.event for event in outcome.events)
-            others = {k: incident for k, incident in state["open"].items() if k not in mine}
-            state = {**state, stream.cursor_field: key, "open": others | outcome.open}
-            if not stream.daily:
-                reviewed.append((key, sorted(state["open"])))
-            if monitoring.evidently_workspace and not stream.daily:
-                opened = sum(event.event == "opened" for event in outcome.events)
-                EvidentlyWorkspace(lake.layout.evidently).push_values(
-                    {"incidents_opened": opened, "incidents_resolved": len(outcome.events) - opened,
-                     "incidents_open": len(state["open"])}, start, "alerts")
-        counts[f"{stream.table} evaluated"] += len(keys)
-    days = ", ".join(f"{counts[f'{stream.table} evaluated']} {stream.table} day(s)" for stream in SLI_STREAMS
-                     if stream.daily)
-    summary = (f"evaluated {counts['quality_slis evaluated']} hour(s), {days}: {counts['opened']} incident(s) "
-               f"opened, {counts['resolved']} resolved, {len(state['open'])} open")
-    context.log.info(summary)
-    context.update_cursor(json.dumps(state | {"last_tick": summary}))
-    reviews = [_review_request(hours) for hours in consecutive_stretches(reviewed, lambda item: hour_index(item[0]))]
-    return dg.SensorResult(run_requests=reviews) if reviews else dg.SkipReason(summary)
-
-
-def _review_request(hours: list[tuple[str, list[str]]]) -> dg.RunRequest:
-    """The review queues of consecutive hours in one run, built again only if the incidents open at some
-    hour's evaluation changed."""
-    first, last = hours[0][0], hours[-1][0]
-    state = {f"{key}:{','.join(open_incidents)}" for key, open_incidents in hours}
-    return dg.RunRequest(run_key=_run_key(f"review:{first}..{last}", state),
-                         tags={"eval_pipelines/trigger": "quality_alert_sensor", **range_tags(first, last)})
-
-
-def tick_summary(cursor: str | None) -> str:
-    """What the last ``quality_alert_sensor`` tick did, from its cursor."""
-    return json.loads(cursor or "{}").get("last_tick", "no tick yet")
-
-
-def _deliver_and_record(context: dg.SensorEvaluationContext, store: Lake, config: AlertConfig, hour: datetime,
-                        events: list[AlertEvent]) -> None:
-    """Every event to its rule's channels (one failing channel stops none), then into the alerts table."""
-    if not events:
-        return
-    deliveries = [[deliver(name, config.channels[name], event, context.log.warning)
-                   for name in _channels_of(config, event.rule)] for event in events]
-    store.write_partition("alerts", "hour", hour.strftime(HOUR_KEY_FORMAT),
-                          alert_rows(hour, events, deliveries, datetime.now(UTC)))
-    for delivery in (d for sent in deliveries for d in sent if not d.ok):
-        context.log.error(f"alert channel {delivery.channel} failed after {delivery.attempts} attempt(s): "
-                          f"{delivery.error}")
-
-
-def _channels_of(config: AlertConfig, rule_name: str) -> list[str]:
-    return next(rule.channels for rule in config.rules if rule.name == rule_name)
+def review_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult:
+    through = json.loads(context.cursor).get("through") if context.cursor else None
+    current = hourly_partitions.get_last_partition_key()
+    ready = [key for key in lake.lake.partition_keys("alerts", "hour")
+             if key < current and (through is None or key > through)][-FIRST_TICK_HOURS:]
+    if not ready:
+        return dg.SensorResult(skip_reason=f"no ended hour with alerts evaluated after {through or 'the start'}",
+                               cursor=context.cursor)
+    requests = [dg.RunRequest(run_key=f"review:{hours[0]}..{hours[-1]}",
+                              tags={"eval_pipelines/trigger": "review_sensor", **range_tags(hours[0], hours[-1])})
+                for hours in consecutive_stretches(ready, hour_index)]
+    return dg.SensorResult(run_requests=requests, cursor=json.dumps({"through": ready[-1]}))
 
 
 @dg.sensor(

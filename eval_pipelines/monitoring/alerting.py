@@ -1,55 +1,133 @@
-"""One evaluation step of the alerting: an hour's breaches become incident events with their message."""
+"""The alerting as a sequence of evaluations: at each time, the rules' breaches open and resolve incidents.
+
+Hourly rules (on ``quality_slis``) are evaluated at the end of every minute (bucket), in time order, from
+where the last evaluation stopped up to the newest data. The bucket still filling is evaluated too, so a
+page goes out as soon as the data shows the breach; it is evaluated again, with more data, by the next
+run, and only buckets that have ended (by the clock) count as done. Daily rules (drift, canary,
+divergence) are evaluated at the end of each day their results are written for. The state between
+evaluations (how far they got, the open incidents and the baseline each started from) is a small JSON
+document.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import pyarrow as pa
 
 from eval_pipelines.monitoring.channels import AlertEvent, Delivery
 from eval_pipelines.monitoring.incidents import attribute, describe, frozen_baselines, track
-from eval_pipelines.monitoring.rules import AlertConfig, evaluate_rules
+from eval_pipelines.monitoring.rules import AlertConfig, AlertRule, SliHistory, duration_text
+from eval_pipelines.monitoring.slis import BUCKET_MINUTES
 from eval_pipelines.schemas import ALERTS
+
+BUCKET = timedelta(minutes=BUCKET_MINUTES)
+DAY = timedelta(days=1)
+
+
+@dataclass
+class AlertState:
+    """Where the hourly evaluations got to and what is open."""
+
+    evaluated_through: datetime | None = None  # the last ended minute the hourly rules were evaluated at
+    open: dict[str, dict] = field(default_factory=dict)  # by breach key (rule|slice)
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> AlertState:
+        if not data:
+            return cls()
+        through = data.get("evaluated_through")
+        return cls(datetime.fromisoformat(through) if through else None, data.get("open", {}))
+
+    def to_json(self) -> dict:
+        return {"evaluated_through": self.evaluated_through.isoformat() if self.evaluated_through else None,
+                "open": self.open}
+
+
+def bucket_end(moment: datetime) -> datetime:
+    """The end of the bucket (minute) ``moment`` lies in."""
+    start = moment.replace(second=0, microsecond=0) - timedelta(minutes=moment.minute % BUCKET_MINUTES)
+    return start + BUCKET
+
+
+def evaluation_times(hour: datetime, newest_data: datetime | None,
+                     evaluated_through: datetime | None) -> list[datetime]:
+    """The bucket ends of ``hour`` to evaluate: after the last evaluated one, up to the bucket holding the
+    newest data."""
+    if newest_data is None:
+        return []
+    first = max(hour, evaluated_through) if evaluated_through else hour
+    last = min(hour + timedelta(hours=1), bucket_end(newest_data))
+    times, at = [], first + BUCKET
+    while at <= last:
+        times.append(at)
+        at += BUCKET
+    return times
+
+
+def incident_id(incident_key: str, opened_at: str) -> str:
+    return f"{incident_key}|{opened_at}"
+
+
+def dedup_key(event: AlertEvent) -> str:
+    """One key per incident and event, the same however often the evaluation that found it is repeated."""
+    return hashlib.sha256(f"{event.incident}|{event.event}".encode()).hexdigest()[:24]
 
 
 @dataclass(frozen=True)
-class HourAlerts:
+class Evaluated:
     events: list[AlertEvent]
     open: dict[str, dict]
 
 
-def history_hours(config: AlertConfig) -> int:
-    """How many hours of SLIs the rules look back over (windows, baselines, attribution)."""
-    return max([rule.windows.long_hours + rule.condition.baseline_hours for rule in config.rules] + [7])
-
-
-def evaluate_hour(config: AlertConfig, history: pa.Table, hour: datetime,
-                  open_incidents: dict[str, dict]) -> HourAlerts:
-    """Breaches at ``hour``; new ones open incidents (with attribution), cleared ones resolve."""
-    breaches = evaluate_rules(config.rules, history, hour, frozen_baselines(open_incidents))
-    changes = track(open_incidents, breaches, hour)
+def evaluate_at(rules: list[AlertRule], history: SliHistory, at: datetime,
+                open_incidents: dict[str, dict]) -> Evaluated:
+    """One evaluation of ``rules`` at ``at``: new breaches open incidents (with attribution), cleared ones
+    resolve. ``open_incidents`` holds only incidents of these rules."""
+    breaches = history.breaches(rules, at, frozen_baselines(open_incidents))
+    changes = track(open_incidents, breaches, at)
     events = []
     for breach in changes.opened:
-        attribution = attribute(breach, history)
-        details = {"sli": breach.rule.sli, "hour": hour.isoformat(), "short": breach.short.value,
+        attribution = attribute(breach, history.history)
+        details = {"sli": breach.rule.sli, "at": at.isoformat(), "short": breach.short.value,
                    "long": breach.long.value, "baseline": breach.baseline_value,
                    "samples_short": breach.short.samples, "explained_by": attribution.slice if attribution else None}
         message = describe(breach, attribution) + (f". {breach.rule.advice}" if breach.rule.advice else "")
         events.append(AlertEvent("opened", breach.key, breach.rule.name, breach.slice, breach.rule.severity,
-                                 message, details))
+                                 message, details, at, incident_id(breach.key, at.isoformat())))
     for incident in changes.resolved:
-        events.append(AlertEvent("resolved", f"{incident['rule']}|{incident['slice']}", incident["rule"],
-                                 incident["slice"], incident["severity"],
-                                 f"{incident['rule']} on {incident['slice']} is back to normal at {hour:%Y-%m-%d %H:%M}"
-                                 f" (open since {incident['opened_hour'][:16].replace('T', ' ')})",
-                                 {"opened_hour": incident["opened_hour"]}))
-    return HourAlerts(events, changes.open)
+        key = f"{incident['rule']}|{incident['slice']}"
+        opened = datetime.fromisoformat(incident["opened_at"])
+        events.append(AlertEvent(
+            "resolved", key, incident["rule"], incident["slice"], incident["severity"],
+            f"{incident['rule']} on {incident['slice']} is back to normal at {at:%Y-%m-%d %H:%M} "
+            f"(open since {opened:%Y-%m-%d %H:%M}, {duration_text(int((at - opened).total_seconds() // 60))})",
+            {"opened_at": incident["opened_at"]}, at, incident_id(key, incident["opened_at"])))
+    return Evaluated(events, changes.open)
+
+
+def evaluate_times(config: AlertConfig, history: SliHistory, times: list[datetime],
+                   open_incidents: dict[str, dict]) -> Evaluated:
+    """The rules of ``config`` evaluated at each of ``times`` in order; every event, and what is open after.
+    Incidents of other rules in ``open_incidents`` are carried through untouched."""
+    names = {rule.name for rule in config.rules}
+    mine = {key: incident for key, incident in open_incidents.items() if incident["rule"] in names}
+    others = {key: incident for key, incident in open_incidents.items() if key not in mine}
+    events: list[AlertEvent] = []
+    for at in times:
+        evaluated = evaluate_at(config.rules, history, at, mine)
+        events += evaluated.events
+        mine = evaluated.open
+    return Evaluated(events, others | mine)
 
 
 def alert_rows(hour: datetime, events: list[AlertEvent], deliveries: list[list[Delivery]], now: datetime) -> pa.Table:
-    rows = [{"event_time": now, "hour_start": hour, "event": e.event, "key": e.key, "rule": e.rule, "slice": e.slice,
-             "severity": e.severity, "message": e.message, "details": json.dumps(e.details, default=str),
-             "deliveries": json.dumps([d.__dict__ for d in sent])} for e, sent in zip(events, deliveries, strict=True)]
+    rows = [{"event_time": now, "hour_start": hour, "evaluated_at": e.at, "event": e.event, "key": e.key,
+             "rule": e.rule, "slice": e.slice, "severity": e.severity, "message": e.message,
+             "details": json.dumps(e.details, default=str), "dedup_key": dedup_key(e),
+             "deliveries": json.dumps([d.__dict__ for d in sent])}
+            for e, sent in zip(events, deliveries, strict=True)]
     return pa.Table.from_pylist(rows, schema=ALERTS)

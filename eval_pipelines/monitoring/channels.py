@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -27,18 +28,20 @@ class AlertEvent:
     """An incident opening or resolving, as channels receive it."""
 
     event: str  # opened | resolved
-    key: str
+    key: str  # rule|slice
     rule: str
     slice: str
     severity: str
     message: str
     details: dict[str, Any]
+    at: datetime  # the evaluation that found it
+    incident: str  # rule|slice|opened at: the same for an incident's opening and its resolve
 
 
 @dataclass(frozen=True)
 class Delivery:
     channel: str
-    ok: bool
+    ok: bool | None  # None: unknown (the step sending it stopped before it could record the outcome)
     attempts: int
     error: str | None = None
 
@@ -70,12 +73,13 @@ def _payload(settings: ChannelSettings, event: AlertEvent) -> tuple[str | None, 
     if settings.type == "pagerduty":
         routing_key = os.environ.get(settings.routing_key_env or "", "")
         return _url(settings) or PAGERDUTY_EVENTS_URL, {
-            "routing_key": routing_key, "dedup_key": event.key,
+            "routing_key": routing_key, "dedup_key": event.incident,
             "event_action": "resolve" if event.event == "resolved" else "trigger",
             "payload": {"summary": f"{event.rule}: {event.message}"[:1024], "source": "eval_pipelines",
                         "severity": PAGERDUTY_SEVERITY[event.severity], "custom_details": event.details}}
-    return _url(settings), {"event": event.event, "key": event.key, "rule": event.rule, "slice": event.slice,
-                            "severity": event.severity, "message": event.message, "details": event.details}
+    return _url(settings), {"event": event.event, "key": event.key, "incident": event.incident, "rule": event.rule,
+                            "slice": event.slice, "severity": event.severity, "message": event.message,
+                            "at": event.at.isoformat(), "details": event.details}
 
 
 def deliver(name: str, settings: ChannelSettings, event: AlertEvent, log: Callable[[str], None]) -> Delivery:

@@ -26,7 +26,7 @@ from eval_pipelines.config import configured_path, load_config
 from eval_pipelines.evaluators.text import detect_language
 from eval_pipelines.evidently_html import save_report_html
 from eval_pipelines.lake import Lake
-from eval_pipelines.monitoring.slis import total_rows
+from eval_pipelines.monitoring.slis import daily_rows
 
 DRIFT_ENV_VAR = "EVAL_PIPELINES_DRIFT"
 NUMERICAL = ["input_chars", "input_words", "output_chars"]
@@ -212,7 +212,7 @@ def drift_rows(result: DriftResult) -> pa.Table:
     rows = [{"sli": "drift_share", "value": result.drift_share}]
     rows += [{"sli": f"drift_score_{c.column}", "value": c.score} for c in result.columns]
     rows += [{"sli": f"drift_detected_{c.column}", "value": float(c.drifted)} for c in result.columns]
-    return total_rows(_day_start(result.day), rows)  # stamped at the day's first hour
+    return daily_rows(_day_start(result.day), rows)
 
 
 def _day_start(day: date) -> datetime:

@@ -2,7 +2,7 @@
 attribution: which slice explains the change, and whether a new version appeared when it started.
 
 Attribution compares, for the breaching SLI, every ``route×prompt_version×model`` slice's rate and
-share of the denominator in the short window with the hours before the long window. A slice's
+share of the denominator in the short window with the baseline before the long window. A slice's
 contribution to the change of the overall rate R is ``share_now × (rate_now − R_before) −
 share_before × (rate_before − R_before)``; the contributions add up to ``R_now − R_before``, and a
 slice whose share moves while its rate stays at the old overall rate contributes nothing (so a prompt
@@ -17,11 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from eval_pipelines.monitoring.rules import Breach
+from eval_pipelines.monitoring.rules import Breach, duration_text, finest
 
 COMBINATION = "route×prompt_version×model"
-ATTRIBUTION_BASELINE_HOURS = 6
+ATTRIBUTION_BASELINE = timedelta(hours=6)
+# A version, model or route first seen this long before the long window began still counts as new.
+NEW_VALUE_SLACK = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,11 @@ class Attribution:
     slice: str
     before: float | None
     now: float
-    new_value: tuple[str, str, datetime] | None  # (dimension, value, first hour seen)
+    new_value: tuple[str, str, datetime] | None  # (dimension, value, first time seen)
+
+
+def _of_sli(history: pa.Table, sli: str) -> pa.Table:
+    return history.filter(pc.equal(history.column("sli"), sli))
 
 
 def _rate(rows: list[dict]) -> tuple[float | None, float]:
@@ -39,16 +46,17 @@ def _rate(rows: list[dict]) -> tuple[float | None, float]:
 
 def attribute(breach: Breach, history: pa.Table) -> Attribution | None:
     rule = breach.rule
-    end = breach.hour + timedelta(hours=1)
-    short_start = end - timedelta(hours=rule.windows.short_hours)
-    before_end = end - timedelta(hours=rule.windows.long_hours)
-    before_start = before_end - timedelta(hours=rule.condition.baseline_hours if rule.condition.threshold is None
-                                          else ATTRIBUTION_BASELINE_HOURS)
-    rows = [r for r in history.to_pylist() if r["sli"] == rule.sli and r["denominator"] is not None]
+    end = breach.at
+    short_start = end - timedelta(minutes=rule.windows.short)
+    before_end = end - timedelta(minutes=rule.windows.long)
+    before_start = before_end - (timedelta(minutes=rule.condition.baseline) if rule.condition.threshold is None
+                                 else ATTRIBUTION_BASELINE)
+    history = finest(history)
+    rows = [r for r in _of_sli(history, rule.sli).to_pylist() if r["denominator"] is not None]
     parts = [r for r in rows if r["dimension"] == COMBINATION
              and all(r[column] == value for column, value in rule.slice.equals.items())]
-    now = [r for r in parts if short_start <= r["hour_start"] < end]
-    before = [r for r in parts if before_start <= r["hour_start"] < before_end]
+    now = [r for r in parts if short_start <= r["window_start"] < end]
+    before = [r for r in parts if before_start <= r["window_start"] < before_end]
     overall_now, now_total = _rate(now)
     overall_before, before_total = _rate(before)
     if not now_total:
@@ -72,13 +80,13 @@ def attribute(breach: Breach, history: pa.Table) -> Attribution | None:
 
 
 def _new_value(history: pa.Table, slice_key: str, since: datetime) -> tuple[str, str, datetime] | None:
-    """A prompt version, model or route of the slice that the hours before ``since`` never saw."""
+    """A prompt version, model or route of the slice that the history before ``since`` never saw."""
     values = dict(part.split("=", 1) for part in slice_key.split(", "))
-    rows = [r for r in history.to_pylist() if r["sli"] == "volume"]
+    rows = _of_sli(history, "volume").to_pylist()
     for dimension in ("prompt_version", "model", "route"):
-        seen = sorted(r["hour_start"] for r in rows
+        seen = sorted(r["window_start"] for r in rows
                       if r["dimension"] == dimension and r[dimension] == values.get(dimension))
-        if seen and seen[0] >= since - timedelta(hours=1) and any(r["hour_start"] < seen[0] for r in rows):
+        if seen and seen[0] >= since - NEW_VALUE_SLACK and any(r["window_start"] < seen[0] for r in rows):
             return dimension, values[dimension], seen[0]
     return None
 
@@ -90,7 +98,8 @@ def describe(breach: Breach, attribution: Attribution | None) -> str:
     verb = "rose" if rule.direction == "up" else "fell"
     before = f" from {breach.baseline.value:.1%}" if breach.baseline and breach.baseline.value is not None else ""
     text = (f"{rule.sli.replace('_', ' ')} {where} {verb}{before} to {breach.short.value:.1%} "
-            f"(last {rule.windows.short_hours} h; {breach.long.value:.1%} over {rule.windows.long_hours} h)")
+            f"(last {duration_text(rule.windows.short)}; {breach.long.value:.1%} over "
+            f"{duration_text(rule.windows.long)})")
     if attribution and attribution.slice != breach.slice:
         change = (f"{attribution.before:.0%} → {attribution.now:.0%}" if attribution.before is not None
                   else f"{attribution.now:.0%}, new")
@@ -108,14 +117,30 @@ class IncidentChanges:
     open: dict[str, dict]
 
 
-def track(open_incidents: dict[str, dict], breaches: list[Breach], hour: datetime) -> IncidentChanges:
-    """Open an incident for a new breach, keep it while it breaches, resolve it when it stops."""
+def track(open_incidents: dict[str, dict], breaches: list[Breach], at: datetime) -> IncidentChanges:
+    """Open an incident for a new breach, keep it while it breaches, resolve it once the breach has been gone for
+    its rule's ``keep_firing``. Rules on one SLI share their incidents: while one is open on an SLI, another
+    rule breaching on it (a slower window, another slice) opens none, so one problem pages once."""
     current = {breach.key: breach for breach in breaches}
-    opened = [breach for key, breach in current.items() if key not in open_incidents]
-    resolved = [incident for key, incident in open_incidents.items() if key not in current]
-    still = {key: incident for key, incident in open_incidents.items() if key in current}
-    still |= {breach.key: {"rule": breach.rule.name, "slice": breach.slice, "opened_hour": hour.isoformat(),
-                           "severity": breach.rule.severity, "baseline": breach.baseline_value}
+    resolved, still = [], {}
+    for key, incident in open_incidents.items():
+        if key in current:
+            still[key] = {name: value for name, value in incident.items() if name != "clear_since"}
+            continue
+        clear_since = incident.get("clear_since") or at.isoformat()
+        if at - datetime.fromisoformat(clear_since) >= timedelta(minutes=incident.get("keep_firing", 0)):
+            resolved.append(incident)
+        else:
+            still[key] = {**incident, "clear_since": clear_since}
+    paging = {incident.get("sli") for incident in still.values()}
+    opened = []
+    for key, breach in current.items():
+        if key not in open_incidents and breach.rule.sli not in paging:
+            opened.append(breach)
+            paging.add(breach.rule.sli)
+    still |= {breach.key: {"rule": breach.rule.name, "sli": breach.rule.sli, "slice": breach.slice,
+                           "opened_at": at.isoformat(), "severity": breach.rule.severity,
+                           "baseline": breach.baseline_value, "keep_firing": breach.rule.keep_firing}
               for breach in opened}
     return IncidentChanges(opened, resolved, still)
 

@@ -2,25 +2,30 @@
 
 A rule watches one SLI on the slices of one dimension (``total``, ``route``, ``prompt_version``,
 ``model`` or ``route×prompt_version×model``), optionally only slices with given values. Its condition
-is a fixed ``threshold``, or a ``relative_change`` / ``absolute_change`` against the baseline window
-just before the long window. A slice breaches only when the short AND the long window (ending at the
-evaluated hour) both cross the condition, each with at least ``min_samples`` in its denominator: a
-one-hour blip does not page, a sustained or severe change does. For rates, a window crosses only when
-its Wilson interval at the rule's ``confidence`` (0.95 by default) lies wholly beyond the limit, so
-noise on small samples (1% of refusals becoming 2.5% in a quiet hour) does not page; ``confidence:
-0`` compares the bare rate.
+is a fixed ``threshold``, or a ``relative_change`` / ``absolute_change`` against the ``baseline`` window
+just before the long window. Evaluated at a time ``at``, a slice breaches only when the short AND the
+long window (both ending at ``at``, durations such as ``5m``, ``1h``, ``2d``) cross the condition, each
+with at least ``min_samples`` in its denominator: a blip does not page, a sustained or severe change
+does. Windows add up the finest SLI rows there are (the minutes of ``quality_slis``, the days
+of the daily tables). For rates, a window crosses only when its Wilson interval at the rule's
+``confidence`` (0.95 by default) lies wholly beyond the limit, so noise on small samples (1% of refusals
+becoming 2.5% in a quiet hour) does not page; ``confidence: 0`` compares the bare rate.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from statistics import NormalDist
-from typing import Literal
+from typing import Annotated, Literal
 
+import numpy as np
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import pyarrow.compute as pc
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from eval_pipelines.config import ConfigError, configured_path, load_config
 from eval_pipelines.monitoring.intervals import wilson
@@ -38,6 +43,30 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_UNIT_MINUTES = {"m": 1, "h": 60, "d": 24 * 60}
+
+
+def parse_minutes(value: object) -> object:
+    """``5m``, ``1h``, ``2d`` (or a number of minutes) as minutes."""
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d+)\s*([mhd])\s*", value)
+        if not match:
+            raise ValueError(f"{value!r} is not a duration: write it like 5m, 1h or 2d")
+        return int(match[1]) * _UNIT_MINUTES[match[2]]
+    return value
+
+
+Minutes = Annotated[int, BeforeValidator(parse_minutes), Field(ge=1)]
+MinutesOrZero = Annotated[int, BeforeValidator(parse_minutes), Field(ge=0)]
+
+
+def duration_text(minutes: int) -> str:
+    for unit, size in (("d", 24 * 60), ("h", 60)):
+        if minutes % size == 0:
+            return f"{minutes // size} {unit}"
+    return f"{minutes} min"
+
+
 class SliceFilter(_Strict):
     dimension: Literal[DIMENSIONS] = "total"  # type: ignore[valid-type]
     equals: dict[Literal["route", "prompt_version", "model"], str] = {}
@@ -47,7 +76,7 @@ class Condition(_Strict):
     threshold: float | None = None
     relative_change: float | None = Field(default=None, gt=0)
     absolute_change: float | None = Field(default=None, gt=0)
-    baseline_hours: int = Field(default=24, ge=1)
+    baseline: Minutes = 24 * 60
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Condition:
@@ -59,13 +88,13 @@ class Condition(_Strict):
 
 
 class Windows(_Strict):
-    short_hours: int = Field(default=1, ge=1)
-    long_hours: int = Field(default=3, ge=1)
+    short: Minutes = 60
+    long: Minutes = 180
 
     @model_validator(mode="after")
     def _short_within_long(self) -> Windows:
-        if self.short_hours > self.long_hours:
-            raise ValueError("short_hours must not exceed long_hours")
+        if self.short > self.long:
+            raise ValueError("the short window must not be longer than the long one")
         return self
 
 
@@ -82,6 +111,9 @@ class AlertRule(_Strict):
     severity: Literal["page", "ticket", "info"] = "ticket"
     channels: list[str] = ["log"]
     advice: str = ""  # what to do, appended to the alert message
+    # An incident resolves once its breach has been gone this long (so a rate hovering at the limit does not
+    # open and resolve it minute after minute); 0m resolves at the first evaluation without the breach.
+    keep_firing: MinutesOrZero = 15
 
     @property
     def table(self) -> str:
@@ -148,7 +180,7 @@ class WindowValue:
 class Breach:
     rule: AlertRule
     slice: str
-    hour: datetime
+    at: datetime
     short: WindowValue
     long: WindowValue
     baseline: WindowValue | None
@@ -162,17 +194,105 @@ class Breach:
         return self.baseline.value if self.baseline else None
 
 
-def _window(rows: list[dict], start: datetime, end: datetime) -> WindowValue:
-    """Rates pool numerators and denominators; plain values (latency…) average their hours."""
-    inside = [r for r in rows if start <= r["hour_start"] < end]
-    if not inside:
-        return WindowValue(None, 0.0)
-    if all(r["denominator"] is not None for r in inside):
-        denominator = sum(r["denominator"] for r in inside)
-        value = sum(r["numerator"] or 0.0 for r in inside) / denominator if denominator else None
-        return WindowValue(value, denominator, is_rate=True)
-    values = [r["value"] for r in inside if r["value"] is not None]
-    return WindowValue(sum(values) / len(values) if values else None, float(len(values)))
+def _us(moment: datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
+
+
+@dataclass(frozen=True)
+class _Series:
+    """One slice of one SLI over time, with running sums so any window is two lookups. Rates pool
+    numerators and denominators; plain values (latency…) average their rows."""
+
+    starts: np.ndarray
+    numerators: np.ndarray
+    denominators: np.ndarray
+    values: np.ndarray
+    counts: np.ndarray
+    is_rate: bool
+
+    @classmethod
+    def of(cls, starts: np.ndarray, numerators: np.ndarray, denominators: np.ndarray, values: np.ndarray) -> _Series:
+        order = np.argsort(starts, kind="stable")
+
+        def running(column: np.ndarray) -> np.ndarray:
+            return np.concatenate([[0.0], np.cumsum(np.nan_to_num(column[order]))])
+
+        return cls(starts[order], running(numerators), running(denominators), running(values),
+                   running(~np.isnan(values)), bool(not np.isnan(denominators).any()))
+
+    def window(self, start_us: int, end_us: int) -> WindowValue:
+        first, last = np.searchsorted(self.starts, [start_us, end_us], side="left")
+        if first == last:
+            return WindowValue(None, 0.0)
+        if self.is_rate:
+            denominator = self.denominators[last] - self.denominators[first]
+            value = (self.numerators[last] - self.numerators[first]) / denominator if denominator else None
+            return WindowValue(value, float(denominator), is_rate=True)
+        count = self.counts[last] - self.counts[first]
+        return WindowValue((self.values[last] - self.values[first]) / count if count else None, float(count))
+
+
+def finest(history: pa.Table) -> pa.Table:
+    """The rows of the smallest window there is (the minutes of an hour rather than the hour)."""
+    if history.num_rows == 0:
+        return history
+    return history.filter(pc.equal(history.column("window_minutes"), pc.min(history.column("window_minutes"))))
+
+
+class SliHistory:
+    """SLI rows (of one granularity) indexed per rule and slice, for evaluating rules at many times."""
+
+    def __init__(self, history: pa.Table) -> None:
+        self.history = finest(history)
+        self._by_rule: dict[tuple, dict[str, _Series]] = {}
+
+    @cached_property
+    def _columns(self) -> dict[str, np.ndarray]:
+        table = self.history
+        numeric = {name: table.column(name).to_numpy(zero_copy_only=False).astype(float)
+                   for name in ("numerator", "denominator", "value")}
+        starts = table.column("window_start").cast(pa.int64()).to_numpy()
+        text = {name: np.array(table.column(name).to_pylist(), dtype=object)
+                for name in ("sli", "dimension", "slice", "route", "prompt_version", "model")}
+        return {**numeric, **text, "starts": starts}
+
+    def _series(self, rule: AlertRule) -> dict[str, _Series]:
+        """The rule's SLI per slice it watches (worked out once per SLI and slice filter)."""
+        key = (rule.sli, rule.slice.dimension, tuple(sorted(rule.slice.equals.items())))
+        if key not in self._by_rule:
+            self._by_rule[key] = self._slices(rule.sli, rule.slice)
+        return self._by_rule[key]
+
+    def _slices(self, sli: str, slice_filter: SliceFilter) -> dict[str, _Series]:
+        columns = self._columns
+        mask = (columns["sli"] == sli) & (columns["dimension"] == slice_filter.dimension)
+        for column, value in slice_filter.equals.items():
+            mask &= columns[column] == value
+        slices = columns["slice"][mask]
+        return {name: _Series.of(*(columns[c][mask][slices == name] for c in ("starts", "numerator", "denominator",
+                                                                               "value")))
+                for name in sorted(set(slices.tolist()))}
+
+    def breaches(self, rules: list[AlertRule], at: datetime,
+                 frozen_baselines: dict[str, float] | None = None) -> list[Breach]:
+        """Breaches at ``at`` (the end of every window). ``frozen_baselines`` (by breach key) holds the baseline
+        an open incident started from: while it is open the change is measured against what was normal before
+        it, not against a baseline window that has filled up with the incident itself."""
+        frozen = frozen_baselines or {}
+        end = _us(at)
+        found = []
+        for rule in rules:
+            long_start = end - rule.windows.long * 60_000_000
+            for slice_key, series in self._series(rule).items():
+                short = series.window(end - rule.windows.short * 60_000_000, end)
+                long = series.window(long_start, end)
+                key = f"{rule.name}|{slice_key}"
+                baseline = (WindowValue(frozen[key], float("inf")) if key in frozen
+                            else series.window(long_start - rule.condition.baseline * 60_000_000, long_start)
+                            if rule.condition.threshold is None else None)
+                if _crosses(rule, short, baseline) and _crosses(rule, long, baseline):
+                    found.append(Breach(rule, slice_key, at, short, long, baseline))
+        return found
 
 
 def _crosses(rule: AlertRule, window: WindowValue, baseline: WindowValue | None) -> bool:
@@ -198,37 +318,12 @@ def _limit(rule: AlertRule, baseline: WindowValue | None) -> float | None:
     return baseline.value + sign * condition.absolute_change
 
 
-def _matches(rule: AlertRule, row: dict) -> bool:
-    return (row["sli"] == rule.sli and row["dimension"] == rule.slice.dimension
-            and all(row[column] == value for column, value in rule.slice.equals.items()))
-
-
-def evaluate_rules(rules: list[AlertRule], history: pa.Table, hour: datetime,
+def evaluate_rules(rules: list[AlertRule], history: pa.Table, at: datetime,
                    frozen_baselines: dict[str, float] | None = None) -> list[Breach]:
-    """Breaches at ``hour`` (the start of the evaluated hour) over the SLI ``history``.
+    """Breaches at ``at`` over the SLI ``history`` (see :meth:`SliHistory.breaches`)."""
+    return SliHistory(history).breaches(rules, at, frozen_baselines)
 
-    ``frozen_baselines`` (by breach key) holds the baseline an open incident started from: while it
-    is open the change is measured against what was normal before it, not against a baseline window
-    that has filled up with the incident itself.
-    """
-    frozen = frozen_baselines or {}
-    rows = history.to_pylist()
-    end = hour + timedelta(hours=1)
-    breaches = []
-    for rule in rules:
-        by_slice: dict[str, list[dict]] = {}
-        for row in rows:
-            if _matches(rule, row):
-                by_slice.setdefault(row["slice"], []).append(row)
-        long_start = end - timedelta(hours=rule.windows.long_hours)
-        for slice_key, slice_rows in sorted(by_slice.items()):
-            short = _window(slice_rows, end - timedelta(hours=rule.windows.short_hours), end)
-            long = _window(slice_rows, long_start, end)
-            key = f"{rule.name}|{slice_key}"
-            baseline_start = long_start - timedelta(hours=rule.condition.baseline_hours)
-            baseline = (WindowValue(frozen[key], float("inf")) if key in frozen
-                        else _window(slice_rows, baseline_start, long_start) if rule.condition.threshold is None
-                        else None)
-            if _crosses(rule, short, baseline) and _crosses(rule, long, baseline):
-                breaches.append(Breach(rule, slice_key, hour, short, long, baseline))
-    return breaches
+
+def lookback_minutes(rules: list[AlertRule]) -> int:
+    """How far back from an evaluation the rules read (windows, baselines, attribution), in minutes."""
+    return max([rule.windows.long + rule.condition.baseline for rule in rules] + [7 * 60])

@@ -1,7 +1,10 @@
 """Quality SLIs per hour and slice, every rate with its numerator, denominator and Wilson interval.
 
-Slices (DuckDB grouping sets): the total, each of ``route``, ``prompt_version`` and ``model`` (the
-served model version: ``response_model``, else ``request_model``) alone, and their combination.
+Each SLI is computed for the whole hour and for each of its minutes (``window_minutes`` 60 and 1):
+alert rules add up buckets into windows of minutes (rates pool numerators and denominators), the UI and
+the reports read the hours. Slices (DuckDB grouping sets): the total, each of ``route``,
+``prompt_version`` and ``model`` (the served model version: ``response_model``, else ``request_model``)
+alone, and their combination.
 Rates on fewer than ``min_samples`` are kept and marked ``low_sample``, never hidden. Judge pass
 rates are weighted back to the traffic (Hajek), with the Kish effective sample size as the interval's
 n. Latency percentiles, tokens, cost and volume are values without interval; ``volume_share`` (a
@@ -16,6 +19,7 @@ from datetime import datetime
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from eval_pipelines.calibration.statistics import rogan_gladen
 from eval_pipelines.judge.summary import EFFECTIVE_N_SQL, WEIGHTED_PASS_RATE_SQL
@@ -24,7 +28,12 @@ from eval_pipelines.schemas import QUALITY_SLIS
 
 DIMENSIONS = ("route", "prompt_version", "model")
 MODEL = "coalesce(response_model, request_model)"
-GROUPING = "GROUPING SETS ((), (route), (prompt_version), (model), (route, prompt_version, model))"
+BUCKET_MINUTES = 1
+HOUR_MINUTES = 60
+_SETS = ("", "route", "prompt_version", "model", "route, prompt_version, model")
+# Every slice for the hour and for each bucket of it.
+GROUPING = "GROUPING SETS (" + ", ".join([f"({s})" for s in _SETS] + [f"(bucket{', ' + s if s else ''})"
+                                                                        for s in _SETS]) + ")"
 
 # name: (source view, numerator, denominator); every source view has route, prompt_version, model.
 RATES = {
@@ -48,6 +57,8 @@ VALUES = {
     "latency_p99_ms": "quantile_cont(duration_ms, 0.99)",
     "tokens": "sum(coalesce(input_tokens, 0) + coalesce(output_tokens, 0))",
     "cost_usd": "sum(coalesce(cost_usd, 0))",
+    # The pipeline's own delay: from a call's landing file being written to its row being queryable.
+    "pipeline_lag_p95_seconds": "quantile_cont(epoch(ingested_at) - epoch(landed_at), 0.95)",
 }
 
 
@@ -66,13 +77,21 @@ class HourInputs:
 def _slice_columns() -> str:
     key = ", ".join(f"CASE WHEN GROUPING({d}) = 0 THEN '{d}=' || coalesce({d}, '(none)') END" for d in DIMENSIONS)
     dimension = ", ".join(f"CASE WHEN GROUPING({d}) = 0 THEN '{d}' END" for d in DIMENSIONS)
-    return f"{', '.join(DIMENSIONS)}, concat_ws(', ', {key}) AS slice_key, concat_ws('×', {dimension}) AS dimension"
+    return (f"{', '.join(DIMENSIONS)}, concat_ws(', ', {key}) AS slice_key, concat_ws('×', {dimension}) AS dimension, "
+            "bucket, GROUPING(bucket) = 0 AS per_bucket")
+
+
+def _bucket(column: str) -> str:
+    return f"time_bucket(INTERVAL '{BUCKET_MINUTES} minutes', {column}) AS bucket"
 
 
 def _register(con: duckdb.DuckDBPyConnection, inputs: HourInputs) -> set[str]:
+    """One view per input, each row with its slice columns and the bucket it counts in: a request's start,
+    a feedback's observation."""
     views = {"sli_traces": inputs.traces}
     con.register("_sli_traces_raw", inputs.traces)
-    con.execute(f"CREATE OR REPLACE TEMP VIEW sli_traces AS SELECT *, {MODEL} AS model FROM _sli_traces_raw")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW sli_traces AS SELECT *, {MODEL} AS model, {_bucket('start_time')} "
+                "FROM _sli_traces_raw")
     for name, table, slice_from in (("sli_validation", inputs.validation, "traces"),
                                     ("sli_scores", inputs.scores, None), ("sli_feedback", inputs.feedback, None),
                                     ("sli_judged", inputs.judged, None)):
@@ -80,8 +99,10 @@ def _register(con: duckdb.DuckDBPyConnection, inputs: HourInputs) -> set[str]:
             continue
         views[name] = table
         con.register(f"_{name}_raw", table)
-        body = (f"SELECT v.*, t.route, t.prompt_version, t.model FROM _{name}_raw v JOIN sli_traces t USING (span_id)"
-                if slice_from else f"SELECT *, {MODEL} AS model FROM _{name}_raw")
+        time_column = "observed_time" if name == "sli_feedback" else "start_time"
+        body = (f"SELECT v.*, t.route, t.prompt_version, t.model, t.bucket FROM _{name}_raw v "
+                "JOIN sli_traces t USING (span_id)" if slice_from
+                else f"SELECT *, {MODEL} AS model, {_bucket(time_column)} FROM _{name}_raw")
         con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {body}")
     return set(views)
 
@@ -97,8 +118,12 @@ def _grouped(con: duckdb.DuckDBPyConnection, view: str, measures: dict[str, str]
 def _rows(hour: datetime, grouped: Iterable[dict], sli: str, numerator: str | None, denominator: str | None,
           value: str | None, min_samples: int) -> Iterable[dict]:
     for g in grouped:
-        base = {"hour_start": hour, "dimension": g["dimension"] or "total", "slice": g["slice_key"] or "total",
-                **{d: g[d] for d in DIMENSIONS}, "sli": sli}
+        if g["per_bucket"] and g["bucket"] is None:
+            continue  # no time to place it in a minute: it counts in the hour only
+        window = {"window_start": g["bucket"], "window_minutes": BUCKET_MINUTES} if g["per_bucket"] \
+            else {"window_start": hour, "window_minutes": HOUR_MINUTES}
+        base = {"hour_start": hour, **window, "dimension": g["dimension"] or "total",
+                "slice": g["slice_key"] or "total", **{d: g[d] for d in DIMENSIONS}, "sli": sli}
         if value is not None:
             yield {**base, "value": float(g[value]) if g[value] is not None else None}
             continue
@@ -116,10 +141,7 @@ def compute_slis(con: duckdb.DuckDBPyConnection, hour: datetime, inputs: HourInp
     rows: list[dict] = []
     values = _grouped(con, "sli_traces", VALUES)
     rows += [r for name in VALUES for r in _rows(hour, values, name, None, None, name, min_samples)]
-    # The traffic mix: each slice's share of the hour's requests (a shift in what users ask shows here).
-    total = next(g["volume"] for g in values if not g["slice_key"])
-    shares = [{**g, "total": total} for g in values if g["slice_key"]]
-    rows += list(_rows(hour, shares, "volume_share", "volume", "total", None, min_samples))
+    rows += list(_rows(hour, _shares(values), "volume_share", "volume", "total", None, min_samples))
     by_view: dict[str, dict[str, str]] = {}
     for name, (view, numerator, denominator) in RATES.items():
         by_view.setdefault(view, {}).update({f"{name}__n": numerator, f"{name}__d": denominator})
@@ -134,6 +156,19 @@ def compute_slis(con: duckdb.DuckDBPyConnection, hour: datetime, inputs: HourInp
     return pa.Table.from_pylist(rows, schema=QUALITY_SLIS)
 
 
+def _shares(values: list[dict]) -> list[dict]:
+    """The traffic mix: each slice's share of the window's requests (a shift in what users ask shows here).
+    Every slice of the hour gets a row in every minute with traffic, with zero requests where it had none, so
+    that summing minutes into a window sums the window's requests in every slice's denominator."""
+    totals = {(g["per_bucket"], g["bucket"]): g["volume"] for g in values if not g["slice_key"]}
+    hour_slices = [g for g in values if g["slice_key"] and not g["per_bucket"]]
+    volumes = {(g["bucket"], g["slice_key"]): g["volume"] for g in values if g["slice_key"] and g["per_bucket"]}
+    minutes = sorted(bucket for per_bucket, bucket in totals if per_bucket and bucket is not None)
+    return [{**g, "total": totals[False, None]} for g in hour_slices] + [
+        {**g, "per_bucket": True, "bucket": minute, "volume": volumes.get((minute, g["slice_key"]), 0),
+         "total": totals[True, minute]} for minute in minutes for g in hour_slices]
+
+
 def _signal_rows(con: duckdb.DuckDBPyConnection, hour: datetime, present: set[str], min_samples: int) -> list[dict]:
     """Regenerations and rephrases per request of the slice (each signal carries its response's slice)."""
     if "sli_feedback" not in present:
@@ -141,9 +176,9 @@ def _signal_rows(con: duckdb.DuckDBPyConnection, hour: datetime, present: set[st
     requests = _grouped(con, "sli_traces", {"d": "count(*)"})
     rows = []
     for kind in SIGNAL_RATES:
-        signals = {g["slice_key"]: g["n"] for g in _grouped(
+        signals = {(g["per_bucket"], g["bucket"], g["slice_key"]): g["n"] for g in _grouped(
             con, "(SELECT * FROM sli_feedback WHERE kind = ?)", {"n": "count(*)"}, [kind])}
-        grouped = [{**g, "n": signals.get(g["slice_key"], 0)} for g in requests]
+        grouped = [{**g, "n": signals.get((g["per_bucket"], g["bucket"], g["slice_key"]), 0)} for g in requests]
         rows += list(_rows(hour, grouped, f"{kind}_rate", "n", "d", None, min_samples))
     return rows
 
@@ -177,16 +212,26 @@ def _corrected_rows(raw_rows: list[dict], calibration: dict) -> list[dict]:
     return corrected
 
 
-def total_rows(start: datetime, rows: list[dict]) -> pa.Table:
-    """SLI rows of the total slice at ``start`` (each row: ``sli``, ``value``, optionally numerator and
-    denominator), as the daily drift and canary results are written for the alert rules."""
-    return pa.Table.from_pylist([{"hour_start": start, "dimension": "total", "slice": "total", **row} for row in rows],
+DAY_MINUTES = 24 * 60
+
+
+def daily_rows(day_start: datetime, rows: list[dict]) -> pa.Table:
+    """SLI rows of one day (each row: ``sli``, ``value``, optionally numerator, denominator and its slice;
+    the total slice where none is given), as the daily drift, canary and divergence results are written
+    for the alert rules."""
+    return pa.Table.from_pylist([{"dimension": "total", "slice": "total", **row, "hour_start": day_start,
+                                  "window_start": day_start, "window_minutes": DAY_MINUTES} for row in rows],
                                 schema=QUALITY_SLIS)
 
 
+def hourly(slis: pa.Table) -> pa.Table:
+    """The rows measuring whole hours (without their minutes)."""
+    return slis.filter(pc.equal(slis.column("window_minutes"), HOUR_MINUTES))
+
+
 def total_values(slis: pa.Table) -> dict[str, float]:
-    """The total slice's SLIs by name, sorted (what the UI plots per materialization)."""
-    return dict(sorted((row["sli"], row["value"]) for row in slis.to_pylist()
+    """The total slice's hourly SLIs by name, sorted (what the UI plots per materialization)."""
+    return dict(sorted((row["sli"], row["value"]) for row in hourly(slis).to_pylist()
                        if row["slice"] == "total" and row["value"] is not None))
 
 

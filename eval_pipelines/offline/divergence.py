@@ -21,8 +21,8 @@ import pyarrow as pa
 
 from eval_pipelines.judge.summary import EFFECTIVE_N_SQL, WEIGHTED_PASS_RATE_SQL
 from eval_pipelines.monitoring.intervals import wilson
-from eval_pipelines.monitoring.slis import total_rows
-from eval_pipelines.schemas import ONLINE_OFFLINE_DIVERGENCE, QUALITY_SLIS
+from eval_pipelines.monitoring.slis import daily_rows
+from eval_pipelines.schemas import ONLINE_OFFLINE_DIVERGENCE
 
 DIMENSION = "metric×offline×prompt_version×model"
 SHORTFALL = "divergence_shortfall"
@@ -95,10 +95,9 @@ def divergence_slis(day_start: datetime, divergence: pa.Table) -> pa.Table:
     """The day's shortfalls as SLI rows (``divergence_scores``), one slice per metric, source and version,
     plus the largest one overall."""
     rows = divergence.to_pylist()
-    slices = [{"hour_start": day_start, "dimension": DIMENSION, "sli": SHORTFALL,
+    slices = [{"dimension": DIMENSION, "sli": SHORTFALL,
                "slice": f"metric={r['metric']}, offline={r['offline_source']}, prompt_version={r['prompt_version']}, "
                         f"model={r['model']}", "prompt_version": r["prompt_version"], "model": r["model"],
                "value": shortfall(r), "ci_low": r["gap_low"], "ci_high": r["gap_high"]} for r in rows]
-    overall = total_rows(day_start, [{"sli": "divergence_max_shortfall",
-                                      "value": max((shortfall(r) for r in rows), default=0.0)}])
-    return pa.concat_tables([overall, pa.Table.from_pylist(slices, schema=QUALITY_SLIS)])
+    return daily_rows(day_start, [{"sli": "divergence_max_shortfall",
+                                   "value": max((shortfall(r) for r in rows), default=0.0)}, *slices])

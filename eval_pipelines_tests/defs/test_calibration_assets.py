@@ -7,10 +7,11 @@ import pytest
 
 from eval_pipelines.defs.assets.calibration import judge_calibration, judge_canary, label_ingestion
 from eval_pipelines.defs.resources import MonitoringConfigResource
-from eval_pipelines.defs.sensors import labels_sensor, quality_alert_sensor
+from eval_pipelines.defs.sensors import labels_sensor
 from eval_pipelines.lake import Lake
 from eval_pipelines.standin.judge import drifted_judge_persona, judge_persona
 from eval_pipelines.standin.server import StandinServer
+from eval_pipelines_tests.defs.conftest import evaluate_daily_alerts
 from eval_pipelines_tests.defs.test_ingestion_assets import metadata
 from eval_pipelines_tests.defs.test_judging_assets import judge_resource
 from eval_pipelines_tests.servers import Receiver
@@ -106,13 +107,12 @@ def test_a_changed_canary_pages_through_the_alert_channels_once(home, resources,
     rules = tmp_path / "rules.yaml"
     rules.write_text(json.dumps({"channels": {"hook": {"type": "webhook", "url": hook.url}}, "rules": [
         {"name": "judge_changed", "sli": "canary_changed", "condition": {"threshold": 0.5}, "min_samples": 1,
-         "windows": {"short_hours": 24, "long_hours": 24}, "severity": "page", "channels": ["hook"]}]}))
+         "windows": {"short": "1d", "long": "1d"}, "severity": "page", "channels": ["hook"]}]}))
     monitoring = MonitoringConfigResource(alert_rules=str(rules), evidently_workspace=False)
     try:
-        context = dg.build_sensor_context(instance=instance, resources={**resources, "monitoring": monitoring})
-        message = quality_alert_sensor(context).skip_message
+        (alert,) = evaluate_daily_alerts({**resources, "monitoring": monitoring}, instance, "2026-11-22")
     finally:
         hook.close()
-    assert "canary_scores day(s), 0 divergence_scores day(s): 1 incident(s) opened" in message
+    assert alert["event"] == "opened" and alert["evaluated_at"].date().isoformat() == "2026-11-23"
     (body,) = hook.bodies
     assert body["rule"] == "judge_changed" and body["severity"] == "page" and body["event"] == "opened"

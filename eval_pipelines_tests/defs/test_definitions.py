@@ -21,7 +21,8 @@ def test_definitions_load_with_every_stage_named_as_dagster_users_expect():
                       "judge_sample": "judging", "judge_sampling_rates": "judging", "judge_scores": "judging",
                       "human_labels": "calibration",
                       "label_quarantine": "calibration", "judge_calibration": "calibration",
-                      "judge_canary": "calibration", "quality_slis": "monitoring",
+                      "judge_canary": "calibration", "quality_slis": "monitoring", "alerts": "monitoring",
+                      "daily_alerts": "monitoring",
                       "drift_report": "monitoring", "review_queue": "review", "golden_set": "review",
                       "offline_scores": "offline", "offline_quarantine": "offline",
                       "online_offline_divergence": "offline"}
@@ -29,15 +30,16 @@ def test_definitions_load_with_every_stage_named_as_dagster_users_expect():
     assert {"traces_span_id_unique", "traces_rows_parsed", "traces_start_time_in_partition",
             "judge_scores_error_rate", "judge_scores_within_budget", "judge_canary_unchanged"} <= checks
     assert defs.resolve_sensor_def("labels_sensor").default_status == dg.DefaultSensorStatus.RUNNING
-    assert defs.resolve_sensor_def("quality_alert_sensor").default_status == dg.DefaultSensorStatus.RUNNING
+    assert defs.resolve_sensor_def("review_sensor").default_status == dg.DefaultSensorStatus.RUNNING
     assert {"quality_slis_refusal_rate_up", "quality_slis_json_validity_down", "drift_report_traffic_drift"} <= checks
     assert "quality_slis_traffic_drift" not in checks  # daily rules are checked on the drift report
     assert {s.name for s in defs.schedules} == {"calibration_schedule", "canary_schedule", "drift_schedule",
                                                 "divergence_schedule"}
     assert {"golden_set_splits_disjoint", "online_offline_divergence_offline_online_divergence"} <= checks
-    assert {s.name for s in defs.sensors} == {"landing_sensor", "labels_sensor", "quality_alert_sensor",
+    assert {s.name for s in defs.sensors} == {"landing_sensor", "labels_sensor", "review_sensor",
                                               "golden_refresh_sensor", "offline_sensor"}
     assert graph.get(dg.AssetKey("judge_scores")).pools == {"judge_endpoint"}
+    assert graph.get(dg.AssetKey("alerts")).pools == {"alerting"}  # one alerts step at a time: one state
     assert defs.resolve_sensor_def("landing_sensor").default_status == dg.DefaultSensorStatus.RUNNING
     assert defs.resolve_job_def("hourly_evaluation_job").partitions_def == hourly_partitions
 

@@ -7,8 +7,8 @@ import yaml
 
 from eval_pipelines.defs.assets.monitoring import drift_report
 from eval_pipelines.defs.resources import MonitoringConfigResource
-from eval_pipelines.defs.sensors import quality_alert_sensor
 from eval_pipelines.lake import Lake
+from eval_pipelines_tests.defs.conftest import evaluate_daily_alerts
 from eval_pipelines_tests.monitoring.test_drift import CALM, DAY, SHIFTED, land_day
 
 
@@ -33,15 +33,10 @@ def test_a_shifted_day_drifts_fails_its_rule_check_and_pages_once(home, resource
     (check,) = result.get_asset_check_evaluations()
     assert check.check_name == "drift_report_traffic_drift" and not check.passed
 
-    context = dg.build_sensor_context(instance=instance, resources=resources)
-    message = quality_alert_sensor(context).skip_message
-    assert ("0 hour(s), 1 drift_scores day(s), 0 canary_scores day(s), 0 divergence_scores day(s): "
-            "1 incident(s) opened") in message
-    alert = Lake(home.warehouse).read_partition("alerts", "hour", f"{DAY}-00:00").to_pylist()[0]
+    (alert,) = evaluate_daily_alerts(resources, instance, DAY.isoformat())
     assert alert["rule"] == "traffic_drift" and "drift share overall rose" in alert["message"].replace("_", " ")
-    again = dg.build_sensor_context(instance=instance, resources=resources, cursor=context.cursor)
-    assert "0 drift_scores day(s), 0 canary_scores day(s), 0 divergence_scores day(s): 0 incident(s) opened" \
-        in quality_alert_sensor(again).skip_message
+    assert alert["evaluated_at"].date() == DAY + timedelta(days=1)  # evaluated at the end of the day
+    assert len(evaluate_daily_alerts(resources, instance, DAY.isoformat())) == 1  # evaluated again: no new event
 
 
 def test_a_day_like_the_days_before_passes(home, resources, instance, tmp_path):

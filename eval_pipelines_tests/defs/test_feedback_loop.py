@@ -14,7 +14,7 @@ from eval_pipelines.defs.assets.offline import offline_evaluation, online_offlin
 from eval_pipelines.defs.assets.review import golden_set, review_queue
 from eval_pipelines.defs.partitions import HOUR_KEY_FORMAT
 from eval_pipelines.defs.resources import ReviewConfigResource
-from eval_pipelines.defs.sensors import golden_refresh_sensor, quality_alert_sensor, tick_summary
+from eval_pipelines.defs.sensors import golden_refresh_sensor
 from eval_pipelines.demo.reviewers import demo_label
 from eval_pipelines.judge import load_judge_settings, load_rubrics
 from eval_pipelines.lake import Lake
@@ -24,6 +24,7 @@ from eval_pipelines.review.export import export_queue
 from eval_pipelines.review.golden import latest_version
 from eval_pipelines.standin.judge import judge_persona
 from eval_pipelines.standin.server import StandinServer
+from eval_pipelines_tests.defs.conftest import evaluate_daily_alerts
 from eval_pipelines_tests.defs.test_ingestion_assets import metadata
 from eval_pipelines_tests.defs.test_judging_assets import ROLLOUT_HOUR, judge_hour, judge_resource
 
@@ -35,7 +36,8 @@ def open_incident(lake: Lake, model: str) -> None:
     """The refusal incident the sensor would have opened at 14:00, explained by v7 on /orders."""
     hour = datetime.strptime(ROLLOUT_HOUR, HOUR_KEY_FORMAT).replace(tzinfo=UTC)
     event = AlertEvent("opened", "refusal_rate_up|total", "refusal_rate_up", "total", "page", "refusals rose",
-                       {"explained_by": f"route=/orders, prompt_version=v7, model={model}"})
+                       {"explained_by": f"route=/orders, prompt_version=v7, model={model}"}, hour,
+                       f"refusal_rate_up|total|{hour.isoformat()}")
     lake.write_partition("alerts", "hour", ROLLOUT_HOUR, alert_rows(hour, [event], [[]], hour))
 
 
@@ -175,11 +177,9 @@ def test_the_loop_from_the_review_queue_to_a_divergence_alert(loop):
     assert team.prompt_version == "v7" and team.gap_high < -0.1 and team.gap_low < team.gap < team.gap_high
     checks = {c.check_name: c.passed for c in compared.get_asset_check_evaluations()}
     assert checks == {"online_offline_divergence_offline_online_divergence": False}
-    context = dg.build_sensor_context(instance=instance, resources=resources)
-    quality_alert_sensor(context)
-    assert "1 divergence_scores day(s): 1 incident(s) opened" in tick_summary(context.cursor)
-    alerts = lake.read_partition("alerts", "hour", f"{DAY}-00:00").to_pylist()
+    alerts = evaluate_daily_alerts(resources, instance, DAY)
     (alert,) = [a for a in alerts if a["rule"] == "offline_online_divergence"]
+    assert alert["event"] == "opened"
     assert "metric=helpfulness, offline=results/team-suite.jsonl, prompt_version=v7" in alert["message"]
     assert "refresh the golden set" in alert["message"]
 

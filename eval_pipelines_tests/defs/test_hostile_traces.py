@@ -87,7 +87,7 @@ def test_hostile_values_are_stored_verbatim_and_sliced_as_data(hostile_home):
     hostile = traces[traces.route == HOSTILE_ROUTE].iloc[0]
     assert PAYLOAD in hostile.input_text and hostile.prompt_version == HOSTILE_VERSION
     assert json.loads(hostile.attributes)[HOSTILE_KEY] == PAYLOAD
-    slis = lake.read_partitions("quality_slis", "hour", list(HOURS)).to_pandas()
+    slis = lake.read_partitions("quality_slis", "hour", list(HOURS)).to_pandas().query("window_minutes == 60")
     hostile_slice = slis[slis.slice == f"route={HOSTILE_ROUTE}"]
     assert {"volume", "refusal_rate"} <= set(hostile_slice.sli)
     assert hostile_slice[hostile_slice.sli == "volume"].value.sum() == 34

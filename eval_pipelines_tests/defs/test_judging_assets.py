@@ -118,10 +118,17 @@ def test_quality_slis_follow_the_judged_hour_with_plotted_totals(judged_hour, de
 
     result = dg.materialize([quality_slis], partition_key=ROLLOUT_HOUR, instance=instance, resources=resources)
     meta = metadata(result, "quality_slis")
-    slis = Lake(demo_home.warehouse).read_partition("quality_slis", "hour", ROLLOUT_HOUR).to_pandas()
+    all_slis = Lake(demo_home.warehouse).read_partition("quality_slis", "hour", ROLLOUT_HOUR).to_pandas()
+    slis, minutes = all_slis[all_slis.window_minutes == 60], all_slis[all_slis.window_minutes == 1]
     assert meta["volume"] == slis[(slis.sli == "volume") & (slis.slice == "total")].value.item()
+    # The minutes add up to the hour: volumes, and each rate's numerator and denominator.
+    total = minutes[minutes.slice == "total"].groupby("sli")[["value", "numerator", "denominator"]].sum()
+    assert total.loc["volume", "value"] == meta["volume"]
+    refusal = slis[(slis.sli == "refusal_rate") & (slis.slice == "total")].iloc[0]
+    assert (total.loc["refusal_rate", "numerator"], total.loc["refusal_rate", "denominator"]) == (
+        refusal.numerator, refusal.denominator)
     assert 0 < meta["refusal_rate"] < 0.5 and 0 < meta["judge_pass_rate_helpfulness"] < 1
     refusals = slis[(slis.sli == "refusal_rate") & (slis.dimension == "route")].set_index("route").value
     assert refusals["/orders"] == refusals.max() and refusals["/orders"] > 3 * meta["refusal_rate"] / 2
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks["quality_slis_json_validity_down"] is True and len(checks) == 5
+    assert checks["quality_slis_json_validity_down"] is True and len(checks) == 8

@@ -83,7 +83,26 @@ def test_future_hours_wait_in_the_cursor(home, resources, instance):
     settled(write_lines(home.landing / "skewed.jsonl", llm_at("01" * 8, future_s)))
     result, keys = tick(resources, instance)
     assert keys == []
-    deferred = json.loads(result.cursor)["deferred"]
-    assert len(deferred) == 1
+    pending = json.loads(result.cursor)["pending"]
+    assert len(pending) == 1
     later, keys = tick(resources, instance, cursor=result.cursor)
-    assert keys == [] and json.loads(later.cursor)["deferred"] == deferred
+    assert keys == [] and json.loads(later.cursor)["pending"] == pending
+
+
+def test_an_hour_a_run_is_writing_waits_and_files_arriving_meanwhile_go_into_one_next_run(home, resources,
+                                                                                           instance):
+    key = hour_key(HOUR)
+    running = dg.DagsterRun(job_name="hourly_evaluation_job", run_id="running-hour", status=dg.DagsterRunStatus.STARTED,
+                            tags={"dagster/partition": key})
+    instance.add_run(running)
+    settled(write_lines(home.landing / "a.jsonl", llm_at("01" * 8, 10)))
+    first, keys = tick(resources, instance)
+    assert keys == [] and "1 hour(s) wait for a run in progress" in first.skip_reason.skip_message
+    settled(write_lines(home.landing / "b.jsonl", llm_at("02" * 8, 20)))
+    second, keys = tick(resources, instance, cursor=first.cursor)
+    assert keys == [] and list(json.loads(second.cursor)["pending"]) == [str(HOUR)]
+    instance.report_run_failed(running)
+    third, keys = tick(resources, instance, cursor=second.cursor)
+    (request,) = third.run_requests
+    assert keys == [key] and json.loads(third.cursor)["pending"] == {}
+    assert request.run_config == {"execution": {"config": {"in_process": {}}}}  # no process start per step

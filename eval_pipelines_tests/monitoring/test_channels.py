@@ -1,13 +1,17 @@
 """Alert channels against a real local HTTP receiver, including one that fails."""
 
+from datetime import UTC, datetime
+
 import pytest
 
 from eval_pipelines.monitoring.channels import AlertEvent, deliver
 from eval_pipelines.monitoring.rules import ChannelSettings
 from eval_pipelines_tests.servers import Receiver
 
+OPENED_AT = datetime(2026, 11, 21, 14, 7, tzinfo=UTC)
 EVENT = AlertEvent("opened", "refusal_rate_up|total", "refusal_rate_up", "total", "page",
-                   "refusal rate overall rose from 2% to 15%", {"sli": "refusal_rate"})
+                   "refusal rate overall rose from 2% to 15%", {"sli": "refusal_rate"}, OPENED_AT,
+                   f"refusal_rate_up|total|{OPENED_AT.isoformat()}")
 
 
 @pytest.fixture
@@ -26,11 +30,14 @@ def test_slack_gets_a_text_message(receiver):
 def test_pagerduty_gets_an_events_v2_trigger_and_resolve_with_one_dedup_key(receiver, monkeypatch):
     monkeypatch.setenv("PD_KEY", "routing-key-123")
     settings = ChannelSettings(type="pagerduty", url=receiver.url, routing_key_env="PD_KEY")
-    resolved = AlertEvent("resolved", EVENT.key, EVENT.rule, EVENT.slice, EVENT.severity, "back to normal", {})
+    resolved = AlertEvent("resolved", EVENT.key, EVENT.rule, EVENT.slice, EVENT.severity, "back to normal", {},
+                          OPENED_AT.replace(minute=40), EVENT.incident)
     assert deliver("pd", settings, EVENT, print).ok and deliver("pd", settings, resolved, print).ok
     trigger, resolve = receiver.bodies
     assert (trigger["event_action"], resolve["event_action"]) == ("trigger", "resolve")
-    assert trigger["dedup_key"] == resolve["dedup_key"] == EVENT.key and trigger["routing_key"] == "routing-key-123"
+    # One PagerDuty incident per incident here: a later breach of the same rule and slice is a new one.
+    assert trigger["dedup_key"] == resolve["dedup_key"] == EVENT.incident
+    assert trigger["routing_key"] == "routing-key-123"
     assert trigger["payload"]["severity"] == "critical" and trigger["payload"]["source"] == "eval_pipelines"
 
 

@@ -55,7 +55,8 @@ def inputs():
 
 
 def sli(slis: pa.Table, name: str, slice_key: str = "total") -> dict:
-    (row,) = [r for r in slis.to_pylist() if r["sli"] == name and r["slice"] == slice_key]
+    """The hour's row of one SLI and slice."""
+    (row,) = [r for r in slis.to_pylist() if r["sli"] == name and r["slice"] == slice_key and r["window_minutes"] == 60]
     return row
 
 

@@ -1,7 +1,8 @@
-"""Stage ``monitoring``: quality SLIs per hour and slice, and the daily drift report."""
+"""Stage ``monitoring``: quality SLIs per hour, minute and slice, the alerts they raise, and the daily
+drift report."""
 
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -13,8 +14,11 @@ from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, daily_partiti
 from eval_pipelines.defs.resources import LakeResource, MonitoringConfigResource
 from eval_pipelines.monitoring.dashboard import AGREEMENT_PREFIX, EvidentlyWorkspace, sli_series
 from eval_pipelines.monitoring.drift import compare, drift_rows, read_side
+from eval_pipelines.monitoring.paging import DAILY_ALERTS, DAILY_STATE, HOURLY_ALERTS, STATE, Paged, page_day, page_hour
 from eval_pipelines.monitoring.slis import HourInputs, compute_slis, total_values
-from eval_pipelines.schemas import QUALITY_SLIS
+from eval_pipelines.schemas import ALERTS, QUALITY_SLIS
+
+ALERTING_POOL = "alerting"
 
 
 @dg.asset(
@@ -56,7 +60,8 @@ def _slis_of_hour(context: dg.AssetExecutionContext, lake: LakeResource, duckdb:
     context.log.info(f"quality_slis {key}: {slis.num_rows} rows ({low} on small samples); total "
                      + ", ".join(f"{name} {value:.3g}" for name, value in total.items()))
     context.add_asset_metadata({"dagster/row_count": slis.num_rows, "low_sample_rows": low, **total,
-                                "path": dg.MetadataValue.path(str(write.path))}, partition_key=key)
+                                **_freshness(traces), "path": dg.MetadataValue.path(str(write.path))},
+                               partition_key=key)
     return rule_checks(context, store, monitoring, "quality_slis", key)
 
 
@@ -103,6 +108,77 @@ def drift_report(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: 
                   "reference": f"{start}..{end}", "report": dg.MetadataValue.url(html.as_uri()),
                   "path": dg.MetadataValue.path(str(write.path))},
         check_results=rule_checks(context, store, monitoring, "drift_scores", day.isoformat()))
+
+
+def _freshness(traces) -> dict[str, float]:
+    """Seconds from the hour's newest call ending to its SLIs (time-to-SLI, what the UI plots)."""
+    if traces.num_rows == 0:
+        return {}
+    newest = max(end for end in traces.column("end_time").to_pylist() if end is not None)
+    return {"seconds_since_newest_call": round((datetime.now(UTC) - newest).total_seconds(), 3)}
+
+
+@dg.asset(
+    description="Alert rules evaluated at every minute of the hour's SLIs, right after they are written: incidents "
+                "opened and resolved, each delivered to its channels once.",
+    group_name="monitoring",
+    kinds={"parquet"},
+    partitions_def=hourly_partitions,
+    deps=["quality_slis"],
+    pool=ALERTING_POOL,
+    metadata={"dagster/column_schema": column_schema(ALERTS)},
+    backfill_policy=HOURLY_BACKFILL_POLICY,
+)
+def alerts(context: dg.AssetExecutionContext, lake: LakeResource,
+           monitoring: MonitoringConfigResource) -> dg.MaterializeResult:
+    config, store = monitoring.alert_config(), lake.lake
+    for key in context.partition_keys:
+        hour = hourly_partitions.time_window_for_partition_key(key).start
+        paged = page_hour(store, config, hour, datetime.now(UTC), log=context.log.warning)
+        _record_alerts(context, lake, monitoring, HOURLY_ALERTS, key, hour, paged, STATE)
+    return dg.MaterializeResult()
+
+
+@dg.asset(
+    description="Daily alert rules (drift, judge canary, online-offline divergence) evaluated at the end of the day "
+                "their results are written for: incidents opened and resolved, each delivered to its channels once.",
+    group_name="monitoring",
+    kinds={"parquet"},
+    partitions_def=daily_partitions,
+    deps=["drift_report", "judge_canary", "online_offline_divergence"],
+    pool=ALERTING_POOL,
+    metadata={"dagster/column_schema": column_schema(ALERTS)},
+)
+def daily_alerts(context: dg.AssetExecutionContext, lake: LakeResource,
+                 monitoring: MonitoringConfigResource) -> dg.MaterializeResult:
+    day = date.fromisoformat(context.partition_key)
+    paged = page_day(lake.lake, monitoring.alert_config(), day, datetime.now(UTC), log=context.log.warning)
+    _record_alerts(context, lake, monitoring, DAILY_ALERTS, context.partition_key, key_start(day.isoformat(), True),
+                   paged, DAILY_STATE)
+    return dg.MaterializeResult()
+
+
+def _record_alerts(context: dg.AssetExecutionContext, lake: LakeResource, monitoring: MonitoringConfigResource,
+                   table: str, key: str, start: datetime, paged: Paged, state: str) -> None:
+    """The partition's rows, then the state (see :mod:`eval_pipelines.monitoring.paging`), then logs and metadata."""
+    store = lake.lake
+    write = store.write_partition(table, "hour" if table == HOURLY_ALERTS else "day", key, paged.rows)
+    store.write_state(state, paged.state)
+    opened = sum(event.event == "opened" for event in paged.events)
+    for event in paged.events:
+        context.log.info(f"{event.at:%Y-%m-%d %H:%M} {event.event} [{event.severity}] {event.rule}: {event.message}")
+    context.log.info(f"{table} {key}: {paged.evaluations} evaluation(s), {opened} incident(s) opened, "
+                     f"{len(paged.events) - opened} resolved, {paged.open} open; {paged.sent_now} event(s) "
+                     "delivered now")
+    if monitoring.evidently_workspace and paged.evaluations:
+        EvidentlyWorkspace(lake.layout.evidently).push_values(
+            {"incidents_opened": opened, "incidents_resolved": len(paged.events) - opened,
+             "incidents_open": paged.open}, start, table)
+    context.add_asset_metadata({
+        "dagster/row_count": paged.rows.num_rows, "evaluations": paged.evaluations, "incidents_opened": opened,
+        "incidents_resolved": len(paged.events) - opened, "incidents_open": paged.open,
+        "events_delivered_now": paged.sent_now, "path": dg.MetadataValue.path(str(write.path))},
+        partition_key=key if table == HOURLY_ALERTS else None)
 
 
 def _versions(judged) -> dict[str, str]:

@@ -59,7 +59,7 @@ def _alerts(store: Lake) -> list[dict]:
     group_name="review",
     kinds={"parquet"},
     partitions_def=hourly_partitions,
-    deps=["traces", "programmatic_scores", "user_feedback", "judge_scores"],
+    deps=["traces", "programmatic_scores", "user_feedback", "judge_scores", "alerts"],
     metadata={"dagster/column_schema": column_schema(REVIEW_QUEUE)},
     backfill_policy=HOURLY_BACKFILL_POLICY,
 )
