@@ -30,6 +30,7 @@ from eval_pipelines.defs.resources import (
     ScoringConfigResource,
     duckdb_resource,
 )
+from eval_pipelines.defs.run_health import dead_run_sensor
 from eval_pipelines.defs.schedules import calibration_schedule, canary_schedule, divergence_schedule, drift_schedule
 from eval_pipelines.defs.sensors import (
     golden_refresh_sensor,
@@ -53,7 +54,7 @@ def build_defs(home: Home, **resources: dg.ConfigurableResource) -> dg.Definitio
         jobs=[hourly_evaluation_job, calibration_job, canary_job, drift_job, review_job, golden_job, offline_job,
               divergence_job],
         schedules=[calibration_schedule, canary_schedule, drift_schedule, divergence_schedule],
-        sensors=[landing_sensor, labels_sensor, review_sensor, golden_refresh_sensor, offline_sensor],
+        sensors=[landing_sensor, labels_sensor, review_sensor, golden_refresh_sensor, offline_sensor, dead_run_sensor],
         executor=executor_from_env(),
         resources={
             "lake": LakeResource(home=str(home.root), lake_url=home.lake_url),

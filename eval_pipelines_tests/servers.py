@@ -45,6 +45,7 @@ class Receiver:
 
     def __init__(self, failures: int = 0, fail_with: int = 503, hold: bool = False) -> None:
         self.bodies, self.failures, self.fail_with = [], failures, fail_with
+        self.arrivals: list[float] = []  # when each body arrived (time.time())
         self.released = threading.Event()
         if not hold:
             self.released.set()
@@ -56,6 +57,7 @@ class Receiver:
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                receiver.arrivals.append(time.time())
                 receiver.bodies.append(body)
                 receiver.released.wait()
                 status = receiver.fail_with if len(receiver.bodies) <= receiver.failures else 202
@@ -188,6 +190,15 @@ class DagsterDev:
         body = reply.json()
         assert "errors" not in body, body["errors"]
         return body["data"]
+
+    def kill(self) -> None:
+        """Stops every process of the server at once (SIGKILL), as a crash or a lost machine would: runs in flight
+        stay STARTED in the instance."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self.process = None
+        self.client.close()
 
     def __exit__(self, *exc) -> None:
         if self.process is None:

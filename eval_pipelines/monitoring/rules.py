@@ -172,8 +172,19 @@ class WindowValue:
         """The rate's Wilson bound on the given side (the value itself for non-rates or confidence 0)."""
         if not self.is_rate or confidence == 0 or self.value is None:
             return self.value
-        low, high = wilson(self.value * self.samples, self.samples, NormalDist().inv_cdf((1 + confidence) / 2))
+        low, high = wilson(self.value * self.samples, self.samples, _z(confidence))
         return high if upper else low
+
+    def centre(self, confidence: float) -> float:
+        """The centre of the rate's Wilson interval (the value itself for non-rates or confidence 0)."""
+        if not self.is_rate or confidence == 0 or self.value is None:
+            return self.value
+        z = _z(confidence)
+        return (self.value * self.samples + z * z / 2) / (self.samples + z * z)
+
+
+def _z(confidence: float) -> float:
+    return NormalDist().inv_cdf((1 + confidence) / 2)
 
 
 @dataclass(frozen=True)
@@ -307,15 +318,18 @@ def _crosses(rule: AlertRule, window: WindowValue, baseline: WindowValue | None)
 
 
 def _limit(rule: AlertRule, baseline: WindowValue | None) -> float | None:
-    """The value the window must get beyond: the threshold, or the baseline moved by the change."""
+    """The value the window must get beyond: the threshold, or the baseline moved by the change. A rate's baseline
+    is taken at the centre of its Wilson interval, which is the rate itself on large samples but never 0 or 1:
+    0 refusals in 400 requests are not a rate of 0 that any refusal would double."""
     condition, sign = rule.condition, 1 if rule.direction == "up" else -1
     if condition.threshold is not None:
         return condition.threshold
     if baseline is None or baseline.value is None or baseline.samples < rule.min_samples:
         return None
+    reference = baseline.centre(rule.confidence)
     if condition.relative_change is not None:
-        return baseline.value * (1 + sign * condition.relative_change)
-    return baseline.value + sign * condition.absolute_change
+        return reference * (1 + sign * condition.relative_change)
+    return reference + sign * condition.absolute_change
 
 
 def evaluate_rules(rules: list[AlertRule], history: pa.Table, at: datetime,

@@ -179,3 +179,12 @@ def test_an_incident_hovering_at_the_limit_stays_open_until_the_breach_has_been_
         events += [("open", hour) for _ in changes.opened] + [("resolve", hour) for _ in changes.resolved]
         state = changes.open
     assert events == [("open", 1), ("resolve", 6)]  # clear at 2, back at 3, clear from 4 on: 90 min later at 6
+
+
+def test_a_baseline_without_a_single_refusal_is_not_doubled_by_the_first_few():
+    rule = RULE.model_copy(update={"confidence": 0.95, "min_samples": 50, "condition": RULE.condition.model_copy(
+        update={"threshold": None, "relative_change": 1.0, "baseline": 180}), "windows": RULE.windows.model_copy(
+        update={"long": 60})})
+    quiet = [0.0, 0.0, 0.0]
+    assert not evaluate_rules([rule], history([*quiet, 0.02], n=100), at(3))  # 2 in 100 after 0 in 300
+    assert evaluate_rules([rule], history([*quiet, 0.2], n=100), at(3))
