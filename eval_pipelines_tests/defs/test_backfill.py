@@ -14,10 +14,10 @@ from eval_pipelines.defs.partitions import hourly_partitions
 from eval_pipelines.defs.resources import MonitoringConfigResource, ScoringConfigResource
 from eval_pipelines.home import Home
 from eval_pipelines.lake import Lake
-from eval_pipelines_tests.conftest import lake_in_new_bucket
+from eval_pipelines_tests.conftest import DEMO_DAY, lake_in_new_bucket
 from eval_pipelines_tests.servers import S3Server
 
-HOURS = ["2026-11-21-13:00", "2026-11-21-14:00", "2026-11-21-15:00"]
+HOURS = [f"{DEMO_DAY.isoformat()}-{hour}:00" for hour in (13, 14, 15)]
 # Columns that depend on when or how fast the run went, not on what it computed.
 VOLATILE = {"latency_ms", "judged_at", "landed_at", "ingested_at", "decided_at"}
 VOLATILE_SLIS = {"pipeline_lag_p95_seconds"}

@@ -24,12 +24,13 @@ from eval_pipelines.review.export import export_queue
 from eval_pipelines.review.golden import latest_version
 from eval_pipelines.standin.judge import judge_persona
 from eval_pipelines.standin.server import StandinServer
+from eval_pipelines_tests.conftest import DEMO_DAY
 from eval_pipelines_tests.defs.conftest import evaluate_daily_alerts
 from eval_pipelines_tests.defs.test_ingestion_assets import metadata
 from eval_pipelines_tests.defs.test_judging_assets import ROLLOUT_HOUR, judge_hour, judge_resource
 
 DAY = ROLLOUT_HOUR[:10]
-LABELLED_AT = datetime(2026, 11, 21, 18, tzinfo=UTC)
+LABELLED_AT = datetime(DEMO_DAY.year, DEMO_DAY.month, DEMO_DAY.day, 18, tzinfo=UTC)
 
 
 def open_incident(lake: Lake, model: str) -> None:
@@ -44,7 +45,7 @@ def open_incident(lake: Lake, model: str) -> None:
 def fill_label_studio(tasks: list[dict]) -> list[dict]:
     """What Label Studio exports once a reviewer has answered the helpfulness question of each task."""
     return [{**task, "id": number, "annotations": [{"completed_by": {"id": 7, "email": "ls@example.com"},
-                                                    "created_at": "2026-11-21T18:00:00Z", "was_cancelled": False,
+                                                    "created_at": LABELLED_AT.isoformat(), "was_cancelled": False,
                                                     "result": [{"from_name": "helpfulness", "to_name": "output",
                                                                 "type": "choices",
                                                                 "value": {"choices": [demo_label(task["data"])]}}]}]}

@@ -29,7 +29,7 @@ HOSTILE_ROUTE = "/orders'); DROP TABLE traces; --"
 HOSTILE_VERSION = "v7' OR '1'='1"
 HOSTILE_KEY = "x'); DROP TABLE traces; --"
 SECRET = "sk-hostile-test-SECRET-5f2c9a"
-HOURS = ("2026-11-21-10:00", "2026-11-21-11:00")
+HOURS = (f"{DEMO_DAY}-10:00", f"{DEMO_DAY}-11:00")
 
 
 def record(n: int, hostile: bool) -> dict:

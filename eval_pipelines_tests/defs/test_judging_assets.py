@@ -11,10 +11,11 @@ from eval_pipelines.defs.resources import JudgeResource
 from eval_pipelines.lake import Lake
 from eval_pipelines.standin.judge import judge_persona
 from eval_pipelines.standin.server import Faults, StandinServer
+from eval_pipelines_tests.conftest import DEMO_DAY
 from eval_pipelines_tests.defs.test_ingestion_assets import metadata
 from eval_pipelines_tests.judge.conftest import JUDGE_MODEL
 
-ROLLOUT_HOUR = "2026-11-21-14:00"
+ROLLOUT_HOUR = f"{DEMO_DAY.isoformat()}-14:00"
 UPSTREAM = [trace_ingestion, programmatic_scores, feedback_linking]
 
 

@@ -12,9 +12,10 @@ from eval_pipelines_tests.builders import (
     traces_request,
     write_lines,
 )
+from eval_pipelines_tests.conftest import DEMO_DAY
 from eval_pipelines_tests.defs.test_ingestion_assets import metadata
 
-ROLLOUT_HOUR = "2026-11-21-14:00"
+ROLLOUT_HOUR = f"{DEMO_DAY.isoformat()}-14:00"
 
 
 def materialize(resources, instance, key):

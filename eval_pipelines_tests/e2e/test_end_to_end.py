@@ -211,13 +211,12 @@ def test_the_ui_shows_the_assets_plots_and_drift_report(served):
 
 
 def open_plots(page, url: str, titles: tuple[str, ...], failure_shot: Path, attempts: int = 3) -> list:
-    """The asset page's metadata plots over its materializations (events), with the plots of ``titles`` on it. The
-    UI builds the plots from the event log after the page loads, which on a busy machine can outlast one wait:
-    the page is loaded again (a few times at most) until every title shows."""
+    """The asset page's Plots tab with the plots of ``titles`` on it (the UI plots the last 300 hourly partitions:
+    the demo day is yesterday). The UI builds the plots from the event log after the page loads, which on a busy
+    machine can outlast one wait: the page is loaded again (a few times at most) until every title shows."""
     for attempt in range(1, attempts + 1):
         page.goto(url)
         dismiss_welcome(page)
-        page.get_by_role("button", name="Events").first.click()
         page.get_by_role("button", name="Plots").click()
         plots = [page.get_by_text(title, exact=True).first for title in titles]
         try:
