@@ -229,6 +229,35 @@ def _feedback_loop(pipeline, home: Home, review_requests: list, day: str) -> lis
     return runs
 
 
+def _demo_live(args: argparse.Namespace) -> int:
+    """Traffic as it happens: a recorded demo day replayed now into <home>/landing/live."""
+    import time
+
+    from eval_pipelines.demo.live import pools, record, replay, write_history
+    from eval_pipelines.demo.traffic import write_demo_traffic
+
+    home = _home(args)
+    recording = home.root / "recordings" / f"demo-{args.recording}"
+    if not (recording / "otel").exists():
+        print(f"recording a demo day of {args.recording} requests into {recording} …", flush=True)
+        write_demo_traffic(recording, _yesterday(), requests=args.recording, seed=11, bad_lines=0)
+    source = pools(record(recording))
+    rate = args.per_day / 86_400
+    folder = home.landing / "live"
+    history = write_history(folder, source, rate, args.history_minutes, time.time_ns(), seed=3)
+    incident = f"; /orders refuses from minute {args.incident_after:g}" if args.incident_after is not None else ""
+    print(f"wrote the {args.history_minutes:g} minutes before ({history} requests); now {rate:.2f} requests/s for "
+          f"{args.minutes:g} min into {folder}{incident} (Ctrl-C stops)", flush=True)
+    try:
+        sent = replay(folder, source, rate, args.minutes * 60,
+                      args.incident_after * 60 if args.incident_after is not None else None,
+                      on_incident=lambda at: print(f"incident: /orders refuses from {time.ctime(at)}", flush=True))
+    except KeyboardInterrupt:
+        return 0
+    print(f"sent {len(sent)} requests ({sum(entry.incident for entry in sent)} refused on /orders)")
+    return 0
+
+
 def _run_dagster_dev(command: list[str]) -> int:
     """Runs ``dagster dev`` until it exits; Ctrl-C reaches it directly, SIGTERM is passed on."""
     import signal
@@ -354,6 +383,14 @@ def build_parser() -> argparse.ArgumentParser:
     traffic.add_argument("--quiet", action="store_true", help="a day without the staged incidents")
     traffic.set_defaults(handler=_demo_traffic)
     demo.set_defaults(handler=_demo)
+    live = commands.add_parser("demo-live", help="traffic as it happens: a recorded demo day replayed now into "
+                                                 "<home>/landing/live, with an optional incident")
+    live.add_argument("--per-day", type=int, default=200_000, help="requests per day, sent at a steady rate")
+    live.add_argument("--minutes", type=float, default=30.0, help="how long to send")
+    live.add_argument("--incident-after", type=float, default=None, help="minutes until /orders refuses")
+    live.add_argument("--history-minutes", type=float, default=60.0, help="the minutes before, written at once")
+    live.add_argument("--recording", type=int, default=4000, help="requests in the recorded demo day")
+    live.set_defaults(handler=_demo_live)
 
     for name, handler, port, what in (("serve-llm", _serve_llm, 8000, "support-assistant model"),
                                       ("serve-judge", _serve_judge, 8001, "rubric-heuristic judge")):

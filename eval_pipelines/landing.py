@@ -20,7 +20,7 @@ from eval_pipelines.parsing.records import HOUR_NS, Window, document_times
 
 # A file modified this recently may still be being written: the scan waits for it, and ingestion reads a
 # known file only as far as it was indexed.
-QUIET_SECONDS = 5.0
+QUIET_SECONDS = 2.0
 
 
 @dataclass(frozen=True)

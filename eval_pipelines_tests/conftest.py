@@ -21,7 +21,7 @@ os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 # Yesterday: a day that has ended, recent enough for the UI's partition plots (its last 300 hours).
 DEMO_DAY = (datetime.now(UTC) - timedelta(days=1)).date()
 # Modules that run for minutes go first, so `pytest -n 2 --dist loadfile` overlaps them with the rest.
-SLOW_FIRST = ("test_incident_detection.py",)
+SLOW_FIRST = ("test_end_to_end.py", "test_incident_detection.py", "test_live.py")
 
 
 def _stale_compiled_modules() -> list[str]:

@@ -93,7 +93,8 @@ class LiveSession:
         with ExitStack() as stack:
             stack.enter_context(standin_judge())
             stack.callback(self.pager.close)
-            self.server = stack.enter_context(DagsterDev(self.dagster_home, self.env, self.root / "dagster-dev.log"))
+            self.server = DagsterDev(self.dagster_home, self.env, self.root / "dagster-dev.log").__enter__()
+            stack.callback(self._stop_server)  # whichever server runs by then (a restart replaces it)
             stack.callback(self._stop_threads)
             yield self
 
@@ -112,6 +113,10 @@ class LiveSession:
                                          on_incident=self._incident_started)
         self._spawn(write)
         self._spawn(self._sample_queues)
+
+    def _stop_server(self) -> None:
+        if self.server is not None:
+            self.server.__exit__(None, None, None)
 
     def _incident_started(self, at: float) -> None:
         self.observed.incident_at = at
@@ -183,7 +188,7 @@ class LiveSession:
         rows = duckdb.sql(f"SELECT trace_id, hour, epoch(min(ingested_at)) FROM {lake.scan('traces')} "
                           "GROUP BY ALL").fetchall()
         with self.instance() as instance:
-            records = instance.fetch_materializations(dg.AssetKey("quality_slis"), limit=100_000).records
+            records = instance.fetch_materializations(dg.AssetKey("quality_slis"), limit=10_000).records
         written: dict[str, list[float]] = {}
         for record in records:
             written.setdefault(record.partition_key, []).append(record.timestamp)

@@ -1,6 +1,7 @@
 """Real local servers the tests start and stop themselves: an HTTP receiver, an S3-compatible object store,
 PostgreSQL, `dagster dev`."""
 
+import contextlib
 import json
 import os
 import pwd
@@ -20,6 +21,7 @@ from unittest.mock import patch
 
 import dagster as dg
 import httpx
+import psutil
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -191,11 +193,21 @@ class DagsterDev:
         assert "errors" not in body, body["errors"]
         return body["data"]
 
+    def _tree(self) -> list[psutil.Process]:
+        """The server and every process it started (the webserver and the daemon run in sessions of their own)."""
+        assert self.process is not None
+        try:
+            root = psutil.Process(self.process.pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
     def kill(self) -> None:
         """Stops every process of the server at once (SIGKILL), as a crash or a lost machine would: runs in flight
         stay STARTED in the instance."""
-        assert self.process is not None
-        os.killpg(self.process.pid, signal.SIGKILL)
+        for process in self._tree():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
         self.process.wait()
         self.process = None
         self.client.close()
@@ -203,10 +215,13 @@ class DagsterDev:
     def __exit__(self, *exc) -> None:
         if self.process is None:
             return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        tree = self._tree()
+        for process in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.terminate()
+        _, alive = psutil.wait_procs(tree, timeout=60)
+        for process in alive:  # what did not stop within the minute
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        self.process.wait()
         self.client.close()

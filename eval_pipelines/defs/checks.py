@@ -12,13 +12,7 @@ from eval_pipelines.defs.resources import MonitoringConfigResource
 from eval_pipelines.lake import Lake
 from eval_pipelines.monitoring.alerting import bucket_end
 from eval_pipelines.monitoring.incidents import describe
-from eval_pipelines.monitoring.rules import (
-    HOURLY_SLI_TABLE,
-    evaluate_rules,
-    finest,
-    load_alert_config,
-    lookback_minutes,
-)
+from eval_pipelines.monitoring.rules import HOURLY_SLI_TABLE, SliHistory, load_alert_config, lookback_minutes
 from eval_pipelines.monitoring.slis import KNOWN_SLIS
 
 
@@ -30,32 +24,36 @@ def rule_check_specs(asset: str, table: str) -> list[dg.AssetCheckSpec]:
 
 
 def rule_checks(context: dg.AssetExecutionContext, store: Lake, monitoring: MonitoringConfigResource, table: str,
-                 key: str, evaluate: bool = True) -> list[dg.AssetCheckResult]:
-    """Each rule on ``table`` evaluated at the end of ``key``'s newest data over the stored history (no
-    incident state: that is the ``alerts`` asset's), one check per rule declared on the asset: red while it
-    breaches. ``evaluate=False``: nothing to evaluate (every check passes)."""
+                keys: list[str], evaluate: bool = True) -> dict[str, list[dg.AssetCheckResult]]:
+    """Each rule on ``table`` evaluated at the end of each key's newest data over the stored history (read once
+    for all keys; no incident state: that is the alerts assets'), one check per rule declared on the asset:
+    red while it breaches. ``evaluate=False``: nothing to evaluate (every check passes)."""
     config = monitoring.alert_config().only(table)
     daily = table != HOURLY_SLI_TABLE
     asset = context.assets_def.key.to_user_string()
-    declared = {spec.name for spec in context.assets_def.check_specs}
-    history = (store.read_partitions(table, "day" if daily else "hour",
-                                     history_keys(key, math.ceil(lookback_minutes(config.rules) / 60), daily))
-               if evaluate else None)
-    breaches = ({b.rule.name: b for b in evaluate_rules(config.rules, history, _evaluated_at(history, key, daily))}
-                if history is not None else {})
-    return [dg.AssetCheckResult(
-        check_name=f"{asset}_{rule.name}", passed=rule.name not in breaches,
-        severity=dg.AssetCheckSeverity.ERROR if rule.severity == "page" else dg.AssetCheckSeverity.WARN,
-        description=describe(breaches[rule.name], None) if rule.name in breaches else None,
-        metadata={"sli": rule.sli, "slice": breaches[rule.name].slice if rule.name in breaches else ""})
-        for rule in config.rules if f"{asset}_{rule.name}" in declared]
+    specs = {spec.name for spec in context.assets_def.check_specs}
+    declared = [rule for rule in config.rules if f"{asset}_{rule.name}" in specs]
+    lookback = math.ceil(lookback_minutes(config.rules) / 60) + (len(keys) - 1) * (24 if daily else 1)
+    table_rows = store.read_partitions(table, "day" if daily else "hour", history_keys(keys[-1], lookback, daily)) \
+        if evaluate else None
+    history = SliHistory(table_rows) if table_rows is not None else None
+    results = {}
+    for key in keys:
+        breaches = ({b.rule.name: b for b in history.breaches(declared, _evaluated_at(history.history, key, daily))}
+                    if history is not None else {})
+        results[key] = [dg.AssetCheckResult(
+            check_name=f"{asset}_{rule.name}", passed=rule.name not in breaches,
+            severity=dg.AssetCheckSeverity.ERROR if rule.severity == "page" else dg.AssetCheckSeverity.WARN,
+            description=describe(breaches[rule.name], None) if rule.name in breaches else None,
+            metadata={"sli": rule.sli, "slice": breaches[rule.name].slice if rule.name in breaches else ""})
+            for rule in declared]
+    return results
 
 
-def _evaluated_at(history: pa.Table, key: str, daily: bool) -> datetime:
+def _evaluated_at(rows: pa.Table, key: str, daily: bool) -> datetime:
     """The end of the day, or of the hour's newest minute with data (the hour's end without data)."""
     start = key_start(key, daily)
     end = start + (timedelta(days=1) if daily else timedelta(hours=1))
-    rows = finest(history)
     inside = rows.filter(pc.and_(pc.greater_equal(rows.column("window_start"), pa.scalar(start)),
                                  pc.less(rows.column("window_start"), pa.scalar(end))))
     if daily or not inside.num_rows:

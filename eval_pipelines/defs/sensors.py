@@ -185,7 +185,7 @@ def offline_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, judg
 
 @dg.sensor(
     job=review_job,
-    minimum_interval_seconds=60,
+    minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Builds the review queue of each hour that has ended once its alerts are evaluated (the queue "
                 "samples the slices of the incidents open in it); consecutive hours in one run.",

@@ -35,10 +35,9 @@ from eval_pipelines.monitoring.rules import (
     HOURLY_SLI_TABLE,
     AlertConfig,
     SliHistory,
-    finest,
     lookback_minutes,
 )
-from eval_pipelines.schemas import ALERTS
+from eval_pipelines.schemas import ALERTS, QUALITY_SLIS
 
 STATE = "alerting"
 DAILY_STATE = "daily_alerting"
@@ -55,10 +54,7 @@ class Paged:
     open: int  # incidents open after it
 
 
-def _newest_bucket(history: pa.Table | None, hour: datetime) -> datetime | None:
-    if history is None:
-        return None
-    rows = finest(history)
+def _newest_bucket(rows: pa.Table, hour: datetime) -> datetime | None:
     inside = rows.filter(pc.and_(pc.greater_equal(rows.column("window_start"), pa.scalar(hour)),
                                  pc.less(rows.column("window_start"), pa.scalar(hour + timedelta(hours=1)))))
     return pc.max(inside.column("window_start")).as_py() if inside.num_rows else None
@@ -79,13 +75,20 @@ def _record(store: Lake, config: AlertConfig, table: str, key: str, partition_st
     return rows.sort_by([("evaluated_at", "ascending"), ("event_time", "ascending")]), sum(sent for _, sent in outcomes)
 
 
-def page_hour(store: Lake, config: AlertConfig, hour: datetime, now: datetime, log: Callable[[str], None]) -> Paged:
-    """The hourly rules at the end of every minute of ``hour`` not evaluated yet, up to its newest data."""
+def hourly_history(store: Lake, config: AlertConfig, first: datetime, last: datetime) -> SliHistory:
+    """The SLIs the hourly rules read when evaluated in the hours ``first``..``last`` (read once for all)."""
+    minutes = lookback_minutes(config.only(HOURLY_SLI_TABLE).rules) + int((last - first).total_seconds() // 60)
+    history = store.read_partitions(HOURLY_SLI_TABLE, "hour", hour_keys_before(last, minutes))
+    return SliHistory(history if history is not None else QUALITY_SLIS.empty_table())
+
+
+def page_hour(store: Lake, config: AlertConfig, hour: datetime, history: SliHistory, now: datetime,
+              log: Callable[[str], None]) -> Paged:
+    """The hourly rules at the end of every minute of ``hour`` not evaluated yet, up to its newest data
+    (``history``: :func:`hourly_history` of at least this hour)."""
     state = AlertState.from_json(store.read_state(STATE))
-    rules = config.only(HOURLY_SLI_TABLE)
-    history = store.read_partitions(HOURLY_SLI_TABLE, "hour", hour_keys_before(hour, lookback_minutes(rules.rules)))
-    times = evaluation_times(hour, _newest_bucket(history, hour), state.evaluated_through)
-    evaluated = (evaluate_times(rules, SliHistory(history), times, state.open) if times and history is not None
+    times = evaluation_times(hour, _newest_bucket(history.history, hour), state.evaluated_through)
+    evaluated = (evaluate_times(config.only(HOURLY_SLI_TABLE), history, times, state.open) if times
                  else Evaluated([], state.open))
     ended = [at for at in times if at <= now] + ([state.evaluated_through] if state.evaluated_through else [])
     rows, sent = _record(store, config, HOURLY_ALERTS, key_of_hour(hour), hour, evaluated.events, now, log)

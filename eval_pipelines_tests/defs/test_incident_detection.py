@@ -33,10 +33,10 @@ def alerts(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     write_demo_traffic(home.landing, QUIET_DAY, REQUESTS_PER_DAY, seed=5, bad_lines=0, incidents=False)
     write_demo_traffic(home.landing, DEMO_DAY, REQUESTS_PER_DAY, seed=7, bad_lines=0)
     wait_for_quiet_landing(home.landing)
-    # A third of the packaged judge sample: the judge costs half of each busy hour, and no staged incident
+    # An eighth of the packaged judge sample: the judge costs half of each busy hour, and no staged incident
     # depends on it.
     judge = yaml.safe_load(packaged_default("judge.yaml").read_text())
-    judge["sampling"]["per_hour"] = 40
+    judge["sampling"]["per_hour"] = 15
     (home.root / "judge.yaml").write_text(yaml.safe_dump(judge))
     with (standin_judge(), dg.instance_for_test() as instance,
           patch.dict(os.environ, {"EVAL_PIPELINES_JUDGE": str(home.root / "judge.yaml")})):

@@ -2,7 +2,7 @@
 drift report."""
 
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -14,7 +14,16 @@ from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, daily_partiti
 from eval_pipelines.defs.resources import LakeResource, MonitoringConfigResource
 from eval_pipelines.monitoring.dashboard import AGREEMENT_PREFIX, EvidentlyWorkspace, sli_series
 from eval_pipelines.monitoring.drift import compare, drift_rows, read_side
-from eval_pipelines.monitoring.paging import DAILY_ALERTS, DAILY_STATE, HOURLY_ALERTS, STATE, Paged, page_day, page_hour
+from eval_pipelines.monitoring.paging import (
+    DAILY_ALERTS,
+    DAILY_STATE,
+    HOURLY_ALERTS,
+    STATE,
+    Paged,
+    hourly_history,
+    page_day,
+    page_hour,
+)
 from eval_pipelines.monitoring.slis import HourInputs, compute_slis, total_values
 from eval_pipelines.schemas import ALERTS, QUALITY_SLIS
 
@@ -34,13 +43,15 @@ ALERTING_POOL = "alerting"
 )
 def quality_slis(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource,
                  monitoring: MonitoringConfigResource) -> dg.MaterializeResult:
-    checks = {key: _slis_of_hour(context, lake, duckdb, monitoring, key) for key in context.partition_keys}
+    for key in context.partition_keys:
+        _slis_of_hour(context, lake, duckdb, monitoring, key)
+    checks = rule_checks(context, lake.lake, monitoring, "quality_slis", context.partition_keys)
     return dg.MaterializeResult(check_results=merge_hours(checks))
 
 
 def _slis_of_hour(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource,
-                  monitoring: MonitoringConfigResource, key: str) -> list[dg.AssetCheckResult]:
-    """Writes the hour's SLIs and metadata (and pushes them to the Evidently workspace); the alert-rule checks."""
+                  monitoring: MonitoringConfigResource, key: str) -> None:
+    """Writes the hour's SLIs and metadata (and pushes them to the Evidently workspace)."""
     hour = hourly_partitions.time_window_for_partition_key(key).start
     store = lake.lake
     traces = lake.required_partition("traces", key)
@@ -62,7 +73,6 @@ def _slis_of_hour(context: dg.AssetExecutionContext, lake: LakeResource, duckdb:
     context.add_asset_metadata({"dagster/row_count": slis.num_rows, "low_sample_rows": low, **total,
                                 **_freshness(traces), "path": dg.MetadataValue.path(str(write.path))},
                                partition_key=key)
-    return rule_checks(context, store, monitoring, "quality_slis", key)
 
 
 @dg.asset(
@@ -90,7 +100,8 @@ def drift_report(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: 
         return dg.MaterializeResult(
             metadata={"status": "no reference data", "reference": f"{start}..{end}",
                       "rows_current": current.total_rows},
-            check_results=rule_checks(context, store, monitoring, "drift_scores", day.isoformat(), evaluate=False))
+            check_results=rule_checks(context, store, monitoring, "drift_scores", [day.isoformat()],
+                                      evaluate=False)[day.isoformat()])
     html = lake.layout.reports / "drift" / f"drift-{day.isoformat()}.html"
     result = compare(current, reference, settings, day, html)
     write = store.write_partition("drift_scores", "day", day.isoformat(), drift_rows(result))
@@ -107,7 +118,7 @@ def drift_report(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: 
                   "rows_compared": len(current.frame) + len(reference.frame),
                   "reference": f"{start}..{end}", "report": dg.MetadataValue.url(html.as_uri()),
                   "path": dg.MetadataValue.path(str(write.path))},
-        check_results=rule_checks(context, store, monitoring, "drift_scores", day.isoformat()))
+        check_results=rule_checks(context, store, monitoring, "drift_scores", [day.isoformat()])[day.isoformat()])
 
 
 def _freshness(traces) -> dict[str, float]:
@@ -132,9 +143,11 @@ def _freshness(traces) -> dict[str, float]:
 def alerts(context: dg.AssetExecutionContext, lake: LakeResource,
            monitoring: MonitoringConfigResource) -> dg.MaterializeResult:
     config, store = monitoring.alert_config(), lake.lake
+    window = context.partition_time_window
+    history = hourly_history(store, config, window.start, window.end - timedelta(hours=1))
     for key in context.partition_keys:
         hour = hourly_partitions.time_window_for_partition_key(key).start
-        paged = page_hour(store, config, hour, datetime.now(UTC), log=context.log.warning)
+        paged = page_hour(store, config, hour, history, datetime.now(UTC), log=context.log.warning)
         _record_alerts(context, lake, monitoring, HOURLY_ALERTS, key, hour, paged, STATE)
     return dg.MaterializeResult()
 

@@ -134,7 +134,7 @@ def online_offline_divergence(context: dg.AssetExecutionContext, lake: LakeResou
         metadata={"dagster/row_count": divergence.num_rows, "max_shortfall": shortfall(worst) if worst else 0.0,
                   "diverging": sum(shortfall(r) > 0 for r in rows),
                   "gaps": dg.MetadataValue.md(_gaps_markdown(rows)), "path": dg.MetadataValue.path(str(write.path))},
-        check_results=rule_checks(context, store, monitoring, "divergence_scores", day.isoformat()))
+        check_results=rule_checks(context, store, monitoring, "divergence_scores", [day.isoformat()])[day.isoformat()])
 
 
 def _gaps_markdown(rows: list[dict]) -> str:
