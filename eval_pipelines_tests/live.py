@@ -168,13 +168,16 @@ class LiveSession:
             return list(instance.get_run_records(dg.RunsFilter(job_name=hourly_evaluation_job.name)))
 
     def overlapping_runs(self) -> list[tuple[str, str]]:
-        """Pairs of runs of the hourly job that wrote the same hour at the same time."""
+        """Pairs of runs of the hourly job that wrote the same hour at the same time (a run's id, status and
+        start and end times)."""
         spans: dict[str, list[tuple[float, float, str]]] = {}
         for record in self.runs():
             run = record.dagster_run
             key = run.tags.get("dagster/partition")
             if key and record.start_time:
-                spans.setdefault(key, []).append((record.start_time, record.end_time or time.time(), run.run_id))
+                spans.setdefault(key, []).append((record.start_time, record.end_time or time.time(),
+                                                  f"{run.run_id[:8]} {run.status.value} {record.start_time:.0f}-"
+                                                  f"{record.end_time or 0:.0f}"))
         return [(a[2], b[2]) for runs in spans.values() for i, a in enumerate(sorted(runs))
                 for b in sorted(runs)[i + 1:] if b[0] < a[1]]
 

@@ -37,6 +37,9 @@ def rule_checks(context: dg.AssetExecutionContext, store: Lake, monitoring: Moni
     table_rows = store.read_partitions(table, "day" if daily else "hour", history_keys(keys[-1], lookback, daily)) \
         if evaluate else None
     history = SliHistory(table_rows) if table_rows is not None else None
+    # Checks declared from rules the configuration in use no longer has pass, saying so.
+    retired = [dg.AssetCheckResult(check_name=name, passed=True, description="not among the alert rules in use")
+               for name in sorted(specs - {f"{asset}_{rule.name}" for rule in declared})]
     results = {}
     for key in keys:
         breaches = ({b.rule.name: b for b in history.breaches(declared, _evaluated_at(history.history, key, daily))}
@@ -46,7 +49,7 @@ def rule_checks(context: dg.AssetExecutionContext, store: Lake, monitoring: Moni
             severity=dg.AssetCheckSeverity.ERROR if rule.severity == "page" else dg.AssetCheckSeverity.WARN,
             description=describe(breaches[rule.name], None) if rule.name in breaches else None,
             metadata={"sli": rule.sli, "slice": breaches[rule.name].slice if rule.name in breaches else ""})
-            for rule in declared]
+            for rule in declared] + retired
     return results
 
 

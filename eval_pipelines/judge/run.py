@@ -82,6 +82,11 @@ class JudgeOutcome:
     scores: pa.Table
     stats: RunStats
     judge_versions: dict[str, str]
+    sent: list[bool]  # per row: judged by a call of this run (not reused)
+
+    @property
+    def reused(self) -> int:
+        return self.sent.count(False)
 
 
 def plan_judgements(sample: pa.Table, content: pa.Table, rubrics: dict[str, Rubric], settings: JudgeSettings,
@@ -94,7 +99,7 @@ def plan_judgements(sample: pa.Table, content: pa.Table, rubrics: dict[str, Rubr
 
 
 def plan_items(requests: list[tuple[dict[str, Any], JudgeItem, list[Rubric]]], redact_pii: bool, endpoint: Endpoint,
-               cache: dict[str, dict[str, Any]]) -> list[Judgement]:
+               cache: dict[str | tuple[str, str], dict[str, Any]]) -> list[Judgement]:
     """Judgements of each item by each of its rubrics that applies to it (``row`` fills the sample columns)."""
     versions: dict[str, str] = {}
     plan = []
@@ -111,15 +116,19 @@ def plan_items(requests: list[tuple[dict[str, Any], JudgeItem, list[Rubric]]], r
             key = hashlib.sha256((version + json.dumps(messages, sort_keys=True)).encode()).hexdigest()[:32]
             estimate = sum(len(m["content"]) for m in messages) // 4 + endpoint.max_tokens
             call = JudgeCall(messages, verdict_schema(rubric), estimate)
-            plan.append(Judgement(row, rubric, version, key, call, markers, redactions, cache.get(key)))
+            cached = cache.get((row.get("span_id"), key)) or cache.get(key)
+            plan.append(Judgement(row, rubric, version, key, call, markers, redactions, cached))
     return plan
 
 
-def verdict_cache(previous: pa.Table | None) -> dict[str, dict[str, Any]]:
-    """Earlier results that may be reused, by cache key (verdicts only: failures are retried)."""
+def verdict_cache(previous: pa.Table | None) -> dict[str | tuple[str, str], dict[str, Any]]:
+    """Earlier results that may be reused, by cache key, and by request and cache key (a request's own earlier
+    verdict); verdicts only: failures are retried."""
     if previous is None or previous.num_rows == 0:
         return {}
-    return {row["cache_key"]: row for row in previous.to_pylist() if row["status"] in CACHEABLE_STATUSES}
+    verdicts = [row for row in previous.to_pylist() if row["status"] in CACHEABLE_STATUSES]
+    return {row["cache_key"]: row for row in verdicts} | {(row["span_id"], row["cache_key"]): row for row in verdicts
+                                                                 if row.get("span_id")}
 
 
 def budget_gate(budget: BudgetSettings, spent_calls: int, spent_tokens: int) -> BudgetGate:
@@ -143,7 +152,8 @@ def run_judgements(plan: list[Judgement], endpoint: Endpoint, gate: BudgetGate,
     rows = [fresh[j.cache_key] if pending.get(j.cache_key) is j else _cached_row(j, j.cached or fresh[j.cache_key])
             for j in plan]
     versions = {j.rubric.name: j.version for j in plan}
-    return JudgeOutcome(pa.Table.from_pylist(rows, schema=JUDGE_SCORES), runner.stats, versions)
+    return JudgeOutcome(pa.Table.from_pylist(rows, schema=JUDGE_SCORES), runner.stats, versions,
+                        [pending.get(j.cache_key) is j for j in plan])
 
 
 def _sample_columns(judgement: Judgement) -> dict[str, Any]:
@@ -159,11 +169,14 @@ def _identity(judgement: Judgement, endpoint: Endpoint) -> dict[str, Any]:
 
 
 def _cached_row(judgement: Judgement, cached: dict[str, Any]) -> dict[str, Any]:
-    """The outcome for the same messages, reused for this request without a call (attempts 0).
+    """The outcome for the same messages without a call: the request's own earlier row as it was, or another
+    request's reused for this one (attempts 0).
 
     Only a verdict counts as cached; a copy of a failed or skipped call keeps that status.
     """
     identity = {**{name: cached.get(name) for name in JUDGE_SCORES.names}, **_sample_columns(judgement)}
+    if cached.get("span_id") and cached.get("span_id") == judgement.sample.get("span_id"):
+        return {**identity, "injection_markers": judgement.markers}
     return {**identity, "injection_markers": judgement.markers, "attempts": 0,
             "cached": cached["status"] in CACHEABLE_STATUSES}
 

@@ -97,15 +97,16 @@ class RunUsage:
     model_mismatches: int
 
 
-def run_usage(con: duckdb.DuckDBPyConnection, scores: pa.Table, model_version: str) -> RunUsage:
-    """What this materialization sent (cached rows excluded) and what the replies said about the model."""
-    con.register("_usage", scores)
+def run_usage(con: duckdb.DuckDBPyConnection, scores: pa.Table, sent: list[bool], model_version: str) -> RunUsage:
+    """What this materialization sent (rows reused from before excluded; ``sent`` says which rows were judged by
+    its calls) and what the replies said about the model."""
+    con.register("_usage", scores.append_column("_sent", pa.array(sent, pa.bool_())))
     hits, tokens, cost, flagged, mismatches = con.sql("""
-        SELECT count(*) FILTER (cached),
-               coalesce(sum(coalesce(input_tokens, 0) + coalesce(output_tokens, 0)) FILTER (NOT cached), 0),
-               coalesce(sum(cost_usd) FILTER (NOT cached), 0),
+        SELECT count(*) FILTER (NOT _sent),
+               coalesce(sum(coalesce(input_tokens, 0) + coalesce(output_tokens, 0)) FILTER (_sent), 0),
+               coalesce(sum(cost_usd) FILTER (_sent), 0),
                count(*) FILTER (len(injection_markers) > 0),
-               count(*) FILTER (NOT cached AND judge_response_model IS DISTINCT FROM $version
+               count(*) FILTER (_sent AND judge_response_model IS DISTINCT FROM $version
                                 AND judge_response_model IS NOT NULL)
         FROM _usage""", params={"version": model_version}).fetchall()[0]
     return RunUsage(hits, int(tokens), float(cost), flagged, mismatches)

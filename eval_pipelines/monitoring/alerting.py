@@ -3,10 +3,16 @@
 Hourly rules (on ``quality_slis``) are evaluated at the end of every minute (bucket), in time order, from
 where the last evaluation stopped up to the newest data. The bucket still filling is evaluated too, so a
 page goes out as soon as the data shows the breach; it is evaluated again, with more data, by the next
-run, and only buckets that have ended (by the clock) count as done. Daily rules (drift, canary,
+run, and only buckets that have ended (by the clock) count as done. When a run changes the SLIs of minutes
+already evaluated (late or out-of-order data), the rules are evaluated again from the start of that hour,
+from the incidents open then, through the last minute evaluated, and the alert rows of the minutes evaluated
+again are replaced by what the data now shows: the alerts follow the data, not the order it arrived in. A
+page cannot be taken back: an incident found again with another start (same rule and slice, overlapping
+time) keeps the identity it was delivered under (``aliases``), so it is not paged twice and its resolution
+reaches the same incident; the deliveries ledger keeps every page sent. Daily rules (drift, canary,
 divergence) are evaluated at the end of each day their results are written for. The state between
-evaluations (how far they got, the open incidents and the baseline each started from) is a small JSON
-document.
+evaluations (how far they got, the open incidents and the baseline each started from, each recent hour's
+starting incidents and SLI digest, the recent events and aliases) is a small JSON document.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
@@ -30,21 +36,45 @@ DAY = timedelta(days=1)
 
 @dataclass
 class AlertState:
-    """Where the hourly evaluations got to and what is open."""
+    """Where the hourly evaluations got to, what is open, and what re-evaluating a recent hour starts from."""
 
     evaluated_through: datetime | None = None  # the last ended minute the hourly rules were evaluated at
     open: dict[str, dict] = field(default_factory=dict)  # by breach key (rule|slice)
+    # By hour (ISO start): the incidents open at its start and the digest of its minutes' SLIs evaluated.
+    hours: dict[str, dict] = field(default_factory=dict)
+    # By dedup key: the recent events found (key, event, incident, at), to recognise them when found again.
+    events: dict[str, dict] = field(default_factory=dict)
+    # Incidents found again under another start, by id: the id they were delivered under.
+    aliases: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: dict | None) -> AlertState:
         if not data:
             return cls()
         through = data.get("evaluated_through")
-        return cls(datetime.fromisoformat(through) if through else None, data.get("open", {}))
+        return cls(datetime.fromisoformat(through) if through else None, data.get("open", {}),
+                   data.get("hours", {}), data.get("events", {}), data.get("aliases", {}))
 
     def to_json(self) -> dict:
         return {"evaluated_through": self.evaluated_through.isoformat() if self.evaluated_through else None,
-                "open": self.open}
+                "open": self.open, "hours": self.hours, "events": self.events, "aliases": self.aliases}
+
+    def open_at(self, hour: datetime) -> dict[str, dict]:
+        """The incidents open at the start of ``hour``: as recorded for it, or for the first hour evaluated
+        after it (nothing was evaluated between), or the open ones if nothing after it was evaluated."""
+        later = sorted(start for start in self.hours if datetime.fromisoformat(start) >= hour)
+        return self.hours[later[0]]["open"] if later else self.open
+
+    def kept_since(self, horizon: datetime) -> AlertState:
+        """Without the hours and events older than ``horizon`` (late data older than that is evaluated from
+        the incidents open after it)."""
+        events = {key: event for key, event in self.events.items() if datetime.fromisoformat(event["at"]) >= horizon}
+        incidents = {event["incident"] for event in events.values()} | {
+            incident_id(key, incident["opened_at"]) for key, incident in self.open.items()}
+        return AlertState(self.evaluated_through, self.open,
+                          {start: hour for start, hour in self.hours.items()
+                           if datetime.fromisoformat(start) >= horizon},
+                          events, {found: known for found, known in self.aliases.items() if found in incidents})
 
 
 def bucket_end(moment: datetime) -> datetime:
@@ -122,6 +152,60 @@ def evaluate_times(config: AlertConfig, history: SliHistory, times: list[datetim
         events += evaluated.events
         mine = evaluated.open
     return Evaluated(events, others | mine)
+
+
+@dataclass(frozen=True)
+class Incident:
+    key: str
+    opened: datetime
+    resolved: datetime | None
+
+    @property
+    def end(self) -> datetime:
+        return self.resolved or datetime.max.replace(tzinfo=UTC)
+
+    def overlaps(self, other: Incident) -> bool:
+        return self.key == other.key and self.opened < other.end and other.opened < self.end
+
+
+def _incidents(events: list[dict], still_open: dict[str, dict]) -> dict[str, Incident]:
+    """The incidents that events (as :func:`event_record` describes them) and open incidents make, by id."""
+    found = {incident_id(key, incident["opened_at"]): Incident(key, datetime.fromisoformat(incident["opened_at"]), None)
+             for key, incident in still_open.items()}
+    for event in events:
+        resolved = datetime.fromisoformat(event["at"]) if event["event"] == "resolved" else None
+        found[event["incident"]] = Incident(event["key"], datetime.fromisoformat(event["opened_at"]), resolved)
+    return found
+
+
+def event_record(event: AlertEvent) -> dict:
+    opened_at = event.details["opened_at"] if event.event == "resolved" else event.at.isoformat()
+    return {"key": event.key, "event": event.event, "incident": event.incident, "at": event.at.isoformat(),
+            "opened_at": opened_at}
+
+
+def delivered_as(found: Evaluated, state: AlertState) -> dict[str, str]:
+    """Which incidents of an evaluation were delivered under another id: one not known before that overlaps an
+    incident recorded for the same rule and slice is that incident found again (late data moved its start)."""
+    recorded = _incidents(list(state.events.values()), state.open)
+    aliases = dict(state.aliases)
+    for incident, span in _incidents([event_record(event) for event in found.events], found.open).items():
+        if incident in recorded or incident in aliases:
+            continue
+        match = next((other for other, known in recorded.items() if span.overlaps(known)), None)
+        if match is not None:
+            aliases[incident] = aliases.get(match, match)
+    return aliases
+
+
+def still_open(found: Evaluated, state: AlertState, aliases: dict[str, str]) -> dict[str, dict]:
+    """The incidents open after an evaluation, and those delivered open before that it no longer finds at all
+    (kept open, so the rules resolve them and their resolution is delivered)."""
+    found_as = {aliases.get(incident, incident)
+                for incident in _incidents([event_record(event) for event in found.events], found.open)}
+    kept = {key: incident for key, incident in state.open.items()
+            if incident_id(key, incident["opened_at"]) not in found_as and key not in found.open}
+    return found.open | kept
 
 
 def alert_rows(hour: datetime, events: list[AlertEvent], deliveries: list[list[Delivery]], now: datetime) -> pa.Table:

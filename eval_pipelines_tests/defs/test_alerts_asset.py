@@ -139,3 +139,42 @@ def test_a_step_killed_while_delivering_is_not_delivered_again_and_says_so(home,
     assert [(d["channel"], d["ok"]) for d in json.loads(opened["deliveries"])] == [("hook0", None), ("log", None)]
     assert "not sent again" in json.loads(opened["deliveries"])[0]["error"]
     assert [d["ok"] for d in json.loads(resolved["deliveries"])] == [True, True]
+
+
+def test_an_hour_landing_late_is_evaluated_again_with_the_hours_after_it(home, instance, tmp_path):
+    """Refusals from 01:30 in an hour that lands after the quiet hour following it: its incident is paged
+    and resolved at the same minutes as if the hours had landed in order."""
+    lake = Lake(home.warehouse)
+    land_minutes(lake, 0, [0.02] * 60)
+    land_minutes(lake, 2, [0.02] * 60)
+    hook = Receiver()
+    try:
+        rules = rules_file(tmp_path, hook.url)
+        for hour in (0, 2):
+            materialize(home, rules, hour, instance)
+        assert not hook.bodies
+        land_minutes(lake, 1, [0.02] * 30 + [0.3] * 30)
+        materialize(home, rules, 1, instance)
+        materialize(home, rules, 1, instance)
+    finally:
+        hook.close()
+    events = recorded(home, range(3))
+    assert [(e["event"], e["evaluated_at"].strftime("%H:%M")) for e in events] == [
+        ("opened", "01:36"), ("resolved", "02:13")]
+    assert [body["event"] for body in hook.bodies] == ["opened", "resolved"]
+
+
+def test_an_incident_found_again_by_late_data_is_not_paged_twice(home, incident, instance, tmp_path):
+    """The hour after the incident's start lands first and pages it at 02:01; the hour before lands late and
+    shows it started at 01:36: the alert rows say so, and the page stays the one incident, resolved once."""
+    hook = Receiver()
+    try:
+        rules = rules_file(tmp_path, hook.url)
+        for hour in (0, 2, 1):
+            materialize(home, rules, hour, instance)
+    finally:
+        hook.close()
+    assert [(e["event"], e["evaluated_at"].strftime("%H:%M")) for e in recorded(home, range(3))] == [
+        ("opened", "01:36"), ("resolved", "02:33")]
+    assert [(body["event"], body["at"][11:16]) for body in hook.bodies] == [("opened", "02:01"), ("resolved", "02:33")]
+    assert hook.bodies[0]["incident"] == hook.bodies[1]["incident"]

@@ -53,8 +53,8 @@ def test_a_judged_request_is_not_sent_again_by_the_same_judge_version(server, ru
     sent = server.requests_received
     again = judge(rows, rubrics, endpoint_for(server), previous=first)
     assert server.requests_received == sent == 5
-    assert again.column("cached").to_pylist() == [True] * 5
-    assert again.column("label").to_pylist() == first.column("label").to_pylist()
+    # Each request keeps its own verdict row as it was judged (the hour refreshed in pieces equals one batch).
+    assert again.to_pylist() == first.to_pylist()
 
 
 def test_a_new_judge_version_re_judges(server, rubrics):

@@ -134,7 +134,7 @@ def judge_calibration(context: dg.AssetExecutionContext, lake: LakeResource, jud
         + f" ({len(reserved)} golden regression item(s) left out)")
     metadata = {"dagster/row_count": rows.num_rows, "judged_items": len(plan),
                 "reserved_for_regression": len(reserved),
-                "cache_hits": sum(outcome.scores.column("cached").to_pylist()),
+                "cache_hits": outcome.reused,
                 "calibration": dg.MetadataValue.md(_calibration_markdown(overall)),
                 "path": dg.MetadataValue.path(str(write.path))}
     for row in overall:

@@ -129,7 +129,7 @@ def _judge_hour(context: dg.AssetExecutionContext, lake: LakeResource, judge: Ju
         scores = outcome.scores
         rates = weighted_pass_rates(con, scores)
         p50, p95 = latency_quantiles(con, scores)
-        usage = run_usage(con, scores, endpoint.model_version)
+        usage = run_usage(con, scores, outcome.sent, endpoint.model_version)
         calibration = latest_calibration(con, store.scan_existing("judge_calibration"), outcome.judge_versions)
     corrected = corrected_rates(rates, calibration)
     write = store.write_partition("judge_scores", "hour", key, scores)

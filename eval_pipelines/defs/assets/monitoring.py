@@ -175,8 +175,13 @@ def _record_alerts(context: dg.AssetExecutionContext, lake: LakeResource, monito
                    table: str, key: str, start: datetime, paged: Paged, state: str) -> None:
     """The partition's rows, then the state (see :mod:`eval_pipelines.monitoring.paging`), then logs and metadata."""
     store = lake.lake
-    write = store.write_partition(table, "hour" if table == HOURLY_ALERTS else "day", key, paged.rows)
+    writes = {partition: store.write_partition(table, "hour" if table == HOURLY_ALERTS else "day", partition, rows)
+              for partition, rows in paged.rows.items()}
     store.write_state(state, paged.state)
+    later = sorted(set(writes) - {key})
+    if later:
+        context.log.info(f"{table} {key}: late data, the minutes of {', '.join(later)} evaluated again "
+                         "and their alert rows rewritten")
     opened = sum(event.event == "opened" for event in paged.events)
     for event in paged.events:
         context.log.info(f"{event.at:%Y-%m-%d %H:%M} {event.event} [{event.severity}] {event.rule}: {event.message}")
@@ -188,9 +193,10 @@ def _record_alerts(context: dg.AssetExecutionContext, lake: LakeResource, monito
             {"incidents_opened": opened, "incidents_resolved": len(paged.events) - opened,
              "incidents_open": paged.open}, start, table)
     context.add_asset_metadata({
-        "dagster/row_count": paged.rows.num_rows, "evaluations": paged.evaluations, "incidents_opened": opened,
+        "dagster/row_count": paged.rows[key].num_rows, "evaluations": paged.evaluations, "incidents_opened": opened,
         "incidents_resolved": len(paged.events) - opened, "incidents_open": paged.open,
-        "events_delivered_now": paged.sent_now, "path": dg.MetadataValue.path(str(write.path))},
+        "events_delivered_now": paged.sent_now, "later_hours_evaluated_again": len(later),
+        "path": dg.MetadataValue.path(str(writes[key].path))},
         partition_key=key if table == HOURLY_ALERTS else None)
 
 
