@@ -53,15 +53,26 @@ def _load_pending(cursor: str | None) -> dict[int, set[str]]:
     return {int(hour): set(hashes) for hour, hashes in json.loads(cursor).get("pending", {}).items()}
 
 
+# The tags the run retries (dagster.yaml run_retries) leave on a failed run: a retry will be made, and its id.
+WILL_RETRY_TAG, AUTO_RETRY_RUN_ID_TAG = "dagster/will_retry", "dagster/auto_retry_run_id"
 # A run in one of these states still has an hour to write (or may start writing it any moment).
 _ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
            dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 
 
+def _awaiting_retry(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
+    """Failed runs the daemon is about to run again (run_retries): marked to retry, no retry made yet."""
+    failed = instance.get_runs(dg.RunsFilter(job_name=hourly_evaluation_job.name, tags={WILL_RETRY_TAG: "true"},
+                                             statuses=[dg.DagsterRunStatus.FAILURE]), limit=100)
+    return [run for run in failed if AUTO_RETRY_RUN_ID_TAG not in run.tags]
+
+
 def _busy_hours(instance: dg.DagsterInstance) -> set[int]:
-    """The hours a run of the hourly job (from this sensor, a backfill or a person) is writing or about to write."""
+    """The hours a run of the hourly job (from this sensor, a backfill, a person or a retry about to be made) is
+    writing or about to write."""
     busy: set[int] = set()
-    for run in instance.get_runs(dg.RunsFilter(job_name=hourly_evaluation_job.name, statuses=_ACTIVE)):
+    active = instance.get_runs(dg.RunsFilter(job_name=hourly_evaluation_job.name, statuses=_ACTIVE))
+    for run in [*active, *_awaiting_retry(instance)]:
         request = dg.RunRequest(partition_key=run.tags.get("dagster/partition"), tags=run.tags)
         if request.partition_key is not None or RANGE_START in run.tags:
             busy.update(hour_index(key) for key in hours_of(request))

@@ -106,3 +106,16 @@ def test_an_hour_a_run_is_writing_waits_and_files_arriving_meanwhile_go_into_one
     (request,) = third.run_requests
     assert keys == [key] and json.loads(third.cursor)["pending"] == {}
     assert request.run_config == {"execution": {"config": {"in_process": {}}}}  # no process start per step
+
+
+def test_an_hour_whose_failed_run_is_about_to_be_retried_waits_for_the_retry(home, resources, instance):
+    key = hour_key(HOUR)
+    failed = dg.DagsterRun(job_name="hourly_evaluation_job", run_id="died-mid-hour", status=dg.DagsterRunStatus.FAILURE,
+                           tags={"dagster/partition": key, "dagster/will_retry": "true"})
+    instance.add_run(failed)
+    settled(write_lines(home.landing / "a.jsonl", llm_at("01" * 8, 10)))
+    first, keys = tick(resources, instance)
+    assert keys == [] and "1 hour(s) wait for a run in progress" in first.skip_reason.skip_message
+    instance.add_run_tags(failed.run_id, {"dagster/auto_retry_run_id": "its-retry"})  # the retry, made and done
+    second, keys = tick(resources, instance, cursor=first.cursor)
+    assert keys == [key]
