@@ -52,6 +52,7 @@ def seconds(value: float | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--per-day", type=int, default=200_000, help="requests per day (a steady rate)")
+    parser.add_argument("--rate", type=float, default=None, help="requests per second (instead of --per-day)")
     parser.add_argument("--minutes", type=float, default=30.0, help="how long the traffic runs")
     parser.add_argument("--incident-after", type=float, default=None,
                         help="minutes into the traffic when /orders switches to refusals (default: half way)")
@@ -62,6 +63,8 @@ def main() -> None:
 
     from eval_pipelines_tests.live import LiveSession, cpu_times, quantiles
 
+    if args.rate is not None:
+        args.per_day = round(args.rate * 86_400)
     rate = args.per_day / 86_400
     incident_after = (args.incident_after if args.incident_after is not None else args.minutes / 2) * 60
     root = args.keep or Path(tempfile.mkdtemp(prefix="freshness-"))

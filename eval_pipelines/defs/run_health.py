@@ -7,33 +7,33 @@ does this for run launchers that can check a worker's health (Kubernetes); the l
 this sensor checks the worker process each run recorded when it started, on this machine.
 """
 
-import os
-from pathlib import Path
-
 import dagster as dg
+import psutil
 from dagster._core.launcher import DefaultRunLauncher
 
 CHECKED = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+CLOCK_SLACK_S = 1.0  # process creation times are rounded to clock ticks
 
 
-def worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
-    """The process that started executing the run (its RUN_START event's)."""
+def worker(instance: dg.DagsterInstance, run_id: str) -> tuple[int, float] | None:
+    """The process that started executing the run and when (its RUN_START event's pid and time)."""
     records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_START, limit=1).records
-    return records[0].event_log_entry.dagster_event.pid if records else None
+    if not records or records[0].event_log_entry.dagster_event.pid is None:
+        return None
+    return records[0].event_log_entry.dagster_event.pid, records[0].event_log_entry.timestamp
 
 
-def process_alive(pid: int) -> bool:
-    """Whether ``pid`` is a live Dagster process here (a reused pid running something else is not)."""
+def process_alive(pid: int, started_at: float) -> bool:
+    """Whether ``pid`` is the live process that started the run at ``started_at``: a process of that pid
+    created later is another one that reused it. (Run workers are multiprocessing children whose command line
+    does not name Dagster, so the creation time is what tells.)"""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        process = psutil.Process(pid)
+        return process.status() != psutil.STATUS_ZOMBIE and process.create_time() <= started_at + CLOCK_SLACK_S
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True
-    try:
-        return b"dagster" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True  # no /proc to tell: alive, since the pid exists
 
 
 def release(instance: dg.DagsterInstance, run: dg.DagsterRun, pid: int) -> None:
@@ -55,10 +55,10 @@ def dead_run_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
         return dg.SkipReason("this deployment's run launcher reports dead workers itself (run monitoring)")
     released = []
     for run in instance.get_runs(dg.RunsFilter(statuses=CHECKED)):
-        pid = worker_pid(instance, run.run_id)
-        if pid is not None and not process_alive(pid):
-            release(instance, run, pid)
-            released.append(f"{run.job_name} {run.run_id[:8]} (pid {pid})")
+        started = worker(instance, run.run_id)
+        if started is not None and not process_alive(*started):
+            release(instance, run, started[0])
+            released.append(f"{run.job_name} {run.run_id[:8]} (pid {started[0]})")
     if released:
         context.log.warning(f"marked {len(released)} run(s) with a dead worker as failed: {', '.join(released)}")
     return dg.SkipReason(f"{len(released)} run(s) with a dead worker released" if released

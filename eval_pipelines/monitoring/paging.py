@@ -1,11 +1,13 @@
 """Alerting against the lake: evaluate what is new, deliver each event once, record it.
 
 The ``alerts`` asset calls :func:`page_hour` for each hour it materializes: the hourly rules at the end of
-every minute not evaluated yet, up to the newest data. The ``daily_alerts`` asset calls :func:`page_day`
-for each day: the daily rules (drift, canary, divergence) at the end of the day. Each reads its state and
-the SLI history from the lake, delivers each event once (:mod:`eval_pipelines.monitoring.deliveries`) and
-returns the partition's alert rows and the new state. The caller writes both: the rows first, then the
-state, so a run stopped between the two repeats the same evaluation and finds its deliveries recorded.
+every minute not evaluated yet, up to the newest data, or, when late data changed minutes already
+evaluated, from the hour's start through the last minute evaluated. The ``daily_alerts`` asset calls
+:func:`page_day` for each day: the daily rules (drift, canary, divergence) at the end of the day. Each
+reads its state and the SLI history from the lake, delivers each event once
+(:mod:`eval_pipelines.monitoring.deliveries`) and returns the alert rows of the partitions it evaluated
+and the new state. The caller writes both: the rows first, then the state, so a run stopped between the
+two repeats the same evaluation and finds its deliveries recorded.
 """
 
 from __future__ import annotations
