@@ -98,7 +98,7 @@ def main() -> None:
          seconds(target.get("p90_slis_s"))),
         ("send → quality_slis, max", seconds(freshness["send_to_quality_slis_s"]["max"]), "-"),
         ("traces sent / in traces at the end", f"{len(session.observed.sent)} / {freshness['traces_seen']}", "-"),
-        ("lag at the end (newest sent, not in traces)", seconds(lag_end), "-"),
+        ("lag at the end (oldest sent, not in traces)", seconds(lag_end), "-"),
         ("runs of hourly_evaluation_job", str(len(runs)), "-"),
         ("run duration, median", seconds(statistics.median(durations) if durations else None), "-"),
         ("run duration, p90", seconds(quantiles(durations)["p90"]), "-"),
