@@ -44,9 +44,10 @@ def alerts(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
         defs = build_defs(home, scoring=ScoringConfigResource(text_evals_report=False),
                           monitoring=MonitoringConfigResource(evidently_workspace=False))
         pipeline = LocalPipeline(instance, defs)
-        requests = pipeline.landing_sensor_tick().run_requests
-        runs = pipeline.execute_run_requests(requests, progress=lambda _: None)
-    assert [len(run.partition_keys) for run in runs] == [24, 24] and all(run.success for run in runs)
+        # The quiet day's second half: the demo day's baselines, and twelve hours that must stay silent.
+        runs = [pipeline.execute_hours(f"{QUIET_DAY.isoformat()}-12:00", f"{QUIET_DAY.isoformat()}-23:00"),
+                pipeline.execute_hours(f"{DEMO_DAY.isoformat()}-00:00", f"{DEMO_DAY.isoformat()}-23:00")]
+    assert [len(run.partition_keys) for run in runs] == [12, 24] and all(run.success for run in runs)
     lake = Lake(home.warehouse)
     assert "alerts" in lake.tables()
     alerts = duckdb.sql(f"SELECT * FROM {lake.scan('alerts')} ORDER BY evaluated_at").df()

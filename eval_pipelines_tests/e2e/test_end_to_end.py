@@ -35,8 +35,8 @@ from eval_pipelines_tests.e2e.backfills import (
 from eval_pipelines_tests.servers import PROJECT, DagsterDev, PostgresServer, Receiver, S3Server, wait_until
 
 pytestmark = pytest.mark.e2e
-# Half the demo day, with its refusal spike (14:00) and malformed JSON (09:00): what the backfill covers.
-HOURS = day_hours(DEMO_DAY)[8:20]
+# A third of the demo day, with its malformed JSON (09:00) and refusal spike (14:00): what the backfill covers.
+HOURS = day_hours(DEMO_DAY)[9:17]
 FOUR_PROCESSES = {"execution": {"config": {"multiprocess": {"max_concurrent": 4}}}}
 
 PACKAGED_DRIFT = PROJECT / "eval_pipelines" / "defaults" / "drift.yaml"
