@@ -5,14 +5,19 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from eval_pipelines.defs.partitions import history_keys, key_start
 from eval_pipelines.defs.resources import MonitoringConfigResource
 from eval_pipelines.lake import Lake
 from eval_pipelines.monitoring.alerting import bucket_end
 from eval_pipelines.monitoring.incidents import describe
-from eval_pipelines.monitoring.rules import HOURLY_SLI_TABLE, SliHistory, load_alert_config, lookback_minutes
+from eval_pipelines.monitoring.rules import (
+    HOURLY_SLI_TABLE,
+    SliHistory,
+    load_alert_config,
+    lookback_minutes,
+    newest_window,
+)
 from eval_pipelines.monitoring.slis import KNOWN_SLIS
 
 
@@ -57,11 +62,8 @@ def _evaluated_at(rows: pa.Table, key: str, daily: bool) -> datetime:
     """The end of the day, or of the hour's newest minute with data (the hour's end without data)."""
     start = key_start(key, daily)
     end = start + (timedelta(days=1) if daily else timedelta(hours=1))
-    inside = rows.filter(pc.and_(pc.greater_equal(rows.column("window_start"), pa.scalar(start)),
-                                 pc.less(rows.column("window_start"), pa.scalar(end))))
-    if daily or not inside.num_rows:
-        return end
-    return bucket_end(pc.max(inside.column("window_start")).as_py())
+    newest = None if daily else newest_window(rows, start, end)
+    return end if newest is None else bucket_end(newest)
 
 
 def merge_hours(by_hour: dict[str, list[dg.AssetCheckResult]]) -> list[dg.AssetCheckResult]:

@@ -43,6 +43,8 @@ from eval_pipelines.monitoring.rules import (
     AlertConfig,
     SliHistory,
     lookback_minutes,
+    newest_window,
+    windows_between,
 )
 from eval_pipelines.schemas import ALERTS, QUALITY_SLIS
 
@@ -66,19 +68,9 @@ HOUR = timedelta(hours=1)
 REPLAY_HORIZON = timedelta(days=2)
 
 
-def _minutes_of(rows: pa.Table, start: datetime, end: datetime) -> pa.Table:
-    return rows.filter(pc.and_(pc.greater_equal(rows.column("window_start"), pa.scalar(start)),
-                               pc.less(rows.column("window_start"), pa.scalar(end))))
-
-
-def _newest_bucket(rows: pa.Table, hour: datetime) -> datetime | None:
-    inside = _minutes_of(rows, hour, hour + HOUR)
-    return pc.max(inside.column("window_start")).as_py() if inside.num_rows else None
-
-
 def _digest(rows: pa.Table, start: datetime, end: datetime) -> str:
     """A digest of the minute SLIs from ``start`` to ``end`` ("" when there are none)."""
-    minutes = _minutes_of(rows, start, end)
+    minutes = windows_between(rows, start, end)
     if not minutes.num_rows:
         return ""
     ordered = minutes.sort_by([(name, "ascending") for name in ("window_start", "sli", "dimension", "slice")])
@@ -136,12 +128,13 @@ def _evaluation_hours(rows: pa.Table, hour: datetime, start: datetime,
                       through: datetime | None) -> list[tuple[datetime, list[datetime]]]:
     """Each hour to evaluate with its times: ``hour`` from ``start`` up to its newest data and, when it is
     evaluated again from its start, the later hours up to the last minute evaluated before."""
-    first = evaluation_times(hour, _newest_bucket(rows, hour), start if start > hour else None)
+    first = evaluation_times(hour, newest_window(rows, hour, hour + HOUR), start if start > hour else None)
     hours = [(hour, first)]
     if start == hour and through is not None:
         later = hour + HOUR
         while later < through:
-            times = [at for at in evaluation_times(later, _newest_bucket(rows, later), None) if at <= through]
+            newest = newest_window(rows, later, later + HOUR)
+            times = [at for at in evaluation_times(later, newest, None) if at <= through]
             hours.append((later, times))
             later += HOUR
     return hours
@@ -170,19 +163,21 @@ def page_hour(store: Lake, config: AlertConfig, hour: datetime, history: SliHist
     found = Evaluated(events, open_incidents)
     aliases = delivered_as(found, state)
     deliveries, sent = _deliver(store, config, events, aliases, now, log)
-    delivered = list(zip(events, deliveries, strict=True))
-    partitions = {key_of_hour(evaluated_hour): _rows(
-        store, HOURLY_ALERTS, key_of_hour(evaluated_hour), evaluated_hour, times,
-        [event for event, _ in delivered if event.at in times], [d for event, d in delivered if event.at in times], now)
-        for evaluated_hour, times in plan if times or evaluated_hour == hour}
-    times = [at for _, hour_times in plan for at in hour_times]
-    ended = [at for at in times if at <= now] + ([state.evaluated_through] if state.evaluated_through else [])
+    partitions = {}
+    for evaluated_hour, times in plan:
+        if times or evaluated_hour == hour:
+            inside = [(event, sent) for event, sent in zip(events, deliveries, strict=True) if event.at in times]
+            partitions[key_of_hour(evaluated_hour)] = _rows(
+                store, HOURLY_ALERTS, key_of_hour(evaluated_hour), evaluated_hour, times,
+                [event for event, _ in inside], [sent for _, sent in inside], now)
+    all_times = [at for _, times in plan for at in times]
+    ended = [at for at in all_times if at <= now] + ([state.evaluated_through] if state.evaluated_through else [])
     through = max(ended, default=None)
     next_state = AlertState(through, still_open(found, state, aliases), _hours(state, rows, plan, starts, through),
                             state.events | {dedup_key(event): event_record(event) for event in events}, aliases)
     if through:
         next_state = next_state.kept_since(through - REPLAY_HORIZON)
-    return Paged(partitions, events, sent, next_state.to_json(), len(times), len(next_state.open))
+    return Paged(partitions, events, sent, next_state.to_json(), len(all_times), len(next_state.open))
 
 
 def _hours(state: AlertState, rows: pa.Table, plan: list[tuple[datetime, list[datetime]]], starts: dict[str, dict],

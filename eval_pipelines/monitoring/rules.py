@@ -250,6 +250,18 @@ def finest(history: pa.Table) -> pa.Table:
     return history.filter(pc.equal(history.column("window_minutes"), pc.min(history.column("window_minutes"))))
 
 
+def windows_between(rows: pa.Table, start: datetime, end: datetime) -> pa.Table:
+    """The SLI rows whose window starts from ``start`` up to ``end`` (excluded)."""
+    return rows.filter(pc.and_(pc.greater_equal(rows.column("window_start"), pa.scalar(start)),
+                               pc.less(rows.column("window_start"), pa.scalar(end))))
+
+
+def newest_window(rows: pa.Table, start: datetime, end: datetime) -> datetime | None:
+    """The start of the newest window from ``start`` up to ``end`` that has rows (None without any)."""
+    inside = windows_between(rows, start, end)
+    return pc.max(inside.column("window_start")).as_py() if inside.num_rows else None
+
+
 class SliHistory:
     """SLI rows (of one granularity) indexed per rule and slice, for evaluating rules at many times."""
 
