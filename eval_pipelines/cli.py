@@ -11,8 +11,13 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from eval_pipelines.home import HOME_ENV_VAR, PROJECT_ROOT, Home
+
+if TYPE_CHECKING:
+    from eval_pipelines.receiver.server import Receiver
+    from eval_pipelines.receiver.settings import ReceiverSettings
 
 
 def _home(args: argparse.Namespace) -> Home:
@@ -271,18 +276,75 @@ def _run_dagster_dev(command: list[str]) -> int:
         return process.wait()
 
 
+def _receiver_settings(args: argparse.Namespace) -> ReceiverSettings:
+    from eval_pipelines.receiver.settings import MIB, ReceiverSettings, tokens_from_env
+
+    return ReceiverSettings(host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
+                            tokens=tokens_from_env(), max_request_bytes=int(args.max_request_mb * MIB),
+                            rotate_bytes=int(args.rotate_mb * MIB), rotate_seconds=args.rotate_seconds,
+                            backlog_limit_bytes=int(args.backlog_mb * MIB))
+
+
+@contextlib.contextmanager
+def receiving(home: Home, settings: ReceiverSettings) -> Iterator[Receiver]:
+    """The OTLP receiver, landing into ``<home>/landing``, with a banner saying how to send to it."""
+    from eval_pipelines.receiver.server import Receiver  # noqa: F811 - the import is lazy on purpose
+    from eval_pipelines.receiver.settings import TOKEN_ENV_VAR
+
+    with Receiver(settings, home.landing, home.receiver_spool) as receiver:
+        auth = f"bearer tokens from ${TOKEN_ENV_VAR}" if settings.tokens else f"no auth (set ${TOKEN_ENV_VAR})"
+        print(f"""OTLP receiver: {receiver.http_url} (HTTP /v1/traces and /v1/logs, protobuf or JSON), \
+{receiver.grpc_target} (gRPC); {auth}
+  landing files: {home.landing / 'receiver'}    metrics: {receiver.http_url}/metrics
+  an app sends to it with:
+    export OTEL_EXPORTER_OTLP_ENDPOINT={receiver.http_url}
+    export OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf""", flush=True)
+        yield receiver
+
+
+def _receive(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import threading
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with receiving(_home(args), _receiver_settings(args)):
+        stop.wait()
+    return 0
+
+
 def _ui(args: argparse.Namespace) -> int:
-    """``dagster dev`` on 127.0.0.1; with no judge configured, the stand-in judge runs alongside it."""
+    """``dagster dev`` on 127.0.0.1 with the OTLP receiver beside it; with no judge configured, the stand-in
+    judge too."""
     home = _home(args)
     prepare_dagster_home(home)
     command = [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
                "-p", str(args.port)]
-    if os.environ.get("EVAL_PIPELINES_JUDGE_BASE_URL"):
+    with contextlib.ExitStack() as services:
+        try:
+            services.enter_context(receiving(home, _receiver_settings(args)))
+        except (OSError, RuntimeError) as error:
+            print(f"the OTLP receiver did not start ({error}); the UI runs without it", flush=True)
+        if not os.environ.get("EVAL_PIPELINES_JUDGE_BASE_URL"):
+            judge_url = services.enter_context(standin_judge())
+            print(f"EVAL_PIPELINES_JUDGE_BASE_URL is not set: judge_scores will use the STAND-IN judge at {judge_url} "
+                  "(heuristics, not a model). Set the EVAL_PIPELINES_JUDGE_* variables to use a real judge.",
+                  flush=True)
         return _run_dagster_dev(command)
-    with standin_judge() as judge_url:
-        print(f"EVAL_PIPELINES_JUDGE_BASE_URL is not set: judge_scores will use the STAND-IN judge at {judge_url} "
-              "(heuristics, not a model). Set the EVAL_PIPELINES_JUDGE_* variables to use a real judge.", flush=True)
-        return _run_dagster_dev(command)
+
+
+def _add_receiver_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--http-port", type=int, default=4318, help="OTLP/HTTP port (default 4318; 0 picks one)")
+    parser.add_argument("--grpc-port", type=int, default=4317, help="OTLP/gRPC port (default 4317; 0 picks one)")
+    parser.add_argument("--max-request-mb", type=float, default=16, help="largest request, decompressed (16)")
+    parser.add_argument("--rotate-mb", type=float, default=4, help="landing file size to rotate at (4)")
+    parser.add_argument("--rotate-seconds", type=float, default=10, help="landing file age to rotate at (10)")
+    parser.add_argument("--backlog-mb", type=float, default=256,
+                        help="accepted data not yet landed above which requests get 503 (256)")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -417,7 +479,12 @@ def build_parser() -> argparse.ArgumentParser:
     ui = commands.add_parser("ui", help="the Dagster UI (dagster dev) on 127.0.0.1, with the stand-in judge "
                                         "if no judge endpoint is configured")
     ui.add_argument("--port", type=int, default=3000)
+    _add_receiver_arguments(ui)
     ui.set_defaults(handler=_ui)
+    receive = commands.add_parser("receive", help="the OTLP receiver (HTTP and gRPC, traces and logs) writing "
+                                                  "landing files; tokens from $EVAL_PIPELINES_RECEIVER_TOKEN")
+    _add_receiver_arguments(receive)
+    receive.set_defaults(handler=_receive)
     export = commands.add_parser("export-evaluations",
                                  help="write a day's results as OTLP/JSON gen_ai.evaluation.result log records")
     export.add_argument("--date", required=True, help="UTC day, YYYY-MM-DD")

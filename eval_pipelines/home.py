@@ -51,6 +51,11 @@ class Home:
         return self.root / "staging"
 
     @property
+    def receiver_spool(self) -> Path:
+        """Requests the receiver acknowledged, until they are in a landing file (it must survive a restart)."""
+        return self.root / "receiver" / "spool"
+
+    @property
     def labels(self) -> Path:
         return self.root / "labels"
 
