@@ -33,6 +33,8 @@ def publish(segment: Segment, landing: Path) -> tuple[Path | None, int, int]:
     if frames:
         target = landing_path(landing, segment)
         target.parent.mkdir(parents=True, exist_ok=True)
+        for stale in target.parent.glob(f".{target.name}.tmp-*"):  # left by a publisher killed mid-write
+            stale.unlink()
         temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
         with open(temporary, "wb") as stream:
             for kind, payload in frames:

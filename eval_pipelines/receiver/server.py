@@ -19,7 +19,7 @@ from eval_pipelines.receiver.metrics import ReceiverMetrics
 from eval_pipelines.receiver.payloads import Accepted, accept
 from eval_pipelines.receiver.publisher import Publisher
 from eval_pipelines.receiver.settings import ReceiverSettings
-from eval_pipelines.receiver.spool import Segment, Spool, seal_orphans
+from eval_pipelines.receiver.spool import AdoptedFolder, Segment, Spool, adopt_orphans
 
 log = logging.getLogger(__name__)
 STOP_GRACE_SECONDS = 5.0
@@ -35,6 +35,7 @@ class Receiver:
         self._http: uvicorn.Server | None = None
         self._http_thread: threading.Thread | None = None
         self._grpc: grpc.Server | None = None
+        self._adopted: dict[Path, AdoptedFolder] = {}
         self.http_port = self.grpc_port = 0
 
     @property
@@ -72,9 +73,12 @@ class Receiver:
 
     def start(self) -> Receiver:
         self._publisher = Publisher(self.landing, self._published)
-        for segment in seal_orphans(self.spool_root):
-            log.info("publishing %s, left by a receiver that stopped", segment.path)
-            self._publisher.add(segment)
+        for orphan in adopt_orphans(self.spool_root):
+            log.info("publishing %d spool segments left in %s by a receiver that stopped", len(orphan.segments),
+                     orphan.folder)
+            self._adopted.update({segment.path: orphan for segment in orphan.segments})
+            for segment in orphan.segments:
+                self._publisher.add(segment)
         self._spool = Spool(self.spool_root, self.settings.rotate_bytes, self.settings.rotate_seconds,
                             self.settings.backlog_limit_bytes, self._publisher.add)
         self._start_grpc()
@@ -106,7 +110,9 @@ class Receiver:
     def _published(self, segment: Segment, requests: int, payload_bytes: int, seconds: float) -> None:
         if requests:
             self.metrics.landed(seconds)
-        if self._spool is not None and segment.owner == self._spool.folder.name:
+        if segment.path in self._adopted:
+            self._adopted.pop(segment.path).published(segment)
+        elif self._spool is not None:
             self._spool.published(payload_bytes)
 
     def _start_grpc(self) -> None:

@@ -6,7 +6,7 @@ length, kind and CRC-32, so a segment cut short by a crash (a payload written bu
 read up to its last whole frame. A segment is sealed (renamed ``.ready``) when it reaches the size or age
 limit; the publisher turns sealed segments into landing files and deletes them. Each receiver process
 owns one spool folder, held by an exclusive lock: the folders of processes that died are adopted by the
-next receiver to start, which seals what they left and publishes it.
+next receiver to start (on the same volume), which seals what they left, publishes it and removes them.
 """
 
 from __future__ import annotations
@@ -88,26 +88,40 @@ def _try_lock(folder: Path) -> int | None:
     return descriptor
 
 
-def seal_orphans(root: Path) -> list[Segment]:
-    """Seal the segments of spool folders no live receiver holds (their process died): each is cut to its
-    last whole frame. Returns every sealed segment of those folders, oldest first."""
-    sealed: list[Segment] = []
+class AdoptedFolder:
+    """The spool folder of a receiver that died, held (locked) until its segments are published."""
+
+    def __init__(self, folder: Path, lock_descriptor: int, segments: list[Segment]) -> None:
+        self.folder, self._lock_descriptor = folder, lock_descriptor
+        self.segments = segments
+        self._left = {segment.path for segment in segments}
+
+    def published(self, segment: Segment) -> None:
+        self._left.discard(segment.path)
+        if not self._left:
+            remove_folder(self.folder)
+            os.close(self._lock_descriptor)
+
+
+def adopt_orphans(root: Path) -> list[AdoptedFolder]:
+    """Take over the spool folders no live receiver holds (their process died): each open segment is cut
+    to its last whole frame and sealed. Folders left with nothing to publish are removed."""
+    adopted: list[AdoptedFolder] = []
     for folder in sorted(p for p in root.glob("*") if p.is_dir()) if root.exists() else []:
         descriptor = _try_lock(folder)
         if descriptor is None:
             continue
-        try:
-            for segment in sorted(folder.glob(f"*{_OPEN}")):
-                os.truncate(segment, whole_frames_size(segment))
-                os.replace(segment, segment.with_suffix(_READY))
-            _fsync_folder(folder)
-            ready = [Segment(path) for path in sorted(folder.glob(f"*{_READY}"))]
-            if not ready:
-                remove_folder(folder)
-            sealed += ready
-        finally:
+        for segment in sorted(folder.glob(f"*{_OPEN}")):
+            os.truncate(segment, whole_frames_size(segment))
+            os.replace(segment, segment.with_suffix(_READY))
+        _fsync_folder(folder)
+        orphan = AdoptedFolder(folder, descriptor, [Segment(path) for path in sorted(folder.glob(f"*{_READY}"))])
+        if orphan.segments:
+            adopted.append(orphan)
+        else:
+            remove_folder(folder)
             os.close(descriptor)
-    return sealed
+    return adopted
 
 
 def remove_folder(folder: Path) -> None:
@@ -140,7 +154,8 @@ class Spool:
         self._backlog_lock = threading.Lock()
         self._sequence = 0
         self._segment: Path | None = None
-        self._stream = None
+        self._descriptor = -1
+        self._size = 0
         self._opened_at = 0.0
         self.flush_seconds_total = 0.0
         self.flushes = 0
@@ -185,10 +200,12 @@ class Spool:
     def _run(self) -> None:
         try:
             self._append_until_closed()
-        except BaseException:
+        except Exception as error:
             log.exception("the spool stopped: requests are refused from now on")
             self._stopped = True
-            raise
+            while not self._queue.empty():
+                if (pending := self._queue.get()) is not None:
+                    pending.future.set_exception(OSError(f"the spool stopped: {error}"))
 
     def _append_until_closed(self) -> None:
         while True:
@@ -205,7 +222,7 @@ class Spool:
             if stop:
                 self._seal()
                 return
-            if self._segment is not None and (self._stream.tell() >= self.rotate_bytes
+            if self._segment is not None and (self._size >= self.rotate_bytes
                                               or time.monotonic() - self._opened_at >= self.rotate_seconds):
                 self._seal()
 
@@ -224,44 +241,48 @@ class Spool:
     def _open(self) -> None:
         self._sequence += 1
         self._segment = self.folder / f"{self._sequence:012d}{_OPEN}"
-        self._stream = open(self._segment, "ab")  # noqa: SIM115 - held across calls until sealed
+        self._descriptor = os.open(self._segment, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._size = 0
         self._opened_at = time.monotonic()
 
     def _write(self, batch: list[_Pending]) -> None:
         if self._segment is None:
             self._open()
-        started, start = time.perf_counter(), self._stream.tell()
+        started = time.perf_counter()
+        data = memoryview(b"".join(_FRAME.pack(len(p.payload), p.kind, zlib.crc32(p.payload)) + p.payload
+                                   for p in batch))
         try:
-            self._stream.write(b"".join(_FRAME.pack(len(p.payload), p.kind, zlib.crc32(p.payload)) + p.payload
-                                        for p in batch))
-            self._stream.flush()
-            os.fsync(self._stream.fileno())
+            written = 0
+            while written < len(data):  # a write may be partial (a disk filling up) before one fails
+                written += os.write(self._descriptor, data[written:])
+            os.fsync(self._descriptor)
         except OSError as error:
             log.error("spool write failed (%s): %d requests refused", error, len(batch))
-            self._abandon_tail(start)
             self.published(sum(len(p.payload) for p in batch))
             for pending in batch:
                 pending.future.set_exception(error)
+            self._abandon_tail()
             return
+        self._size += len(data)
         self.flush_seconds_total += time.perf_counter() - started
         self.flushes += 1
         for pending in batch:
             pending.future.set_result(None)
 
-    def _abandon_tail(self, start: int) -> None:
+    def _abandon_tail(self) -> None:
         """After a failed write: drop its bytes and seal, so no later frame follows a torn one."""
         # Should the truncation fail too, frames are read only up to the first torn one: the acknowledged
         # frames before it stay readable.
         with contextlib.suppress(OSError):
-            self._stream.truncate(start)
+            os.ftruncate(self._descriptor, self._size)
         self._seal()
 
     def _seal(self) -> None:
         if self._segment is None:
             return
-        self._stream.close()
+        os.close(self._descriptor)
         ready = self._segment.with_suffix(_READY)
         os.replace(self._segment, ready)
         _fsync_folder(self.folder)
-        self._segment = self._stream = None
+        self._segment = None
         self._on_sealed(Segment(ready))
