@@ -316,6 +316,15 @@ def _receive(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo_app(args: argparse.Namespace) -> int:
+    from eval_pipelines.demo.app import run_app
+
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "the OpenTelemetry default endpoint")
+    answered = run_app(args.requests)
+    print(f"{answered} chat requests answered; their traces and log events went to {endpoint}")
+    return 0
+
+
 def _ui(args: argparse.Namespace) -> int:
     """``dagster dev`` on 127.0.0.1 with the OTLP receiver beside it; with no judge configured, the stand-in
     judge too."""
@@ -485,6 +494,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "landing files; tokens from $EVAL_PIPELINES_RECEIVER_TOKEN")
     _add_receiver_arguments(receive)
     receive.set_defaults(handler=_receive)
+    app = commands.add_parser("demo-app", help="an app instrumented with OpenTelemetry sending chat requests' "
+                                               "traces over OTLP (set OTEL_EXPORTER_OTLP_ENDPOINT)")
+    app.add_argument("--requests", type=int, default=8)
+    app.set_defaults(handler=_demo_app)
     export = commands.add_parser("export-evaluations",
                                  help="write a day's results as OTLP/JSON gen_ai.evaluation.result log records")
     export.add_argument("--date", required=True, help="UTC day, YYYY-MM-DD")
