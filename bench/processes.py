@@ -20,7 +20,7 @@ def _child(target: Callable[..., dict], args: tuple[Any, ...], results: Any) -> 
     results.put(result)
 
 
-def _tree_rss(process: psutil.Process) -> int:
+def tree_rss(process: psutil.Process) -> int:
     """Resident memory of a process and of every process it started (the workers it spawns)."""
     total = 0
     for member in (process, *process.children(recursive=True)):
@@ -45,7 +45,7 @@ def measure(target: Callable[..., dict], *args: Any) -> dict:
             break
         except queue.Empty:
             with contextlib.suppress(psutil.NoSuchProcess):
-                peak = max(peak, _tree_rss(watched))
+                peak = max(peak, tree_rss(watched))
     process.join()
     result["peak_rss_mb"] = max(peak / 2**20, result.pop("own_peak_rss_mb"))
     return result

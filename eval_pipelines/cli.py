@@ -282,7 +282,7 @@ def _receiver_settings(args: argparse.Namespace) -> ReceiverSettings:
     return ReceiverSettings(host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
                             tokens=tokens_from_env(), max_request_bytes=int(args.max_request_mb * MIB),
                             rotate_bytes=int(args.rotate_mb * MIB), rotate_seconds=args.rotate_seconds,
-                            backlog_limit_bytes=int(args.backlog_mb * MIB))
+                            backlog_limit_bytes=int(args.backlog_mb * MIB), publish_processes=args.publish_processes)
 
 
 @contextlib.contextmanager
@@ -354,6 +354,8 @@ def _add_receiver_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rotate-seconds", type=float, default=10, help="landing file age to rotate at (10)")
     parser.add_argument("--backlog-mb", type=float, default=256,
                         help="accepted data not yet landed above which requests get 503 (256)")
+    parser.add_argument("--publish-processes", type=int, default=max(1, (os.cpu_count() or 2) - 1),
+                        help="processes writing landing files (default: the CPUs but one; 0: a thread)")
 
 
 def _demo(args: argparse.Namespace) -> int:

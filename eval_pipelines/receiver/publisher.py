@@ -7,11 +7,13 @@ name, so a crash between the rename and the segment's deletion loses and duplica
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from eval_pipelines.receiver.convert import landing_line
@@ -52,39 +54,64 @@ def publish(segment: Segment, landing: Path) -> tuple[Path | None, int, int]:
 
 
 class Publisher:
-    """The thread that publishes sealed segments in order, retrying a failed write until it succeeds
-    (meanwhile the spool's backlog grows and the receiver refuses new requests)."""
+    """Threads that publish sealed segments, each retrying a failed write until it succeeds (meanwhile the
+    spool's backlog grows and the receiver refuses new requests). Once closing, a failed write is not
+    retried: the segment stays in the spool, durable, for the next receiver to publish.
 
-    def __init__(self, landing: Path, on_published: Callable[[Segment, int, int, float], None]) -> None:
+    With ``processes``, the conversion to JSON runs in that many worker processes, one segment each at a
+    time, so it neither holds the receiver's interpreter lock while requests are acknowledged nor is limited
+    to one core."""
+
+    def __init__(self, landing: Path, on_published: Callable[[Segment, int, int, float], None],
+                 processes: int = 0) -> None:
         self.landing = landing
         self._on_published = on_published
         self._queue: queue.SimpleQueue[Segment | None] = queue.SimpleQueue()
         self.failures = 0
-        self._thread = threading.Thread(target=self._run, name="receiver-publisher", daemon=True)
-        self._thread.start()
+        self._closing = threading.Event()
+        self._pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) \
+            if processes else None
+        self._threads = [threading.Thread(target=self._run, name=f"receiver-publisher-{number}", daemon=True)
+                         for number in range(max(1, processes))]
+        for thread in self._threads:
+            thread.start()
 
     def add(self, segment: Segment) -> None:
         self._queue.put(segment)
 
     def close(self) -> None:
-        """Publish everything added so far, then stop."""
-        self._queue.put(None)
-        self._thread.join()
+        """Publish everything added so far that can be written, then stop."""
+        self._closing.set()
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join()
+        if self._pool is not None:
+            self._pool.shutdown()
 
     def _run(self) -> None:
         while (segment := self._queue.get()) is not None:
             self._publish_until_done(segment)
 
+    def _publish(self, segment: Segment) -> tuple[Path | None, int, int]:
+        if self._pool is None:
+            return publish(segment, self.landing)
+        return self._pool.submit(publish, segment, self.landing).result()
+
     def _publish_until_done(self, segment: Segment) -> None:
         while True:
             started = time.perf_counter()
             try:
-                target, requests, payload_bytes = publish(segment, self.landing)
+                target, requests, payload_bytes = self._publish(segment)
             except OSError as error:
                 self.failures += 1
+                if self._closing.is_set():
+                    log.error("cannot write the landing file of %s (%s); it stays in the spool for the next "
+                              "receiver", segment.path, error)
+                    return
                 log.error("cannot write the landing file of %s (%s); retrying in %.0f s", segment.path, error,
                           RETRY_SECONDS)
-                time.sleep(RETRY_SECONDS)
+                self._closing.wait(RETRY_SECONDS)
                 continue
             seconds = time.perf_counter() - started
             if target is not None:

@@ -72,7 +72,7 @@ class Receiver:
         })
 
     def start(self) -> Receiver:
-        self._publisher = Publisher(self.landing, self._published)
+        self._publisher = Publisher(self.landing, self._published, self.settings.publish_processes)
         for orphan in adopt_orphans(self.spool_root):
             log.info("publishing %d spool segments left in %s by a receiver that stopped", len(orphan.segments),
                      orphan.folder)

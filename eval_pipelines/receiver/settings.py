@@ -30,3 +30,5 @@ class ReceiverSettings:
     backlog_limit_bytes: int = 256 * MIB
     """Accepted bytes not yet in a landing file; above it requests are refused with 503 and Retry-After."""
     retry_after_seconds: int = 5
+    publish_processes: int = 0
+    """Worker processes converting spool segments into landing files (0: a thread of the receiver)."""
