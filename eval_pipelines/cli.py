@@ -291,11 +291,11 @@ def receiving(home: Home, settings: ReceiverSettings) -> Iterator[Receiver]:
     from eval_pipelines.receiver.server import Receiver  # noqa: F811 - the import is lazy on purpose
     from eval_pipelines.receiver.settings import TOKEN_ENV_VAR
 
-    with Receiver(settings, home.landing, home.receiver_spool) as receiver:
+    with Receiver(settings, home.landing_location, home.receiver_spool) as receiver:
         auth = f"bearer tokens from ${TOKEN_ENV_VAR}" if settings.tokens else f"no auth (set ${TOKEN_ENV_VAR})"
         print(f"""OTLP receiver: {receiver.http_url} (HTTP /v1/traces and /v1/logs, protobuf or JSON), \
 {receiver.grpc_target} (gRPC); {auth}
-  landing files: {home.landing / 'receiver'}    metrics: {receiver.http_url}/metrics
+  landing files: {home.landing_location.rstrip('/')}/receiver    metrics: {receiver.http_url}/metrics
   an app sends to it with:
     export OTEL_EXPORTER_OTLP_ENDPOINT={receiver.http_url}
     export OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf""", flush=True)

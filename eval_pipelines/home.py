@@ -3,7 +3,8 @@
 Domain code and the Dagster layer both resolve folders through :class:`Home`, so the layout is
 defined once. The default home is ``.eval_pipelines_home`` in the project folder (git-ignored).
 The lake is ``<home>/warehouse`` unless ``EVAL_PIPELINES_LAKE`` names another folder or an object store
-URL (``s3://bucket/lake``).
+URL (``s3://bucket/lake``); the landing files are in ``<home>/landing`` unless ``EVAL_PIPELINES_LANDING``
+names another folder or URL.
 """
 
 from __future__ import annotations
@@ -12,25 +13,51 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import fsspec
+
 HOME_ENV_VAR = "EVAL_PIPELINES_HOME"
 LAKE_ENV_VAR = "EVAL_PIPELINES_LAKE"
+LANDING_ENV_VAR = "EVAL_PIPELINES_LANDING"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_HOME = PROJECT_ROOT / ".eval_pipelines_home"
+
+
+def is_object_store(url: str) -> bool:
+    return bool(url) and fsspec.utils.get_protocol(url) not in ("file", "local")
 
 
 @dataclass(frozen=True)
 class Home:
     root: Path
     lake_url: str = ""
+    landing_url: str = ""
 
     @classmethod
     def from_env(cls) -> Home:
         return cls(Path(os.environ.get(HOME_ENV_VAR) or DEFAULT_HOME).expanduser().resolve(),
-                   os.environ.get(LAKE_ENV_VAR, ""))
+                   os.environ.get(LAKE_ENV_VAR, ""), os.environ.get(LANDING_ENV_VAR, ""))
 
     @property
     def landing(self) -> Path:
+        """The local landing folder (the default landing, and where the demo writes)."""
         return self.root / "landing"
+
+    @property
+    def landing_location(self) -> str:
+        """Where landing files are read from and the receiver writes: a folder, or an fsspec URL."""
+        return self.landing_url or str(self.landing)
+
+    @property
+    def landing_mirror(self) -> Path:
+        """Local copies of an object store's landing files (a cache: safe to delete)."""
+        return self.root / "landing-mirror"
+
+    @property
+    def landing_index_location(self) -> str:
+        """Index entries of the landing files: with the lake when it is in an object store, so that every
+        machine sees them without a shared volume."""
+        return f"{self.lake_url.rstrip('/')}/_state/landing-index" if is_object_store(self.lake_url) else str(
+            self.landing_index)
 
     @property
     def warehouse(self) -> Path:

@@ -243,7 +243,7 @@ class StagingCache:
         return removed
 
 
-def _stage_new(entries: list[LandedFile], keys: list[str], landing: Path, settings: IngestionSettings,
+def _stage_new(entries: list[LandedFile], keys: list[str], index: LandingIndex, settings: IngestionSettings,
                cache: StagingCache, stats: WindowStats, progress: Callable[[str], None]) -> None:
     """Parse the files not staged yet, with helper processes when there is enough work to pay for them."""
     todo = [(entry, key) for entry, key in zip(entries, keys, strict=True) if not cache.is_staged(key)]
@@ -251,6 +251,7 @@ def _stage_new(entries: list[LandedFile], keys: list[str], landing: Path, settin
     if not todo:
         return
     new_entries = [entry for entry, _ in todo]
+    landing = index.local_folder_for(new_entries)
     with cache.filling([key for _, key in todo]) as folders:
         folder_of = {entry.path: folders[key] for entry, key in todo}
         tasks = _tasks(new_entries, landing)
@@ -378,7 +379,7 @@ def build_hours(index: LandingIndex, first_hour: int, last_hour: int, settings: 
     entries = index.entries_for(window)
     keys = [staging_key(entry, settings) for entry in entries]
     with _cache_or_temporary(cache) as staging:
-        _stage_new(entries, keys, index.landing, settings, staging, stats, progress)
+        _stage_new(entries, keys, index, settings, staging, stats, progress)
         staging.touch(keys)
         staged = StagedFolders({entry.path: staging.folder(key) for entry, key in zip(entries, keys, strict=True)})
         quarantine = _quarantine_by_hour(staged, entries, window, con)

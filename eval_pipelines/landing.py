@@ -1,8 +1,9 @@
 """The landing folder and its index: which file holds data for which hours.
 
-Every landing file gets one index entry (a small JSON file under ``<home>/index/landing/``) with its
-content hash and the hours its spans and log records fall in. The entry is a cache of a pure
-function of the file's bytes, so any process may (re)write it; writes are atomic renames.
+Every landing file gets one index entry (a small JSON file under ``<home>/index/landing/``, or in the
+lake's ``_state/landing-index/`` when the lake is in an object store) with its content hash and the hours
+its spans and log records fall in. The entry is a cache of a pure function of the file's bytes, so any
+process may (re)write it; each write replaces it whole.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import fsspec
 import orjson
+from fsspec.implementations.local import LocalFileSystem
 
-from eval_pipelines.parsing.files import is_landing_file, iter_documents
+from eval_pipelines.landing_stores import FolderLanding, LandingFiles, Listed
+from eval_pipelines.parsing.files import iter_documents
 from eval_pipelines.parsing.records import HOUR_NS, Window, document_times
 
 # A file modified this recently may still be being written: the scan waits for it, and ingestion reads a
@@ -38,9 +42,9 @@ class LandedFile:
     documents: int = 0
     unreadable_documents: int = 0
 
-    def is_current(self, stat: os.stat_result) -> bool:
+    def is_current(self, listed: Listed) -> bool:
         """Same size and modification time as when indexed (a rewrite with new bytes changes both)."""
-        return (self.size, self.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+        return (self.size, self.mtime_ns) == (listed.size, listed.mtime_ns)
 
     @property
     def hours_to_build(self) -> tuple[int, ...]:
@@ -110,33 +114,57 @@ def scan_file(landing: Path, path: Path) -> LandedFile:
     )
 
 
-class LandingIndex:
-    def __init__(self, landing: Path, index_dir: Path) -> None:
-        self.landing = landing
-        self.index_dir = index_dir
+class IndexEntries:
+    """Where index entries are kept: a folder (written by atomic renames), or an object-store prefix (each entry
+    one object, replaced whole by its upload)."""
 
-    def _entry_path(self, relative: str) -> Path:
-        return self.index_dir / (hashlib.sha1(relative.encode()).hexdigest() + ".json")
+    def __init__(self, location: str | Path) -> None:
+        self.fs, self.root = fsspec.core.url_to_fs(str(location))
+        self.is_local = isinstance(self.fs, LocalFileSystem)
+
+    def _path(self, relative: str) -> str:
+        return f"{self.root.rstrip('/')}/{hashlib.sha1(relative.encode()).hexdigest()}.json"
 
     def load(self, relative: str) -> LandedFile | None:
         try:
-            data = orjson.loads(self._entry_path(relative).read_bytes())
+            data = orjson.loads(self.fs.cat_file(self._path(relative)))
         except (OSError, orjson.JSONDecodeError):
             return None
         data["hours"] = tuple(data["hours"])
         return LandedFile(**data)
 
     def save(self, entry: LandedFile) -> None:
-        self.index_dir.mkdir(parents=True, exist_ok=True)
-        target = self._entry_path(entry.path)
-        temporary = target.with_suffix(f".tmp-{os.getpid()}")
-        temporary.write_bytes(orjson.dumps(asdict(entry)))
+        target, data = self._path(entry.path), orjson.dumps(asdict(entry))
+        if not self.is_local:
+            self.fs.pipe_file(target, data)
+            return
+        Path(self.root).mkdir(parents=True, exist_ok=True)
+        temporary = f"{target}.tmp-{os.getpid()}"
+        Path(temporary).write_bytes(data)
         os.replace(temporary, target)
 
+
+class LandingIndex:
+    def __init__(self, landing: Path | LandingFiles, index_location: str | Path) -> None:
+        self.files = FolderLanding(landing) if isinstance(landing, Path) else landing
+        self.entries = IndexEntries(index_location)
+
+    @property
+    def landing(self) -> Path:
+        """The local folder the indexed files are read from (an object store's mirror)."""
+        return self.files.local_folder
+
+    def load(self, relative: str) -> LandedFile | None:
+        return self.entries.load(relative)
+
+    def save(self, entry: LandedFile) -> None:
+        self.entries.save(entry)
+
     def landing_files(self) -> list[Path]:
-        if not self.landing.exists():
-            return []
-        return sorted(p for p in self.landing.rglob("*") if p.is_file() and is_landing_file(p))
+        return [self.files.local_path(listed) for listed in self.files.listing()]
+
+    def _scan(self, listed: Listed) -> LandedFile:
+        return scan_file(self.landing, self.files.local_path(listed))
 
     def current_entries(self) -> list[LandedFile]:
         """An entry for every landing file: the saved one if the file is unchanged, or is growing and was
@@ -144,16 +172,22 @@ class LandingIndex:
         and the sensor requests the rest once it settles); else scanned afresh (not saved: saving is the
         sensor's job, so that it still sees the file as new)."""
         entries, now_ns = [], time.time_ns()
-        for path in self.landing_files():
-            relative, stat = path.relative_to(self.landing).as_posix(), path.stat()
-            known = self.load(relative)
-            recent = now_ns - stat.st_mtime_ns < QUIET_SECONDS * 1e9
-            keep = known is not None and (known.is_current(stat) or (recent and stat.st_size >= known.size))
-            entries.append(known if keep else scan_file(self.landing, path))
+        for listed in self.files.listing():
+            known = self.load(listed.relative)
+            recent = self.files.growing and now_ns - listed.mtime_ns < QUIET_SECONDS * 1e9
+            keep = known is not None and (known.is_current(listed) or (recent and listed.size >= known.size))
+            entries.append(known if keep else self._scan(listed))
         return entries
 
     def entries_for(self, window: Window) -> list[LandedFile]:
         return [e for e in self.current_entries() if e.overlaps(window)]
+
+    def local_folder_for(self, entries: list[LandedFile]) -> Path:
+        """The folder to read ``entries`` from, with a local copy of each (an object store's are downloaded
+        into the mirror unless already there)."""
+        for entry in entries:
+            self.files.local_path(Listed(entry.path, entry.size, entry.mtime_ns))
+        return self.landing
 
     def refresh(self, quiet_seconds: float = 0.0, budget_seconds: float | None = None) -> Refresh:
         """Scan and save new and changed files (by size and mtime). Files written to in the last
@@ -161,20 +195,21 @@ class LandingIndex:
         refresh = Refresh()
         now_ns = time.time_ns()
         deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
-        for path in self.landing_files():
+        for listed in self.files.listing():
             if deadline is not None and time.monotonic() > deadline:
-                refresh.waiting.append(path.relative_to(self.landing).as_posix())
+                refresh.waiting.append(listed.relative)
                 continue
-            relative = path.relative_to(self.landing).as_posix()
-            stat = path.stat()
-            known = self.load(relative)
-            if known and known.is_current(stat):
+            known = self.load(listed.relative)
+            if known and known.is_current(listed):
                 refresh.unchanged += 1
                 continue
-            if now_ns - stat.st_mtime_ns < quiet_seconds * 1e9:
-                refresh.waiting.append(relative)
+            if self.files.growing and now_ns - listed.mtime_ns < quiet_seconds * 1e9:
+                refresh.waiting.append(listed.relative)
                 continue
-            entry = scan_file(self.landing, path)
+            try:
+                entry = self._scan(listed)
+            except FileNotFoundError:  # deleted or renamed since it was listed (a Collector rotating files)
+                continue
             if known is None:
                 refresh.new.append(entry)
             elif known.sha256 != entry.sha256:
@@ -183,5 +218,3 @@ class LandingIndex:
                 refresh.unchanged += 1
             self.save(entry)
         return refresh
-
-

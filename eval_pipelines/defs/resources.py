@@ -17,6 +17,7 @@ from eval_pipelines.judge import Endpoint, JudgeSettings, Rubric, load_judge_set
 from eval_pipelines.judge.client import StructuredOutput
 from eval_pipelines.lake import Lake
 from eval_pipelines.landing import LandingIndex
+from eval_pipelines.landing_stores import landing_files
 from eval_pipelines.monitoring.drift import DriftSettings, load_drift_settings
 from eval_pipelines.monitoring.rules import AlertConfig, load_alert_config
 from eval_pipelines.monitoring.slis import KNOWN_SLIS
@@ -31,10 +32,12 @@ class LakeResource(dg.ConfigurableResource):
     home: str = Field(description="Root folder (EVAL_PIPELINES_HOME).")
     lake_url: str = Field(default="", description="The lake's folder or object store URL (EVAL_PIPELINES_LAKE); "
                                                   "empty: <home>/warehouse.")
+    landing_url: str = Field(default="", description="The landing files' folder or object store URL "
+                                                     "(EVAL_PIPELINES_LANDING); empty: <home>/landing.")
 
     @property
     def layout(self) -> Home:
-        return Home(Path(self.home), self.lake_url).ensure()
+        return Home(Path(self.home), self.lake_url, self.landing_url).ensure()
 
     @property
     def lake(self) -> Lake:
@@ -49,7 +52,9 @@ class LakeResource(dg.ConfigurableResource):
 
     @property
     def landing_index(self) -> LandingIndex:
-        return LandingIndex(self.layout.landing, self.layout.landing_index)
+        layout = self.layout
+        return LandingIndex(landing_files(layout.landing_location, layout.landing_mirror),
+                            layout.landing_index_location)
 
 
 class IngestionConfigResource(dg.ConfigurableResource):

@@ -83,8 +83,9 @@ def _busy_hours(instance: dg.DagsterInstance) -> set[int]:
     job=hourly_evaluation_job,
     minimum_interval_seconds=LANDING_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Watches <home>/landing for new or changed trace files and requests the hours they hold "
-                "(consecutive hours in one run, a day at most); an hour a run is still writing waits for it, "
+    description="Watches the landing files (<home>/landing, or EVAL_PIPELINES_LANDING) for new or changed ones "
+                "and requests the hours they hold (consecutive hours in one run, a day at most); an hour a run is "
+                "still writing waits for it, "
                 "and the files that arrived meanwhile go into the next run.",
 )
 def landing_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult:

@@ -1,7 +1,8 @@
 """Sealed spool segments become landing files: one OTLP/JSON-lines file per segment, named after it
-(``<landing>/receiver/<owner>/<sequence>.jsonl``), written under a hidden name, fsynced and renamed, so the
-landing sensor never sees half a file. Publishing a segment twice writes the same bytes under the same
-name, so a crash between the rename and the segment's deletion loses and duplicates nothing.
+(``<landing>/receiver/<owner>/<sequence>.jsonl``). In a folder it is written under a hidden name, fsynced
+and renamed; in an object store it is uploaded whole (an object is visible only once complete). Either way
+the landing sensor never sees half a file. Publishing a segment twice writes the same bytes under the same
+name, so a crash between the write and the segment's deletion loses and duplicates nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import fsspec
+
+from eval_pipelines.home import is_object_store
 from eval_pipelines.receiver.convert import landing_line
 from eval_pipelines.receiver.spool import Segment, read_frames
 
@@ -23,34 +27,54 @@ log = logging.getLogger(__name__)
 RETRY_SECONDS = 1.0
 
 
-def landing_path(landing: Path, segment: Segment) -> Path:
-    return landing / "receiver" / segment.owner / f"{segment.sequence}.jsonl"
+def landing_name(segment: Segment) -> str:
+    """The landing file's path relative to the landing root."""
+    return f"receiver/{segment.owner}/{segment.sequence}.jsonl"
 
 
-def publish(segment: Segment, landing: Path) -> tuple[Path | None, int, int]:
-    """Write ``segment`` as its landing file and delete it. Returns the file (None for an empty segment),
-    the requests in it and the payload bytes they held."""
+def _write_durably(frames: list, path: Path) -> None:
+    with open(path, "wb") as stream:
+        for kind, payload in frames:
+            stream.write(landing_line(kind, payload) + b"\n")
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
+def _write_into_folder(frames: list, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{target.name}.tmp-*"):  # left by a publisher killed mid-write
+        stale.unlink()
+    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    _write_durably(frames, temporary)
+    os.replace(temporary, target)
+    descriptor = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _upload(frames: list, segment: Segment, url: str) -> None:
+    staged = segment.path.with_suffix(".upload")
+    _write_durably(frames, staged)
+    fs, path = fsspec.core.url_to_fs(url)
+    fs.put_file(str(staged), path)
+    staged.unlink()
+
+
+def publish(segment: Segment, landing: str) -> tuple[str | None, int, int]:
+    """Write ``segment`` as its landing file under ``landing`` (a folder or an object-store URL) and delete
+    it. Returns the file's name (None for an empty segment), the requests in it and their payload bytes."""
     frames = list(read_frames(segment.path))
-    target = None
+    name = None
     if frames:
-        target = landing_path(landing, segment)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        for stale in target.parent.glob(f".{target.name}.tmp-*"):  # left by a publisher killed mid-write
-            stale.unlink()
-        temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-        with open(temporary, "wb") as stream:
-            for kind, payload in frames:
-                stream.write(landing_line(kind, payload) + b"\n")
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, target)
-        descriptor = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
+        name = landing_name(segment)
+        if is_object_store(landing):
+            _upload(frames, segment, f"{landing.rstrip('/')}/{name}")
+        else:
+            _write_into_folder(frames, Path(landing) / name)
     segment.path.unlink()
-    return target, len(frames), sum(len(payload) for _, payload in frames)
+    return name, len(frames), sum(len(payload) for _, payload in frames)
 
 
 class Publisher:
@@ -62,7 +86,7 @@ class Publisher:
     time, so it neither holds the receiver's interpreter lock while requests are acknowledged nor is limited
     to one core."""
 
-    def __init__(self, landing: Path, on_published: Callable[[Segment, int, int, float], None],
+    def __init__(self, landing: str, on_published: Callable[[Segment, int, int, float], None],
                  processes: int = 0) -> None:
         self.landing = landing
         self._on_published = on_published
@@ -93,7 +117,7 @@ class Publisher:
         while (segment := self._queue.get()) is not None:
             self._publish_until_done(segment)
 
-    def _publish(self, segment: Segment) -> tuple[Path | None, int, int]:
+    def _publish(self, segment: Segment) -> tuple[str | None, int, int]:
         if self._pool is None:
             return publish(segment, self.landing)
         return self._pool.submit(publish, segment, self.landing).result()
@@ -115,6 +139,6 @@ class Publisher:
                 continue
             seconds = time.perf_counter() - started
             if target is not None:
-                log.info("landed %s: %d requests in %.3f s", target.relative_to(self.landing), requests, seconds)
+                log.info("landed %s: %d requests in %.3f s", target, requests, seconds)
             self._on_published(segment, requests, payload_bytes, seconds)
             return

@@ -27,8 +27,9 @@ HTTP_START_SECONDS = 10.0
 
 
 class Receiver:
-    def __init__(self, settings: ReceiverSettings, landing: Path, spool_root: Path) -> None:
-        self.settings, self.landing, self.spool_root = settings, landing, spool_root
+    def __init__(self, settings: ReceiverSettings, landing: str | Path, spool_root: Path) -> None:
+        """``landing``: the folder or object-store URL the landing files go to."""
+        self.settings, self.landing, self.spool_root = settings, str(landing), spool_root
         self.metrics = ReceiverMetrics()
         self._publisher: Publisher | None = None
         self._spool: Spool | None = None

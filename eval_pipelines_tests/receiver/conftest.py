@@ -23,7 +23,7 @@ MEDIA = {"protobuf": "application/x-protobuf", "json": "application/json"}
 
 def start_receiver(home: Home, **settings: Any) -> Receiver:
     options = {"http_port": 0, "grpc_port": 0, "rotate_seconds": 0.2, **settings}
-    return Receiver(ReceiverSettings(**options), home.landing, home.receiver_spool).start()
+    return Receiver(ReceiverSettings(**options), home.landing_location, home.receiver_spool).start()
 
 
 @pytest.fixture
