@@ -1,5 +1,7 @@
 import json
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -254,3 +256,50 @@ def test_every_span_in_the_window_counts_as_staged_llm_calls_and_the_rest_alike(
     stats = WindowStats()
     list(build_hours(index, HOUR, HOUR, settings, prices, con, stats=stats))
     assert stats.spans_staged == 2 and stats.files == ["t.jsonl"]
+
+
+FIXTURES = Path(__file__).parent / "parsing" / "fixtures"
+
+
+def test_the_vercel_ai_sdk_model_call_becomes_one_row_with_its_metadata_as_dimensions(home, index, settings, prices,
+                                                                                   con):
+    shutil.copy(FIXTURES / "vercel_ai_sdk.jsonl", home.landing / "vercel.jsonl")
+    index.refresh()
+    (entry,) = index.current_entries()
+    hour = entry.hours[0]
+    (row,) = build(index, settings, prices, con, hour, hour)[hour].traces.to_pylist()
+    assert (row["source_format"], row["operation"], row["request_model"], row["response_model"]) == (
+        "vercel_ai_sdk", "chat", "gpt-4o-mini", "gpt-4o-mini-2024-07-18")
+    assert (row["input_tokens"], row["output_tokens"], row["finish_reasons"]) == (20, 42, ["stop"])
+    assert row["input_text"] == "Where is my order 1042?" and row["output_text"].startswith("Your order is on its way")
+    assert row["system_instructions"].startswith("You are Acme's support assistant")
+    assert (row["route"], row["prompt_version"], row["session_id"], row["user_id"]) == (
+        "/help", "web-v3", "web-session-1", "web-user-7")
+    assert json.loads(row["dimensions"]) == {"prompt_name": "support-answer"}
+
+
+def test_a_client_spans_http_route_is_the_remote_apis_path_not_the_applications_route(home, index, settings,
+                                                                                     prices, con):
+    server = span(APP, start_s=59.0, duration_s=3.0, attributes={"http.route": "/orders/{id}"})
+    server["kind"] = 2
+    sdk_call = span(LLM, parent=APP, attributes=latest_llm_attributes(**{"http.route": "/v1/messages"}))
+    write_lines(home.landing / "t.jsonl", traces_request(server, sdk_call))
+    (row,) = rows(build(index, settings, prices, con))
+    assert row["route"] == "/orders/{id}"
+
+
+def test_a_call_traced_twice_keeps_the_richer_row_and_says_so(home, index, settings, prices, con):
+    sdk_own = span(LLM, parent=APP, attributes={"gen_ai.provider.name": "anthropic", "gen_ai.operation.name": "chat",
+                                                "gen_ai.request.model": "claude", "gen_ai.response.id": "msg_1"})
+    instrumented = span("cc" * 8, parent=LLM, attributes=latest_llm_attributes(**{"gen_ai.response.id": "msg_1"}))
+    write_lines(home.landing / "t.jsonl", traces_request(app_span(), sdk_own, instrumented))
+    (row,) = rows(build(index, settings, prices, con))
+    assert row["span_id"] == "cc" * 8 and row["input_text"] == "Where is my order?"
+    assert any(LLM in warning and "gen_ai.response.id" in warning for warning in row["parse_warnings"])
+
+
+def test_the_standard_prompt_name_is_a_slicing_dimension(home, index, settings, prices, con):
+    write_lines(home.landing / "t.jsonl", traces_request(app_span(**{"gen_ai.prompt.name": "order-status"}),
+                                                         span(LLM, parent=APP, attributes=latest_llm_attributes())))
+    (row,) = rows(build(index, settings, prices, con))
+    assert json.loads(row["dimensions"])["prompt_name"] == "order-status" and row["input_messages"]

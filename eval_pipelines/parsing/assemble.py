@@ -157,8 +157,39 @@ def _cost(table: pa.Table, prices: PriceTable) -> pa.Array:
     return pc.if_else(no_tokens, pa.scalar(None, pa.float64()), cost)
 
 
+_RICHNESS_COLUMNS = ("input_messages", "output_messages", "system_instructions", "tool_calls", "input_tokens",
+                     "output_tokens", "finish_reasons", "response_model", "prompt_version", "route", "session_id")
+
+
+def _one_row_per_call(table: pa.Table) -> pa.Table:
+    """When an SDK's own tracing and an instrumentation library both trace a call, its trace holds two LLM
+    spans with the same ``gen_ai.response.id``: the row with the most fields filled stays (ties: the earlier
+    span), and its ``parse_warnings`` name the spans dropped."""
+    keys = list(zip(table.column("trace_id").to_pylist(), table.column("response_id").to_pylist(), strict=True))
+    rows_of: dict[tuple[str, str], list[int]] = {}
+    for row, key in enumerate(keys):
+        if key[1] is not None:
+            rows_of.setdefault(key, []).append(row)
+    duplicates = [rows for rows in rows_of.values() if len(rows) > 1]
+    if not duplicates:
+        return table
+    filled = [sum(value is not None for value in values) for values in zip(
+        *(table.column(name).to_pylist() for name in _RICHNESS_COLUMNS), strict=True)]
+    span_ids, warnings = table.column("span_id").to_pylist(), table.column("parse_warnings").to_pylist()
+    dropped: set[int] = set()
+    for rows in duplicates:
+        kept = max(rows, key=lambda row: (filled[row], -row))
+        others = [row for row in rows if row != kept]
+        dropped.update(others)
+        warnings[kept] = [*(warnings[kept] or []), "the same call (gen_ai.response.id) is also traced by span(s) "
+                          + ", ".join(span_ids[row] for row in others) + ": those rows were dropped"]
+    table = table.set_column(table.schema.get_field_index("parse_warnings"), "parse_warnings",
+                             pa.array(warnings, type=table.schema.field("parse_warnings").type))
+    return table.filter(pa.array([row not in dropped for row in range(table.num_rows)]))
+
+
 def _to_canonical(table: pa.Table, prices: PriceTable) -> pa.Table:
-    table = _fill_from_events(table)
+    table = _one_row_per_call(_fill_from_events(table))
     columns = []
     for field in TRACE_CONTENT:
         if field.name == "start_time":

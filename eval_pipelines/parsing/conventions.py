@@ -3,7 +3,9 @@
 Recognised: OpenTelemetry GenAI semantic conventions, latest (``gen_ai.input.messages``…,
 ``gen_ai.provider.name``, ``gen_ai.usage.input_tokens``) and deprecated (``gen_ai.system``,
 ``gen_ai.usage.prompt_tokens``, ``gen_ai.prompt.N.*`` attributes, per-message span events and
-log-record events); OpenInference (``openinference.span.kind``, ``llm.*``, ``retrieval.documents.N``).
+log-record events); OpenInference (``openinference.span.kind``, ``llm.*``, ``retrieval.documents.N``); the
+Vercel AI SDK's own telemetry (``ai.operationId``, ``ai.prompt.messages``, ``ai.response.*``, ``ai.usage.*``:
+its ``doGenerate``/``doStream`` spans are the model calls, the spans around them are not).
 """
 
 from __future__ import annotations
@@ -40,11 +42,29 @@ _CONSUMED = frozenset({
     "openinference.span.kind", "llm.system", "llm.provider", "llm.model_name", "llm.invocation_parameters",
     "llm.token_count.prompt", "llm.token_count.completion", "llm.token_count.total", "llm.finish_reason",
     "input.value", "input.mime_type", "output.value", "output.mime_type",
+    "ai.operationId", "operation.name", "ai.model.id", "ai.model.provider", "ai.prompt.messages", "ai.response.text",
+    "ai.response.toolCalls", "ai.response.finishReason", "ai.response.id", "ai.response.model",
+    "ai.usage.promptTokens", "ai.usage.completionTokens", "ai.usage.inputTokens", "ai.usage.outputTokens",
 })
+# Keys that describe the request a SERVER span received; on any other span (an SDK's client span calling a
+# model API) they name the remote API's path, not the application's route.
+SERVER_SPAN_KEYS = frozenset({"http.route"})
+_SERVER_KINDS = frozenset({2, "2", "SPAN_KIND_SERVER", "server", "SERVER"})
+
+
+def is_server_span(kind: Any) -> bool:
+    return isinstance(kind, int | str) and kind in _SERVER_KINDS
+
+
+# The Vercel AI SDK's span of one call to the model (the operations around it are not model calls).
+VERCEL_MODEL_CALLS = (".doGenerate", ".doStream")
 
 
 def span_role(attrs: dict[str, Any]) -> str:
     """'llm' for a model call, 'retrieval' for a retriever, 'other' for everything else."""
+    vercel_operation = attrs.get("ai.operationId")
+    if isinstance(vercel_operation, str) and vercel_operation.startswith("ai."):
+        return "llm" if vercel_operation.endswith(VERCEL_MODEL_CALLS) else "other"
     oi_kind = attrs.get("openinference.span.kind")
     operation = attrs.get("gen_ai.operation.name")
     if isinstance(oi_kind, str):
@@ -273,14 +293,16 @@ def _finish_reasons(value: Any) -> list[str] | None:
 _STRING_FIELDS = {
     "operation": ("gen_ai.operation.name",),
     "provider": ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"),
-    "request_model": ("gen_ai.request.model",),
-    "response_model": ("gen_ai.response.model", "llm.model_name"),
+    "request_model": ("gen_ai.request.model", "ai.model.id"),
+    "response_model": ("gen_ai.response.model", "llm.model_name", "ai.response.model"),
 }
 _INTEGER_FIELDS = {
-    "input_tokens": ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt"),
-    "output_tokens": ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion"),
+    "input_tokens": ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt",
+                     "ai.usage.inputTokens", "ai.usage.promptTokens"),
+    "output_tokens": ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion",
+                      "ai.usage.outputTokens", "ai.usage.completionTokens"),
 }
-_FINISH_REASON_KEYS = ("gen_ai.response.finish_reasons", "llm.finish_reason")
+_FINISH_REASON_KEYS = ("gen_ai.response.finish_reasons", "llm.finish_reason", "ai.response.finishReason")
 _DEPRECATED_MARKERS = frozenset({"gen_ai.system", "gen_ai.usage.prompt_tokens", "gen_ai.usage.completion_tokens"})
 
 
@@ -334,6 +356,7 @@ def llm_keys(keys: tuple[str, ...]) -> LlmKeys:
     deprecated = not _DEPRECATED_MARKERS.isdisjoint(have) or any(
         part is not None and part[0] == "gen_ai.prompt." for part in parts.values())
     openinference = "openinference.span.kind" in have
+    vercel = "ai.operationId" in have
     provider_named = "gen_ai.provider.name" in have
     return LlmKeys(
         has_indexed=len(plain) < len(keys),
@@ -343,9 +366,9 @@ def llm_keys(keys: tuple[str, ...]) -> LlmKeys:
         request_params=tuple((key, key.removeprefix("gen_ai.request.")) for key in plain
                              if key.startswith("gen_ai.request.") and key != "gen_ai.request.model"),
         rest=tuple(key for key in plain if key not in _CONSUMED),
-        source_format=("openinference" if openinference else
+        source_format=("openinference" if openinference else "vercel_ai_sdk" if vercel else
                        "otel_genai_deprecated" if deprecated and not provider_named else "otel_genai"),
-        events_can_deprecate=not openinference and not provider_named,
+        events_can_deprecate=not openinference and not vercel and not provider_named,
     )
 
 
@@ -354,6 +377,17 @@ def _request_params(attrs: dict[str, Any], keys: LlmKeys, invocation: Any) -> di
     if isinstance(invocation, dict):
         params.update({k: v for k, v in invocation.items() if k not in ("model", "messages")})
     return params
+
+
+def _vercel_output(plain: dict[str, Any]) -> list[dict] | None:
+    """The Vercel AI SDK's answer: ``ai.response.text`` and the tool calls in ``ai.response.toolCalls``."""
+    calls = msg.loads_lenient(plain.get("ai.response.toolCalls"))
+    tool_calls = [{"id": call.get("toolCallId"), "function": {
+        "name": call.get("toolName"), "arguments": call.get("input", call.get("args"))}}
+        for call in calls if isinstance(call, dict)] if isinstance(calls, list) else []
+    message = {"role": "assistant", "content": _text(plain.get("ai.response.text")) or "",
+               "tool_calls": tool_calls, "finish_reason": plain.get("ai.response.finishReason")}
+    return msg.normalize_messages([message], "assistant")
 
 
 def _content(plain: dict[str, Any], indexed: dict[str, Any], events: list[tuple[str, dict[str, Any]]],
@@ -369,6 +403,10 @@ def _content(plain: dict[str, Any], indexed: dict[str, Any], events: list[tuple[
                 content.input_messages = content.input_messages or build(indexed[prefix], role)
     if events:
         content.fill_from_events(events)
+    if content.input_messages is None and "ai.prompt.messages" in plain:
+        content.input_messages = msg.normalize_messages(plain["ai.prompt.messages"])
+    if content.output_messages is None and ("ai.response.text" in plain or "ai.response.toolCalls" in plain):
+        content.output_messages = _vercel_output(plain)
     if content.input_messages is None and "input.value" in plain:
         content.input_messages = _openinference_io(plain["input.value"], "user")
     if content.output_messages is None and output_value is not None:
@@ -391,11 +429,12 @@ def llm_fields(attrs: dict[str, Any], events: list[tuple[str, dict[str, Any]]],
         fields[name] = _integer(plain, candidates, warnings) if candidates else None
     invocation = msg.loads_lenient(plain.get("llm.invocation_parameters"))
     openinference = keys.source_format == "openinference"
-    fields["operation"] = fields["operation"] or ("chat" if openinference else None)
+    fields["operation"] = fields["operation"] or ("chat" if keys.source_format in ("openinference", "vercel_ai_sdk")
+                                                  else None)
     fields["request_model"] = (fields["request_model"]
                                or _text(invocation.get("model") if isinstance(invocation, dict) else None)
                                or (_text(plain.get("llm.model_name")) if openinference else None))
-    response_id = plain.get("gen_ai.response.id")
+    response_id = plain.get("gen_ai.response.id", plain.get("ai.response.id"))
     if response_id is None and isinstance(output_value, dict):
         response_id = output_value.get("id")
     fields["response_id"] = _text(response_id)
@@ -441,9 +480,10 @@ class Lookups:
         self.names = tuple(keys_by_name)
         self._keys_by_name = keys_by_name
 
-    def plan(self, keys: tuple[str, ...]) -> LookupPlan:
-        """Per name (by position), its configured keys that this key set has, in configured order."""
-        have = set(keys)
+    def plan(self, keys: tuple[str, ...], server_span: bool = True) -> LookupPlan:
+        """Per name (by position), its configured keys that this key set has, in configured order (without the
+        :data:`SERVER_SPAN_KEYS` unless ``server_span``)."""
+        have = set(keys) if server_span else set(keys) - SERVER_SPAN_KEYS
         present = ((position, tuple(key for key in wanted if key in have))
                    for position, wanted in enumerate(self._keys_by_name.values()))
         return tuple((position, candidates) for position, candidates in present if candidates)

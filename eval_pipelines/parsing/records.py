@@ -167,6 +167,7 @@ class _Span(NamedTuple):
     status_code: Any
     status_message: Any
     raw: Callable[[], bytes]
+    kind: Any
 
 
 class _SpanPlan(NamedTuple):
@@ -174,6 +175,7 @@ class _SpanPlan(NamedTuple):
     (one memo lookup per span instead of one per use)."""
 
     lookups: conv.LookupPlan
+    lookups_off_server: conv.LookupPlan
     environment: conv.LookupPlan
     llm: conv.LlmKeys
 
@@ -197,7 +199,8 @@ class Extractor:
         self._resource: tuple[dict[str, Any], str | None, str | None] = ({}, None, None)
 
     def _span_plan(self, keys: tuple[str, ...]) -> _SpanPlan:
-        return _SpanPlan(self.lookups.plan(keys), self.environment.plan(keys), conv.llm_keys(keys))
+        return _SpanPlan(self.lookups.plan(keys), self.lookups.plan(keys, server_span=False),
+                         self.environment.plan(keys), conv.llm_keys(keys))
 
     def quarantine(self, sink: RecordSink, line: int, reason: str, raw: bytes | str,
                    source_format: str | None = None) -> None:
@@ -258,8 +261,8 @@ class Extractor:
             self._extract_span(document, sink, _Span(
                 otel_id(field(span, "spanId", "span_id"), 8), otel_id(field(span, "traceId", "trace_id"), 16),
                 field(span, "parentSpanId", "parent_span_id"), start, end, span.get("attributes"), attributes,
-                events, status.get("code"), status.get("message"), lambda span=span: orjson.dumps(span, default=str)),
-                resource_attrs)
+                events, status.get("code"), status.get("message"), lambda span=span: orjson.dumps(span, default=str),
+                span.get("kind")), resource_attrs)
 
     def _typed_spans(self, document: Document, request: TraceRequest, sink: RecordSink) -> None:
         """The same as :meth:`_otlp_spans`, over a spec-shaped request decoded into structs."""
@@ -271,7 +274,7 @@ class Extractor:
             self._extract_span(document, sink, _Span(
                 otel_id(span.spanId, 8), otel_id(span.traceId, 16), span.parentSpanId, start, end,
                 span.attributes, typed_attributes, events, status.code, status.message,
-                lambda span=span: encode(span)), resource_attrs)
+                lambda span=span: encode(span), span.kind), resource_attrs)
 
     def _extract_span(self, document: Document, sink: RecordSink, span: _Span, resource_attrs: dict[str, Any]) -> None:
         span_id, trace_id, start = span.span_id, span.trace_id, span.start
@@ -295,7 +298,8 @@ class Extractor:
         role = conv.span_role(attrs)
         parent = otel_id(span.parent_span_id, 8)
         plan: _SpanPlan = self._plans.of(attrs)
-        lookups = self.lookups.values(attrs, plan.lookups)
+        lookups = self.lookups.values(attrs, plan.lookups if conv.is_server_span(span.kind)
+                                      else plan.lookups_off_server)
         if role == "llm":
             self._add_llm_call(sink, self._llm_row(document, resource_attrs, span, attrs, plan, parent, end, lookups))
             return
