@@ -2,8 +2,9 @@
 
 Starts ``dagster dev`` (daemon, the shipped sensors and instance config) on a fresh home with the stand-in
 judge and the packaged alert rules paging a local webhook; writes the hour before at once (the rules'
-baseline), then traffic at a steady rate as it happens, rotated into landing files every 10 s (the
-Collector's file exporter, or the receiver, would do the same); switches ``/orders`` to refusals half way.
+baseline), then traffic at a steady rate as it happens, sent as OTLP/JSON to the OTLP receiver, which
+rotates its landing files every 10 s (``--through files`` writes rotated files directly, as a Collector's
+file exporter does); switches ``/orders`` to refusals half way.
 Prints, with the targets beside them:
 
 - send → row in ``traces`` and → the row's hour in ``quality_slis`` (median, p90, max);
@@ -59,6 +60,8 @@ def main() -> None:
     parser.add_argument("--history-minutes", type=float, default=60.0, help="the hour before, landed at once")
     parser.add_argument("--recording", type=int, default=4000, help="requests in the recorded demo day")
     parser.add_argument("--keep", type=Path, default=None, help="keep the home and instance in this folder")
+    parser.add_argument("--through", choices=("receiver", "files"), default="receiver",
+                        help="send to the OTLP receiver (default) or write landing files directly")
     args = parser.parse_args()
 
     from eval_pipelines_tests.live import LiveSession, cpu_times, quantiles
@@ -69,9 +72,10 @@ def main() -> None:
     incident_after = (args.incident_after if args.incident_after is not None else args.minutes / 2) * 60
     root = args.keep or Path(tempfile.mkdtemp(prefix="freshness-"))
     source = recording(args.recording, PROJECT / "bench" / ".cache")
-    print(f"{args.per_day:,} requests/day ({rate:.2f}/s) for {args.minutes:g} min, /orders refuses from "
-          f"{incident_after / 60:g} min; home {root}", flush=True)
-    session = LiveSession(root, source, rate, history_minutes=args.history_minutes)
+    print(f"{args.per_day:,} requests/day ({rate:.2f}/s) for {args.minutes:g} min through the {args.through}, "
+          f"/orders refuses from {incident_after / 60:g} min; home {root}", flush=True)
+    session = LiveSession(root, source, rate, history_minutes=args.history_minutes,
+                          through_receiver=args.through == "receiver")
     busy_before, total_before = cpu_times()
     with session.running():
         session.start_traffic(seconds=args.minutes * 60, incident_after_s=incident_after)

@@ -238,7 +238,7 @@ def _demo_live(args: argparse.Namespace) -> int:
     """Traffic as it happens: a recorded demo day replayed now into <home>/landing/live."""
     import time
 
-    from eval_pipelines.demo.live import pools, record, replay, write_history
+    from eval_pipelines.demo.live import OtlpSender, RotatingFile, pools, record, replay, write_history
     from eval_pipelines.demo.traffic import write_demo_traffic
 
     home = _home(args)
@@ -251,10 +251,11 @@ def _demo_live(args: argparse.Namespace) -> int:
     folder = home.landing / "live"
     history = write_history(folder, source, rate, args.history_minutes, time.time_ns(), seed=3)
     incident = f"; /orders refuses from minute {args.incident_after:g}" if args.incident_after is not None else ""
+    sink = OtlpSender(args.receiver) if args.receiver else RotatingFile(folder, rotate_s=10.0)
     print(f"wrote the {args.history_minutes:g} minutes before ({history} requests); now {rate:.2f} requests/s for "
-          f"{args.minutes:g} min into {folder}{incident} (Ctrl-C stops)", flush=True)
+          f"{args.minutes:g} min to {args.receiver or folder}{incident} (Ctrl-C stops)", flush=True)
     try:
-        sent = replay(folder, source, rate, args.minutes * 60,
+        sent = replay(sink, source, rate, args.minutes * 60,
                       args.incident_after * 60 if args.incident_after is not None else None,
                       on_incident=lambda at: print(f"incident: /orders refuses from {time.ctime(at)}", flush=True))
     except KeyboardInterrupt:
@@ -463,6 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--incident-after", type=float, default=None, help="minutes until /orders refuses")
     live.add_argument("--history-minutes", type=float, default=60.0, help="the minutes before, written at once")
     live.add_argument("--recording", type=int, default=4000, help="requests in the recorded demo day")
+    live.add_argument("--receiver", help="send to this OTLP/HTTP receiver (e.g. http://127.0.0.1:4318) instead of "
+                                         "writing files into <home>/landing/live")
     live.set_defaults(handler=_demo_live)
 
     for name, handler, port, what in (("serve-llm", _serve_llm, 8000, "support-assistant model"),

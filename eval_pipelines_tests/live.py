@@ -1,7 +1,8 @@
 """The pipeline run live, as a team runs it: ``dagster dev`` with the shipped sensors and instance config, the
 stand-in judge, the packaged alert rules paging a local webhook, and traffic written as it happens
-(:mod:`eval_pipelines.demo.live`). Used by the live test and by ``bench/freshness.py``, which measure the
-same things: send → row, send → SLIs, incident → page, runs and queues.
+(:mod:`eval_pipelines.demo.live`), into landing files or through the OTLP receiver. Used by the live test and
+by ``bench/freshness.py``, which measure the same things: send → row, send → SLIs, incident → page, runs and
+queues.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ import yaml
 from eval_pipelines.cli import standin_judge
 from eval_pipelines.config import packaged_default
 from eval_pipelines.defs.jobs import hourly_evaluation_job
-from eval_pipelines.demo.live import Pools, Sent, replay, write_history
+from eval_pipelines.demo.live import OtlpSender, Pools, RotatingFile, Sent, replay, write_history
 from eval_pipelines.home import Home
 from eval_pipelines.lake import Lake
+from eval_pipelines.receiver.server import Receiver as OtlpReceiver
+from eval_pipelines.receiver.settings import ReceiverSettings
 from eval_pipelines_tests.servers import PROJECT, DagsterDev, Receiver, wait_until
 
 # The rules watching refusals: the staged incident switches a route to refusals.
@@ -72,8 +75,9 @@ class LiveSession:
     """A fresh home and instance, ``dagster dev`` on it, a webhook pager, and a traffic writer thread."""
 
     def __init__(self, root: Path, source: Pools, rate: float, history_minutes: float = 30.0,
-                 rotate_s: float = 10.0) -> None:
+                 rotate_s: float = 10.0, through_receiver: bool = False) -> None:
         self.root, self.source, self.rate, self.rotate_s = root, source, rate, rotate_s
+        self.through_receiver = through_receiver
         self.home = Home(root / "home").ensure()
         self.dagster_home = root / "dagster"
         self.dagster_home.mkdir(parents=True, exist_ok=True)
@@ -93,6 +97,10 @@ class LiveSession:
         with ExitStack() as stack:
             stack.enter_context(standin_judge())
             stack.callback(self.pager.close)
+            if self.through_receiver:
+                self.receiver = stack.enter_context(OtlpReceiver(
+                    ReceiverSettings(http_port=0, grpc_port=0, rotate_seconds=self.rotate_s, publish_processes=1),
+                    self.home.landing_location, self.home.receiver_spool))
             self.server = DagsterDev(self.dagster_home, self.env, self.root / "dagster-dev.log").__enter__()
             stack.callback(self._stop_server)  # whichever server runs by then (a restart replaces it)
             stack.callback(self._stop_threads)
@@ -107,10 +115,12 @@ class LiveSession:
         self.server.__enter__()
 
     def start_traffic(self, seconds: float, incident_after_s: float | None) -> None:
+        sink = (OtlpSender(self.receiver.http_url) if self.through_receiver
+                else RotatingFile(self.home.landing / "live", self.rotate_s))
+
         def write() -> None:
-            self.observed.sent += replay(self.home.landing / "live", self.source, self.rate, seconds,
-                                         incident_after_s, rotate_s=self.rotate_s, stop=self._stop.is_set,
-                                         on_incident=self._incident_started)
+            self.observed.sent += replay(sink, self.source, self.rate, seconds, incident_after_s,
+                                         stop=self._stop.is_set, on_incident=self._incident_started)
         self._spawn(write)
         self._spawn(self._sample_queues)
 

@@ -2,10 +2,11 @@
 
 A recording is the demo day's landing files (real client, real instrumentation, stand-in model), cut into
 traces. Replaying draws traces at a steady rate (Poisson arrivals), gives each fresh trace and span ids,
-shifts its times so it ends at the moment it is written, and writes it the way a Collector's file exporter
-does: OTLP/JSON lines into a file rotated every few seconds (written under a hidden name and renamed
-into place whole, so ingestion never reads half a file). Before the live traffic, the hour before is
-written in one file (``history``), so alert rules have a baseline to compare with.
+shifts its times so it ends at the moment it is written, and sends it as an application does, to the OTLP
+receiver (:class:`OtlpSender`: one OTLP/JSON export request per POST), or writes it the way a Collector's
+file exporter does (:class:`RotatingFile`: OTLP/JSON lines into a file rotated every few seconds, written
+under a hidden name and renamed into place whole). Before the live traffic, the hour before is written in
+one file (``history``), so alert rules have a baseline to compare with.
 
 An incident switches one route to refusals at a chosen moment: from then on its traffic comes from the
 recording's refused answers on that route (the demo's prompt v7 rollout), everything else stays normal.
@@ -20,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import orjson
 
@@ -190,6 +192,32 @@ class RotatingFile:
             self._current = None
 
 
+class OtlpSender:
+    """Each export request POSTed to an OTLP/HTTP receiver as it ends, on one kept-alive connection."""
+
+    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
+        import httpx
+
+        self.url = url.rstrip("/")
+        self._client = httpx.Client(headers={"Content-Type": "application/json", **(headers or {})}, timeout=30)
+        self.written = 0
+
+    def write(self, lines: list[bytes], now: float) -> None:
+        for line in lines:
+            signal = "logs" if line.startswith(b'{"resourceLogs"') else "traces"
+            self._client.post(f"{self.url}/v1/{signal}", content=line).raise_for_status()
+        self.written += len(lines)
+
+    def rotate_if_due(self, now: float, force: bool = False) -> None:
+        """The receiver rotates its own files."""
+
+
+class Sink(Protocol):
+    def write(self, lines: list[bytes], now: float) -> None: ...
+
+    def rotate_if_due(self, now: float, force: bool = False) -> None: ...
+
+
 @dataclass
 class Sent:
     trace_id: str
@@ -212,13 +240,12 @@ def write_history(folder: Path, source: Pools, rate: float, minutes: float, now_
     return count
 
 
-def replay(folder: Path, source: Pools, rate: float, seconds: float, incident_after_s: float | None = None,
-           rotate_s: float = 10.0, seed: int = 7, stop: Callable[[], bool] = lambda: False,
+def replay(sink: Sink, source: Pools, rate: float, seconds: float, incident_after_s: float | None = None,
+           seed: int = 7, stop: Callable[[], bool] = lambda: False,
            on_incident: Callable[[float], None] = lambda _: None) -> list[Sent]:
-    """Poisson arrivals at ``rate`` requests/s for ``seconds`` (or until ``stop()``), each trace written as it
-    ends; after ``incident_after_s`` the incident route sends refusals (``on_incident`` gets the wall time)."""
+    """Poisson arrivals at ``rate`` requests/s for ``seconds`` (or until ``stop()``), each trace sent to ``sink``
+    as it ends; after ``incident_after_s`` the incident route sends refusals (``on_incident`` gets the wall time)."""
     rng = random.Random(seed)
-    sink = RotatingFile(folder, rotate_s)
     sent: list[Sent] = []
     started = time.time()
     next_at = started + rng.expovariate(rate)

@@ -1,6 +1,7 @@
-"""Live operation through ``dagster dev`` as shipped: traffic written as it happens, ``dagster dev`` killed with
-a run in flight and started again, then a route switched to refusals. The pipeline heals by itself, pages
-about the incident once and within minutes, and never runs two runs of one hour at once."""
+"""Live operation through ``dagster dev`` as shipped: traffic sent to the OTLP receiver as it happens,
+``dagster dev`` killed with a run in flight and started again, then a route switched to refusals. The pipeline
+heals by itself, pages about the incident once and within minutes, and never runs two runs of one hour at
+once."""
 
 import time
 
@@ -25,7 +26,7 @@ def a_run_started(session: LiveSession) -> bool:
 
 
 def test_after_a_crash_mid_run_a_live_incident_pages_once_within_minutes(tmp_path, demo_landing):
-    session = LiveSession(tmp_path, pools(record(demo_landing)), RATE, history_minutes=20)
+    session = LiveSession(tmp_path, pools(record(demo_landing)), RATE, history_minutes=20, through_receiver=True)
     with session.running():
         wait_until(lambda: a_run_started(session), 180, "the first run (the hour before, landed at once)")
         session.restart()  # the run in flight stays STARTED, holding its pool slots, until dead_run_sensor
