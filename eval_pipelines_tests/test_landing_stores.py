@@ -3,6 +3,7 @@ the index and the ingestion read them through a local mirror, each object downlo
 
 import gzip
 import time
+import uuid
 
 import orjson
 import pytest
@@ -84,3 +85,25 @@ def test_a_replaced_object_is_downloaded_and_scanned_again(remote, settings, pri
     store.fs.pipe_file(f"{store.root}/a.jsonl", orjson.dumps(_llm_request("33" * 8)) + b"\n")
     assert len(index.refresh().changed) == 1
     assert [row["span_id"] for row in _rows(index, settings, prices, con)] == ["33" * 8]
+
+
+def test_an_object_store_refusing_uploads_fills_the_backlog_and_loses_nothing_acknowledged(s3_lake_url, home):
+    bucket = f"landing-{uuid.uuid4().hex[:12]}"  # not created yet: every upload fails
+    remote = Home(home.root, s3_lake_url, f"s3://{bucket}/landing")
+    receiver = start_receiver(remote, backlog_limit_bytes=1000, rotate_seconds=0.05)
+    try:
+        acknowledged = [n for n in range(1, 4)
+                        if post(f"{receiver.http_url}/v1/traces", orjson.dumps(_llm_request(f"{n:016x}")))[0] == 200]
+        assert acknowledged and len(acknowledged) < 3, "the backlog refuses what the store cannot take"
+        store = landing_files(remote.landing_location, remote.landing_mirror)
+        store.fs.mkdir(bucket)
+        deadline = time.monotonic() + 30
+        while post(f"{receiver.http_url}/v1/traces", orjson.dumps(_llm_request(f"{9:016x}")))[0] != 200:
+            assert time.monotonic() < deadline, "the backlog never drained"
+            time.sleep(0.2)
+    finally:
+        receiver.stop()
+    landed = [listed.relative for listed in store.listing()]
+    spans = {orjson.loads(line)["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["spanId"]
+             for relative in landed for line in store.fs.cat_file(f"{store.root}/{relative}").splitlines()}
+    assert spans == {f"{n:016x}" for n in [*acknowledged, 9]}
