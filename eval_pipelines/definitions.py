@@ -57,7 +57,8 @@ def build_defs(home: Home, **resources: dg.ConfigurableResource) -> dg.Definitio
         sensors=[landing_sensor, labels_sensor, review_sensor, golden_refresh_sensor, offline_sensor, dead_run_sensor],
         executor=executor_from_env(),
         resources={
-            "lake": LakeResource(home=str(home.root), lake_url=home.lake_url, landing_url=home.landing_url),
+            "lake": LakeResource(home=str(home.root), lake_url=home.lake_url, landing_url=home.landing_url,
+                                 shared_url=home.shared_url),
             "duckdb": duckdb_resource(home),
             "ingestion": IngestionConfigResource(),
             "scoring": ScoringConfigResource(),

@@ -4,7 +4,8 @@ Domain code and the Dagster layer both resolve folders through :class:`Home`, so
 defined once. The default home is ``.eval_pipelines_home`` in the project folder (git-ignored).
 The lake is ``<home>/warehouse`` unless ``EVAL_PIPELINES_LAKE`` names another folder or an object store
 URL (``s3://bucket/lake``); the landing files are in ``<home>/landing`` unless ``EVAL_PIPELINES_LANDING``
-names another folder or URL.
+names another folder or URL; labels, canary items, offline results, golden sets and reports are in
+``<home>/<name>`` unless ``EVAL_PIPELINES_SHARED`` is an object-store URL (``shared(name)``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from pathlib import Path
 
 import fsspec
 
+from eval_pipelines.shared_files import SharedFolder
+
 HOME_ENV_VAR = "EVAL_PIPELINES_HOME"
 LAKE_ENV_VAR = "EVAL_PIPELINES_LAKE"
 LANDING_ENV_VAR = "EVAL_PIPELINES_LANDING"
+SHARED_ENV_VAR = "EVAL_PIPELINES_SHARED"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_HOME = PROJECT_ROOT / ".eval_pipelines_home"
 
@@ -31,11 +35,20 @@ class Home:
     root: Path
     lake_url: str = ""
     landing_url: str = ""
+    shared_url: str = ""
 
     @classmethod
     def from_env(cls) -> Home:
         return cls(Path(os.environ.get(HOME_ENV_VAR) or DEFAULT_HOME).expanduser().resolve(),
-                   os.environ.get(LAKE_ENV_VAR, ""), os.environ.get(LANDING_ENV_VAR, ""))
+                   os.environ.get(LAKE_ENV_VAR, ""), os.environ.get(LANDING_ENV_VAR, ""),
+                   os.environ.get(SHARED_ENV_VAR, ""))
+
+    def shared(self, name: str) -> SharedFolder:
+        """``labels``, ``canary``, ``offline``, ``golden`` or ``reports``: ``<home>/<name>``, or under
+        ``EVAL_PIPELINES_SHARED`` read through ``<home>/shared-mirror/<name>``."""
+        remote = is_object_store(self.shared_url)
+        location = f"{self.shared_url.rstrip('/')}/{name}" if remote else str(self.root / name)
+        return SharedFolder(location, self.root / "shared-mirror" / name, remote)
 
     @property
     def landing(self) -> Path:

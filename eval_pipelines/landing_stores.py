@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -72,11 +73,13 @@ def _modified_ns(info: dict[str, Any]) -> int:
     return int(float(modified or 0) * 1_000_000_000)
 
 
-class ObjectStoreLanding:
+class ObjectStoreFolder:
+    """The files under an object-store prefix that ``accept`` takes, read through a local mirror."""
+
     growing = False
 
-    def __init__(self, url: str, mirror: Path) -> None:
-        self.location, self.local_folder = url, mirror
+    def __init__(self, url: str, mirror: Path, accept: Callable[[Path], bool] = lambda _: True) -> None:
+        self.location, self.local_folder, self._accept = url, mirror, accept
         self.fs, self.root = fsspec.core.url_to_fs(url, **OBJECT_STORE_OPTIONS.get(fsspec.utils.get_protocol(url), {}))
 
     def listing(self) -> list[Listed]:
@@ -85,7 +88,7 @@ class ObjectStoreLanding:
         listed = []
         for path, info in sorted(self.fs.find(self.root, detail=True).items()):
             relative = path[len(self.root.rstrip("/")) + 1:]
-            if info.get("type", "file") == "file" and is_landing_file(Path(relative)):
+            if info.get("type", "file") == "file" and self._accept(Path(relative)):
                 listed.append(Listed(relative, int(info["size"]), _modified_ns(info)))
         return listed
 
@@ -98,14 +101,18 @@ class ObjectStoreLanding:
                 return local
         local.parent.mkdir(parents=True, exist_ok=True)
         temporary = local.with_name(f".{local.name}.download-{os.getpid()}")
-        self.fs.get_file(f"{self.root.rstrip('/')}/{listed.relative}", str(temporary))
+        self.fs.get_file(self.url_of(listed.relative), str(temporary))
         os.utime(temporary, ns=(listed.mtime_ns, listed.mtime_ns))
         os.replace(temporary, local)
         return local
+
+    def url_of(self, relative: str) -> str:
+        return f"{self.root.rstrip('/')}/{relative}"
 
 
 def landing_files(location: str | Path, mirror: Path) -> LandingFiles:
     """The landing files at ``location``: a folder, or an fsspec URL read through the folder ``mirror``."""
     fs, _ = fsspec.core.url_to_fs(str(location))
-    return FolderLanding(Path(location)) if isinstance(fs, LocalFileSystem) else ObjectStoreLanding(str(location),
-                                                                                                     mirror)
+    if isinstance(fs, LocalFileSystem):
+        return FolderLanding(Path(location))
+    return ObjectStoreFolder(str(location), mirror, is_landing_file)

@@ -34,10 +34,12 @@ class LakeResource(dg.ConfigurableResource):
                                                   "empty: <home>/warehouse.")
     landing_url: str = Field(default="", description="The landing files' folder or object store URL "
                                                      "(EVAL_PIPELINES_LANDING); empty: <home>/landing.")
+    shared_url: str = Field(default="", description="Object store URL of labels, canary, offline, golden and "
+                                                    "reports (EVAL_PIPELINES_SHARED); empty: folders of <home>.")
 
     @property
     def layout(self) -> Home:
-        return Home(Path(self.home), self.lake_url, self.landing_url).ensure()
+        return Home(Path(self.home), self.lake_url, self.landing_url, self.shared_url).ensure()
 
     @property
     def lake(self) -> Lake:

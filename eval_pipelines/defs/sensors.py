@@ -159,7 +159,8 @@ def _judge_versions(judge: JudgeResource) -> str:
     description="Re-calibrates the judge when label files in <home>/labels change or the judge version changes.",
 )
 def labels_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, judge: JudgeResource) -> dg.SensorResult:
-    state = {"labels": _files_fingerprint(label_files(lake.layout.labels)), "judge": _judge_versions(judge)}
+    state = {"labels": _files_fingerprint(label_files(lake.layout.shared("labels").local())),
+             "judge": _judge_versions(judge)}
     return _on_change(context, state, "calibration", "labels and judge versions unchanged")
 
 
@@ -186,10 +187,10 @@ def _on_change(context: dg.SensorEvaluationContext, state: dict[str, str], prefi
 )
 def offline_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, judge: JudgeResource) -> dg.SensorResult:
     home = lake.layout
-    latest = latest_version(home.golden)
+    latest = latest_version(home.shared("golden").local())
     if latest is None:
         return dg.SensorResult(skip_reason="no golden set yet", cursor=context.cursor)
-    files = sorted(p for p in home.offline.rglob("*.jsonl") if p.is_file())
+    files = sorted(p for p in home.shared("offline").local().rglob("*.jsonl") if p.is_file())
     state = {"offline files": _files_fingerprint(files), "golden set": f"v{latest.version}",
              "judge": _judge_versions(judge)}
     return _on_change(context, state, "offline", "offline files, golden set and judge versions unchanged")
@@ -226,7 +227,7 @@ def review_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg
 def golden_refresh_sensor(lake: LakeResource, duckdb: DuckDBResource,
                           review: ReviewConfigResource) -> dg.RunRequest | dg.SkipReason:
     settings = review.settings().golden
-    latest = latest_version(lake.layout.golden)
+    latest = latest_version(lake.layout.shared("golden").local())
     pending = pending_failures(reviewed_failure_items(lake, duckdb, settings), latest)
     current = f"v{latest.version}" if latest else "no version yet"
     if len(pending) < settings.refresh_threshold:

@@ -1,12 +1,13 @@
 """human_labels, judge_calibration, judge_canary and labels_sensor through Dagster, with the stand-in judge."""
 
 import json
+import shutil
 
 import dagster as dg
 import pytest
 
 from eval_pipelines.defs.assets.calibration import judge_calibration, judge_canary, label_ingestion
-from eval_pipelines.defs.resources import MonitoringConfigResource
+from eval_pipelines.defs.resources import LakeResource, MonitoringConfigResource
 from eval_pipelines.defs.sensors import labels_sensor
 from eval_pipelines.lake import Lake
 from eval_pipelines.standin.judge import drifted_judge_persona, judge_persona
@@ -116,3 +117,22 @@ def test_a_changed_canary_pages_through_the_alert_channels_once(home, resources,
     assert alert["event"] == "opened" and alert["evaluated_at"].date().isoformat() == "2026-11-23"
     (body,) = hook.bodies
     assert body["rule"] == "judge_changed" and body["severity"] == "page" and body["event"] == "opened"
+
+
+def test_label_files_in_the_shared_bucket_are_read_without_a_shared_volume(home, resources, instance, judge_server,
+                                                                           s3_lake_url):
+    shared_url = s3_lake_url.rsplit("/", 1)[0] + "/shared"
+    lake = LakeResource(home=str(home.root), shared_url=shared_url)
+    labels = lake.layout.shared("labels")
+    row = {"item_id": "seed-help-001", "rubric": "helpfulness", "label": "unhelpful", "reviewer_id": "bucket-rev",
+           "timestamp": "2026-11-22T09:00:00Z"}
+    labels.target("team/monday.jsonl").write_text(json.dumps(row) + "\n")
+    labels.publish(labels.target("team/monday.jsonl"))
+    shutil.rmtree(home.root / "shared-mirror")  # another machine: nothing local but the bucket
+
+    result = dg.materialize([label_ingestion], instance=instance,
+                            resources={**resources, "lake": lake, "judge": judge_resource(judge_server)})
+    assert metadata(result, "human_labels")["files"] == 2
+    stored = Lake(home.warehouse).read_partition("human_labels", "snapshot", "current").to_pandas()
+    assert (stored.reviewer_id == "bucket-rev").sum() == 1
+    assert not list(home.labels.rglob("*.jsonl")), "nothing was read from <home>/labels"

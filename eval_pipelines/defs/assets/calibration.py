@@ -45,9 +45,9 @@ label_quarantine_spec = dg.AssetSpec(
 @dg.multi_asset(specs=[human_labels_spec, label_quarantine_spec], can_subset=False)
 def label_ingestion(context: dg.AssetExecutionContext, lake: LakeResource, judge: JudgeResource):
     """Reads every label file (JSONL or CSV); bad rows are quarantined, the rest kept latest-per-reviewer."""
-    home = lake.layout
+    labels_folder = lake.layout.shared("labels").local()
     files = [(packaged_default("calibration") / SEED_LABELS, f"(packaged) {SEED_LABELS}")]
-    files += [(path, str(path.relative_to(home.labels))) for path in label_files(home.labels)]
+    files += [(path, str(path.relative_to(labels_folder))) for path in label_files(labels_folder)]
     built = read_label_files(files, judge.rubrics())
     labels_write = lake.lake.write_partition("human_labels", *SNAPSHOT, built.labels)
     lake.lake.write_partition("label_quarantine", *SNAPSHOT, built.quarantine)
@@ -106,7 +106,7 @@ def judge_calibration(context: dg.AssetExecutionContext, lake: LakeResource, jud
     labels = store.read_partition("human_labels", *SNAPSHOT)
     if labels is None:
         raise dg.Failure("human_labels has not been materialized; materialize it first")
-    reserved = regression_spans(latest_version(lake.layout.golden))
+    reserved = regression_spans(latest_version(lake.layout.shared("golden").local()))
     labels = labels.filter(pc.invert(pc.is_in(labels.column("item_id"), pa.array(sorted(reserved), pa.string()))))
     resolved = resolve(labels)
     rubrics, endpoint = judge.rubrics(), judge.endpoint()
@@ -165,7 +165,8 @@ def _calibration_markdown(rows: list[dict]) -> str:
 
 def canary_items(lake: LakeResource) -> list[tuple[str, CalibrationItem]]:
     """(rubric, item) for the packaged canary set and any ``*.jsonl`` in <home>/canary."""
-    files = [packaged_default("calibration") / "canary.jsonl", *sorted(lake.layout.canary.glob("*.jsonl"))]
+    own = lake.layout.shared("canary").local()
+    files = [packaged_default("calibration") / "canary.jsonl", *sorted(own.glob("*.jsonl"))]
     return [(record["rubric"], item_from_record(record)) for path in files for record in read_items(path)]
 
 

@@ -102,8 +102,10 @@ def drift_report(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: 
                       "rows_current": current.total_rows},
             check_results=rule_checks(context, store, monitoring, "drift_scores", [day.isoformat()],
                                       evaluate=False)[day.isoformat()])
-    html = lake.layout.reports / "drift" / f"drift-{day.isoformat()}.html"
+    reports = lake.layout.shared("reports")
+    html = reports.target(f"drift/drift-{day.isoformat()}.html")
     result = compare(current, reference, settings, day, html)
+    report_url = reports.publish(html)
     write = store.write_partition("drift_scores", "day", day.isoformat(), drift_rows(result))
     context.log.info(result.summary())
     if monitoring.evidently_workspace:
@@ -116,7 +118,7 @@ def drift_report(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: 
                   **{f"drift_score_{c.column}": c.score for c in result.columns},
                   "rows_current": current.total_rows, "rows_reference": reference.total_rows,
                   "rows_compared": len(current.frame) + len(reference.frame),
-                  "reference": f"{start}..{end}", "report": dg.MetadataValue.url(html.as_uri()),
+                  "reference": f"{start}..{end}", "report": dg.MetadataValue.url(report_url),
                   "path": dg.MetadataValue.path(str(write.path))},
         check_results=rule_checks(context, store, monitoring, "drift_scores", [day.isoformat()])[day.isoformat()])
 

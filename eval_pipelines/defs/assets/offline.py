@@ -49,10 +49,10 @@ def offline_evaluation(context: dg.AssetExecutionContext, lake: LakeResource, du
                        judge: JudgeResource, scoring: ScoringConfigResource):
     """Scores every candidate output in <home>/offline/outputs on the current golden set."""
     home, store = lake.layout, lake.lake
-    golden = latest_version(home.golden)
+    golden = latest_version(home.shared("golden").local())
     if golden is None:
         raise dg.Failure("no golden set yet: materialize golden_set first")
-    files = read_offline_files(home.offline)
+    files = read_offline_files(home.shared("offline").local())
     regression = {item["id"]: item for item in golden.regression}
     held_out = {item["id"] for item in golden.items} - set(regression)
     outputs, quarantine = [], list(files.quarantine)

@@ -136,12 +136,15 @@ def reviewed_failure_items(lake: LakeResource, duckdb: DuckDBResource, settings:
 def golden_set(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource,
                review: ReviewConfigResource) -> dg.MaterializeResult:
     settings = review.settings().golden
-    folder = lake.layout.golden
+    golden = lake.layout.shared("golden")
+    folder = golden.local()
     latest = latest_version(folder)
     result = refresh(latest, reviewed_failure_items(lake, duckdb, settings), settings)
     if result.considered:
         trigger = context.run.tags.get("eval_pipelines/trigger", "manual")
         current = write_version(folder, latest, result, settings, datetime.now(UTC), trigger)
+        for written in (current.path, manifest_path(folder, current.version)):
+            golden.publish(written)
         context.log.info(f"golden_set v{current.version}: {len(result.added)} added, {len(result.removed)} removed, "
                          f"{len(result.rejected)} rejected; {len(current.items)} items")
     elif latest is not None:
@@ -157,8 +160,8 @@ def golden_set(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: Du
                   "regression_items": tally[REGRESSION], "held_out_items": tally[HELD_OUT],
                   "strata": len(tally["by_stratum"]), "added": len(result.added), "removed": len(result.removed),
                   "rejected": len(result.rejected), "diff": dg.MetadataValue.md(diff_markdown(result)),
-                  "path": dg.MetadataValue.path(str(current.path)),
-                  "manifest": dg.MetadataValue.path(str(manifest_path(folder, current.version)))},
+                  "path": dg.MetadataValue.url(golden.url(current.path)),
+                  "manifest": dg.MetadataValue.url(golden.url(manifest_path(folder, current.version)))},
         check_results=[dg.AssetCheckResult(check_name="golden_set_splits_disjoint", passed=not leaks,
                                            metadata={"problems": len(leaks)},
                                            description="; ".join(leaks[:5]) or None)])

@@ -72,9 +72,9 @@ def _score_hour(context: dg.AssetExecutionContext, lake: LakeResource, scoring: 
         "path": dg.MetadataValue.path(str(write.path)),
     }
     if wide is not None:
-        report = write_text_evals_report(
-            wide, lake.layout.reports / "scoring" / "text_evals" / f"{key.replace(':', '')}.html")
-        metadata["text_evals_report"] = dg.MetadataValue.url(report.as_uri())
+        reports = lake.layout.shared("reports")
+        report = write_text_evals_report(wide, reports.target(f"scoring/text_evals/{key.replace(':', '')}.html"))
+        metadata["text_evals_report"] = dg.MetadataValue.url(reports.publish(report))
     return metadata
 
 

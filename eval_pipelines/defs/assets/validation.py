@@ -75,8 +75,9 @@ def _expectations_of_hour(lake: LakeResource, key: str) -> list[dg.AssetCheckRes
     window = hourly_partitions.time_window_for_partition_key(key)
     outcomes = run_suite(traces, window.start, window.start + timedelta(hours=1))
     page = render_validation_report(f"traces {key}: Great Expectations suite", outcomes, traces.num_rows)
-    report = write_report(lake.layout.reports / "validation" / "traces" / f"{key.replace(':', '')}.html", page)
-    link = dg.MetadataValue.url(report.as_uri())
+    reports = lake.layout.shared("reports")
+    report = write_report(reports.target(f"validation/traces/{key.replace(':', '')}.html"), page)
+    link = dg.MetadataValue.url(reports.publish(report))
     results = [dg.AssetCheckResult(
         check_name=f"traces_{outcome.name}", passed=outcome.passed,
         severity=dg.AssetCheckSeverity.ERROR if outcome.blocking else dg.AssetCheckSeverity.WARN,
