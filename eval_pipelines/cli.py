@@ -347,14 +347,22 @@ def _ui(args: argparse.Namespace) -> int:
 
 
 def _add_receiver_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--http-port", type=int, default=4318, help="OTLP/HTTP port (default 4318; 0 picks one)")
-    parser.add_argument("--grpc-port", type=int, default=4317, help="OTLP/gRPC port (default 4317; 0 picks one)")
-    parser.add_argument("--max-request-mb", type=float, default=16, help="largest request, decompressed (16)")
-    parser.add_argument("--rotate-mb", type=float, default=4, help="landing file size to rotate at (4)")
-    parser.add_argument("--rotate-seconds", type=float, default=10, help="landing file age to rotate at (10)")
-    parser.add_argument("--backlog-mb", type=float, default=256,
-                        help="accepted data not yet landed above which requests get 503 (256)")
+    from eval_pipelines.receiver.settings import MIB, ReceiverSettings
+
+    default = ReceiverSettings()
+    parser.add_argument("--host", default=default.host, help=f"address to bind (default {default.host})")
+    parser.add_argument("--http-port", type=int, default=default.http_port,
+                        help=f"OTLP/HTTP port (default {default.http_port}; 0 picks one)")
+    parser.add_argument("--grpc-port", type=int, default=default.grpc_port,
+                        help=f"OTLP/gRPC port (default {default.grpc_port}; 0 picks one)")
+    parser.add_argument("--max-request-mb", type=float, default=default.max_request_bytes / MIB,
+                        help="largest request, decompressed (%(default)g)")
+    parser.add_argument("--rotate-mb", type=float, default=default.rotate_bytes / MIB,
+                        help="landing file size to rotate at (%(default)g)")
+    parser.add_argument("--rotate-seconds", type=float, default=default.rotate_seconds,
+                        help="landing file age to rotate at (%(default)g)")
+    parser.add_argument("--backlog-mb", type=float, default=default.backlog_limit_bytes / MIB,
+                        help="accepted data not yet landed above which requests get 503 (%(default)g)")
     parser.add_argument("--publish-processes", type=int, default=max(1, (os.cpu_count() or 2) - 1),
                         help="processes writing landing files (default: the CPUs but one; 0: a thread)")
 
