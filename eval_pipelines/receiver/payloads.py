@@ -96,18 +96,27 @@ def accept(signal: str, encoding: str, body: bytes) -> Accepted:
         SIGNALS[signal], kind, body)
 
 
+_ZERO_TRACE_ID, _ZERO_SPAN_ID = bytes(16), bytes(8)
+
+
+def _protobuf_span_ok(span: Any) -> bool:
+    trace_id, span_id = span.trace_id, span.span_id
+    return len(trace_id) == 16 and len(span_id) == 8 and trace_id != _ZERO_TRACE_ID and span_id != _ZERO_SPAN_ID
+
+
+def _protobuf_log_record_ok(record: Any) -> bool:
+    return len(record.trace_id) in (0, 16) and len(record.span_id) in (0, 8)
+
+
 def _protobuf_item_problem(signal: Signal, item: Any) -> str | None:
+    """Why an item the fast checks refused is rejected."""
     if signal.name == "traces":
-        if len(item.trace_id) != 16 or not any(item.trace_id):
+        if len(item.trace_id) != 16 or item.trace_id == _ZERO_TRACE_ID:
             return "a span's trace id is not 16 bytes (or is all zero)"
-        if len(item.span_id) != 8 or not any(item.span_id):
-            return "a span's span id is not 8 bytes (or is all zero)"
-        return None
-    if item.trace_id and len(item.trace_id) != 16:
+        return "a span's span id is not 8 bytes (or is all zero)"
+    if len(item.trace_id) not in (0, 16):
         return "a log record's trace id is not 16 bytes"
-    if item.span_id and len(item.span_id) != 8:
-        return "a log record's span id is not 8 bytes"
-    return None
+    return "a log record's span id is not 8 bytes"
 
 
 def _accept_protobuf(signal: Signal, kind: PayloadKind, body: bytes) -> Accepted:
@@ -115,19 +124,20 @@ def _accept_protobuf(signal: Signal, kind: PayloadKind, body: bytes) -> Accepted
         message = signal.request.FromString(body)
     except (DecodeError, RecursionError, ValueError) as error:
         raise BadPayload(f"the body is not a protobuf {signal.request.__name__}: {error}") from None
+    ok = _protobuf_span_ok if signal.name == "traces" else _protobuf_log_record_ok
     items = rejected = 0
     reasons: set[str] = set()
     for group in getattr(message, signal.groups):
         for scope in getattr(group, signal.scopes):
             entries = getattr(scope, signal.items)
-            problems = [_protobuf_item_problem(signal, item) for item in entries]
             items += len(entries)
-            if any(problems):
-                kept = [item for item, problem in zip(entries, problems, strict=True) if problem is None]
-                reasons.update(problem for problem in problems if problem)
-                rejected += len(entries) - len(kept)
-                del entries[:]
-                entries.extend(kept)
+            if all(map(ok, entries)):
+                continue
+            kept = [item for item in entries if ok(item)]
+            reasons.update(_protobuf_item_problem(signal, item) for item in entries if not ok(item))
+            rejected += len(entries) - len(kept)
+            del entries[:]
+            entries.extend(kept)
     payload = message.SerializeToString() if rejected else body
     return Accepted(kind, payload, items - rejected, rejected, "; ".join(sorted(reasons)))
 
