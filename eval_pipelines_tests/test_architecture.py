@@ -14,7 +14,8 @@ DOMAIN_MODULES = [
     "eval_pipelines.review.queue", "eval_pipelines.review.golden", "eval_pipelines.review.export",
     "eval_pipelines.offline.files", "eval_pipelines.offline.evaluation", "eval_pipelines.offline.divergence",
     "eval_pipelines.demo.reviewers", "eval_pipelines.jsonl", "eval_pipelines.evidently_html",
-    "eval_pipelines.receiver.server", "eval_pipelines.demo.app",
+    "eval_pipelines.receiver.server", "eval_pipelines.demo.app", "eval_pipelines.landing_stores",
+    "eval_pipelines.shared_files",
 ]
 
 
