@@ -95,12 +95,16 @@ class AdoptedFolder:
         self.folder, self._lock_descriptor = folder, lock_descriptor
         self.segments = segments
         self._left = {segment.path for segment in segments}
+        self._guard = threading.Lock()  # publisher threads finish segments concurrently
 
     def published(self, segment: Segment) -> None:
-        self._left.discard(segment.path)
-        if not self._left:
-            remove_folder(self.folder)
-            os.close(self._lock_descriptor)
+        with self._guard:
+            if segment.path not in self._left:
+                return
+            self._left.discard(segment.path)
+            if not self._left:
+                remove_folder(self.folder)
+                os.close(self._lock_descriptor)
 
 
 def adopt_orphans(root: Path) -> list[AdoptedFolder]:
