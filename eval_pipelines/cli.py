@@ -427,7 +427,7 @@ Where to look:
                                in {os.environ['DAGSTER_HOME']}
   while `make ui` runs, send your own app's traces to the OTLP receiver it starts:
       OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 .venv/bin/eval-pipelines demo-app --requests 20
-      (any OpenTelemetry SDK exporter; landing_sensor picks the calls up within about 15 s)
+      (any OpenTelemetry SDK exporter; the calls are rows of traces within half a minute)
   {home.catalog}
       DuckDB catalog, one view per table:
       .venv/bin/python -c "import duckdb; print(duckdb.connect('{home.catalog}', read_only=True).sql(
