@@ -8,6 +8,7 @@ process may (re)write it; each write replaces it whole.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -65,6 +66,8 @@ class Refresh:
     changed: list[tuple[LandedFile, LandedFile]] = field(default_factory=list)
     unchanged: int = 0
     waiting: list[str] = field(default_factory=list)
+    unusable: list[tuple[str, str]] = field(default_factory=list)
+    """(file, reason) of files that cannot be indexed now: tried again on the next refresh."""
 
     @property
     def touched(self) -> list[LandedFile]:
@@ -166,17 +169,34 @@ class LandingIndex:
     def _scan(self, listed: Listed) -> LandedFile:
         return scan_file(self.landing, self.files.local_path(listed))
 
+    def _usable(self, listing: list[Listed]) -> tuple[list[Listed], list[tuple[str, str]]]:
+        """The files whose names can be stored, and the others with the reason."""
+        usable, unusable = [], []
+        for listed in listing:
+            try:
+                listed.relative.encode("utf-8")
+            except UnicodeEncodeError:
+                shown = os.fsencode(listed.relative).decode("utf-8", "backslashreplace")
+                unusable.append((shown, "the file name is not valid UTF-8: rename the file"))
+                continue
+            usable.append(listed)
+        return usable, unusable
+
     def current_entries(self) -> list[LandedFile]:
         """An entry for every landing file: the saved one if the file is unchanged, or is growing and was
         modified in the last ``QUIET_SECONDS`` (a writer appending: it is read only as far as it was indexed,
         and the sensor requests the rest once it settles); else scanned afresh (not saved: saving is the
         sensor's job, so that it still sees the file as new)."""
         entries, now_ns = [], time.time_ns()
-        for listed in self.files.listing():
+        for listed in self._usable(self.files.listing())[0]:
             known = self.load(listed.relative)
             recent = self.files.growing and now_ns - listed.mtime_ns < QUIET_SECONDS * 1e9
             keep = known is not None and (known.is_current(listed) or (recent and listed.size >= known.size))
-            entries.append(known if keep else self._scan(listed))
+            if keep:
+                entries.append(known)
+                continue
+            with contextlib.suppress(OSError):  # gone or unreadable since it was listed: the sensor reports it
+                entries.append(self._scan(listed))
         return entries
 
     def entries_for(self, window: Window) -> list[LandedFile]:
@@ -192,10 +212,11 @@ class LandingIndex:
     def refresh(self, quiet_seconds: float = 0.0, budget_seconds: float | None = None) -> Refresh:
         """Scan and save new and changed files (by size and mtime). Files written to in the last
         ``quiet_seconds`` wait; past ``budget_seconds`` the rest waits for the next call."""
-        refresh = Refresh()
         now_ns = time.time_ns()
         deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
-        for listed in self.files.listing():
+        listing, unusable = self._usable(self.files.listing())
+        refresh = Refresh(unusable=unusable)
+        for listed in listing:
             if deadline is not None and time.monotonic() > deadline:
                 refresh.waiting.append(listed.relative)
                 continue
@@ -209,6 +230,9 @@ class LandingIndex:
             try:
                 entry = self._scan(listed)
             except FileNotFoundError:  # deleted or renamed since it was listed (a Collector rotating files)
+                continue
+            except OSError as error:  # unreadable now (permissions, I/O): not indexed, so tried again next time
+                refresh.unusable.append((listed.relative, f"cannot read the file: {error.strerror or error}"))
                 continue
             if known is None:
                 refresh.new.append(entry)

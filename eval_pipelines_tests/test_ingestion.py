@@ -303,3 +303,25 @@ def test_the_standard_prompt_name_is_a_slicing_dimension(home, index, settings, 
                                                          span(LLM, parent=APP, attributes=latest_llm_attributes())))
     (row,) = rows(build(index, settings, prices, con))
     assert json.loads(row["dimensions"])["prompt_name"] == "order-status" and row["input_messages"]
+
+
+def _nested_json(depth: int) -> str:
+    """An AnyValue nested ``depth`` key-value lists deep, as JSON text (json.dumps would itself recurse)."""
+    return '{"kvlistValue": {"values": [{"key": "k", "value": ' * depth + '{"stringValue": "leaf"}' + "}]}}" * depth
+
+
+@pytest.mark.parametrize("depth", [400, 3000])
+def test_an_attribute_nested_hundreds_deep_never_stops_the_file(home, index, settings, prices, con, depth):
+    deep = json.dumps(traces_request(span(LLM, attributes=latest_llm_attributes())))
+    deep = deep.replace('"attributes": [', '"attributes": [{"key": "payload", "value": ' + _nested_json(depth) + "}, ",
+                        1)
+    control = json.dumps(traces_request(span("cc" * 8, attributes=latest_llm_attributes())))
+    (home.landing / "deep.jsonl").write_text(deep + "\n" + control + "\n")
+    built = build(index, settings, prices, con)[HOUR]
+    rows = {row["span_id"]: row for row in built.traces.to_pylist()}
+    quarantined = built.quarantine.to_pylist()
+    assert "cc" * 8 in rows, "the line after it is read"
+    assert (LLM in rows) != bool(quarantined), "the deep line is either read or quarantined, never lost"
+    if quarantined:
+        reason = quarantined[0]["reason"]
+        assert quarantined[0]["source_line"] == 1 and ("deep" in reason or "depth" in reason)

@@ -1,3 +1,4 @@
+import json
 import os
 import time
 
@@ -45,3 +46,16 @@ def test_scan_budget_leaves_files_for_the_next_call(home, index):
     time.sleep(0.01)
     assert len(index.refresh(budget_seconds=0).waiting) == 3
     assert len(index.refresh().new) == 3
+
+
+def test_a_file_name_that_is_not_utf8_is_skipped_and_reported_without_stopping_the_others(home, index):
+    odd = os.path.join(os.fsencode(home.landing), b"export-\xff.jsonl")
+    with open(odd, "wb") as stream:
+        stream.write(json.dumps(llm_at("02" * 8, 10)).encode() + b"\n")
+    write_lines(home.landing / "good.jsonl", llm_at("01" * 8, 10))
+    for _ in range(2):  # reported on every refresh until renamed
+        refresh = index.refresh()
+        assert refresh.unusable == [("export-\\xff.jsonl", "the file name is not valid UTF-8: rename the file")]
+    assert [entry.path for entry in index.current_entries()] == ["good.jsonl"]
+    os.rename(odd, home.landing / "export-renamed.jsonl")
+    assert [entry.path for entry in index.refresh().new] == ["export-renamed.jsonl"]

@@ -106,6 +106,8 @@ def landing_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> d
         context.log.info(f"{len(refresh.touched)} new or changed landing file(s) touching {len(ready)} hour(s) "
                          f"({len(requests)} run(s)); "
                          f"{sum(e.unreadable_documents for e in damaged)} unreadable line(s) in {len(damaged)} file(s)")
+    for name, reason in refresh.unusable:
+        context.log.warning(f"landing file {name} skipped, tried again next tick: {reason}")
     behind = sorted(hour for hour in waiting if hour in busy)
     if behind:
         context.log.info(f"{len(behind)} hour(s) wait for the run still writing them: "
@@ -118,6 +120,8 @@ def landing_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> d
         reasons = [f"{len(behind)} hour(s) wait for a run in progress"] if behind else []
         if refresh.waiting:
             reasons.append(f"{len(refresh.waiting)} file(s) still being written or not yet scanned")
+        if refresh.unusable:
+            reasons.append(f"{len(refresh.unusable)} file(s) skipped (see the tick's log)")
         return dg.SensorResult(skip_reason="no new landing data" + (f"; {'; '.join(reasons)}" if reasons else ""),
                                cursor=cursor)
     return dg.SensorResult(run_requests=requests, cursor=cursor)

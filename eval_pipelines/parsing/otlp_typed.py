@@ -111,8 +111,8 @@ def decode_trace_request(line: bytes) -> TraceRequest | None:
     """The line as a spec-shaped trace export request, or None when it is anything else."""
     try:
         return _DECODER.decode(line)
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
-        return None
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError):
+        return None  # nested deeper than the interpreter recurses: the dict reader refuses it with a reason
 
 
 def as_json_value(value: msgspec.Struct) -> Any:

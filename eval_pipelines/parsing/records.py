@@ -213,6 +213,12 @@ class Extractor:
         if document.error is not None:
             self.quarantine(sink, document.line, document.error, document.raw)
             return
+        try:
+            self._extract_value(document, sink)
+        except RecursionError:
+            self.quarantine(sink, document.line, "values nested too deeply to read", document.raw)
+
+    def _extract_value(self, document: Document, sink: RecordSink) -> None:
         value = document.value
         if self.feedback_file:
             self._feedback_line(document, as_json_value(value) if isinstance(value, TraceRequest) else value, sink)
