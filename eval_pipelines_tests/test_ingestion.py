@@ -325,3 +325,18 @@ def test_an_attribute_nested_hundreds_deep_never_stops_the_file(home, index, set
     if quarantined:
         reason = quarantined[0]["reason"]
         assert quarantined[0]["source_line"] == 1 and ("deep" in reason or "depth" in reason)
+
+
+def test_numbers_and_times_outside_int64_are_flagged_or_quarantined_never_failing_the_hour(home, index, settings,
+                                                                                           prices, con):
+    huge = span(LLM, attributes=latest_llm_attributes(**{"gen_ai.usage.input_tokens": 2**64,
+                                                         "gen_ai.usage.output_tokens": 2**53 + 1}))
+    far = span("cc" * 8, attributes=latest_llm_attributes())
+    far["startTimeUnixNano"] = str(2**70)
+    write_lines(home.landing / "edges.jsonl", traces_request(huge), traces_request(far))
+    built = build(index, settings, prices, con)[HOUR]
+    (row,) = built.traces.to_pylist()
+    assert (row["input_tokens"], row["output_tokens"]) == (None, 2**53 + 1)
+    assert row["parse_warnings"] == ["gen_ai.usage.input_tokens is not an integer: '18446744073709551616'"]
+    assert [(q["source_line"], q["reason"]) for q in built.quarantine.to_pylist()] == [
+        (2, "span without a valid startTimeUnixNano")]

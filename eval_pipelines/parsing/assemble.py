@@ -148,8 +148,9 @@ def _cost(table: pa.Table, prices: PriceTable) -> pa.Array:
     index = pc.index_in(model, value_set=keys)
     price_in = pa.array([found[m].input_per_million for m in keys.to_pylist()], type=pa.float64())
     price_out = pa.array([found[m].output_per_million for m in keys.to_pylist()], type=pa.float64())
-    tokens_in = pc.cast(pc.fill_null(table.column("input_tokens"), 0), pa.float64())
-    tokens_out = pc.cast(pc.fill_null(table.column("output_tokens"), 0), pa.float64())
+    # Counts above 2^53 lose precision as floats rather than fail the hour (validation flags them).
+    tokens_in = pc.cast(pc.fill_null(table.column("input_tokens"), 0), pa.float64(), safe=False)
+    tokens_out = pc.cast(pc.fill_null(table.column("output_tokens"), 0), pa.float64(), safe=False)
     cost_in = pc.multiply(pc.take(price_in, index), tokens_in)
     cost_out = pc.multiply(pc.take(price_out, index), tokens_out)
     cost = pc.divide(pc.add(cost_in, cost_out), 1e6)

@@ -50,7 +50,9 @@ def any_value(value: Any) -> Any:
 def any_value_of_kind(kind: str, inner: Any) -> Any:
     """The Python value of an AnyValue's non-null ``inner`` part of ``kind`` (a camelCase key)."""
     if kind == "intValue":
-        return to_int(inner)
+        number = to_int(inner)
+        # Out of int64 or not a number: kept as its text, so whoever reads it as a number says why it cannot.
+        return number if number is not None else str(inner)
     if kind == "arrayValue":
         return [any_value(v) for v in (inner.get("values") or [])] if isinstance(inner, dict) else []
     if kind == "kvlistValue":
@@ -78,20 +80,25 @@ def attributes(raw: Any) -> dict[str, Any]:
     return {}
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def to_int(value: Any) -> int | None:
-    """int64 as a decimal string or a number; anything else is None."""
+    """int64 as a decimal string or a number; anything else, a number outside int64 included, is None."""
     if isinstance(value, str):  # OTLP/JSON's own form first: this runs for every timestamp
         try:
-            return int(value)
+            number = int(value)
         except ValueError:
             return None
-    if isinstance(value, bool):
+    elif isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value) if value.is_integer() else None
-    return None
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    else:
+        return None
+    return number if INT64_MIN <= number <= INT64_MAX else None
 
 
 def otel_id(value: Any, n_bytes: int) -> str | None:
