@@ -13,6 +13,7 @@ Several reviewers per item are resolved by majority of labels; a tie is flagged 
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -53,9 +54,37 @@ def _field(record: dict[str, Any], name: str) -> Any:
     return None
 
 
+_BYTE_ORDER_MARKS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_KNOWN_COLUMNS = frozenset({"rubric", "label", "score", *ALIASES["item_id"], *ALIASES["reviewer_id"]})
+
+
+def _text(data: bytes) -> str:
+    """The file's text: UTF-8, or whatever its byte order mark says (Excel writes UTF-16 and UTF-8 with a BOM)."""
+    encoding = next((name for mark, name in _BYTE_ORDER_MARKS if data.startswith(mark)), "utf-8")
+    return data.decode(encoding, errors="replace")
+
+
+def _csv_rows(text: str) -> Iterator[tuple[int, str, dict[str, Any] | str]]:
+    """Rows of a CSV in any of the common dialects (``,``, ``;`` or tab between fields); a header with none of
+    the label columns makes one quarantine row for the file instead of rows that look unfilled."""
+    try:
+        dialect = csv.Sniffer().sniff(text[:64 * 1024], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    header = {name.strip() for name in reader.fieldnames or [] if name}
+    if text.strip() and not header & _KNOWN_COLUMNS:
+        yield 1, text[:2000], (f"no label columns in the header (found: {', '.join(sorted(header))[:200] or 'none'}; "
+                               f"expected item_id, rubric, label or score, reviewer_id)")
+        return
+    for number, row in enumerate(reader, start=2):
+        yield number, json.dumps(row, ensure_ascii=False), {k.strip(): (v or "").strip() for k, v in row.items()
+                                                             if k is not None and isinstance(v, str | None)}
+
+
 def _records(path: Path) -> Iterator[tuple[int, str, dict[str, Any] | str]]:
     """(line, raw text, record or the reason it is unreadable) for each row of a label file."""
-    text = path.read_bytes().decode("utf-8", errors="replace")
+    text = _text(path.read_bytes())
     if path.suffix == ".json":
         try:
             tasks = json.loads(text)
@@ -70,10 +99,7 @@ def _records(path: Path) -> Iterator[tuple[int, str, dict[str, Any] | str]]:
             yield number, raw, record
         return
     if path.suffix == ".csv":
-        reader = csv.DictReader(io.StringIO(text))
-        for number, row in enumerate(reader, start=2):
-            yield number, json.dumps(row, ensure_ascii=False), {k.strip(): (v or "").strip() for k, v in row.items()
-                                                                 if k is not None}
+        yield from _csv_rows(text)
         return
     yield from json_objects(text)
 

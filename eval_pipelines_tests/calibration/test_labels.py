@@ -71,3 +71,27 @@ def test_several_reviewers_resolve_by_majority_and_ties_are_flagged(tmp_path, ru
             resolved["maj"]["reviewers"], resolved["maj"]["tie"]) == ("helpful", True, 4.0, 3, False)
     assert (resolved["tie"]["label"], resolved["tie"]["tie"], resolved["tie"]["labels"]) == (
         None, True, ["helpful", "unhelpful"])
+
+
+CSV_ROWS = [["item_id", "rubric", "label", "reviewer_id", "timestamp"],
+            ["span-1", "helpfulness", "helpful", "ana", "2026-11-21T10:00:00Z"],
+            ["span-2", "helpfulness", "unhelpful", "ana", "2026-11-21T10:05:00Z"]]
+
+
+@pytest.mark.parametrize(("encoding", "separator"), [
+    ("utf-8", ","), ("utf-8-sig", ","), ("utf-8-sig", ";"), ("utf-16", "\t"), ("utf-16", ";")],
+    ids=["plain", "excel-bom", "excel-semicolons", "excel-unicode-text", "utf16-semicolons"])
+def test_csv_label_files_in_the_common_dialects_are_read(tmp_path, rubrics, encoding, separator):
+    path = tmp_path / "labels.csv"
+    path.write_bytes("\r\n".join(separator.join(row) for row in CSV_ROWS).encode(encoding))
+    built = read_label_files([(path, "labels.csv")], rubrics)
+    assert sorted(built.labels.column("item_id").to_pylist()) == ["span-1", "span-2"]
+    assert built.quarantine.num_rows == 0 and built.unlabelled == 0
+
+
+def test_a_csv_without_label_columns_is_quarantined_not_skipped_as_empty_templates(tmp_path, rubrics):
+    path = tmp_path / "export.csv"
+    path.write_text("when|who|what\n2026-11-21|ana|helpful\n")
+    built = read_label_files([(path, "export.csv")], rubrics)
+    (reason,) = built.quarantine.column("reason").to_pylist()
+    assert built.labels.num_rows == 0 and built.unlabelled == 0 and "no label columns" in reason
