@@ -1,6 +1,7 @@
 import json
 import os
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -340,3 +341,14 @@ def test_numbers_and_times_outside_int64_are_flagged_or_quarantined_never_failin
     assert row["parse_warnings"] == ["gen_ai.usage.input_tokens is not an integer: '18446744073709551616'"]
     assert [(q["source_line"], q["reason"]) for q in built.quarantine.to_pylist()] == [
         (2, "span without a valid startTimeUnixNano")]
+
+
+def test_feedback_dated_before_the_lake_is_quarantined_not_lost(home, index, settings, prices, con):
+    at = datetime.fromtimestamp(T0 / 1e9 + 60, UTC).isoformat()
+    write_lines(home.landing / "feedback" / "survey.jsonl",
+                {"timestamp": "1999-12-31T23:59:00Z", "response_id": "r1", "kind": "thumbs", "value": "down"},
+                {"timestamp": at, "response_id": "r2", "kind": "thumbs", "value": "up"})
+    built = build(index, settings, prices, con)[HOUR]
+    assert built.feedback.column("response_id").to_pylist() == ["r2"]
+    (quarantined,) = built.quarantine.to_pylist()
+    assert quarantined["source_line"] == 1 and "before the lake's first hour" in quarantined["reason"]

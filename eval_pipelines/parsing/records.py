@@ -245,6 +245,8 @@ class Extractor:
         self._add_feedback(sink, document, record)
 
     def _add_feedback(self, sink: RecordSink, document: Document, record: dict[str, Any] | str) -> None:
+        if isinstance(record, dict) and record["time_ns"] < LAKE_START_NS:
+            record = "feedback dated before the lake's first hour (2025-01-01T00:00Z): clock skew?"
         if isinstance(record, str):
             self.quarantine(sink, document.line, record, document.raw, "feedback")
         elif self.window.contains(record["time_ns"]):
