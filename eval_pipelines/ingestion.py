@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from eval_pipelines.landing import LandedFile, LandingIndex
-from eval_pipelines.parsing.assemble import StagedFolders, assemble_traces
+from eval_pipelines.parsing.assemble import StagedFolders, assemble_traces, span_id_conflicts
 from eval_pipelines.parsing.files import iter_documents, iter_range, splittable
 from eval_pipelines.parsing.records import HOUR_NS, LAKE_START_NS, Extractor, Window
 from eval_pipelines.parsing.staging import StagingWriter
@@ -383,6 +383,8 @@ def build_hours(index: LandingIndex, first_hour: int, last_hour: int, settings: 
         staging.touch(keys)
         staged = StagedFolders({entry.path: staging.folder(key) for entry, key in zip(entries, keys, strict=True)})
         quarantine = _quarantine_by_hour(staged, entries, window, con)
+        for hour, conflicts in span_id_conflicts(con, staged, first_hour, last_hour).items():
+            quarantine[hour] = pa.concat_tables([quarantine.get(hour, TRACE_QUARANTINE.empty_table()), conflicts])
         feedback = _feedback_by_hour(staged, window, con)
         built = assemble_traces(con, staged, first_hour, last_hour, settings, prices)
         next_built = next(built, None)

@@ -352,3 +352,20 @@ def test_feedback_dated_before_the_lake_is_quarantined_not_lost(home, index, set
     assert built.feedback.column("response_id").to_pylist() == ["r2"]
     (quarantined,) = built.quarantine.to_pylist()
     assert quarantined["source_line"] == 1 and "before the lake's first hour" in quarantined["reason"]
+
+
+def test_one_span_id_in_two_traces_keeps_one_and_quarantines_the_other_naming_both(home, index, settings, prices,
+                                                                                   con):
+    write_lines(home.landing / "a.jsonl", traces_request(span(LLM, trace_id="aa" * 16, start_s=60,
+                                                              attributes=latest_llm_attributes())))
+    write_lines(home.landing / "b.jsonl", traces_request(span(LLM, trace_id="bb" * 16, start_s=30,
+                                                              attributes=latest_llm_attributes())))
+    write_lines(home.landing / "a-again.jsonl", traces_request(span(LLM, trace_id="aa" * 16, start_s=60,
+                                                                    attributes=latest_llm_attributes())))
+    built = build(index, settings, prices, con)[HOUR]
+    (row,) = built.traces.to_pylist()
+    (conflict,) = built.quarantine.to_pylist()  # the copy re-sent in a-again.jsonl is no conflict
+    assert row["trace_id"] == "aa" * 16, "the version that ends last is kept"
+    assert (conflict["source_file"], conflict["source_line"]) == ("b.jsonl", 1)
+    assert conflict["reason"].startswith(f"span id {LLM} is also a different span (trace {'aa' * 16}")
+    assert conflict["reason"].endswith("at a-again.jsonl:1, the version kept")

@@ -21,9 +21,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from eval_pipelines.parsing import conventions as conv
+from eval_pipelines.parsing.plain import PLAIN_FORMAT
 from eval_pipelines.parsing.records import HOUR_NS
 from eval_pipelines.parsing.staging import HOURLY_KIND
-from eval_pipelines.schemas import TRACE_CONTENT
+from eval_pipelines.schemas import TRACE_CONTENT, TRACE_QUARANTINE
 from eval_pipelines.settings import IngestionSettings, PriceTable
 
 MAX_TREE_DEPTH = 64
@@ -231,6 +232,43 @@ class StagedFolders:
                 if path.name.startswith(f"{HOURLY_KIND}-"):
                     by_hour.setdefault(int(path.name.split("-")[1]), []).append(str(path))
         return by_hour
+
+
+# Two LLM spans with one span id but a different trace, parent or start are two spans, not one re-sent: the
+# version kept (the same choice as llm_keys above) stays, and each other one is quarantined with both sources.
+_CONFLICTS_SQL = """
+WITH versions AS (
+    SELECT span_id, trace_id, parent_span_id, start_ns, end_ns, source_format, source_file, source_line
+    FROM read_parquet($llm)
+), kept AS (
+    SELECT * FROM versions
+    QUALIFY row_number() OVER (PARTITION BY span_id ORDER BY end_ns DESC, source_file, source_line) = 1
+)
+SELECT v.start_ns // $hour_ns AS hour_index, v.source_file, v.source_line,
+       'span id ' || v.span_id || ' is also a different span (trace ' || k.trace_id || ', start '
+           || k.start_ns || ' ns) at ' || k.source_file || ':' || k.source_line || ', the version kept' AS reason,
+       to_json({'span_id': v.span_id, 'trace_id': v.trace_id, 'parent_span_id': v.parent_span_id,
+                'start_ns': v.start_ns, 'end_ns': v.end_ns})::VARCHAR AS raw,
+       CASE WHEN v.source_format = $plain THEN $plain ELSE 'otlp' END AS source_format
+FROM versions v JOIN kept k ON k.span_id = v.span_id
+WHERE v.trace_id IS DISTINCT FROM k.trace_id OR v.parent_span_id IS DISTINCT FROM k.parent_span_id
+   OR v.start_ns <> k.start_ns
+ORDER BY v.source_file, v.source_line
+"""
+
+
+def span_id_conflicts(con: duckdb.DuckDBPyConnection, staged: StagedFolders, first_hour: int,
+                      last_hour: int) -> dict[int, pa.Table]:
+    """Quarantine rows, by hour, for the LLM spans of ``[first_hour, last_hour]`` whose span id another,
+    different span of the window carries."""
+    files = [path for hour, paths in staged.hourly_files().items() if first_hour <= hour <= last_hour
+             for path in paths]
+    if not files:
+        return {}
+    table = con.sql(_CONFLICTS_SQL, params={"llm": files, "hour_ns": HOUR_NS, "plain": PLAIN_FORMAT}).to_arrow_table()
+    hours = table.column("hour_index").to_pylist()
+    rows = table.drop(["hour_index"]).cast(TRACE_QUARANTINE)
+    return {hour: rows.take([i for i, h in enumerate(hours) if h == hour]) for hour in sorted(set(hours))}
 
 
 def assemble_traces(con: duckdb.DuckDBPyConnection, staged: StagedFolders, first_hour: int, last_hour: int,
