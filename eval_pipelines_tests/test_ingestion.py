@@ -369,3 +369,21 @@ def test_one_span_id_in_two_traces_keeps_one_and_quarantines_the_other_naming_bo
     assert (conflict["source_file"], conflict["source_line"]) == ("b.jsonl", 1)
     assert conflict["reason"].startswith(f"span id {LLM} is also a different span (trace {'aa' * 16}")
     assert conflict["reason"].endswith("at a-again.jsonl:1, the version kept")
+
+
+@pytest.mark.parametrize(("line", "reason"), [
+    ('{"resourceSpans": "spans"}', "resourceSpans is not a list"),
+    ('{"resourceSpans": [{"scopeSpans": 5}]}', "scopeSpans is not a list"),
+    ('{"resourceSpans": [{"scopeSpans": {"spans": []}}]}', "scopeSpans is not a list"),
+    ('{"resourceSpans": [{"scopeSpans": [{"spans": [42, "x"]}]}]}', "an entry of spans is not a JSON object"),
+    ('{"resourceLogs": ["log"]}', "an entry of resourceLogs is not a JSON object"),
+    ('{"hello": "world"}', "plain record without start_time"),
+    ('[1, 2]', "not an OTLP export request or a plain record: expected a JSON object"),
+])
+def test_json_of_no_known_shape_is_quarantined_and_the_next_line_read(home, index, settings, prices, con, line,
+                                                                      reason):
+    good = json.dumps(traces_request(span(LLM, attributes=latest_llm_attributes())))
+    (home.landing / "shapes.jsonl").write_text(line + "\n" + good + "\n")
+    built = build(index, settings, prices, con)[HOUR]
+    assert built.traces.column("span_id").to_pylist() == [LLM]
+    assert [(q["source_line"], q["reason"]) for q in built.quarantine.to_pylist()] == [(1, reason)]

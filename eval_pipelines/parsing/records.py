@@ -74,27 +74,55 @@ class Window:
         return self.start_ns - EVENT_SLACK_NS <= t_ns < self.end_ns + EVENT_SLACK_NS
 
 
+_GROUP_KEYS = {"spans": ("resourceSpans", "resource_spans"), "logs": ("resourceLogs", "resource_logs")}
+_SCOPE_KEYS = {
+    "spans": (("scopeSpans", "scope_spans"), ("instrumentationLibrarySpans", "instrumentation_library_spans")),
+    "logs": (("scopeLogs", "scope_logs"), ("instrumentationLibraryLogs", "instrumentation_library_logs")),
+}
+_ITEM_KEYS = {"spans": ("spans", "spans"), "logs": ("logRecords", "log_records")}
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _resource_groups(obj: dict[str, Any], signal: str) -> list[Any]:
-    key = {"spans": ("resourceSpans", "resource_spans"), "logs": ("resourceLogs", "resource_logs")}[signal]
-    groups = field(obj, *key)
-    return groups if isinstance(groups, list) else []
+    return _listed(field(obj, *_GROUP_KEYS[signal]))
 
 
 def _scope_items(group: dict[str, Any], signal: str) -> Iterator[dict[str, Any]]:
-    if signal == "spans":
-        scope_keys = (("scopeSpans", "scope_spans"), ("instrumentationLibrarySpans",
-                                                      "instrumentation_library_spans"))
-        item_keys = ("spans", "spans")
-    else:
-        scope_keys = (("scopeLogs", "scope_logs"), ("instrumentationLibraryLogs",
-                                                    "instrumentation_library_logs"))
-        item_keys = ("logRecords", "log_records")
-    for keys in scope_keys:
-        for scope in field(group, *keys) or []:
+    for keys in _SCOPE_KEYS[signal]:
+        for scope in _listed(field(group, *keys)):
             if isinstance(scope, dict):
-                for item in field(scope, *item_keys) or []:
+                for item in _listed(field(scope, *_ITEM_KEYS[signal])):
                     if isinstance(item, dict):
                         yield item
+
+
+def _shape_problem(value: Any, name: str, of_objects: bool = True) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        return f"{name} is not a list"
+    if of_objects and not all(isinstance(entry, dict) for entry in value):
+        return f"an entry of {name} is not a JSON object"
+    return None
+
+
+def otlp_shape_problems(value: dict[str, Any]) -> list[str]:
+    """What in an export request's structure cannot be read (those parts are skipped, the rest is read)."""
+    problems: list[str] = []
+    for signal in ("spans", "logs"):
+        groups = field(value, *_GROUP_KEYS[signal])
+        problems.append(_shape_problem(groups, _GROUP_KEYS[signal][0]))
+        for group in _listed(groups):
+            for keys in _SCOPE_KEYS[signal] if isinstance(group, dict) else ():
+                scopes = field(group, *keys)
+                problems.append(_shape_problem(scopes, keys[0]))
+                for scope in _listed(scopes):
+                    if isinstance(scope, dict):
+                        problems.append(_shape_problem(field(scope, *_ITEM_KEYS[signal]), _ITEM_KEYS[signal][0]))
+    return sorted({problem for problem in problems if problem})
 
 
 def is_otlp_request(value: Any) -> bool:
@@ -225,6 +253,8 @@ class Extractor:
         elif isinstance(value, TraceRequest):
             self._typed_spans(document, value, sink)
         elif is_otlp_request(value):
+            if problems := otlp_shape_problems(value):
+                self.quarantine(sink, document.line, "; ".join(problems), document.raw, "otlp")
             self._otlp_spans(document, value, sink)
             self._otlp_logs(document, value, sink)
         elif isinstance(value, dict):
