@@ -44,6 +44,13 @@ def _node_at(node: yaml.Node, loc: tuple[Any, ...]) -> yaml.Node:
     return node
 
 
+def line_of(path: Path | str, loc: tuple[Any, ...]) -> int:
+    """The line of ``loc`` (keys and list positions) in a YAML file that has loaded: for problems found after
+    validation, so that they name the line too."""
+    root = yaml.compose(Path(path).read_text(encoding="utf-8"))
+    return _node_at(root, loc).start_mark.line + 1 if root is not None else 1
+
+
 def load_config(path: Path | str, model: type[ModelT]) -> ModelT:
     """Parse and validate one YAML file; raises :class:`ConfigError` naming the offending line."""
     path = Path(path)

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from eval_pipelines.config import ConfigError, configured_path, load_config
+from eval_pipelines.config import ConfigError, configured_path, line_of, load_config
 from eval_pipelines.judge.rubrics import Rubric
 
 JUDGE_ENV_VAR = "EVAL_PIPELINES_JUDGE"
@@ -65,9 +65,11 @@ def load_judge_settings(path: Path | None = None, rubrics: dict[str, Rubric] | N
     settings = load_config(path, JudgeSettings)
     unknown = sorted(set(settings.rubrics) - set(rubrics or settings.rubrics))
     if unknown:
-        raise ConfigError(f"{path}: rubrics: unknown rubric(s) {unknown}; known: {sorted(rubrics or {})}")
+        raise ConfigError("\n".join(f"{path}:{line_of(path, ('rubrics', name))}: rubrics.{name}: unknown rubric; "
+                                     f"known: {sorted(rubrics or {})}" for name in unknown))
     pairwise = sorted(name for name in settings.rubrics if rubrics and rubrics[name].kind == "pairwise")
     if pairwise:
-        raise ConfigError(f"{path}: rubrics: {pairwise} compare two answers; production requests have one "
-                          "(pairwise rubrics are for calibration and offline comparisons)")
+        raise ConfigError("\n".join(
+            f"{path}:{line_of(path, ('rubrics', name))}: rubrics.{name}: compares two answers; production "
+            "requests have one (pairwise rubrics are for calibration and offline comparisons)" for name in pairwise))
     return settings

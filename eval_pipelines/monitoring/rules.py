@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from eval_pipelines.config import ConfigError, configured_path, load_config
+from eval_pipelines.config import ConfigError, configured_path, line_of, load_config
 from eval_pipelines.monitoring.intervals import wilson
 
 ALERT_RULES_ENV_VAR = "EVAL_PIPELINES_ALERT_RULES"
@@ -155,10 +155,12 @@ def load_alert_config(path: Path | None = None, known_slis: set[str] | None = No
     path = path or configured_path(ALERT_RULES_ENV_VAR, "alert_rules.yaml")
     config = load_config(path, AlertConfig)
     if known_slis is not None:
-        unknown = sorted({rule.sli for rule in config.rules} - known_slis)
-        unknown = [sli for sli in unknown if not sli.startswith(("judge_pass_rate_", *DAILY_SLI_TABLES))]
+        unknown = [(position, rule.sli) for position, rule in enumerate(config.rules) if rule.sli not in known_slis
+                   and not rule.sli.startswith(("judge_pass_rate_", *DAILY_SLI_TABLES))]
         if unknown:
-            raise ConfigError(f"{path}: rules: unknown SLI(s) {unknown}; known: {sorted(known_slis)}")
+            raise ConfigError("\n".join(
+                f"{path}:{line_of(path, ('rules', position, 'sli'))}: rules.{position}.sli: unknown SLI {sli!r}; "
+                f"known: {sorted(known_slis)}" for position, sli in unknown))
     return config
 
 

@@ -145,7 +145,8 @@ def write_rules(tmp_path, data) -> object:
     ({"rules": [{"name": "r", "sli": "refusal_rate", "condition": {"threshold": 0.1},
                  "windows": {"short": "an hour"}}]}, "rules.0.windows.short: .*write it like 5m, 1h or 2d"),
     ({"rules": [{"name": "r", "sli": "refusal_rate", "condition": {"threshold": 0.1}}] * 2}, "unique"),
-    ({"rules": [{"name": "r", "sli": "happiness", "condition": {"threshold": 0.1}}]}, "unknown SLI"),
+    ({"rules": [{"name": "r", "sli": "happiness", "condition": {"threshold": 0.1}}]},
+     r"rules.yaml:\d+: rules.0.sli: unknown SLI 'happiness'"),
 ])
 def test_a_bad_rule_file_is_a_clear_error(tmp_path, data, message):
     with pytest.raises(ConfigError, match=message) as error:
