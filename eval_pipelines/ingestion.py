@@ -130,7 +130,7 @@ def stage_task(task: StagingTask, folder: Path, landing: Path, settings: Ingesti
     path = landing / task.entry.path
     documents = (iter_documents(path, limit=task.entry.size) if task.end is None
                  else iter_range(path, task.start, task.end, task.lines_before))
-    extractor = Extractor(settings, task.entry.path, ALL_TIME, with_quarantine=True)
+    extractor = Extractor(settings, task.entry.path, ALL_TIME, with_quarantine=True, landed_ns=task.entry.mtime_ns)
     read = 0
     # Parsing allocates millions of short-lived, acyclic dicts: the cyclic collector would only
     # rescan them (about a quarter of the parse time), so it is paused while parsing.

@@ -23,6 +23,8 @@ from eval_pipelines.landing_stores import FolderLanding, LandingFiles, Listed
 from eval_pipelines.parsing.files import iter_documents
 from eval_pipelines.parsing.records import HOUR_NS, Window, document_times
 
+# How far after its file landed a span may start (IngestionSettings.max_future_skew_hours, default).
+DEFAULT_FUTURE_SKEW_NS = 24 * HOUR_NS
 # A file modified this recently may still be being written: the scan waits for it, and ingestion reads a
 # known file only as far as it was indexed.
 QUIET_SECONDS = 2.0
@@ -42,10 +44,12 @@ class LandedFile:
     quarantine_hour: int
     documents: int = 0
     unreadable_documents: int = 0
+    future_skew_ns: int = DEFAULT_FUTURE_SKEW_NS
 
-    def is_current(self, listed: Listed) -> bool:
-        """Same size and modification time as when indexed (a rewrite with new bytes changes both)."""
-        return (self.size, self.mtime_ns) == (listed.size, listed.mtime_ns)
+    def is_current(self, listed: Listed, future_skew_ns: int = DEFAULT_FUTURE_SKEW_NS) -> bool:
+        """Same size and modification time as when indexed (a rewrite with new bytes changes both), read with
+        the same clock-skew allowance."""
+        return (self.size, self.mtime_ns, self.future_skew_ns) == (listed.size, listed.mtime_ns, future_skew_ns)
 
     @property
     def hours_to_build(self) -> tuple[int, ...]:
@@ -93,8 +97,9 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def scan_file(landing: Path, path: Path) -> LandedFile:
-    """Read ``path`` once (streaming) to find the hours of everything dated in it."""
+def scan_file(landing: Path, path: Path, future_skew_ns: int = DEFAULT_FUTURE_SKEW_NS) -> LandedFile:
+    """Read ``path`` once (streaming) to find the hours of everything dated in it, up to ``future_skew_ns``
+    after it landed (later items are quarantined, so their hours are not the file's)."""
     stat = path.stat()
     hours: set[int] = set()
     first = last = None
@@ -104,7 +109,7 @@ def scan_file(landing: Path, path: Path) -> LandedFile:
         if document.error is not None:
             unreadable += 1
             continue
-        for start, end in document_times(document):
+        for start, end in document_times(document, stat.st_mtime_ns + future_skew_ns):
             hours.add(start // HOUR_NS)
             first = start if first is None else min(first, start)
             last = end if last is None else max(last, end)
@@ -113,7 +118,7 @@ def scan_file(landing: Path, path: Path) -> LandedFile:
         path=path.relative_to(landing).as_posix(), size=stat.st_size, mtime_ns=stat.st_mtime_ns,
         sha256=sha256_of(path), hours=tuple(sorted(hours)), first_ns=first, last_ns=last,
         quarantine_hour=min(hours) if hours else landed_hour, documents=documents,
-        unreadable_documents=unreadable,
+        unreadable_documents=unreadable, future_skew_ns=future_skew_ns,
     )
 
 
@@ -148,9 +153,11 @@ class IndexEntries:
 
 
 class LandingIndex:
-    def __init__(self, landing: Path | LandingFiles, index_location: str | Path) -> None:
+    def __init__(self, landing: Path | LandingFiles, index_location: str | Path,
+                 future_skew_ns: int = DEFAULT_FUTURE_SKEW_NS) -> None:
         self.files = FolderLanding(landing) if isinstance(landing, Path) else landing
         self.entries = IndexEntries(index_location)
+        self.future_skew_ns = future_skew_ns
 
     @property
     def landing(self) -> Path:
@@ -167,7 +174,7 @@ class LandingIndex:
         return [self.files.local_path(listed) for listed in self.files.listing()]
 
     def _scan(self, listed: Listed) -> LandedFile:
-        return scan_file(self.landing, self.files.local_path(listed))
+        return scan_file(self.landing, self.files.local_path(listed), self.future_skew_ns)
 
     def _usable(self, listing: list[Listed]) -> tuple[list[Listed], list[tuple[str, str]]]:
         """The files whose names can be stored, and the others with the reason."""
@@ -191,7 +198,8 @@ class LandingIndex:
         for listed in self._usable(self.files.listing())[0]:
             known = self.load(listed.relative)
             recent = self.files.growing and now_ns - listed.mtime_ns < QUIET_SECONDS * 1e9
-            keep = known is not None and (known.is_current(listed) or (recent and listed.size >= known.size))
+            keep = known is not None and (known.is_current(listed, self.future_skew_ns)
+                                          or (recent and listed.size >= known.size))
             if keep:
                 entries.append(known)
                 continue
@@ -221,7 +229,7 @@ class LandingIndex:
                 refresh.waiting.append(listed.relative)
                 continue
             known = self.load(listed.relative)
-            if known and known.is_current(listed):
+            if known and known.is_current(listed, self.future_skew_ns):
                 refresh.unchanged += 1
                 continue
             if self.files.growing and now_ns - listed.mtime_ns < quiet_seconds * 1e9:
@@ -236,7 +244,7 @@ class LandingIndex:
                 continue
             if known is None:
                 refresh.new.append(entry)
-            elif known.sha256 != entry.sha256:
+            elif (known.sha256, known.hours) != (entry.sha256, entry.hours):  # new bytes, or read anew
                 refresh.changed.append((known, entry))
             else:
                 refresh.unchanged += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, field_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, field_validator
 
 from eval_pipelines.config import configured_path, load_config
 
@@ -18,6 +18,8 @@ class IngestionSettings(BaseModel):
     session_id: list[str] = Field(min_length=1)
     user_id: list[str] = Field(min_length=1)
     environment: list[str] = Field(min_length=1)
+    max_future_skew_hours: PositiveFloat = 24.0
+    """How far after its file landed a span may start; later ones are quarantined as clock skew."""
 
     @field_validator("dimensions")
     @classmethod
@@ -29,6 +31,10 @@ class IngestionSettings(BaseModel):
         if empty:
             raise ValueError(f"dimension(s) with no attribute keys: {', '.join(empty)}")
         return value
+
+    @property
+    def future_skew_ns(self) -> int:
+        return int(self.max_future_skew_hours * 3_600_000_000_000)
 
     @property
     def extra_dimensions(self) -> list[str]:

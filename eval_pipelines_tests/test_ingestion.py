@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from eval_pipelines.ingestion import build_hours
+from eval_pipelines.landing import LandingIndex
 from eval_pipelines.parsing.records import HOUR_NS
 from eval_pipelines_tests.builders import (
     T0,
@@ -387,3 +388,23 @@ def test_json_of_no_known_shape_is_quarantined_and_the_next_line_read(home, inde
     built = build(index, settings, prices, con)[HOUR]
     assert built.traces.column("span_id").to_pylist() == [LLM]
     assert [(q["source_line"], q["reason"]) for q in built.quarantine.to_pylist()] == [(1, reason)]
+
+
+def test_a_span_dated_far_after_its_file_landed_is_quarantined_not_left_waiting(home, index, settings, prices, con):
+    path = write_lines(home.landing / "skewed.jsonl",
+                       traces_request(span(LLM, start_s=60, attributes=latest_llm_attributes())),
+                       traces_request(span("cc" * 8, start_s=30, attributes=latest_llm_attributes())))
+    landed = T0 / 1e9 - 3 * 24 * 3600  # the file's clock is three days behind the spans' (or the spans' ahead)
+    os.utime(path, (landed, landed))
+    index.refresh()
+    (entry,) = index.current_entries()
+    assert entry.hours == () and entry.quarantine_hour == int(landed * 1e9) // HOUR_NS, "no future hour to wait for"
+    built = build(index, settings, prices, con, entry.quarantine_hour, entry.quarantine_hour)[entry.quarantine_hour]
+    reasons = [q["reason"] for q in built.quarantine.to_pylist()]
+    assert len(reasons) == 2 and all("after its file landed (more than max_future_skew_hours = 24)" in r
+                                     for r in reasons)
+    relaxed = settings.model_copy(update={"max_future_skew_hours": 24 * 7})
+    reindexed = LandingIndex(home.landing, home.landing_index, relaxed.future_skew_ns)
+    (old, new), = reindexed.refresh().changed  # the same bytes, read again: the hours they hold now are requested
+    assert (old.hours, new.hours) == ((), (HOUR,))
+    assert build(reindexed, relaxed, prices, con)[HOUR].traces.num_rows == 2

@@ -52,11 +52,10 @@ class LakeResource(dg.ConfigurableResource):
             raise dg.Failure(f"{table} partition {key} has not been materialized; materialize {table} first")
         return data
 
-    @property
-    def landing_index(self) -> LandingIndex:
+    def landing_index(self, settings: IngestionSettings) -> LandingIndex:
         layout = self.layout
         return LandingIndex(landing_files(layout.landing_location, layout.landing_mirror),
-                            layout.landing_index_location)
+                            layout.landing_index_location, settings.future_skew_ns)
 
 
 class IngestionConfigResource(dg.ConfigurableResource):

@@ -29,7 +29,7 @@ from eval_pipelines.defs.partitions import (
     hours_of,
     range_tags,
 )
-from eval_pipelines.defs.resources import JudgeResource, LakeResource, ReviewConfigResource
+from eval_pipelines.defs.resources import IngestionConfigResource, JudgeResource, LakeResource, ReviewConfigResource
 from eval_pipelines.judge.run import judge_version
 from eval_pipelines.landing import QUIET_SECONDS
 from eval_pipelines.parsing.records import HOUR_NS
@@ -88,8 +88,10 @@ def _busy_hours(instance: dg.DagsterInstance) -> set[int]:
                 "still writing waits for it, "
                 "and the files that arrived meanwhile go into the next run.",
 )
-def landing_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult:
-    refresh = lake.landing_index.refresh(quiet_seconds=QUIET_SECONDS, budget_seconds=SCAN_BUDGET_SECONDS)
+def landing_sensor(context: dg.SensorEvaluationContext, lake: LakeResource,
+                   ingestion: IngestionConfigResource) -> dg.SensorResult:
+    refresh = lake.landing_index(ingestion.settings()).refresh(quiet_seconds=QUIET_SECONDS,
+                                                                budget_seconds=SCAN_BUDGET_SECONDS)
     wanted = _load_pending(context.cursor)
     for hour, hashes in refresh.hours_to_build().items():
         wanted.setdefault(hour, set()).update(hashes)

@@ -160,8 +160,15 @@ def _dated_spans(times: Iterable[tuple[int | None, int | None]]) -> Iterator[tup
             yield start, max(end or start, start)
 
 
-def document_times(document: Document) -> Iterator[tuple[int, int]]:
-    """(start, end) of every dated item of a document: the same reading the extractor does."""
+def document_times(document: Document, latest_ns: int | None = None) -> Iterator[tuple[int, int]]:
+    """(start, end) of every dated item of a document that starts by ``latest_ns``: the same reading the
+    extractor does (it quarantines the later ones)."""
+    for start, end in _document_times(document):
+        if latest_ns is None or start <= latest_ns:
+            yield start, end
+
+
+def _document_times(document: Document) -> Iterator[tuple[int, int]]:
     value = document.value
     if document.error is not None:
         return
@@ -215,8 +222,10 @@ class Extractor:
     """Turns the documents of one source file into staging records for one time window."""
 
     def __init__(self, settings: IngestionSettings, source_file: str, window: Window,
-                 with_quarantine: bool) -> None:
+                 with_quarantine: bool, landed_ns: int | None = None) -> None:
         self.settings = settings
+        self.landed_ns = landed_ns
+        self.latest_ns = None if landed_ns is None else landed_ns + settings.future_skew_ns
         self.lookups = conv.Lookups(settings.lookup_keys())
         self.environment = conv.Lookups({"environment": settings.environment})
         self._plans = conv.ByKeySet(self._span_plan)
@@ -259,6 +268,8 @@ class Extractor:
             self._otlp_logs(document, value, sink)
         elif isinstance(value, dict):
             record = plain_record(value, self.settings, LAKE_START_NS)
+            if isinstance(record, dict) and (late := self._too_late(record["start_ns"])):
+                record = f"record {late}"
             if isinstance(record, str):
                 self.quarantine(sink, document.line, record, document.raw, PLAIN_FORMAT)
             else:
@@ -281,6 +292,12 @@ class Extractor:
             self.quarantine(sink, document.line, record, document.raw, "feedback")
         elif self.window.contains(record["time_ns"]):
             sink.add("feedback", {**record, "source_file": self.source_file, "source_line": document.line})
+
+    def _too_late(self, start_ns: int) -> str | None:
+        if self.latest_ns is None or self.landed_ns is None or start_ns <= self.latest_ns:
+            return None
+        return (f"starts {(start_ns - self.landed_ns) / HOUR_NS:,.1f} h after its file landed (more than "
+                f"max_future_skew_hours = {self.settings.max_future_skew_hours:g}): clock skew?")
 
     def _add_llm_call(self, sink: RecordSink, llm: dict[str, Any]) -> None:
         """An LLM call is an ``llm`` row when it starts in the window; when it only overlaps the window,
@@ -320,7 +337,8 @@ class Extractor:
                    "span without a valid traceId" if trace_id is None else
                    "span without a valid startTimeUnixNano" if not start else
                    "span starts before the lake's first hour (2025-01-01T00:00Z): clock skew?"
-                   if start < LAKE_START_NS else None)
+                   if start < LAKE_START_NS else
+                   f"span {late}" if (late := self._too_late(start)) else None)
         if problem:
             self.quarantine(sink, document.line, problem, span.raw(), "otlp")
             return

@@ -20,7 +20,8 @@ def settled(path):
 
 
 def tick(resources, instance, cursor=None):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"lake": resources["lake"]})
+    context = dg.build_sensor_context(instance=instance, cursor=cursor,
+                                      resources={"lake": resources["lake"], "ingestion": resources["ingestion"]})
     result = landing_sensor(context)
     return result, sorted(key for request in result.run_requests or [] for key in hours_of(request))
 

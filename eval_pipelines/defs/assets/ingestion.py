@@ -30,8 +30,9 @@ def trace_ingestion(context: dg.AssetExecutionContext, lake: LakeResource, duckd
     keys = context.partition_keys
     stats = WindowStats()
     store = lake.lake
+    settings = ingestion.settings()
     with duckdb.get_connection() as con:
-        for built in build_hours(lake.landing_index, hour_index(keys[0]), hour_index(keys[-1]), ingestion.settings(),
+        for built in build_hours(lake.landing_index(settings), hour_index(keys[0]), hour_index(keys[-1]), settings,
                                  ingestion.price_table(), con, cache=lake.layout.staging, progress=context.log.info,
                                  stats=stats, previous=lambda hour: store.read_partition("traces", "hour",
                                                                                          hour_key(hour))):
