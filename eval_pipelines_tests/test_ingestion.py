@@ -368,7 +368,7 @@ def test_one_span_id_in_two_traces_keeps_one_and_quarantines_the_other_naming_bo
     (conflict,) = built.quarantine.to_pylist()  # the copy re-sent in a-again.jsonl is no conflict
     assert row["trace_id"] == "aa" * 16, "the version that ends last is kept"
     assert (conflict["source_file"], conflict["source_line"]) == ("b.jsonl", 1)
-    assert conflict["reason"].startswith(f"span id {LLM} is also a different span (trace {'aa' * 16}")
+    assert conflict["reason"].startswith(f"span id conflict: {LLM} is also a different span (trace {'aa' * 16}")
     assert conflict["reason"].endswith("at a-again.jsonl:1, the version kept")
 
 

@@ -245,7 +245,7 @@ WITH versions AS (
     QUALIFY row_number() OVER (PARTITION BY span_id ORDER BY end_ns DESC, source_file, source_line) = 1
 )
 SELECT v.start_ns // $hour_ns AS hour_index, v.source_file, v.source_line,
-       'span id ' || v.span_id || ' is also a different span (trace ' || k.trace_id || ', start '
+       'span id conflict: ' || v.span_id || ' is also a different span (trace ' || k.trace_id || ', start '
            || k.start_ns || ' ns) at ' || k.source_file || ':' || k.source_line || ', the version kept' AS reason,
        to_json({'span_id': v.span_id, 'trace_id': v.trace_id, 'parent_span_id': v.parent_span_id,
                 'start_ns': v.start_ns, 'end_ns': v.end_ns})::VARCHAR AS raw,

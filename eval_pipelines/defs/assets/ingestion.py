@@ -8,6 +8,7 @@ from eval_pipelines.defs.metadata import hourly_table_spec
 from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, hour_index, hour_key
 from eval_pipelines.defs.resources import IngestionConfigResource, LakeResource
 from eval_pipelines.ingestion import HourBuild, WindowStats, arrival_lag, build_hours
+from eval_pipelines.markdown import markdown_cell
 from eval_pipelines.schemas import FEEDBACK_EVENTS, TRACE_QUARANTINE, TRACES
 
 traces_spec = hourly_table_spec(
@@ -83,5 +84,6 @@ def _reason_table(quarantine) -> str:
         short = reason.split(":")[0]
         counts[short] = counts.get(short, 0) + 1
     lines = ["| reason | lines |", "|---|---|"]
-    lines += [f"| {reason} | {count} |" for reason, count in sorted(counts.items(), key=lambda kv: -kv[1])]
+    lines += [f"| {markdown_cell(reason)} | {count} |"
+              for reason, count in sorted(counts.items(), key=lambda kv: -kv[1])]
     return "\n".join(lines)

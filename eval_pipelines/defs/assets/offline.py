@@ -97,7 +97,7 @@ def offline_evaluation(context: dg.AssetExecutionContext, lake: LakeResource, du
 def _rates_markdown(rates: list[dict]) -> str:
     lines = ["| source | model | prompt version | metric | pass rate | n |", "|---|---|---|---|---:|---:|"]
     lines += [f"| {markdown_cell(r['source'])} | {markdown_cell(r['model'])} | {markdown_cell(r['prompt_version'])} | "
-              f"{r['metric']} | {r['rate']:.1%} | {r['n']:.0f} |" for r in rates[:200]]
+              f"{markdown_cell(r['metric'])} | {r['rate']:.1%} | {r['n']:.0f} |" for r in rates[:200]]
     return "\n".join(lines)
 
 
@@ -142,7 +142,7 @@ def _gaps_markdown(rows: list[dict]) -> str:
         return "No version was scored both offline and online this day."
     lines = ["| metric | prompt version | model | offline source | online | offline | gap [95%] |",
              "|---|---|---|---|---:|---:|---|"]
-    lines += [f"| {r['metric']} | {markdown_cell(r['prompt_version'])} | {markdown_cell(r['model'])} | "
+    lines += [f"| {markdown_cell(r['metric'])} | {markdown_cell(r['prompt_version'])} | {markdown_cell(r['model'])} | "
               f"{markdown_cell(r['offline_source'])} | {r['online_rate']:.1%} (n={r['online_n']}) | "
               f"{r['offline_rate']:.1%} (n={r['offline_n']}) | {r['gap']:+.1%} [{r['gap_low']:+.1%}, "
               f"{r['gap_high']:+.1%}] |" for r in rows[:100]]
