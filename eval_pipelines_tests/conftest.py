@@ -7,6 +7,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 import eval_pipelines
 from eval_pipelines.home import HOME_ENV_VAR, Home
@@ -14,6 +16,11 @@ from eval_pipelines.lake import Lake
 from eval_pipelines.landing import LandingIndex
 from eval_pipelines.settings import load_ingestion_settings, load_price_table
 from eval_pipelines_tests.servers import S3Server
+
+# The fuzz tests: a minute at most by default; `--hypothesis-profile=deep` for a long search.
+_FUZZ = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]}
+hypothesis_settings.register_profile("default", max_examples=40, **_FUZZ)
+hypothesis_settings.register_profile("deep", max_examples=2000, **_FUZZ)
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")

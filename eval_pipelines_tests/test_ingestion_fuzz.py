@@ -9,7 +9,7 @@ Run more examples with ``pytest eval_pipelines_tests/test_ingestion_fuzz.py --hy
 import json
 
 import duckdb
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from eval_pipelines.ingestion import build_hours
@@ -20,11 +20,6 @@ from eval_pipelines_tests.builders import T0, latest_llm_attributes, span, trace
 
 HOUR = T0 // HOUR_NS
 INGESTION, PRICES = load_ingestion_settings(), load_price_table()
-settings.register_profile("default", max_examples=40, deadline=None,
-                          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-settings.register_profile("deep", max_examples=2000, deadline=None,
-                          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-settings.load_profile("default")
 
 
 def control_line(number: int) -> bytes:
