@@ -82,47 +82,26 @@ _SCOPE_KEYS = {
 _ITEM_KEYS = {"spans": ("spans", "spans"), "logs": ("logRecords", "log_records")}
 
 
-def _listed(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
+def _listed(value: Any, name: str, problems: list[str] | None) -> list[Any]:
+    """``value`` if it is a list, else nothing; with ``problems``, notes why it (or an entry of it) cannot be
+    read."""
+    if isinstance(value, list):
+        if problems is not None and not all(isinstance(entry, dict) for entry in value):
+            problems.append(f"an entry of {name} is not a JSON object")
+        return value
+    if value is not None and problems is not None:
+        problems.append(f"{name} is not a list")
+    return []
 
 
-def _resource_groups(obj: dict[str, Any], signal: str) -> list[Any]:
-    return _listed(field(obj, *_GROUP_KEYS[signal]))
-
-
-def _scope_items(group: dict[str, Any], signal: str) -> Iterator[dict[str, Any]]:
+def _scope_items(group: dict[str, Any], signal: str, problems: list[str] | None) -> Iterator[dict[str, Any]]:
+    item_keys = _ITEM_KEYS[signal]
     for keys in _SCOPE_KEYS[signal]:
-        for scope in _listed(field(group, *keys)):
+        for scope in _listed(field(group, *keys), keys[0], problems):
             if isinstance(scope, dict):
-                for item in _listed(field(scope, *_ITEM_KEYS[signal])):
+                for item in _listed(field(scope, *item_keys), item_keys[0], problems):
                     if isinstance(item, dict):
                         yield item
-
-
-def _shape_problem(value: Any, name: str, of_objects: bool = True) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, list):
-        return f"{name} is not a list"
-    if of_objects and not all(isinstance(entry, dict) for entry in value):
-        return f"an entry of {name} is not a JSON object"
-    return None
-
-
-def otlp_shape_problems(value: dict[str, Any]) -> list[str]:
-    """What in an export request's structure cannot be read (those parts are skipped, the rest is read)."""
-    problems: list[str] = []
-    for signal in ("spans", "logs"):
-        groups = field(value, *_GROUP_KEYS[signal])
-        problems.append(_shape_problem(groups, _GROUP_KEYS[signal][0]))
-        for group in _listed(groups):
-            for keys in _SCOPE_KEYS[signal] if isinstance(group, dict) else ():
-                scopes = field(group, *keys)
-                problems.append(_shape_problem(scopes, keys[0]))
-                for scope in _listed(scopes):
-                    if isinstance(scope, dict):
-                        problems.append(_shape_problem(field(scope, *_ITEM_KEYS[signal]), _ITEM_KEYS[signal][0]))
-    return sorted({problem for problem in problems if problem})
 
 
 def is_otlp_request(value: Any) -> bool:
@@ -130,14 +109,17 @@ def is_otlp_request(value: Any) -> bool:
         k in value for k in ("resourceSpans", "resource_spans", "resourceLogs", "resource_logs"))
 
 
-def otlp_items(value: dict[str, Any], signal: str) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-    """(resource attributes, span or log record) pairs of one OTLP export request."""
-    for group in _resource_groups(value, signal):
+def otlp_items(value: dict[str, Any], signal: str,
+               problems: list[str] | None = None) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(resource attributes, span or log record) pairs of one OTLP export request. The parts whose structure
+    cannot be read are skipped, and with ``problems`` noted there."""
+    keys = _GROUP_KEYS[signal]
+    for group in _listed(field(value, *keys), keys[0], problems):
         if not isinstance(group, dict):
             continue
         resource = group.get("resource") if isinstance(group.get("resource"), dict) else {}
         resource_attrs = attributes(resource.get("attributes"))
-        for item in _scope_items(group, signal):
+        for item in _scope_items(group, signal, problems):
             yield resource_attrs, item
 
 
@@ -262,10 +244,11 @@ class Extractor:
         elif isinstance(value, TraceRequest):
             self._typed_spans(document, value, sink)
         elif is_otlp_request(value):
-            if problems := otlp_shape_problems(value):
-                self.quarantine(sink, document.line, "; ".join(problems), document.raw, "otlp")
-            self._otlp_spans(document, value, sink)
-            self._otlp_logs(document, value, sink)
+            problems: list[str] = []
+            self._otlp_spans(document, value, sink, problems)
+            self._otlp_logs(document, value, sink, problems)
+            if problems:
+                self.quarantine(sink, document.line, "; ".join(sorted(set(problems))), document.raw, "otlp")
         elif isinstance(value, dict):
             record = plain_record(value, self.settings, LAKE_START_NS)
             if isinstance(record, dict) and (late := self._too_late(record["start_ns"])):
@@ -307,8 +290,9 @@ class Extractor:
         elif self.window.overlaps(llm["start_ns"], max(llm["start_ns"], llm["end_ns"])):
             sink.add("tree", {**{name: llm[name] for name in _TREE_FROM_LLM}, "documents": None})
 
-    def _otlp_spans(self, document: Document, value: dict[str, Any], sink: RecordSink) -> None:
-        for resource_attrs, span in otlp_items(value, "spans"):
+    def _otlp_spans(self, document: Document, value: dict[str, Any], sink: RecordSink,
+                    problems: list[str]) -> None:
+        for resource_attrs, span in otlp_items(value, "spans", problems):
             start, end = span_times(span)
             events = [(str(e.get("name", "")), to_int(field(e, "timeUnixNano", "time_unix_nano")),
                        attributes(e.get("attributes"))) for e in span.get("events") or [] if isinstance(e, dict)]
@@ -393,8 +377,9 @@ class Extractor:
                               _first_value(self.environment.values(resource_attrs)))
         return self._resource[1:]
 
-    def _otlp_logs(self, document: Document, value: dict[str, Any], sink: RecordSink) -> None:
-        for seq, (_, record) in enumerate(otlp_items(value, "logs")):
+    def _otlp_logs(self, document: Document, value: dict[str, Any], sink: RecordSink,
+                   problems: list[str]) -> None:
+        for seq, (_, record) in enumerate(otlp_items(value, "logs", problems)):
             attrs = attributes(record.get("attributes"))
             name = field(record, "eventName", "event_name") or attrs.get("event.name")
             if name == FEEDBACK_EVENT:
