@@ -99,24 +99,21 @@ def accept(signal: str, encoding: str, body: bytes) -> Accepted:
 _ZERO_TRACE_ID, _ZERO_SPAN_ID = bytes(16), bytes(8)
 
 
-def _protobuf_span_ok(span: Any) -> bool:
+def _protobuf_span_problem(span: Any) -> str | None:
     trace_id, span_id = span.trace_id, span.span_id
-    return len(trace_id) == 16 and len(span_id) == 8 and trace_id != _ZERO_TRACE_ID and span_id != _ZERO_SPAN_ID
-
-
-def _protobuf_log_record_ok(record: Any) -> bool:
-    return len(record.trace_id) in (0, 16) and len(record.span_id) in (0, 8)
-
-
-def _protobuf_item_problem(signal: Signal, item: Any) -> str | None:
-    """Why an item the fast checks refused is rejected."""
-    if signal.name == "traces":
-        if len(item.trace_id) != 16 or item.trace_id == _ZERO_TRACE_ID:
-            return "a span's trace id is not 16 bytes (or is all zero)"
+    if len(trace_id) != 16 or trace_id == _ZERO_TRACE_ID:  # bytes compared in C: this runs for every span
+        return "a span's trace id is not 16 bytes (or is all zero)"
+    if len(span_id) != 8 or span_id == _ZERO_SPAN_ID:
         return "a span's span id is not 8 bytes (or is all zero)"
-    if len(item.trace_id) not in (0, 16):
+    return None
+
+
+def _protobuf_log_record_problem(record: Any) -> str | None:
+    if len(record.trace_id) not in (0, 16):
         return "a log record's trace id is not 16 bytes"
-    return "a log record's span id is not 8 bytes"
+    if len(record.span_id) not in (0, 8):
+        return "a log record's span id is not 8 bytes"
+    return None
 
 
 def _accept_protobuf(signal: Signal, kind: PayloadKind, body: bytes) -> Accepted:
@@ -124,27 +121,28 @@ def _accept_protobuf(signal: Signal, kind: PayloadKind, body: bytes) -> Accepted
         message = signal.request.FromString(body)
     except (DecodeError, RecursionError, ValueError) as error:
         raise BadPayload(f"the body is not a protobuf {signal.request.__name__}: {error}") from None
-    ok = _protobuf_span_ok if signal.name == "traces" else _protobuf_log_record_ok
+    problem_of = _protobuf_span_problem if signal.name == "traces" else _protobuf_log_record_problem
     items = rejected = 0
     reasons: set[str] = set()
     for group in getattr(message, signal.groups):
         for scope in getattr(group, signal.scopes):
             entries = getattr(scope, signal.items)
+            problems = list(map(problem_of, entries))
             items += len(entries)
-            if all(map(ok, entries)):
-                continue
-            kept = [item for item in entries if ok(item)]
-            reasons.update(_protobuf_item_problem(signal, item) for item in entries if not ok(item))
-            rejected += len(entries) - len(kept)
-            del entries[:]
-            entries.extend(kept)
+            if any(problems):
+                kept = [item for item, problem in zip(entries, problems, strict=True) if problem is None]
+                reasons.update(problem for problem in problems if problem)
+                rejected += len(entries) - len(kept)
+                del entries[:]
+                entries.extend(kept)
     payload = message.SerializeToString() if rejected else body
     return Accepted(kind, payload, items - rejected, rejected, "; ".join(sorted(reasons)))
 
 
-def _json_list(parent: dict[str, Any], camel: str, where: str) -> list[Any]:
-    snake = re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), camel)
-    value = parent.get(camel, parent.get(snake, []))
+def _json_list(parent: dict[str, Any], signal: Signal, field: str, where: str) -> list[Any]:
+    """The list under the OTLP/JSON key of ``field`` (or its protobuf name, which some writers use)."""
+    camel = signal.json_key(field)
+    value = parent.get(camel, parent.get(getattr(signal, field), []))
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(entry, dict) for entry in value):
@@ -174,9 +172,9 @@ def _accept_json(signal: Signal, kind: PayloadKind, body: bytes) -> Accepted:
     items = rejected = 0
     reasons: set[str] = set()
     groups_key, scopes_key, items_key = (signal.json_key(field) for field in ("groups", "scopes", "items"))
-    for g, group in enumerate(_json_list(value, groups_key, "request")):
-        for s, scope in enumerate(_json_list(group, scopes_key, f"{groups_key}[{g}]")):
-            entries = _json_list(scope, items_key, f"{groups_key}[{g}].{scopes_key}[{s}]")
+    for g, group in enumerate(_json_list(value, signal, "groups", "request")):
+        for s, scope in enumerate(_json_list(group, signal, "scopes", f"{groups_key}[{g}]")):
+            entries = _json_list(scope, signal, "items", f"{groups_key}[{g}].{scopes_key}[{s}]")
             problems = [_json_item_problem(signal, item) for item in entries]
             items += len(entries)
             if any(problems):
