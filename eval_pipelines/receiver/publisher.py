@@ -21,7 +21,7 @@ import fsspec
 
 from eval_pipelines.home import is_object_store
 from eval_pipelines.receiver.convert import landing_line
-from eval_pipelines.receiver.spool import Segment, read_frames
+from eval_pipelines.receiver.spool import Segment, fsync_folder, read_frames
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 1.0
@@ -47,11 +47,7 @@ def _write_into_folder(frames: list, target: Path) -> None:
     temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     _write_durably(frames, temporary)
     os.replace(temporary, target)
-    descriptor = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    fsync_folder(target.parent)
 
 
 def _upload(frames: list, segment: Segment, url: str) -> None:

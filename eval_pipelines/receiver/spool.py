@@ -70,7 +70,8 @@ class Segment:
         return self.path.name.removesuffix(_READY)
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
+    """Make a rename or a new file in ``folder`` durable."""
     descriptor = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(descriptor)
@@ -118,7 +119,7 @@ def adopt_orphans(root: Path) -> list[AdoptedFolder]:
         for segment in sorted(folder.glob(f"*{_OPEN}")):
             os.truncate(segment, whole_frames_size(segment))
             os.replace(segment, segment.with_suffix(_READY))
-        _fsync_folder(folder)
+        fsync_folder(folder)
         orphan = AdoptedFolder(folder, descriptor, [Segment(path) for path in sorted(folder.glob(f"*{_READY}"))])
         if orphan.segments:
             adopted.append(orphan)
@@ -287,6 +288,6 @@ class Spool:
         os.close(self._descriptor)
         ready = self._segment.with_suffix(_READY)
         os.replace(self._segment, ready)
-        _fsync_folder(self.folder)
+        fsync_folder(self.folder)
         self._segment = None
         self._on_sealed(Segment(ready))
