@@ -36,11 +36,13 @@ T = TypeVar("T")
 # Dimensions resolve up the tree: the walk goes from each LLM call to its parent, its parent's parent…,
 # filling each value still missing from the next span up (so the nearest wins), and stops once all
 # are found. Every value found on the walk for a name is that nearest one, so max() picks it.
+# Which version of a span id an hour keeps: the one that ends last (a span exported again once it ended).
+_KEPT_VERSION = "QUALIFY row_number() OVER (PARTITION BY span_id ORDER BY end_ns DESC, source_file, source_line) = 1"
 _ASSEMBLE_SQL = """
 CREATE OR REPLACE TEMP TABLE llm_keys AS
 SELECT span_id, trace_id, parent_span_id, start_ns, lookups, filename, file_row_number
 FROM read_parquet($llm, filename = true, file_row_number = true)
-QUALIFY row_number() OVER (PARTITION BY span_id ORDER BY end_ns DESC, source_file, source_line) = 1;
+{kept_version};
 
 CREATE OR REPLACE TEMP TABLE tree_rows AS
 SELECT * FROM (
@@ -235,20 +237,20 @@ class StagedFolders:
 
 
 # Two LLM spans with one span id but a different trace, parent or start are two spans, not one re-sent: the
-# version kept (the same choice as llm_keys above) stays, and each other one is quarantined with both sources.
-_CONFLICTS_SQL = """
+# version kept (the same choice as llm_keys) stays, and each other one is quarantined with both sources.
+_CONFLICTS_SQL = f"""
 WITH versions AS (
     SELECT span_id, trace_id, parent_span_id, start_ns, end_ns, source_format, source_file, source_line
     FROM read_parquet($llm)
 ), kept AS (
     SELECT * FROM versions
-    QUALIFY row_number() OVER (PARTITION BY span_id ORDER BY end_ns DESC, source_file, source_line) = 1
+    {_KEPT_VERSION}
 )
 SELECT v.start_ns // $hour_ns AS hour_index, v.source_file, v.source_line,
        'span id conflict: ' || v.span_id || ' is also a different span (trace ' || k.trace_id || ', start '
            || k.start_ns || ' ns) at ' || k.source_file || ':' || k.source_line || ', the version kept' AS reason,
-       to_json({'span_id': v.span_id, 'trace_id': v.trace_id, 'parent_span_id': v.parent_span_id,
-                'start_ns': v.start_ns, 'end_ns': v.end_ns})::VARCHAR AS raw,
+       to_json({{'span_id': v.span_id, 'trace_id': v.trace_id, 'parent_span_id': v.parent_span_id,
+                 'start_ns': v.start_ns, 'end_ns': v.end_ns}})::VARCHAR AS raw,
        CASE WHEN v.source_format = $plain THEN $plain ELSE 'otlp' END AS source_format
 FROM versions v JOIN kept k ON k.span_id = v.span_id
 WHERE v.trace_id IS DISTINCT FROM k.trace_id OR v.parent_span_id IS DISTINCT FROM k.parent_span_id
@@ -309,7 +311,8 @@ def _assembled_hours(con: duckdb.DuckDBPyConnection, staged: StagedFolders, firs
     llm_files = {hour: files for hour, files in all_llm_files.items() if first_hour <= hour <= last_hour}
     if not llm_files:
         return
-    sql = _ASSEMBLE_SQL.format(max_depth=MAX_TREE_DEPTH, hour_ns=HOUR_NS, **_resolution_sql(settings))
+    sql = _ASSEMBLE_SQL.format(max_depth=MAX_TREE_DEPTH, hour_ns=HOUR_NS, kept_version=_KEPT_VERSION,
+                               **_resolution_sql(settings))
     params = {"llm": list(chain.from_iterable(llm_files.values())),
               "all_llm": list(chain.from_iterable(all_llm_files.values())),
               "tree": staged.files("tree"), "event": staged.files("event"),
