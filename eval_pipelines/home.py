@@ -14,8 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import fsspec
-
+from eval_pipelines.landing_stores import is_object_store
 from eval_pipelines.shared_files import SharedFolder
 
 HOME_ENV_VAR = "EVAL_PIPELINES_HOME"
@@ -24,10 +23,6 @@ LANDING_ENV_VAR = "EVAL_PIPELINES_LANDING"
 SHARED_ENV_VAR = "EVAL_PIPELINES_SHARED"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_HOME = PROJECT_ROOT / ".eval_pipelines_home"
-
-
-def is_object_store(url: str) -> bool:
-    return bool(url) and fsspec.utils.get_protocol(url) not in ("file", "local")
 
 
 @dataclass(frozen=True)

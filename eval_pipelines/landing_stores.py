@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import fsspec
-from fsspec.implementations.local import LocalFileSystem
 
 from eval_pipelines.parsing.files import is_landing_file
 
@@ -110,9 +109,13 @@ class ObjectStoreFolder:
         return f"{self.root.rstrip('/')}/{relative}"
 
 
+def is_object_store(location: str | Path) -> bool:
+    """An fsspec URL of anything but the local file system."""
+    return bool(str(location)) and fsspec.utils.get_protocol(str(location)) not in ("file", "local")
+
+
 def landing_files(location: str | Path, mirror: Path) -> LandingFiles:
     """The landing files at ``location``: a folder, or an fsspec URL read through the folder ``mirror``."""
-    fs, _ = fsspec.core.url_to_fs(str(location))
-    if isinstance(fs, LocalFileSystem):
-        return FolderLanding(Path(location))
-    return ObjectStoreFolder(str(location), mirror, is_landing_file)
+    if is_object_store(location):
+        return ObjectStoreFolder(str(location), mirror, is_landing_file)
+    return FolderLanding(Path(location))

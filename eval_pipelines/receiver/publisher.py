@@ -19,7 +19,7 @@ from pathlib import Path
 
 import fsspec
 
-from eval_pipelines.home import is_object_store
+from eval_pipelines.landing_stores import is_object_store
 from eval_pipelines.receiver.convert import landing_line
 from eval_pipelines.receiver.spool import Segment, fsync_folder, read_frames
 
