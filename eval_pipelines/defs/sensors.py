@@ -85,8 +85,7 @@ def _busy_hours(instance: dg.DagsterInstance) -> set[int]:
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Watches the landing files (<home>/landing, or EVAL_PIPELINES_LANDING) for new or changed ones "
                 "and requests the hours they hold (consecutive hours in one run, a day at most); an hour a run is "
-                "still writing waits for it, "
-                "and the files that arrived meanwhile go into the next run.",
+                "still writing waits for it, and the files that arrived meanwhile go into the next run.",
 )
 def landing_sensor(context: dg.SensorEvaluationContext, lake: LakeResource,
                    ingestion: IngestionConfigResource) -> dg.SensorResult:
