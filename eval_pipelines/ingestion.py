@@ -41,7 +41,7 @@ from eval_pipelines.settings import IngestionSettings, PriceTable
 CHUNK_BYTES = 32 * 1024 * 1024
 PARALLEL_BYTES = 64 * 1024 * 1024
 # What staging writes: a cached folder of another format is staged again, never read.
-STAGING_FORMAT = "1"
+STAGING_FORMAT = "2"
 # A cached folder no build has used for this long is removed (a rebuild of an older hour stages again).
 STAGING_RETENTION_SECONDS = 2 * 24 * 3600
 # Staging reads every record of a file, whatever the hours being built: the cache serves every later build.

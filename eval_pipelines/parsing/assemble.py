@@ -94,7 +94,7 @@ LEFT JOIN span_events e ON e.trace_id = k.trace_id AND e.span_id = k.span_id;
 _HOUR_SQL = """
 SELECT l.span_id, l.trace_id, l.parent_span_id, j.session_id, j.user_id,
        l.start_ns // 1000 AS start_us, l.end_ns // 1000 AS end_us,
-       (l.end_ns - l.start_ns) / 1e6 AS duration_ms,
+       CASE WHEN l.end_ns >= l.start_ns THEN (l.end_ns - l.start_ns) / 1e6 END AS duration_ms,
        l.service_name, l.environment, l.operation, l.provider, l.request_model, l.response_model,
        l.response_id, j.prompt_version, j.route, j.dimensions,
        l.input_messages, l.output_messages, l.input_text, l.output_text, l.system_instructions,
@@ -236,25 +236,33 @@ class StagedFolders:
         return by_hour
 
 
-# Two LLM spans with one span id but a different trace, parent or start are two spans, not one re-sent: the
-# version kept (the same choice as llm_keys) stays, and each other one is quarantined with both sources.
+# Two LLM spans with one span id but a different trace, parent or start are two spans, not one re-sent; one
+# sent again with other content (anything a stored row holds) is no copy either. The version kept (the same
+# choice as llm_keys) stays, and each other one is quarantined with both sources.
+_STORED_CONTENT = ("end_ns", "service_name", "environment", "operation", "provider", "request_model",
+                   "response_model", "response_id", "input_messages", "output_messages", "system_instructions",
+                   "tool_calls", "finish_reasons", "input_tokens", "output_tokens", "status_code", "error_type",
+                   "request_params", "attributes", "lookups")
+_SAME_IDENTITY = ("(v.trace_id IS NOT DISTINCT FROM k.trace_id AND v.parent_span_id IS NOT DISTINCT FROM "
+                  "k.parent_span_id AND v.start_ns = k.start_ns)")
 _CONFLICTS_SQL = f"""
 WITH versions AS (
-    SELECT span_id, trace_id, parent_span_id, start_ns, end_ns, source_format, source_file, source_line
+    SELECT span_id, trace_id, parent_span_id, start_ns, end_ns, source_format, source_file, source_line,
+           hash({", ".join(_STORED_CONTENT)}) AS content
     FROM read_parquet($llm)
 ), kept AS (
     SELECT * FROM versions
     {_KEPT_VERSION}
 )
 SELECT v.start_ns // $hour_ns AS hour_index, v.source_file, v.source_line,
-       'span id conflict: ' || v.span_id || ' is also a different span (trace ' || k.trace_id || ', start '
-           || k.start_ns || ' ns) at ' || k.source_file || ':' || k.source_line || ', the version kept' AS reason,
+       'span id conflict: ' || v.span_id || CASE WHEN {_SAME_IDENTITY} THEN ' was sent again with other content'
+           ELSE ' is also a different span (trace ' || k.trace_id || ', start ' || k.start_ns || ' ns)' END
+           || ' at ' || k.source_file || ':' || k.source_line || ', the version kept' AS reason,
        to_json({{'span_id': v.span_id, 'trace_id': v.trace_id, 'parent_span_id': v.parent_span_id,
                  'start_ns': v.start_ns, 'end_ns': v.end_ns}})::VARCHAR AS raw,
        CASE WHEN v.source_format = $plain THEN $plain ELSE 'otlp' END AS source_format
 FROM versions v JOIN kept k ON k.span_id = v.span_id
-WHERE v.trace_id IS DISTINCT FROM k.trace_id OR v.parent_span_id IS DISTINCT FROM k.parent_span_id
-   OR v.start_ns <> k.start_ns
+WHERE NOT {_SAME_IDENTITY} OR v.content <> k.content
 ORDER BY v.source_file, v.source_line
 """
 

@@ -6,8 +6,10 @@ single pretty-printed document (not JSON lines) is read whole, up to ``WHOLE_DOC
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import io
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ from eval_pipelines.parsing.otlp_typed import decode_trace_request
 LANDING_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
 WHOLE_DOCUMENT_LIMIT = 256 * 1024 * 1024
 RAW_TEXT_LIMIT = 2000
+REPLACED_TEXT_WARNING = "invalid UTF-8 bytes or lone surrogates replaced with U+FFFD"
 
 
 def is_landing_file(path: Path) -> bool:
@@ -40,7 +43,7 @@ class Document:
     value: Any
     error: str | None
     raw: bytes
-    replaced_invalid_utf8: bool = False
+    replaced_invalid_text: bool = False
 
 
 def truncate_raw(raw: bytes | str) -> str:
@@ -52,21 +55,36 @@ def _is_blank(line: bytes) -> bool:
     return not line or line.isspace()  # line.strip() would copy the whole line (megabytes) to tell
 
 
+def _without_byte_order_mark(number: int, line: bytes) -> bytes:
+    """A file's first line without the UTF-8 byte order mark some Windows tools write."""
+    return line[len(codecs.BOM_UTF8):] if number == 1 and line.startswith(codecs.BOM_UTF8) else line
+
+
+def json_value(data: bytes) -> tuple[Any, bool]:
+    """The JSON value of ``data``, and whether invalid UTF-8 bytes or lone surrogate escapes (half an emoji cut by
+    a JavaScript app) had to become U+FFFD for it; raises ``ValueError`` saying why ``data`` is not JSON."""
+    try:
+        return orjson.loads(data), False
+    except orjson.JSONDecodeError as exc:
+        if "utf-8" not in str(exc).lower() and "surrogate" not in str(exc).lower():
+            raise
+        error = exc
+    try:  # Python's decoder keeps lone surrogates; a UTF-16 round trip replaces them
+        text = json.dumps(json.loads(data.decode("utf-8", "replace")), ensure_ascii=False)
+        return orjson.loads(text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")), True
+    except (ValueError, RecursionError):
+        raise error from None
+
+
 def _parse_line(number: int, line: bytes) -> Document:
     request = decode_trace_request(line)
     if request is not None:
         return Document(number, request, None, line)
     try:
-        return Document(number, orjson.loads(line), None, line)
-    except orjson.JSONDecodeError as exc:
-        error = str(exc)
-    if "utf-8" in error.lower() or "surrogate" in error.lower():
-        try:
-            value = orjson.loads(line.decode("utf-8", "replace"))
-        except orjson.JSONDecodeError as exc:
-            return Document(number, None, f"malformed JSON: {exc}", line)
-        return Document(number, value, None, line, replaced_invalid_utf8=True)
-    return Document(number, None, f"malformed JSON: {error}", line)
+        value, replaced = json_value(line)
+    except ValueError as exc:
+        return Document(number, None, f"malformed JSON: {exc}", line)
+    return Document(number, value, None, line, replaced_invalid_text=replaced)
 
 
 def iter_documents(path: Path, limit: int | None = None) -> Iterator[Document]:
@@ -107,6 +125,7 @@ def iter_range(path: Path, start: int, end: int, lines_before: int) -> Iterator[
                 break
             number += 1
             position += len(line)
+            line = _without_byte_order_mark(number, line)
             if not _is_blank(line):
                 yield _parse_line(number, line)
 
@@ -118,6 +137,7 @@ def _iter_stream(path: Path, stream: BinaryIO, limit: int | None) -> Iterator[Do
         if limit is not None and start >= limit:
             break
         start += len(line)
+        line = _without_byte_order_mark(number, line)
         if _is_blank(line):
             continue
         document = _parse_line(number, line)
@@ -132,7 +152,7 @@ def _iter_stream(path: Path, stream: BinaryIO, limit: int | None) -> Iterator[Do
 def _whole_document(path: Path, first_line: Document) -> Iterator[Document]:
     """A pretty-printed ``.json`` file: parse it as one document, or report every line as before."""
     with open_binary(path) as stream:
-        data = stream.read(WHOLE_DOCUMENT_LIMIT + 1)
+        data = _without_byte_order_mark(1, stream.read(WHOLE_DOCUMENT_LIMIT + 1))
     if len(data) <= WHOLE_DOCUMENT_LIMIT:
         try:
             value = orjson.loads(data)

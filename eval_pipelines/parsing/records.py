@@ -24,7 +24,7 @@ from eval_pipelines.parsing.feedback import (
     feedback_time,
     is_feedback_file,
 )
-from eval_pipelines.parsing.files import Document, truncate_raw
+from eval_pipelines.parsing.files import REPLACED_TEXT_WARNING, Document, truncate_raw
 from eval_pipelines.parsing.otlp_typed import (
     Status,
     TraceRequest,
@@ -284,7 +284,10 @@ class Extractor:
 
     def _add_llm_call(self, sink: RecordSink, llm: dict[str, Any]) -> None:
         """An LLM call is an ``llm`` row when it starts in the window; when it only overlaps the window,
-        its ``tree`` row is still needed: calls made under it look up their dimensions through it."""
+        its ``tree`` row is still needed: calls made under it look up their dimensions through it. One that
+        ends before it starts keeps its times as sent, with a warning (its duration is left empty)."""
+        if llm["end_ns"] < llm["start_ns"]:
+            llm["parse_warnings"].append(f"ends {(llm['start_ns'] - llm['end_ns']) / 1e6:,.0f} ms before it starts")
         if self.window.contains(llm["start_ns"]):
             sink.add("llm", llm)
         elif self.window.overlaps(llm["start_ns"], max(llm["start_ns"], llm["end_ns"])):
@@ -359,8 +362,8 @@ class Extractor:
         status_code = "UNSET" if code is None else enum_name(code, STATUS_CODES, "STATUS_CODE_") or "UNSET"
         row["error_type"] = row["error_type"] or conv.error_type_from_events(events) or (
             _text_or_none(span.status_message) if status_code == "ERROR" else None)
-        if document.replaced_invalid_utf8:
-            row["parse_warnings"].append("invalid UTF-8 bytes replaced with U+FFFD")
+        if document.replaced_invalid_text:
+            row["parse_warnings"].append(REPLACED_TEXT_WARNING)
         row.update(
             span_id=span.span_id, trace_id=span.trace_id, parent_span_id=parent, start_ns=span.start, end_ns=end,
             status_code=status_code, service_name=service_name,

@@ -27,6 +27,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from eval_pipelines.parsing.files import REPLACED_TEXT_WARNING, json_value
+
 PROTOBUF, JSON = "protobuf", "json"
 _HEX_ID = {16: re.compile(r"[0-9a-fA-F]{32}"), 8: re.compile(r"[0-9a-fA-F]{16}")}
 
@@ -164,8 +166,8 @@ def _json_item_problem(signal: Signal, item: dict[str, Any]) -> str | None:
 
 def _accept_json(signal: Signal, kind: PayloadKind, body: bytes) -> Accepted:
     try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
+        value, replaced_text = json_value(body)
+    except ValueError as error:
         raise BadPayload(f"the body is not JSON: {error}") from None
     if not isinstance(value, dict):
         raise BadPayload(f"the body is JSON but not an OTLP/JSON {signal.request.__name__} object")
@@ -182,15 +184,17 @@ def _accept_json(signal: Signal, kind: PayloadKind, body: bytes) -> Accepted:
                 reasons.update(problem for problem in problems if problem)
                 rejected += sum(problem is not None for problem in problems)
     # One line per request in the landing file: compact JSON has no raw line breaks.
+    if replaced_text:
+        reasons.add(REPLACED_TEXT_WARNING)
     return Accepted(kind, orjson.dumps(value), items - rejected, rejected, "; ".join(sorted(reasons)))
 
 
 def export_response(signal: str, encoding: str, accepted: Accepted) -> bytes:
     """The ``Export*ServiceResponse`` in the request's encoding, with ``partial_success`` when items were
-    rejected."""
+    rejected or there is a warning (the specification's ``rejected_*`` = 0 with a message)."""
     spec = SIGNALS[signal]
     response = spec.response()
-    if accepted.rejected:
+    if accepted.rejected or accepted.rejection:
         response.partial_success.CopyFrom(spec.partial_success(
             **{spec.rejected_field: accepted.rejected, "error_message": accepted.rejection}))
     return response.SerializeToString() if encoding == PROTOBUF else orjson.dumps(MessageToDict(response))

@@ -16,7 +16,7 @@ def test_lines_truncated_garbage_and_blank(tmp_path):
 def test_invalid_utf8_inside_a_string_is_replaced_not_rejected(tmp_path):
     path = write_lines(tmp_path / "a.jsonl", b'{"text": "caf\xe9 ok"}')
     (document,) = iter_documents(path)
-    assert document.error is None and document.replaced_invalid_utf8
+    assert document.error is None and document.replaced_invalid_text
     assert document.value["text"] == "caf\ufffd ok"
 
 
@@ -60,3 +60,18 @@ def test_byte_ranges_cover_every_line_once_with_file_line_numbers(tmp_path):
         pieces = [(d.line, d.value, d.error is None) for start in range(0, len(data), chunk)
                   for d in iter_range(path, start, min(start + chunk, len(data)), data[:start].count(b"\n"))]
         assert pieces == whole
+
+
+def test_lone_surrogate_escapes_are_replaced_and_pairs_kept(tmp_path):
+    path = write_lines(tmp_path / "a.jsonl", b'{"text": "half \\ud83d, whole \\ud83d\\ude00, low \\ude00"}')
+    (document,) = iter_documents(path)
+    assert document.error is None and document.replaced_invalid_text
+    assert document.value["text"] == "half \ufffd, whole \U0001f600, low \ufffd"
+
+
+def test_a_byte_order_mark_before_the_first_line_is_no_content(tmp_path):
+    (tmp_path / "a.jsonl").write_bytes(b'\xef\xbb\xbf{"x": 1}\n\xef\xbb\xbf{"x": 2}\n')
+    (tmp_path / "b.json").write_bytes(b'\xef\xbb\xbf{\n  "x": 3\n}\n')
+    first, second = iter_documents(tmp_path / "a.jsonl")
+    assert first.value == {"x": 1} and second.error.startswith("malformed JSON"), "only the file's start"
+    assert [d.value for d in iter_documents(tmp_path / "b.json")] == [{"x": 3}]

@@ -7,7 +7,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from eval_pipelines.parsing.otlp_typed import decode_trace_request
 from eval_pipelines.receiver.convert import landing_line
-from eval_pipelines.receiver.payloads import BadPayload, PayloadKind, accept
+from eval_pipelines.receiver.payloads import BadPayload, PayloadKind, accept, export_response
 from eval_pipelines_tests.builders import log_event, logs_request, span, traces_request
 from eval_pipelines_tests.receiver.conftest import as_protobuf, body_of
 
@@ -102,3 +102,15 @@ def _nested_any_value(depth):
 def _request_with_attribute(any_value):
     span_bytes = _field(1, b"\x01" * 16) + _field(2, b"\x02" * 8) + _field(9, _field(1, b"a") + _field(2, any_value))
     return _field(1, _field(2, _field(2, span_bytes)))  # resource_spans{scope_spans{spans}}
+
+
+def test_half_an_emoji_from_a_javascript_app_is_replaced_and_the_sender_told():
+    body = orjson.dumps(traces_request(span("11" * 8, attributes={"text": "cut PLACEHOLDER"}))).replace(
+        b"PLACEHOLDER", b"\\ud83d")
+    accepted = accept("traces", "json", body)
+    assert (accepted.items, accepted.rejected) == (1, 0) and "lone surrogates" in accepted.rejection
+    response = orjson.loads(export_response("traces", "json", accepted))
+    assert response["partialSuccess"]["errorMessage"] == accepted.rejection
+    kept = orjson.loads(landing_line(accepted.kind, accepted.payload))
+    assert kept["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"][0]["value"] == {
+        "stringValue": "cut \ufffd"}
