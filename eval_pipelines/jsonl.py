@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
+from eval_pipelines.parsing.files import json_value
+
 
 def json_objects(text: str) -> Iterator[tuple[int, str, dict[str, Any] | str]]:
-    """(line number, raw line, the JSON object or the reason the line is not one), blank lines skipped."""
-    for number, line in enumerate(text.splitlines(), start=1):
+    """(line number, raw line, the JSON object or the reason the line is not one), blank lines skipped. Lines
+    end at ``\n`` only: U+2028, U+0085 and the other Unicode line separators in a JSON string are content."""
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record, _ = json_value(line.encode("utf-8", "replace"))
         except ValueError:
             yield number, line, "malformed JSON"
             continue

@@ -152,11 +152,55 @@ class IndexEntries:
         os.replace(temporary, target)
 
 
+class HoursJournal:
+    """The hours with new landing content, kept until a reader acknowledges them. A refresh writes its hours here
+    before it saves the index entries that make its files known, and a reader (the landing sensor) acknowledges
+    them by the mark in its cursor: a reader whose result is lost (an evaluation timed out, a daemon restarted)
+    leaves its cursor where it was, and the next one reads the same hours again."""
+
+    def __init__(self, location: str | Path) -> None:
+        self.fs, root = fsspec.core.url_to_fs(str(location))
+        self.root = f"{root.rstrip('/')}/unrequested"
+
+    def append(self, hours: dict[int, set[str]]) -> None:
+        if not hours:
+            return
+        self.fs.makedirs(self.root, exist_ok=True)
+        name = f"{time.time_ns():020d}-{os.getpid()}.json"
+        self.fs.pipe_file(f"{self.root}/{name}", orjson.dumps({str(h): sorted(v) for h, v in hours.items()}))
+
+    def _names(self) -> list[str]:
+        try:
+            return sorted(Path(path).name for path in self.fs.ls(self.root, detail=False))
+        except FileNotFoundError:
+            return []
+
+    def after(self, mark: str | None) -> tuple[dict[int, set[str]], str | None]:
+        """The hours written after ``mark`` (all of them for ``None``), and the mark that acknowledges them."""
+        hours: dict[int, set[str]] = {}
+        names = [name for name in self._names() if mark is None or name > mark]
+        for name in names:
+            try:
+                written = orjson.loads(self.fs.cat_file(f"{self.root}/{name}"))
+            except orjson.JSONDecodeError:  # torn by a crash: its files were not saved, so they are scanned again
+                continue
+            for hour, hashes in written.items():
+                hours.setdefault(int(hour), set()).update(hashes)
+        return hours, names[-1] if names else mark
+
+    def forget_through(self, mark: str | None) -> None:
+        """Drop what ``mark`` acknowledges (read by a reader whose cursor was saved)."""
+        for name in self._names():
+            if mark is not None and name <= mark:
+                self.fs.rm_file(f"{self.root}/{name}")
+
+
 class LandingIndex:
     def __init__(self, landing: Path | LandingFiles, index_location: str | Path,
                  future_skew_ns: int = DEFAULT_FUTURE_SKEW_NS) -> None:
         self.files = FolderLanding(landing) if isinstance(landing, Path) else landing
         self.entries = IndexEntries(index_location)
+        self.journal = HoursJournal(index_location)
         self.future_skew_ns = future_skew_ns
 
     @property
@@ -218,12 +262,13 @@ class LandingIndex:
         return self.landing
 
     def refresh(self, quiet_seconds: float = 0.0, budget_seconds: float | None = None) -> Refresh:
-        """Scan and save new and changed files (by size and mtime). Files written to in the last
-        ``quiet_seconds`` wait; past ``budget_seconds`` the rest waits for the next call."""
+        """Scan and save new and changed files (by size and mtime), their hours written to the journal first.
+        Files written to in the last ``quiet_seconds`` wait; past ``budget_seconds`` the rest waits for the next
+        call."""
         now_ns = time.time_ns()
         deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
         listing, unusable = self._usable(self.files.listing())
-        refresh = Refresh(unusable=unusable)
+        refresh, scanned = Refresh(unusable=unusable), []
         for listed in listing:
             if deadline is not None and time.monotonic() > deadline:
                 refresh.waiting.append(listed.relative)
@@ -248,5 +293,8 @@ class LandingIndex:
                 refresh.changed.append((known, entry))
             else:
                 refresh.unchanged += 1
+            scanned.append(entry)
+        self.journal.append(refresh.hours_to_build())
+        for entry in scanned:
             self.save(entry)
         return refresh

@@ -7,6 +7,7 @@ Run more examples with ``pytest eval_pipelines_tests/test_ingestion_fuzz.py --hy
 """
 
 import json
+from datetime import UTC, datetime
 
 import duckdb
 from hypothesis import given
@@ -98,3 +99,51 @@ def test_hostile_lines_never_fail_the_build_nor_touch_the_control_rows(tmp_path_
     assert all(1 <= q["source_line"] <= len(lines) for q in quarantined)
     assert [b.traces.drop(["ingested_at"]) for b in builds[0].values()] == [
         b.traces.drop(["ingested_at"]) for b in builds[1].values()]
+
+
+def control_feedback(number: int) -> bytes:
+    at = datetime.fromtimestamp(T0 / 1e9 + 60 + number, UTC).isoformat()
+    return json.dumps({"timestamp": at, "response_id": f"resp-{number}", "kind": "rating", "value": 4, "scale": 5,
+                       "comment": f"control comment {number}", "feedback_id": f"fb-control-{number}"}).encode()
+
+
+@st.composite
+def hostile_feedback(draw) -> bytes:
+    base = json.loads(control_feedback(draw(st.integers(min_value=100, max_value=199))))
+    base["feedback_id"] = f"fb-hostile-{draw(st.integers(min_value=0, max_value=10**9))}"
+    kind = draw(st.sampled_from(["retyped", "truncated", "garbage", "deep"]))
+    if kind == "retyped":
+        for name in draw(st.lists(st.sampled_from(sorted(base)), min_size=1, unique=True)):
+            base[name] = draw(JSON_VALUES | st.sampled_from(["9" * 400, "NaN", "-1e309", "\u2028", "x" * 5000]))
+        return json.dumps(base, ensure_ascii=False).encode()
+    if kind == "truncated":
+        text = json.dumps(base).encode()
+        return text[:draw(st.integers(min_value=1, max_value=len(text) - 1))]
+    if kind == "garbage":
+        return draw(st.binary(min_size=1, max_size=200)).replace(b"\n", b" ")
+    depth = draw(st.integers(min_value=50, max_value=3000))
+    return b'{"kind": "comment", "comment": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+@given(hostile=st.lists(hostile_feedback(), min_size=1, max_size=6), controls=st.integers(min_value=1, max_value=4),
+       seed=st.randoms(use_true_random=False))
+def test_hostile_feedback_lines_never_fail_the_build_nor_touch_the_control_feedback(tmp_path_factory, hostile,
+                                                                                   controls, seed):
+    root = tmp_path_factory.mktemp("fuzz")
+    lines = [control_feedback(n) for n in range(controls)] + hostile
+    seed.shuffle(lines)
+    (root / "landing" / "feedback").mkdir(parents=True)
+    (root / "landing" / "feedback" / "survey.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    index = LandingIndex(root / "landing", root / "index")
+    index.refresh()
+    with duckdb.connect() as con:
+        built = list(build_hours(index, HOUR - 1, HOUR + 1, INGESTION, PRICES, con))
+    feedback = {row["feedback_id"]: row for b in built for row in b.feedback.to_pylist()}
+    for number in range(controls):
+        row = feedback[f"fb-control-{number}"]
+        assert (row["comment"], row["score"], row["response_id"]) == (f"control comment {number}", 0.8,
+                                                                      f"resp-{number}")
+    quarantined = [q["source_line"] for b in built for q in b.quarantine.to_pylist()]
+    kept = [row["source_line"] for row in feedback.values()]
+    assert all(1 <= line <= len(lines) for line in quarantined) and set(kept).isdisjoint(quarantined)
+    assert len(kept) + len(quarantined) <= len(lines)

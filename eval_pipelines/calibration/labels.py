@@ -64,14 +64,18 @@ def _text(data: bytes) -> str:
     return data.decode(encoding, errors="replace")
 
 
+def _separator(text: str) -> str:
+    """The separator the header row uses: the one splitting it into the most label columns (``,`` if none does).
+    The header alone decides: values may hold any of the separators, quoted, and line breaks."""
+    header = text.split("\n", 1)[0]
+    return max(",;\t", key=lambda separator: len({name.strip().strip('"') for name in header.split(separator)}
+                                                   & _KNOWN_COLUMNS))
+
+
 def _csv_rows(text: str) -> Iterator[tuple[int, str, dict[str, Any] | str]]:
     """Rows of a CSV in any of the common dialects (``,``, ``;`` or tab between fields); a header with none of
     the label columns makes one quarantine row for the file instead of rows that look unfilled."""
-    try:
-        dialect = csv.Sniffer().sniff(text[:64 * 1024], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    reader = csv.DictReader(io.StringIO(text), delimiter=_separator(text))
     header = {name.strip() for name in reader.fieldnames or [] if name}
     if text.strip() and not header & _KNOWN_COLUMNS:
         yield 1, text[:2000], (f"no label columns in the header (found: {', '.join(sorted(header))[:200] or 'none'}; "

@@ -58,7 +58,7 @@ def item_from_record(record: dict[str, Any]) -> CalibrationItem:
 
 
 def read_items(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
 
 
 def seed_items() -> dict[str, CalibrationItem]:

@@ -47,10 +47,10 @@ def _run_key(key: str, hashes: set[str]) -> str:
     return f"{key}:{digest}"
 
 
-def _load_pending(cursor: str | None) -> dict[int, set[str]]:
-    if not cursor:
-        return {}
-    return {int(hour): set(hashes) for hour, hashes in json.loads(cursor).get("pending", {}).items()}
+def _load_cursor(cursor: str | None) -> tuple[dict[int, set[str]], str | None]:
+    """The hours left waiting by the last tick, and how far it read the index's journal."""
+    state = json.loads(cursor) if cursor else {}
+    return {int(hour): set(hashes) for hour, hashes in state.get("pending", {}).items()}, state.get("journal_through")
 
 
 # The tags the run retries (dagster.yaml run_retries) leave on a failed run: a retry will be made, and its id.
@@ -89,10 +89,12 @@ def _busy_hours(instance: dg.DagsterInstance) -> set[int]:
 )
 def landing_sensor(context: dg.SensorEvaluationContext, lake: LakeResource,
                    ingestion: IngestionConfigResource) -> dg.SensorResult:
-    refresh = lake.landing_index(ingestion.settings()).refresh(quiet_seconds=QUIET_SECONDS,
-                                                                budget_seconds=SCAN_BUDGET_SECONDS)
-    wanted = _load_pending(context.cursor)
-    for hour, hashes in refresh.hours_to_build().items():
+    index = lake.landing_index(ingestion.settings())
+    wanted, journal_through = _load_cursor(context.cursor)
+    index.journal.forget_through(journal_through)  # this cursor was saved: the hours it read are requested
+    refresh = index.refresh(quiet_seconds=QUIET_SECONDS, budget_seconds=SCAN_BUDGET_SECONDS)
+    unrequested, journal_through = index.journal.after(journal_through)
+    for hour, hashes in unrequested.items():
         wanted.setdefault(hour, set()).update(hashes)
     last_hour = time.time_ns() // HOUR_NS
     busy = _busy_hours(context.instance) if wanted else set()
@@ -116,7 +118,8 @@ def landing_sensor(context: dg.SensorEvaluationContext, lake: LakeResource,
     if any(hour > last_hour for hour in waiting):
         context.log.warning(f"{sum(hour > last_hour for hour in waiting)} hour(s) lie in the future (clock skew?); "
                             "they wait in the cursor")
-    cursor = json.dumps({"pending": {str(hour): sorted(hashes) for hour, hashes in waiting.items()}})
+    cursor = json.dumps({"pending": {str(hour): sorted(hashes) for hour, hashes in waiting.items()},
+                         "journal_through": journal_through})
     if not requests:
         reasons = [f"{len(behind)} hour(s) wait for a run in progress"] if behind else []
         if refresh.waiting:

@@ -77,7 +77,7 @@ def latest_version(folder: Path) -> GoldenVersion | None:
 
 def read_version(folder: Path, version: int) -> GoldenVersion:
     path = items_path(folder, version)
-    items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    items = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
     manifest = json.loads(manifest_path(folder, version).read_text(encoding="utf-8"))
     return GoldenVersion(version, items, manifest, path)
 

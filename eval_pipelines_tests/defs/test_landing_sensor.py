@@ -56,10 +56,10 @@ def test_relanding_the_same_file_requests_nothing_new(home, resources, instance)
     path.unlink()
     path.write_bytes(content)
     settled(path)
-    second, keys = tick(resources, instance)
+    second, keys = tick(resources, instance, first.cursor)
     assert keys == [] and second.skip_reason is not None
     copy = settled(write_lines(home.landing / "copy" / "a.jsonl", content.rstrip(b"\n")))
-    third, keys = tick(resources, instance)
+    third, keys = tick(resources, instance, second.cursor)
     assert [r.run_key for r in third.run_requests] == [r.run_key for r in first.run_requests]
     assert copy.exists()
 
@@ -68,7 +68,7 @@ def test_late_file_for_an_hour_already_built_requests_it_again(home, resources, 
     settled(write_lines(home.landing / "a.jsonl", llm_at("01" * 8, 10)))
     first, _ = tick(resources, instance)
     settled(write_lines(home.landing / "b.jsonl", llm_at("02" * 8, 20)))
-    second, keys = tick(resources, instance)
+    second, keys = tick(resources, instance, first.cursor)
     assert keys == [hour_key(HOUR)]
     assert second.run_requests[0].run_key != first.run_requests[0].run_key
 
@@ -120,3 +120,17 @@ def test_an_hour_whose_failed_run_is_about_to_be_retried_waits_for_the_retry(hom
     instance.add_run_tags(failed.run_id, {"dagster/auto_retry_run_id": "its-retry"})  # the retry, made and done
     second, keys = tick(resources, instance, cursor=first.cursor)
     assert keys == [key]
+
+
+def test_a_tick_whose_result_was_lost_requests_the_same_runs_again_and_one_saved_nothing(home, resources, instance):
+    settled(write_lines(home.landing / "a.jsonl", llm_at("01" * 8, 10), llm_at("02" * 8, 3600 + 10)))
+    first, keys = tick(resources, instance)
+    # The evaluation timed out or the daemon restarted before saving the tick: the next one gets the old cursor.
+    # The same run keys again: Dagster starts a run for a sensor's run key once, so nothing is built twice.
+    again, keys_again = tick(resources, instance)
+    assert keys_again == keys == [hour_key(HOUR), hour_key(HOUR + 1)]
+    assert [r.run_key for r in again.run_requests] == [r.run_key for r in first.run_requests]
+    saved, keys_after = tick(resources, instance, again.cursor)
+    assert keys_after == [] and saved.skip_reason is not None
+    settled(write_lines(home.landing / "b.jsonl", llm_at("03" * 8, 20)))
+    assert tick(resources, instance, saved.cursor)[1] == [hour_key(HOUR)]
