@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from eval_pipelines.home import HOME_ENV_VAR, PROJECT_ROOT, Home
+from eval_pipelines.hours import START_ENV_VAR, partitions_start
 
 if TYPE_CHECKING:
     from eval_pipelines.receiver.server import Receiver
@@ -369,8 +370,12 @@ def _add_receiver_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _demo(args: argparse.Namespace) -> int:
     home = _home(args)
+    day = date.fromisoformat(args.date) if args.date else _yesterday()
+    if (first := day - timedelta(days=1)) < partitions_start():
+        print(f"the demo's days start on {first}, before the first partition ({partitions_start()}): "
+              f"run it with {START_ENV_VAR}={first}", file=sys.stderr)
+        return 2
     if not any(home.landing.rglob("*.json*")):
-        day = date.fromisoformat(args.date) if args.date else _yesterday()
         # The day before, without incidents: the drift report's reference and the alerts' first baseline.
         _demo_traffic(argparse.Namespace(**{**vars(args), "date": (day - timedelta(days=1)).isoformat(),
                                             "requests": args.requests // 4, "bad_lines": 0, "quiet": True}))

@@ -3,9 +3,28 @@
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, timedelta
+import os
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
 
 HOUR_KEY_FORMAT = "%Y-%m-%d-%H:%M"
+START_ENV_VAR = "EVAL_PIPELINES_START"
+# Without EVAL_PIPELINES_START, the partitions start on the first day of the month this many months back.
+DEFAULT_START_MONTHS_BACK = 2
+
+
+def partitions_start(environ: Mapping[str, str] = os.environ, today: date | None = None) -> date:
+    """The first day of the hourly and daily partitions: ``EVAL_PIPELINES_START`` (YYYY-MM-DD), or the first of the
+    month two months back (between 60 and 92 days of history: what a new install's partition bars show)."""
+    value = environ.get(START_ENV_VAR, "").strip()
+    if value:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{START_ENV_VAR}={value!r} is not a date (YYYY-MM-DD)") from None
+    today = today or datetime.now(UTC).date()
+    months = today.year * 12 + today.month - 1 - DEFAULT_START_MONTHS_BACK
+    return date(months // 12, months % 12 + 1, 1)
 
 
 def key_of_hour(start: datetime) -> str:

@@ -23,6 +23,8 @@ hypothesis_settings.register_profile("default", max_examples=40, **_FUZZ)
 hypothesis_settings.register_profile("deep", max_examples=2000, **_FUZZ)
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+# The tests' data lies in fixed days (builders.HOUR) and yesterday: partitions from long before both.
+os.environ.setdefault("EVAL_PIPELINES_START", "2025-01-01")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 # Yesterday: a day that has ended, recent enough for the UI's partition plots (its last 300 hours).

@@ -5,17 +5,20 @@ from typing import TypeVar
 
 import dagster as dg
 
-from eval_pipelines.hours import HOUR_KEY_FORMAT
+from eval_pipelines.hours import HOUR_KEY_FORMAT, partitions_start
 from eval_pipelines.parsing.records import HOUR_NS
 
 # The one partition of an unpartitioned table in the lake (labels, calibration and offline scores).
 SNAPSHOT = ("snapshot", "current")
 
+# Both start on the day EVAL_PIPELINES_START names (by default the first of the month two months back).
+FIRST_DAY = partitions_start()
 # Trace-level assets are partitioned by the UTC hour their LLM spans start in. The current hour is
 # included (end_offset=1) so fresh data lands without waiting for the hour to close.
-hourly_partitions = dg.HourlyPartitionsDefinition(start_date="2025-01-01-00:00", timezone="UTC", end_offset=1)
+hourly_partitions = dg.HourlyPartitionsDefinition(start_date=f"{FIRST_DAY.isoformat()}-00:00", timezone="UTC",
+                                                  end_offset=1)
 # Daily assets (the judge canary, the drift report) run on the UTC day that has just ended and on today.
-daily_partitions = dg.DailyPartitionsDefinition(start_date="2025-01-01", timezone="UTC", end_offset=1)
+daily_partitions = dg.DailyPartitionsDefinition(start_date=FIRST_DAY.isoformat(), timezone="UTC", end_offset=1)
 # A backfill of hourly assets runs a day of hours per run: each step walks its hours in order, so a day
 # costs one run (one process start, one read of each landing file) instead of 24. The sensors request
 # their runs the same way.

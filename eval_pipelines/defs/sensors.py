@@ -21,6 +21,7 @@ from eval_pipelines.defs.assets.review import reviewed_failure_items
 from eval_pipelines.defs.executors import single_process_run_config
 from eval_pipelines.defs.jobs import calibration_job, golden_job, hourly_evaluation_job, offline_job, review_job
 from eval_pipelines.defs.partitions import (
+    FIRST_DAY,
     RANGE_START,
     consecutive_stretches,
     hour_index,
@@ -30,6 +31,7 @@ from eval_pipelines.defs.partitions import (
     range_tags,
 )
 from eval_pipelines.defs.resources import IngestionConfigResource, JudgeResource, LakeResource, ReviewConfigResource
+from eval_pipelines.hours import START_ENV_VAR
 from eval_pipelines.judge.run import judge_version
 from eval_pipelines.landing import QUIET_SECONDS
 from eval_pipelines.parsing.records import HOUR_NS
@@ -96,10 +98,11 @@ def landing_sensor(context: dg.SensorEvaluationContext, lake: LakeResource,
     unrequested, journal_through = index.journal.after(journal_through)
     for hour, hashes in unrequested.items():
         wanted.setdefault(hour, set()).update(hashes)
-    last_hour = time.time_ns() // HOUR_NS
+    first_hour, last_hour = hour_index(f"{FIRST_DAY.isoformat()}-00:00"), time.time_ns() // HOUR_NS
     busy = _busy_hours(context.instance) if wanted else set()
-    ready = [(hour, hashes) for hour, hashes in sorted(wanted.items()) if hour <= last_hour and hour not in busy]
-    waiting = {hour: hashes for hour, hashes in wanted.items() if hour > last_hour or hour in busy}
+    waiting = {hour: hashes for hour, hashes in wanted.items()
+               if hour > last_hour or hour in busy or hour < first_hour}
+    ready = [(hour, hashes) for hour, hashes in sorted(wanted.items()) if hour not in waiting]
     requests = [_landing_request(hours) for hours in consecutive_stretches(ready, lambda item: item[0])]
     for entry in refresh.touched:
         context.log.debug(f"landing file {entry.path}: {len(entry.hours)} hour(s), "
@@ -115,6 +118,9 @@ def landing_sensor(context: dg.SensorEvaluationContext, lake: LakeResource,
     if behind:
         context.log.info(f"{len(behind)} hour(s) wait for the run still writing them: "
                          + ", ".join(hour_key(hour) for hour in behind))
+    if early := sum(hour < first_hour for hour in waiting):
+        context.log.warning(f"{early} hour(s) lie before the first partition ({FIRST_DAY}); they wait in the "
+                            f"cursor until {START_ENV_VAR} names an earlier day")
     if any(hour > last_hour for hour in waiting):
         context.log.warning(f"{sum(hour > last_hour for hour in waiting)} hour(s) lie in the future (clock skew?); "
                             "they wait in the cursor")

@@ -1,9 +1,11 @@
 import json
 import os
 import time
+from datetime import date
 
 import dagster as dg
 
+from eval_pipelines.defs import sensors
 from eval_pipelines.defs.partitions import RANGE_END, RANGE_START, hour_key, hours_of
 from eval_pipelines.defs.sensors import landing_sensor
 from eval_pipelines.landing import QUIET_SECONDS
@@ -134,3 +136,14 @@ def test_a_tick_whose_result_was_lost_requests_the_same_runs_again_and_one_saved
     assert keys_after == [] and saved.skip_reason is not None
     settled(write_lines(home.landing / "b.jsonl", llm_at("03" * 8, 20)))
     assert tick(resources, instance, saved.cursor)[1] == [hour_key(HOUR)]
+
+
+def test_hours_before_the_first_partition_wait_in_the_cursor_until_it_starts_earlier(home, resources, instance,
+                                                                                    monkeypatch, capsys):
+    settled(write_lines(home.landing / "a.jsonl", llm_at("01" * 8, 10)))
+    monkeypatch.setattr(sensors, "FIRST_DAY", date(2026, 11, 22))
+    first, keys = tick(resources, instance)
+    assert keys == [] and list(json.loads(first.cursor)["pending"]) == [str(HOUR)]
+    assert "1 hour(s) lie before the first partition (2026-11-22)" in capsys.readouterr().err
+    monkeypatch.setattr(sensors, "FIRST_DAY", date(2026, 11, 21))
+    assert tick(resources, instance, first.cursor)[1] == [hour_key(HOUR)]
