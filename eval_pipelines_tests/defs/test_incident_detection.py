@@ -23,6 +23,7 @@ from eval_pipelines_tests.conftest import DEMO_DAY
 
 QUIET_DAY = DEMO_DAY - timedelta(days=1)
 REQUESTS_PER_DAY = 6000  # enough for every rule's min_samples in the busy hours
+QUIET_HOURS = range(12, 24)  # the quiet day's second half: the demo day's baselines, twelve hours to stay silent
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,8 @@ def alerts(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     from eval_pipelines.demo.traffic import write_demo_traffic
 
     home = Home(tmp_path_factory.mktemp("detection") / "home").ensure()
-    write_demo_traffic(home.landing, QUIET_DAY, REQUESTS_PER_DAY, seed=5, bad_lines=0, incidents=False)
+    write_demo_traffic(home.landing, QUIET_DAY, REQUESTS_PER_DAY, seed=5, bad_lines=0, incidents=False,
+                       hours=QUIET_HOURS)
     write_demo_traffic(home.landing, DEMO_DAY, REQUESTS_PER_DAY, seed=7, bad_lines=0)
     wait_for_quiet_landing(home.landing)
     # An eighth of the packaged judge sample: the judge costs half of each busy hour, and no staged incident
@@ -44,8 +46,8 @@ def alerts(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
         defs = build_defs(home, scoring=ScoringConfigResource(text_evals_report=False),
                           monitoring=MonitoringConfigResource(evidently_workspace=False))
         pipeline = LocalPipeline(instance, defs)
-        # The quiet day's second half: the demo day's baselines, and twelve hours that must stay silent.
-        runs = [pipeline.execute_hours(f"{QUIET_DAY.isoformat()}-12:00", f"{QUIET_DAY.isoformat()}-23:00"),
+        runs = [pipeline.execute_hours(f"{QUIET_DAY.isoformat()}-{QUIET_HOURS[0]}:00",
+                                       f"{QUIET_DAY.isoformat()}-{QUIET_HOURS[-1]}:00"),
                 pipeline.execute_hours(f"{DEMO_DAY.isoformat()}-00:00", f"{DEMO_DAY.isoformat()}-23:00")]
     assert [len(run.partition_keys) for run in runs] == [12, 24] and all(run.success for run in runs)
     lake = Lake(home.warehouse)
