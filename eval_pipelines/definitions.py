@@ -11,24 +11,16 @@ from eval_pipelines.defs.assets.review import golden_set, review_queue
 from eval_pipelines.defs.assets.scoring import feedback_linking, programmatic_scores
 from eval_pipelines.defs.assets.validation import trace_validation, traces_expectations
 from eval_pipelines.defs.executors import executor_from_env
-from eval_pipelines.defs.jobs import (
-    calibration_job,
-    canary_job,
-    divergence_job,
-    drift_job,
-    golden_job,
-    hourly_evaluation_job,
-    offline_job,
-    review_job,
-)
+from eval_pipelines.defs.jobs import build_jobs
+from eval_pipelines.defs.naming import DEFAULT_NAMING, Naming
 from eval_pipelines.defs.resources import (
     IngestionConfigResource,
-    JudgeResource,
     LakeResource,
     MonitoringConfigResource,
     ReviewConfigResource,
     ScoringConfigResource,
     duckdb_resource,
+    judge_resource,
 )
 from eval_pipelines.defs.run_health import dead_run_sensor
 from eval_pipelines.defs.schedules import calibration_schedule, canary_schedule, divergence_schedule, drift_schedule
@@ -42,17 +34,17 @@ from eval_pipelines.defs.sensors import (
 from eval_pipelines.home import Home
 
 
-def build_defs(home: Home, **resources: dg.ConfigurableResource) -> dg.Definitions:
-    """Everything, with the lake at ``home`` and any resource replaced by name (the demo and the tests
-    build their own)."""
+def build_defs(home: Home, naming: Naming = DEFAULT_NAMING, **resources: dg.ConfigurableResource) -> dg.Definitions:
+    """Everything, with the lake at ``home``, assets named by ``naming``, and any resource replaced by name (the
+    demo, the tests and the Component build their own)."""
+    assets, checks = naming.apply([
+        trace_ingestion, trace_validation, programmatic_scores, feedback_linking, judge_sample, judge_scores,
+        label_ingestion, judge_calibration, judge_canary, quality_slis, alerts, drift_report, daily_alerts,
+        review_queue, golden_set, offline_evaluation, online_offline_divergence], [traces_expectations])
     return dg.Definitions(
-        assets=[trace_ingestion, trace_validation, programmatic_scores, feedback_linking, judge_sample, judge_scores,
-                label_ingestion, judge_calibration, judge_canary, quality_slis, alerts, drift_report, daily_alerts,
-                review_queue, golden_set,
-                offline_evaluation, online_offline_divergence],
-        asset_checks=[traces_expectations],
-        jobs=[hourly_evaluation_job, calibration_job, canary_job, drift_job, review_job, golden_job, offline_job,
-              divergence_job],
+        assets=assets,
+        asset_checks=checks,
+        jobs=build_jobs(naming),
         schedules=[calibration_schedule, canary_schedule, drift_schedule, divergence_schedule],
         sensors=[landing_sensor, labels_sensor, review_sensor, golden_refresh_sensor, offline_sensor, dead_run_sensor],
         executor=executor_from_env(),
@@ -64,13 +56,7 @@ def build_defs(home: Home, **resources: dg.ConfigurableResource) -> dg.Definitio
             "scoring": ScoringConfigResource(),
             "monitoring": MonitoringConfigResource(),
             "review": ReviewConfigResource(),
-            # No default endpoint: point these at a real judge (or at `eval-pipelines serve-judge`, a stand-in).
-            "judge": JudgeResource(
-                base_url=dg.EnvVar("EVAL_PIPELINES_JUDGE_BASE_URL"),
-                api_key=dg.EnvVar("EVAL_PIPELINES_JUDGE_API_KEY"),
-                model=dg.EnvVar("EVAL_PIPELINES_JUDGE_MODEL"),
-                model_version=dg.EnvVar("EVAL_PIPELINES_JUDGE_MODEL_VERSION"),
-            ),
+            "judge": judge_resource(),
         } | resources,
     )
 

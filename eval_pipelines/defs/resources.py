@@ -175,3 +175,37 @@ def duckdb_resource(home: Home) -> LakeDuckDBResource:
     return LakeDuckDBResource(database=":memory:", lake_url=home.lake_url,
                               connection_config={"memory_limit": "1GB", "preserve_insertion_order": False,
                                                  "temp_directory": str(spill)})
+
+
+def judge_resource(**values: str | dg.EnvVar) -> JudgeResource:
+    """The judge, its endpoint from ``EVAL_PIPELINES_JUDGE_*`` unless ``values`` names it. No default endpoint:
+    point it at a real judge (or at ``eval-pipelines serve-judge``, a stand-in)."""
+    endpoint = {field: dg.EnvVar(f"EVAL_PIPELINES_JUDGE_{field.upper()}")
+                for field in ("base_url", "api_key", "model", "model_version")}
+    return JudgeResource(**(endpoint | values))
+
+
+# The settings files a deployment may name, by resource: the fields of each resource that hold a file's path.
+SETTINGS_FILES = {
+    "ingestion": (IngestionConfigResource, ("ingestion_config", "prices", "validation_config")),
+    "scoring": (ScoringConfigResource, ("evaluators", "feedback")),
+    "monitoring": (MonitoringConfigResource, ("alert_rules", "drift")),
+    "review": (ReviewConfigResource, ("review",)),
+    "judge": (JudgeResource, ("settings_file", "rubrics_folder")),
+}
+
+
+def configured_resources(files: dict[str, str], judge: dict[str, str | dg.EnvVar]
+                         ) -> dict[str, dg.ConfigurableResource]:
+    """The settings resources with the files ``files`` names (by field, e.g. ``alert_rules``), and the judge
+    with ``judge``'s endpoint values; raises ``ValueError`` naming a field no resource has."""
+    known = {field: name for name, (_, fields) in SETTINGS_FILES.items() for field in fields}
+    if unknown := sorted(set(files) - set(known)):
+        raise ValueError(f"unknown settings file(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    chosen: dict[str, dict[str, str]] = {}
+    for field, path in files.items():
+        chosen.setdefault(known[field], {})[field] = path
+    resources: dict[str, dg.ConfigurableResource] = {
+        name: resource(**chosen[name]) for name, (resource, _) in SETTINGS_FILES.items()
+        if name in chosen and name != "judge"}
+    return resources | {"judge": judge_resource(**chosen.get("judge", {}), **judge)}

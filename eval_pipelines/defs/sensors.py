@@ -19,7 +19,7 @@ from dagster_duckdb import DuckDBResource
 from eval_pipelines.calibration.labels import label_files
 from eval_pipelines.defs.assets.review import reviewed_failure_items
 from eval_pipelines.defs.executors import single_process_run_config
-from eval_pipelines.defs.jobs import calibration_job, golden_job, hourly_evaluation_job, offline_job, review_job
+from eval_pipelines.defs.jobs import HOURLY_JOB
 from eval_pipelines.defs.partitions import (
     FIRST_DAY,
     RANGE_START,
@@ -64,7 +64,7 @@ _ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Dagst
 
 def _awaiting_retry(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
     """Failed runs the daemon is about to run again (run_retries): marked to retry, no retry made yet."""
-    failed = instance.get_runs(dg.RunsFilter(job_name=hourly_evaluation_job.name, tags={WILL_RETRY_TAG: "true"},
+    failed = instance.get_runs(dg.RunsFilter(job_name=HOURLY_JOB, tags={WILL_RETRY_TAG: "true"},
                                              statuses=[dg.DagsterRunStatus.FAILURE]), limit=100)
     return [run for run in failed if AUTO_RETRY_RUN_ID_TAG not in run.tags]
 
@@ -73,7 +73,7 @@ def _busy_hours(instance: dg.DagsterInstance) -> set[int]:
     """The hours a run of the hourly job (from this sensor, a backfill, a person or a retry about to be made) is
     writing or about to write."""
     busy: set[int] = set()
-    active = instance.get_runs(dg.RunsFilter(job_name=hourly_evaluation_job.name, statuses=_ACTIVE))
+    active = instance.get_runs(dg.RunsFilter(job_name=HOURLY_JOB, statuses=_ACTIVE))
     for run in [*active, *_awaiting_retry(instance)]:
         request = dg.RunRequest(partition_key=run.tags.get("dagster/partition"), tags=run.tags)
         if request.partition_key is not None or RANGE_START in run.tags:
@@ -82,7 +82,7 @@ def _busy_hours(instance: dg.DagsterInstance) -> set[int]:
 
 
 @dg.sensor(
-    job=hourly_evaluation_job,
+    job_name=HOURLY_JOB,
     minimum_interval_seconds=LANDING_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Watches the landing files (<home>/landing, or EVAL_PIPELINES_LANDING) for new or changed ones "
@@ -167,7 +167,7 @@ def _judge_versions(judge: JudgeResource) -> str:
 
 
 @dg.sensor(
-    job=calibration_job,
+    job_name="calibration_job",
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Re-calibrates the judge when label files in <home>/labels change or the judge version changes.",
@@ -193,7 +193,7 @@ def _on_change(context: dg.SensorEvaluationContext, state: dict[str, str], prefi
 
 
 @dg.sensor(
-    job=offline_job,
+    job_name="offline_job",
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Re-scores the candidates when files in <home>/offline change, a golden-set version appears or "
@@ -211,7 +211,7 @@ def offline_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, judg
 
 
 @dg.sensor(
-    job=review_job,
+    job_name="review_job",
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Builds the review queue of each hour that has ended once its alerts are evaluated (the queue "
@@ -232,7 +232,7 @@ def review_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg
 
 
 @dg.sensor(
-    job=golden_job,
+    job_name="golden_job",
     minimum_interval_seconds=300,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Refreshes the golden set when enough reviewed failures wait that no refresh has considered "

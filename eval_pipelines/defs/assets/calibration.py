@@ -20,6 +20,7 @@ from eval_pipelines.calibration.report import (
 from eval_pipelines.calibration.statistics import compare_canary
 from eval_pipelines.config import packaged_default
 from eval_pipelines.defs.metadata import column_schema
+from eval_pipelines.defs.naming import table_key
 from eval_pipelines.defs.partitions import SNAPSHOT, daily_partitions, day_start
 from eval_pipelines.defs.resources import JudgeResource, LakeResource
 from eval_pipelines.judge.run import budget_gate, judge_item, plan_items, run_judgements, verdict_cache
@@ -56,12 +57,12 @@ def label_ingestion(context: dg.AssetExecutionContext, lake: LakeResource, judge
     context.log.info(f"human_labels: {built.labels.num_rows} labels from {len(files)} file(s) on "
                      f"{resolved.num_rows} items ({ties} ties); {built.quarantine.num_rows} rows quarantined, "
                      f"{built.unlabelled} template rows left empty")
-    yield dg.MaterializeResult(asset_key="human_labels", metadata={
+    yield dg.MaterializeResult(asset_key=table_key(context, "human_labels"), metadata={
         "dagster/row_count": built.labels.num_rows, "items": resolved.num_rows, "ties": ties,
         "reviewers": len(set(built.labels.column("reviewer_id").to_pylist())), "files": len(files),
         "unlabelled_rows": built.unlabelled,
         "path": dg.MetadataValue.path(str(labels_write.path))})
-    yield dg.MaterializeResult(asset_key="label_quarantine", metadata={
+    yield dg.MaterializeResult(asset_key=table_key(context, "label_quarantine"), metadata={
         "dagster/row_count": built.quarantine.num_rows,
         "reasons": dg.MetadataValue.md(_reasons_markdown(built.quarantine))})
 

@@ -5,6 +5,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from eval_pipelines.defs.metadata import hourly_table_spec
+from eval_pipelines.defs.naming import table_key
 from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, hour_index, hour_key
 from eval_pipelines.defs.resources import IngestionConfigResource, LakeResource
 from eval_pipelines.ingestion import HourBuild, WindowStats, arrival_lag, build_hours
@@ -40,9 +41,9 @@ def trace_ingestion(context: dg.AssetExecutionContext, lake: LakeResource, duckd
             _write_hour(context, lake, hour_key(built.hour), built)
     context.log.info(f"parsed {len(stats.files)} new landing file(s), {stats.cached_files} already staged")
     context.add_asset_metadata({"files_read": len(stats.files), "files_already_staged": stats.cached_files,
-                                "spans_staged": stats.spans_staged}, asset_key="traces")
-    for asset_key in ("traces", "trace_quarantine", "feedback_events"):
-        yield dg.MaterializeResult(asset_key=asset_key)
+                                "spans_staged": stats.spans_staged}, asset_key=table_key(context, "traces"))
+    for table in ("traces", "trace_quarantine", "feedback_events"):
+        yield dg.MaterializeResult(asset_key=table_key(context, table))
 
 
 def _write_hour(context: dg.AssetExecutionContext, lake: LakeResource, key: str, built: HourBuild) -> None:
@@ -64,16 +65,16 @@ def _write_hour(context: dg.AssetExecutionContext, lake: LakeResource, key: str,
         "path": dg.MetadataValue.path(str(traces_write.path)),
         "query": dg.MetadataValue.md(f"```sql\nSELECT * FROM {lake.lake.scan('traces')}\n"
                                      f"WHERE hour = '{key}'\n```"),
-    }, asset_key="traces", partition_key=key)
+    }, asset_key=table_key(context, "traces"), partition_key=key)
     context.add_asset_metadata({
         "dagster/row_count": built.quarantine.num_rows,
         "path": dg.MetadataValue.path(str(quarantine_write.path)),
         "reasons": dg.MetadataValue.md(_reason_table(built.quarantine)),
-    }, asset_key="trace_quarantine", partition_key=key)
+    }, asset_key=table_key(context, "trace_quarantine"), partition_key=key)
     context.add_asset_metadata({
         "dagster/row_count": built.feedback.num_rows,
         "path": dg.MetadataValue.path(str(feedback_write.path)),
-    }, asset_key="feedback_events", partition_key=key)
+    }, asset_key=table_key(context, "feedback_events"), partition_key=key)
 
 
 def _reason_table(quarantine) -> str:

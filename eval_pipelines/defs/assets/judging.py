@@ -11,6 +11,7 @@ from eval_pipelines.calibration.report import corrected_rates, latest_calibratio
 from eval_pipelines.calibration.statistics import CorrectedRate
 from eval_pipelines.defs.checks import merge_hours
 from eval_pipelines.defs.metadata import column_schema, hourly_table_spec
+from eval_pipelines.defs.naming import table_key
 from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, hourly_partitions
 from eval_pipelines.defs.resources import JudgeResource, LakeResource
 from eval_pipelines.judge.run import CONTENT_COLUMNS, budget_gate, plan_judgements, run_judgements
@@ -45,8 +46,8 @@ def judge_sample(context: dg.AssetExecutionContext, lake: LakeResource, judge: J
     """Samples each hour's answered requests at the rates its strata were given (new strata get theirs now)."""
     for key in context.partition_keys:
         _sample_hour(context, lake, judge, duckdb, key)
-    yield dg.MaterializeResult(asset_key="judge_sample")
-    yield dg.MaterializeResult(asset_key="judge_sampling_rates")
+    yield dg.MaterializeResult(asset_key=table_key(context, "judge_sample"))
+    yield dg.MaterializeResult(asset_key=table_key(context, "judge_sampling_rates"))
 
 
 def _sample_hour(context: dg.AssetExecutionContext, lake: LakeResource, judge: JudgeResource,
@@ -78,12 +79,12 @@ def _sample_hour(context: dg.AssetExecutionContext, lake: LakeResource, judge: J
         "sampled_share": sample.num_rows / population if population else 0.0,
         "strata_table": dg.MetadataValue.md(strata_markdown(strata)),
         "path": dg.MetadataValue.path(str(write.path)),
-    }, asset_key="judge_sample", partition_key=key)
+    }, asset_key=table_key(context, "judge_sample"), partition_key=key)
     context.add_asset_metadata({
         "dagster/row_count": drawn.rates.num_rows,
         "strata_rated_now": drawn.new_strata,
         "path": dg.MetadataValue.path(str(rates_write.path)),
-    }, asset_key="judge_sampling_rates", partition_key=key)
+    }, asset_key=table_key(context, "judge_sampling_rates"), partition_key=key)
 
 
 @dg.asset(

@@ -10,6 +10,7 @@ from dagster_duckdb import DuckDBResource
 
 from eval_pipelines.defs.checks import rule_check_specs, rule_checks
 from eval_pipelines.defs.metadata import column_schema
+from eval_pipelines.defs.naming import table_key
 from eval_pipelines.defs.partitions import SNAPSHOT, daily_partitions, day_start
 from eval_pipelines.defs.resources import (
     JudgeResource,
@@ -86,12 +87,13 @@ def offline_evaluation(context: dg.AssetExecutionContext, lake: LakeResource, du
     context.log.info(f"offline_scores: {len(outputs)} output(s) of {len(candidates)} candidate(s) on golden set "
                      f"v{golden.version} ({len(regression)} regression items), {len(files.results)} reported "
                      f"result(s); {len(quarantine)} line(s) quarantined")
-    yield dg.MaterializeResult(asset_key="offline_scores", metadata={
+    yield dg.MaterializeResult(asset_key=table_key(context, "offline_scores"), metadata={
         "dagster/row_count": scores.num_rows, "golden_version": golden.version, "candidates": len(candidates),
         "outputs": len(outputs), "reported_results": len(files.results), "judged": len(plan),
         "coverage": len(outputs) / (len(regression) * len(candidates)) if candidates and regression else 0.0,
         "rates": dg.MetadataValue.md(_rates_markdown(rates)), "path": dg.MetadataValue.path(str(write.path))})
-    yield dg.MaterializeResult(asset_key="offline_quarantine", metadata={"dagster/row_count": len(quarantine)})
+    yield dg.MaterializeResult(asset_key=table_key(context, "offline_quarantine"),
+                               metadata={"dagster/row_count": len(quarantine)})
 
 
 def _rates_markdown(rates: list[dict]) -> str:

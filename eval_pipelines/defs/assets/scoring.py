@@ -5,6 +5,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from eval_pipelines.defs.metadata import column_schema, hourly_table_spec
+from eval_pipelines.defs.naming import table_key
 from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, hour_index, hour_key, hourly_partitions
 from eval_pipelines.defs.resources import LakeResource, ScoringConfigResource
 from eval_pipelines.evaluators import ScoringStats, config_fingerprint, score_requests
@@ -93,8 +94,8 @@ def feedback_linking(context: dg.AssetExecutionContext, lake: LakeResource, scor
     """Links each hour's feedback events to calls of the lookback window; derives implicit signals."""
     for key in context.partition_keys:
         _link_hour(context, lake, scoring, duckdb, key)
-    yield dg.MaterializeResult(asset_key="user_feedback")
-    yield dg.MaterializeResult(asset_key="feedback_quarantine")
+    yield dg.MaterializeResult(asset_key=table_key(context, "user_feedback"))
+    yield dg.MaterializeResult(asset_key=table_key(context, "feedback_quarantine"))
 
 
 def _link_hour(context: dg.AssetExecutionContext, lake: LakeResource, scoring: ScoringConfigResource,
@@ -123,9 +124,9 @@ def _link_hour(context: dg.AssetExecutionContext, lake: LakeResource, scoring: S
         **{f"count_{kind}": counts.get(kind, 0) for kind in (*FEEDBACK_KINDS, *SIGNAL_KINDS)},
         "thumbs_down_share": thumbs_down_share(built.rows),
         "path": dg.MetadataValue.path(str(rows_write.path)),
-    }, asset_key="user_feedback", partition_key=key)
+    }, asset_key=table_key(context, "user_feedback"), partition_key=key)
     context.add_asset_metadata({
         "dagster/row_count": built.quarantine.num_rows,
         "path": dg.MetadataValue.path(str(quarantine_write.path)),
-    }, asset_key="feedback_quarantine", partition_key=key)
+    }, asset_key=table_key(context, "feedback_quarantine"), partition_key=key)
 

@@ -1,0 +1,91 @@
+"""The Component in a team's own project, laid out as ``create-dagster`` lays one out: found by ``dg scaffold``,
+accepted by ``dg check defs``, loaded by ``load_from_defs_folder`` under the team's key prefix, and an hour of
+demo traffic materialized through it."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from eval_pipelines.cli import standin_judge
+from eval_pipelines.defs.local_runs import LocalPipeline
+from eval_pipelines.lake import Lake
+from eval_pipelines_tests.conftest import DEMO_DAY
+
+PYPROJECT = """\
+[project]
+name = "team_project"
+version = "0.1.0"
+requires-python = ">=3.11"
+dependencies = ["dagster", "eval_pipelines"]
+
+[tool.dg]
+directory_type = "project"
+
+[tool.dg.project]
+root_module = "team_project"
+"""
+DEFINITIONS = """\
+from pathlib import Path
+
+import dagster as dg
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+"""
+
+
+def dg_cli(project: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(project / "src")}
+    return subprocess.run([str(Path(sys.executable).parent / "dg"), *args], cwd=project, env=env, text=True,
+                          capture_output=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def team_project(tmp_path_factory: pytest.TempPathFactory, demo_landing: Path) -> Path:
+    """A team's project with the Component scaffolded into it, its lake in a home of its own."""
+    project = tmp_path_factory.mktemp("team")
+    package = project / "src" / "team_project"
+    (package / "defs").mkdir(parents=True)
+    (project / "pyproject.toml").write_text(PYPROJECT)
+    (package / "__init__.py").write_text("")
+    (package / "defs" / "__init__.py").write_text("")
+    (package / "definitions.py").write_text(DEFINITIONS)
+    scaffolded = dg_cli(project, "scaffold", "defs", "eval_pipelines.OnlineEvaluationComponent", "online_eval")
+    assert scaffolded.returncode == 0, scaffolded.stderr
+    defs_yaml = package / "defs" / "online_eval" / "defs.yaml"
+    component = yaml.safe_load(defs_yaml.read_text())
+    assert component == {"type": "eval_pipelines.OnlineEvaluationComponent", "attributes": {}}
+    component["attributes"] = {"home": str(project / "eval-home"), "key_prefix": "online_eval"}
+    defs_yaml.write_text(yaml.safe_dump(component))
+    shutil.copytree(demo_landing, project / "eval-home" / "landing")
+    return project
+
+
+def test_dg_check_defs_accepts_the_project(team_project):
+    checked = dg_cli(team_project, "check", "defs")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "All definitions loaded successfully" in checked.stdout
+
+
+def test_an_hour_is_materialized_under_the_teams_key_prefix(team_project, monkeypatch):
+    monkeypatch.syspath_prepend(str(team_project / "src"))
+    defs = dg.load_from_defs_folder(path_within_project=team_project / "src" / "team_project")
+    graph = defs.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert {"online_eval/traces", "online_eval/quality_slis", "online_eval/alerts"} <= keys
+    assert all(key.startswith("online_eval/") for key in keys)
+    assert {graph.get(key).group_name for key in graph.get_all_asset_keys()} >= {
+        "online_eval_ingestion", "online_eval_monitoring"}
+    hour = f"{DEMO_DAY.isoformat()}-14:00"
+    with standin_judge(), dg.instance_for_test() as instance:
+        assert LocalPipeline(instance, defs).execute_hours(hour, hour).success
+    lake = Lake(str(team_project / "eval-home" / "warehouse"))
+    assert lake.read_partition("quality_slis", "hour", hour).num_rows > 0, "lake tables keep their own names"
