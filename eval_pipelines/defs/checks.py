@@ -35,8 +35,8 @@ def rule_checks(context: dg.AssetExecutionContext, store: Lake, monitoring: Moni
     red while it breaches. ``evaluate=False``: nothing to evaluate (every check passes)."""
     config = monitoring.alert_config().only(table)
     daily = table != HOURLY_SLI_TABLE
-    asset = context.assets_def.key.to_user_string()
-    specs = {spec.name for spec in context.assets_def.check_specs}
+    checked = {spec.name: spec.asset_key.path[-1] for spec in context.assets_def.check_specs}
+    specs, asset = set(checked), next(iter(checked.values()), "")  # named after the asset, whatever its prefix
     declared = [rule for rule in config.rules if f"{asset}_{rule.name}" in specs]
     lookback = math.ceil(lookback_minutes(config.rules) / 60) + (len(keys) - 1) * (24 if daily else 1)
     table_rows = store.read_partitions(table, "day" if daily else "hour", history_keys(keys[-1], lookback, daily)) \

@@ -21,11 +21,12 @@ def test_definitions_load_with_every_stage_named_as_dagster_users_expect():
                       "judge_sample": "judging", "judge_sampling_rates": "judging", "judge_scores": "judging",
                       "human_labels": "calibration",
                       "label_quarantine": "calibration", "judge_calibration": "calibration",
-                      "judge_canary": "calibration", "quality_slis": "monitoring", "alerts": "monitoring",
-                      "daily_alerts": "monitoring",
-                      "drift_report": "monitoring", "review_queue": "review", "golden_set": "review",
-                      "offline_scores": "offline", "offline_quarantine": "offline",
-                      "online_offline_divergence": "offline"}
+                      "judge_calibration_scores": "calibration", "judge_canary": "calibration",
+                      "canary_scores": "calibration", "quality_slis": "monitoring", "alerts": "monitoring",
+                      "daily_alerts": "monitoring", "drift_report": "monitoring", "drift_scores": "monitoring",
+                      "review_queue": "review", "golden_set": "review",
+                      "offline_scores": "offline", "offline_quarantine": "offline", "offline_judge_scores": "offline",
+                      "online_offline_divergence": "offline", "divergence_scores": "offline"}
     checks = {key.name for key in graph.asset_check_keys}
     assert {"traces_span_id_unique", "traces_rows_parsed", "traces_start_time_in_partition",
             "judge_scores_error_rate", "judge_scores_within_budget", "judge_canary_unchanged"} <= checks

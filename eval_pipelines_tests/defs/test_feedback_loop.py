@@ -9,6 +9,7 @@ import dagster as dg
 import pytest
 import yaml
 
+from eval_pipelines.definitions import defs
 from eval_pipelines.defs.assets.calibration import judge_calibration, label_ingestion
 from eval_pipelines.defs.assets.offline import offline_evaluation, online_offline_divergence
 from eval_pipelines.defs.assets.review import golden_set, review_queue
@@ -183,6 +184,9 @@ def test_the_loop_from_the_review_queue_to_a_divergence_alert(loop):
     assert alert["event"] == "opened"
     assert "metric=helpfulness, offline=results/team-suite.jsonl, prompt_version=v7" in alert["message"]
     assert "refresh the golden set" in alert["message"]
+    # Every table the loop wrote is an asset of the definitions (none is a side effect out of the graph).
+    assets = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert {"judge_calibration_scores", "offline_judge_scores", "divergence_scores"} <= set(lake.tables()) <= assets
 
 
 def _queued(queue: list[dict], span_id: str) -> dict:

@@ -27,7 +27,15 @@ from eval_pipelines.judge.run import budget_gate, judge_item, plan_items, run_ju
 from eval_pipelines.lake import Lake
 from eval_pipelines.markdown import markdown_cell
 from eval_pipelines.review.golden import latest_version, regression_spans
-from eval_pipelines.schemas import HUMAN_LABELS, JUDGE_CALIBRATION, JUDGE_CANARY, JUDGE_SAMPLE, LABEL_QUARANTINE
+from eval_pipelines.schemas import (
+    HUMAN_LABELS,
+    JUDGE_CALIBRATION,
+    JUDGE_CANARY,
+    JUDGE_SAMPLE,
+    JUDGE_SCORES,
+    LABEL_QUARANTINE,
+    QUALITY_SLIS,
+)
 
 SWAPPED = "calibration:swapped"
 SEED_LABELS = "seed_labels.jsonl"
@@ -92,17 +100,22 @@ def _sample_row(item: CalibrationItem, stratum: str = "calibration") -> dict:
             "inclusion_probability": 1.0, "priority": False}
 
 
-@dg.asset(
-    description="The current judge version scored on the labelled items (except the golden set's regression "
-                "split), and its agreement with the reviewers.",
-    group_name="calibration",
-    kinds={"parquet", "openai"},
-    deps=["human_labels", "traces"],
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec("judge_calibration", description="The current judge version scored on the labelled items "
+                     "(except the golden set's regression split), and its agreement with the reviewers.",
+                     group_name="calibration", kinds={"parquet", "openai"}, deps=["human_labels", "traces"],
+                     metadata={"dagster/column_schema": column_schema(JUDGE_CALIBRATION)}),
+        dg.AssetSpec("judge_calibration_scores", description="The judge's verdicts on the labelled items (a verdict "
+                     "is asked again only when the item, rubric or judge version changes).", group_name="calibration",
+                     kinds={"parquet"}, deps=["human_labels", "traces"],
+                     metadata={"dagster/column_schema": column_schema(JUDGE_SCORES)}),
+    ],
+    can_subset=False,
     pool="judge_endpoint",
-    metadata={"dagster/column_schema": column_schema(JUDGE_CALIBRATION)},
 )
 def judge_calibration(context: dg.AssetExecutionContext, lake: LakeResource, judge: JudgeResource,
-                      duckdb: DuckDBResource) -> dg.MaterializeResult:
+                      duckdb: DuckDBResource):
     store = lake.lake
     labels = store.read_partition("human_labels", *SNAPSHOT)
     if labels is None:
@@ -123,7 +136,9 @@ def judge_calibration(context: dg.AssetExecutionContext, lake: LakeResource, jud
     plan = plan_items(requests, settings.redact_pii, endpoint,
                       verdict_cache(store.read_partition("judge_calibration_scores", *SNAPSHOT)))
     outcome = run_judgements(plan, endpoint, budget_gate(settings.budget, 0, 0))
-    store.write_partition("judge_calibration_scores", *SNAPSHOT, outcome.scores)
+    scores_write = store.write_partition("judge_calibration_scores", *SNAPSHOT, outcome.scores)
+    yield dg.MaterializeResult(asset_key=table_key(context, "judge_calibration_scores"), metadata={
+        "dagster/row_count": outcome.scores.num_rows, "path": dg.MetadataValue.path(str(scores_write.path))})
     run_time = datetime.now(UTC)
     swapped = pc.equal(outcome.scores.column("stratum"), SWAPPED)
     rows = calibration_rows(resolved, labels, outcome.scores.filter(pc.invert(swapped)), items, run_time,
@@ -143,7 +158,7 @@ def judge_calibration(context: dg.AssetExecutionContext, lake: LakeResource, jud
                      "reviewer_alpha", "position_consistency", "first_position_rate"):
             if row[name] is not None:
                 metadata[f"{name}_{row['rubric']}"] = row[name]
-    return dg.MaterializeResult(metadata=metadata)
+    yield dg.MaterializeResult(asset_key=table_key(context, "judge_calibration"), metadata=metadata)
 
 
 def _calibration_markdown(rows: list[dict]) -> str:
@@ -171,19 +186,24 @@ def canary_items(lake: LakeResource) -> list[tuple[str, CalibrationItem]]:
     return [(record["rubric"], item_from_record(record)) for path in files for record in read_items(path)]
 
 
-@dg.asset(
-    description="The canary items re-judged each day, compared with the first day of the same judge version.",
-    group_name="calibration",
-    kinds={"parquet", "openai"},
-    partitions_def=daily_partitions,
-    pool="judge_endpoint",
-    metadata={"dagster/column_schema": column_schema(JUDGE_CANARY)},
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec("judge_canary", description="The canary items re-judged each day, compared with the first day "
+                     "of the same judge version.", group_name="calibration", kinds={"parquet", "openai"},
+                     partitions_def=daily_partitions,
+                     metadata={"dagster/column_schema": column_schema(JUDGE_CANARY)}),
+        dg.AssetSpec("canary_scores", description="The day's canary flip rate and score shift, as SLI rows the daily "
+                     "alert rules read.", group_name="calibration", kinds={"parquet"},
+                     partitions_def=daily_partitions, metadata={"dagster/column_schema": column_schema(QUALITY_SLIS)}),
+    ],
     check_specs=[dg.AssetCheckSpec("judge_canary_unchanged", asset="judge_canary",
                                    description="The judge answers the canary items as it did on its baseline "
                                                "day: no significant flips or score shift under the same version.")],
+    can_subset=False,
+    pool="judge_endpoint",
 )
 def judge_canary(context: dg.AssetExecutionContext, lake: LakeResource, judge: JudgeResource,
-                 duckdb: DuckDBResource) -> dg.MaterializeResult:
+                 duckdb: DuckDBResource):
     day = context.partition_key
     rubrics, endpoint = judge.rubrics(), judge.endpoint()
     settings = judge.settings(rubrics)
@@ -202,13 +222,17 @@ def judge_canary(context: dg.AssetExecutionContext, lake: LakeResource, judge: J
     description = (f"{comparison.flips}/{comparison.items} canary verdicts flipped (p={comparison.flip_p_value:.2g}), "
                    f"mean score shift {comparison.mean_score_shift:+.2f} (p={comparison.shift_p_value:.2g}) "
                    f"under unchanged judge versions")
-    store.write_partition("canary_scores", "day", day, canary_rows(day_start(date.fromisoformat(day)), comparison))
+    scores = canary_rows(day_start(date.fromisoformat(day)), comparison)
+    scores_write = store.write_partition("canary_scores", "day", day, scores)
     if comparison.changed:
         context.log.error(f"JUDGE CHANGED UNDER YOU: {description}. The endpoint answers differently while the "
                           f"declared version ({endpoint.model_version}) is the same: re-calibrate before trusting it.")
     else:
         context.log.info(f"judge_canary {day}: {description}")
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(asset_key=table_key(context, "canary_scores"), metadata={
+        "dagster/row_count": scores.num_rows, "path": dg.MetadataValue.path(str(scores_write.path))})
+    yield dg.MaterializeResult(
+        asset_key=table_key(context, "judge_canary"),
         metadata={"dagster/row_count": verdicts.num_rows, "compared": comparison.items, "flips": comparison.flips,
                   "flip_rate": comparison.flip_rate, "mean_score_shift": comparison.mean_score_shift,
                   "flip_p_value": comparison.flip_p_value, "shift_p_value": comparison.shift_p_value,

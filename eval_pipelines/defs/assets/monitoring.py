@@ -10,6 +10,7 @@ from dagster_duckdb import DuckDBResource
 from eval_pipelines.calibration.report import latest_calibration
 from eval_pipelines.defs.checks import merge_hours, rule_check_specs, rule_checks
 from eval_pipelines.defs.metadata import column_schema
+from eval_pipelines.defs.naming import table_key
 from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, daily_partitions, hourly_partitions, key_start
 from eval_pipelines.defs.resources import LakeResource, MonitoringConfigResource
 from eval_pipelines.monitoring.dashboard import AGREEMENT_PREFIX, EvidentlyWorkspace, sli_series
@@ -75,17 +76,22 @@ def _slis_of_hour(context: dg.AssetExecutionContext, lake: LakeResource, duckdb:
                                partition_key=key)
 
 
-@dg.asset(
-    description="Evidently drift report of the UTC day against a reference period (the 7 days before, or pinned): "
-                "input and output descriptors, topic, language, model / prompt version / route mix, texts.",
-    group_name="monitoring",
-    kinds={"evidently", "parquet"},
-    partitions_def=daily_partitions,
-    deps=["traces", "programmatic_scores"],
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec("drift_report", description="Evidently drift report of the UTC day against a reference period "
+                     "(the 7 days before, or pinned): input and output descriptors, topic, language, model / prompt "
+                     "version / route mix, texts.", group_name="monitoring", kinds={"evidently", "html"},
+                     partitions_def=daily_partitions, deps=["traces", "programmatic_scores"]),
+        dg.AssetSpec("drift_scores", description="The drift report's scores per column and its drift share, as SLI "
+                     "rows the daily alert rules read.", group_name="monitoring", kinds={"parquet"},
+                     partitions_def=daily_partitions, deps=["traces", "programmatic_scores"],
+                     metadata={"dagster/column_schema": column_schema(QUALITY_SLIS)}),
+    ],
     check_specs=rule_check_specs("drift_report", "drift_scores"),
+    can_subset=False,
 )
 def drift_report(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource,
-                 monitoring: MonitoringConfigResource) -> dg.MaterializeResult:
+                 monitoring: MonitoringConfigResource):
     day = date.fromisoformat(context.partition_key)
     settings = monitoring.drift_settings()
     store = lake.lake
@@ -97,30 +103,36 @@ def drift_report(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: 
         reference = read_side(store, con, start, end, settings)
     if not reference.total_rows:
         context.log.warning(f"drift {day}: no traces in the reference period {start}..{end}; nothing compared")
-        return dg.MaterializeResult(
+        yield dg.MaterializeResult(
+            asset_key=table_key(context, "drift_report"),
             metadata={"status": "no reference data", "reference": f"{start}..{end}",
                       "rows_current": current.total_rows},
             check_results=rule_checks(context, store, monitoring, "drift_scores", [day.isoformat()],
                                       evaluate=False)[day.isoformat()])
+        yield dg.MaterializeResult(asset_key=table_key(context, "drift_scores"), metadata={"dagster/row_count": 0})
+        return
     reports = lake.layout.shared("reports")
     html = reports.target(f"drift/drift-{day.isoformat()}.html")
     result = compare(current, reference, settings, day, html)
     report_url = reports.publish(html)
-    write = store.write_partition("drift_scores", "day", day.isoformat(), drift_rows(result))
+    scores = drift_rows(result)
+    write = store.write_partition("drift_scores", "day", day.isoformat(), scores)
     context.log.info(result.summary())
     if monitoring.evidently_workspace:
         workspace = EvidentlyWorkspace(lake.layout.evidently)
         workspace.push_snapshot(result.snapshot)
         workspace.push_values({"drift_share": result.drift_share}, key_start(day.isoformat(), daily=True), "drift")
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
+        asset_key=table_key(context, "drift_report"),
         metadata={"drift_share": result.drift_share, "drifted_columns": len(result.drifted_columns),
                   "drifted": ", ".join(result.drifted_columns) or "none",
                   **{f"drift_score_{c.column}": c.score for c in result.columns},
                   "rows_current": current.total_rows, "rows_reference": reference.total_rows,
                   "rows_compared": len(current.frame) + len(reference.frame),
-                  "reference": f"{start}..{end}", "report": dg.MetadataValue.url(report_url),
-                  "path": dg.MetadataValue.path(str(write.path))},
+                  "reference": f"{start}..{end}", "report": dg.MetadataValue.url(report_url)},
         check_results=rule_checks(context, store, monitoring, "drift_scores", [day.isoformat()])[day.isoformat()])
+    yield dg.MaterializeResult(asset_key=table_key(context, "drift_scores"), metadata={
+        "dagster/row_count": scores.num_rows, "path": dg.MetadataValue.path(str(write.path))})
 
 
 def _freshness(traces) -> dict[str, float]:
@@ -160,7 +172,7 @@ def alerts(context: dg.AssetExecutionContext, lake: LakeResource,
     group_name="monitoring",
     kinds={"parquet"},
     partitions_def=daily_partitions,
-    deps=["drift_report", "judge_canary", "online_offline_divergence"],
+    deps=["drift_scores", "canary_scores", "divergence_scores"],
     pool=ALERTING_POOL,
     metadata={"dagster/column_schema": column_schema(ALERTS)},
 )

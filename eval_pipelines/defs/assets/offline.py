@@ -25,7 +25,13 @@ from eval_pipelines.offline.divergence import compare, divergence_slis, offline_
 from eval_pipelines.offline.evaluation import judge_sample_row, offline_requests, offline_rows, reported_rows
 from eval_pipelines.offline.files import read_offline_files
 from eval_pipelines.review.golden import latest_version
-from eval_pipelines.schemas import OFFLINE_QUARANTINE, OFFLINE_SCORES, ONLINE_OFFLINE_DIVERGENCE
+from eval_pipelines.schemas import (
+    JUDGE_SCORES,
+    OFFLINE_QUARANTINE,
+    OFFLINE_SCORES,
+    ONLINE_OFFLINE_DIVERGENCE,
+    QUALITY_SLIS,
+)
 
 offline_scores_spec = dg.AssetSpec(
     "offline_scores", description="Candidates' outputs for the golden set's regression split scored by the "
@@ -45,7 +51,14 @@ def _unusable(output: dict, regression: dict[str, dict], held_out: set[str], ver
     return f"{output['item_id']} is not in golden set v{version}"
 
 
-@dg.multi_asset(specs=[offline_scores_spec, offline_quarantine_spec], can_subset=False, pool="judge_endpoint")
+offline_judge_scores_spec = dg.AssetSpec(
+    "offline_judge_scores", description="The judge's verdicts on the candidates' outputs (asked again only when the "
+    "output, rubric or judge version changes).", group_name="offline", kinds={"parquet"},
+    deps=["golden_set"], metadata={"dagster/column_schema": column_schema(JUDGE_SCORES)})
+
+
+@dg.multi_asset(specs=[offline_scores_spec, offline_quarantine_spec, offline_judge_scores_spec], can_subset=False,
+                pool="judge_endpoint")
 def offline_evaluation(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource,
                        judge: JudgeResource, scoring: ScoringConfigResource):
     """Scores every candidate output in <home>/offline/outputs on the current golden set."""
@@ -76,7 +89,9 @@ def offline_evaluation(context: dg.AssetExecutionContext, lake: LakeResource, du
     plan = plan_items(asks, settings.redact_pii, endpoint,
                       verdict_cache(store.read_partition("offline_judge_scores", *SNAPSHOT)))
     outcome = run_judgements(plan, endpoint, budget_gate(settings.budget, 0, 0))
-    store.write_partition("offline_judge_scores", *SNAPSHOT, outcome.scores)
+    verdicts_write = store.write_partition("offline_judge_scores", *SNAPSHOT, outcome.scores)
+    yield dg.MaterializeResult(asset_key=table_key(context, "offline_judge_scores"), metadata={
+        "dagster/row_count": outcome.scores.num_rows, "path": dg.MetadataValue.path(str(verdicts_write.path))})
     source = f"golden_v{golden.version}"
     scores = pa.concat_tables([offline_rows(source, outputs, programmatic, outcome.scores),
                                reported_rows(files.results)])
@@ -103,18 +118,25 @@ def _rates_markdown(rates: list[dict]) -> str:
     return "\n".join(lines)
 
 
-@dg.asset(
-    description="Per model × prompt version and metric: the day's online pass rate next to the offline one, "
-                "their gap with a 95% interval (Newcombe), and the shortfall the alert rules watch.",
-    group_name="offline",
-    kinds={"parquet", "duckdb"},
-    partitions_def=daily_partitions,
-    deps=["offline_scores", "programmatic_scores", "judge_scores"],
-    metadata={"dagster/column_schema": column_schema(ONLINE_OFFLINE_DIVERGENCE)},
+_DIVERGENCE_INPUTS = ["offline_scores", "programmatic_scores", "judge_scores"]
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec("online_offline_divergence", description="Per model × prompt version and metric: the day's "
+                     "online pass rate next to the offline one, their gap with a 95% interval (Newcombe), and the "
+                     "shortfall the alert rules watch.", group_name="offline", kinds={"parquet", "duckdb"},
+                     partitions_def=daily_partitions, deps=_DIVERGENCE_INPUTS,
+                     metadata={"dagster/column_schema": column_schema(ONLINE_OFFLINE_DIVERGENCE)}),
+        dg.AssetSpec("divergence_scores", description="The day's largest shortfalls, as SLI rows the daily alert "
+                     "rules read.", group_name="offline", kinds={"parquet"}, partitions_def=daily_partitions,
+                     deps=_DIVERGENCE_INPUTS, metadata={"dagster/column_schema": column_schema(QUALITY_SLIS)}),
+    ],
     check_specs=rule_check_specs("online_offline_divergence", "divergence_scores"),
+    can_subset=False,
 )
 def online_offline_divergence(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource,
-                              monitoring: MonitoringConfigResource) -> dg.MaterializeResult:
+                              monitoring: MonitoringConfigResource):
     day = date.fromisoformat(context.partition_key)
     store = lake.lake
     offline = store.read_partition("offline_scores", *SNAPSHOT)
@@ -125,14 +147,18 @@ def online_offline_divergence(context: dg.AssetExecutionContext, lake: LakeResou
                               day)
     divergence = compare(day, online, offline_rates(offline.to_pylist()))
     write = store.write_partition("online_offline_divergence", "day", day.isoformat(), divergence)
-    store.write_partition("divergence_scores", "day", day.isoformat(), divergence_slis(day_start(day), divergence))
+    scores = divergence_slis(day_start(day), divergence)
+    scores_write = store.write_partition("divergence_scores", "day", day.isoformat(), scores)
     rows = sorted(divergence.to_pylist(), key=shortfall, reverse=True)
     worst = rows[0] if rows else None
     context.log.info(f"online_offline_divergence {day}: {len(rows)} comparison(s)" + (
         f"; largest shortfall {shortfall(worst):.1%}: {worst['metric']} on {worst['prompt_version']} / "
         f"{worst['model']} (online {worst['online_rate']:.1%}, offline {worst['offline_rate']:.1%} from "
         f"{worst['offline_source']})" if worst else ""))
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(asset_key=table_key(context, "divergence_scores"), metadata={
+        "dagster/row_count": scores.num_rows, "path": dg.MetadataValue.path(str(scores_write.path))})
+    yield dg.MaterializeResult(
+        asset_key=table_key(context, "online_offline_divergence"),
         metadata={"dagster/row_count": divergence.num_rows, "max_shortfall": shortfall(worst) if worst else 0.0,
                   "diverging": sum(shortfall(r) > 0 for r in rows),
                   "gaps": dg.MetadataValue.md(_gaps_markdown(rows)), "path": dg.MetadataValue.path(str(write.path))},
