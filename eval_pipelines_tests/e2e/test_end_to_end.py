@@ -188,6 +188,10 @@ def test_the_ui_shows_the_assets_plots_and_drift_report(served):
             page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
         page.get_by_text(re.compile(r"^[1-7] / 7 Passed$")).first.wait_for(timeout=60_000)  # traces' checks
         page.screenshot(path=shots / "asset-graph.png")
+        page.goto(f"{server.url}/locations/{server.location_name()}/asset-groups/monitoring")
+        for name in ("quality_slis", "alerts", "daily_alerts", "drift_report", "drift_scores"):
+            page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
+        page.screenshot(path=shots / "monitoring-graph.png")
         plots = open_plots(page, f"{server.url}/assets/traces", ("dagster/row_count", "files_read", "rows_new"),
                            shots / "traces-plots.png")
         plots[0].scroll_into_view_if_needed()
@@ -198,8 +202,17 @@ def test_the_ui_shows_the_assets_plots_and_drift_report(served):
         drift_text = page.inner_text("body")
         browser.close()
     assert re.search(r"Dataset Drift|drift", drift_text, re.IGNORECASE)
-    assert all((shots / name).stat().st_size > 20_000 for name in ("asset-graph.png", "traces-plots.png",
-                                                                    "drift-report.png"))
+    assert all((shots / name).stat().st_size > 20_000 for name in ("asset-graph.png", "monitoring-graph.png",
+                                                                    "traces-plots.png", "drift-report.png"))
+
+
+def test_the_alerts_and_every_score_table_are_assets_with_their_lineage(served):
+    nodes = served[0].graphql("""{ assetNodes { assetKey { path } dependencyKeys { path } } }""")["assetNodes"]
+    upstream = {"/".join(n["assetKey"]["path"]): {"/".join(d["path"]) for d in n["dependencyKeys"]} for n in nodes}
+    assert upstream["alerts"] == {"quality_slis"}
+    assert upstream["daily_alerts"] == {"drift_scores", "canary_scores", "divergence_scores"}
+    assert "alerts" in upstream["review_queue"]
+    assert {"judge_calibration_scores", "offline_judge_scores"} <= set(upstream)
 
 
 def open_plots(page, url: str, titles: tuple[str, ...], failure_shot: Path, attempts: int = 3) -> list:
