@@ -18,6 +18,7 @@ import jsonschema_rs
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
 from eval_pipelines.config import configured_path, load_config
+from eval_pipelines.evaluators.custom import load_function
 
 
 def check_re2(pattern: str) -> str:
@@ -218,11 +219,38 @@ class EvaluatorBlock(BaseModel):
                 if (settings := getattr(self, name)) is not None and settings.enabled}
 
 
+class CustomEvaluator(Settings):
+    """A team's own code evaluator (see :mod:`eval_pipelines.evaluators.custom`)."""
+
+    function: str = Field(description="package.module:function, importable where the pipeline runs.")
+    per_row: bool = Field(False, description="The function takes one request (else the batch, as an Arrow table).")
+    version: PositiveInt = Field(1, description="Raise it when the function changes: requests are scored again.")
+    routes: list[str] | None = Field(None, description="Route globs it runs on; absent: every request.")
+    settings: dict[str, Any] = Field(default_factory=dict, description="Passed to the function as is.")
+
+    @field_validator("function")
+    @classmethod
+    def _importable(cls, value: str) -> str:
+        load_function(value)
+        return value
+
+
 class EvaluatorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     defaults: EvaluatorBlock = Field(default_factory=EvaluatorBlock)
     routes: dict[str, EvaluatorBlock] = Field(default_factory=dict)
+    custom: dict[str, CustomEvaluator] = Field(default_factory=dict)
+
+    @field_validator("custom")
+    @classmethod
+    def _custom_names(cls, value: dict[str, CustomEvaluator]) -> dict[str, CustomEvaluator]:
+        for name in value:
+            if not name.replace("_", "").isalnum() or not name[0].isalpha():
+                raise ValueError(f"custom evaluator name {name!r}: letters, digits and '_', starting with a letter")
+            if name in EvaluatorBlock.model_fields:
+                raise ValueError(f"custom evaluator name {name!r} is a packaged evaluator's name")
+        return value
 
     def block_for(self, route: str | None) -> EvaluatorBlock:
         """The defaults with the first matching route entry (exact match first, then globs in file order)."""

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from eval_pipelines.evaluators import budgets, formats, grounding, safety, text
 from eval_pipelines.evaluators.base import RESULT_SCHEMA, Batch, Evaluator, Outcome, Query
 from eval_pipelines.evaluators.config import EvaluatorBlock, EvaluatorConfig, Settings
+from eval_pipelines.evaluators.custom import custom_evaluator
 from eval_pipelines.increments import fingerprint
 from eval_pipelines.schemas import PROGRAMMATIC_SCORES
 
@@ -69,8 +70,14 @@ def score_requests(requests: pa.Table, config: EvaluatorConfig, con: duckdb.Duck
     for index, block in {index: block for index, block in profiles.values()}.items():
         view = f"profile_{index}"
         con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM profiled_requests WHERE profile = {index}")
-        parts.extend(_run_block(Batch(con, view), block, stats))
+        for name, settings in block.enabled().items():
+            parts.extend(_run(Batch(con, view), EVALUATORS[name], settings, stats))
         con.execute(f"DROP VIEW {view}")
+    for name, spec in config.custom.items():
+        if spec.enabled:
+            evaluator = custom_evaluator(name, spec.function, spec.per_row, spec.version, spec.routes, spec.settings,
+                                         REQUEST_COLUMNS)
+            parts.extend(_run(Batch(con, "profiled_requests"), evaluator, spec, stats))
     con.unregister("profiled_requests")
     results = pa.concat_tables(parts) if parts else None
     if results is None or results.num_rows == 0:
@@ -93,14 +100,13 @@ def _route_profiles(routes: pa.ChunkedArray, config: EvaluatorConfig) -> dict[st
     return profiles
 
 
-def _run_block(batch: Batch, block: EvaluatorBlock, stats: ScoringStats) -> Iterator[pa.Table]:
-    for name, settings in block.enabled().items():
-        evaluator = EVALUATORS[name]
-        started = time.perf_counter()
-        for result_name, outcome in evaluator.run(batch, settings):
-            table = _materialize(batch.con, outcome)
-            yield _label_results(table, result_name, evaluator.version, settings)
-        stats.seconds_by_evaluator[name] = stats.seconds_by_evaluator.get(name, 0.0) + time.perf_counter() - started
+def _run(batch: Batch, evaluator: Evaluator, settings: Settings, stats: ScoringStats) -> Iterator[pa.Table]:
+    started = time.perf_counter()
+    for result_name, outcome in evaluator.run(batch, settings):
+        table = _materialize(batch.con, outcome)
+        yield _label_results(table, result_name, evaluator.version, settings)
+    name = evaluator.name
+    stats.seconds_by_evaluator[name] = stats.seconds_by_evaluator.get(name, 0.0) + time.perf_counter() - started
 
 
 def _materialize(con: duckdb.DuckDBPyConnection, outcome: Outcome) -> pa.Table:

@@ -29,6 +29,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from eval_pipelines.config import ConfigError, configured_path, line_of, load_config
 from eval_pipelines.monitoring.intervals import wilson
+from eval_pipelines.monitoring.slis import CUSTOM_SLI_PREFIX
 
 ALERT_RULES_ENV_VAR = "EVAL_PIPELINES_ALERT_RULES"
 # Where a rule's SLI lives: daily tables for the drift report's, the judge canary's and the online-offline
@@ -156,7 +157,7 @@ def load_alert_config(path: Path | None = None, known_slis: set[str] | None = No
     config = load_config(path, AlertConfig)
     if known_slis is not None:
         unknown = [(position, rule.sli) for position, rule in enumerate(config.rules) if rule.sli not in known_slis
-                   and not rule.sli.startswith(("judge_pass_rate_", *DAILY_SLI_TABLES))]
+                   and not rule.sli.startswith(("judge_pass_rate_", CUSTOM_SLI_PREFIX, *DAILY_SLI_TABLES))]
         if unknown:
             raise ConfigError("\n".join(
                 f"{path}:{line_of(path, ('rules', position, 'sli'))}: rules.{position}.sli: unknown SLI {sli!r}; "

@@ -48,6 +48,7 @@ RATES = {
     "thumbs_down_rate": ("sli_feedback", "count(*) FILTER (kind = 'thumbs' AND label = 'down')",
                          "count(*) FILTER (kind = 'thumbs')"),
 }
+CUSTOM_SLI_PREFIX = "evaluator_pass_rate_"
 # Implicit signals per request of the slice in the hour (signals attributed to the hour they are seen).
 SIGNAL_RATES = ("regeneration", "rephrase")
 VALUES = {
@@ -72,6 +73,7 @@ class HourInputs:
     feedback: pa.Table | None = None
     judged: pa.Table | None = None
     calibration: dict[str, dict] | None = None  # latest calibration row per rubric, for corrected judge rates
+    custom_evaluators: tuple[str, ...] = ()  # a team's own evaluators: each gets evaluator_pass_rate_<name>
 
 
 def _slice_columns() -> str:
@@ -152,6 +154,7 @@ def compute_slis(con: duckdb.DuckDBPyConnection, hour: datetime, inputs: HourInp
         rows += [r for name, (v, _, _) in RATES.items() if v == view
                  for r in _rows(hour, grouped, name, f"{name}__n", f"{name}__d", None, min_samples)]
     rows += _signal_rows(con, hour, present, min_samples)
+    rows += _custom_rows(con, hour, present, min_samples, inputs.custom_evaluators)
     rows += _judge_rows(con, hour, present, min_samples, inputs.calibration or {})
     return pa.Table.from_pylist(rows, schema=QUALITY_SLIS)
 
@@ -180,6 +183,19 @@ def _signal_rows(con: duckdb.DuckDBPyConnection, hour: datetime, present: set[st
             con, "(SELECT * FROM sli_feedback WHERE kind = ?)", {"n": "count(*)"}, [kind])}
         grouped = [{**g, "n": signals.get((g["per_bucket"], g["bucket"], g["slice_key"]), 0)} for g in requests]
         rows += list(_rows(hour, grouped, f"{kind}_rate", "n", "d", None, min_samples))
+    return rows
+
+
+def _custom_rows(con: duckdb.DuckDBPyConnection, hour: datetime, present: set[str], min_samples: int,
+                 names: tuple[str, ...]) -> list[dict]:
+    """Each custom evaluator's pass rate over the requests it passed or failed (errors and scores alone aside)."""
+    if "sli_scores" not in present:
+        return []
+    rows = []
+    for name in names:
+        grouped = _grouped(con, "(SELECT * FROM sli_scores WHERE evaluator = ?)",
+                           {"n": "count(*) FILTER (passed)", "d": "count(*) FILTER (passed IS NOT NULL)"}, [name])
+        rows += list(_rows(hour, grouped, f"{CUSTOM_SLI_PREFIX}{name}", "n", "d", None, min_samples))
     return rows
 
 
@@ -235,5 +251,6 @@ def total_values(slis: pa.Table) -> dict[str, float]:
                        if row["slice"] == "total" and row["value"] is not None))
 
 
-# Every SLI name a rule may watch (judge pass rates add one per rubric: judge_pass_rate_<rubric>[_corrected]).
+# Every SLI name a rule may watch (judge pass rates add one per rubric: judge_pass_rate_<rubric>[_corrected];
+# custom evaluators one each: evaluator_pass_rate_<name>).
 KNOWN_SLIS = {*RATES, *VALUES, "volume_share", *(f"{kind}_rate" for kind in SIGNAL_RATES)}

@@ -12,7 +12,7 @@ from eval_pipelines.defs.checks import merge_hours, rule_check_specs, rule_check
 from eval_pipelines.defs.metadata import column_schema
 from eval_pipelines.defs.naming import table_key
 from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, daily_partitions, hourly_partitions, key_start
-from eval_pipelines.defs.resources import LakeResource, MonitoringConfigResource
+from eval_pipelines.defs.resources import LakeResource, MonitoringConfigResource, ScoringConfigResource
 from eval_pipelines.monitoring.dashboard import AGREEMENT_PREFIX, EvidentlyWorkspace, sli_series
 from eval_pipelines.monitoring.drift import compare, drift_rows, read_side
 from eval_pipelines.monitoring.paging import (
@@ -43,15 +43,16 @@ ALERTING_POOL = "alerting"
     backfill_policy=HOURLY_BACKFILL_POLICY,
 )
 def quality_slis(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource,
-                 monitoring: MonitoringConfigResource) -> dg.MaterializeResult:
+                 monitoring: MonitoringConfigResource, scoring: ScoringConfigResource) -> dg.MaterializeResult:
+    custom = tuple(scoring.evaluator_config().custom)
     for key in context.partition_keys:
-        _slis_of_hour(context, lake, duckdb, monitoring, key)
+        _slis_of_hour(context, lake, duckdb, monitoring, key, custom)
     checks = rule_checks(context, lake.lake, monitoring, "quality_slis", context.partition_keys)
     return dg.MaterializeResult(check_results=merge_hours(checks))
 
 
 def _slis_of_hour(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource,
-                  monitoring: MonitoringConfigResource, key: str) -> None:
+                  monitoring: MonitoringConfigResource, key: str, custom_evaluators: tuple[str, ...]) -> None:
     """Writes the hour's SLIs and metadata (and pushes them to the Evidently workspace)."""
     hour = hourly_partitions.time_window_for_partition_key(key).start
     store = lake.lake
@@ -61,7 +62,8 @@ def _slis_of_hour(context: dg.AssetExecutionContext, lake: LakeResource, duckdb:
         calibration = latest_calibration(con, store.scan_existing("judge_calibration"), _versions(judged))
         inputs = HourInputs(traces, store.read_partition("trace_validation", "hour", key),
                             store.read_partition("programmatic_scores", "hour", key),
-                            store.read_partition("user_feedback", "hour", key), judged, calibration)
+                            store.read_partition("user_feedback", "hour", key), judged, calibration,
+                            custom_evaluators)
         slis = compute_slis(con, hour, inputs)
     write = store.write_partition("quality_slis", "hour", key, slis)
     if monitoring.evidently_workspace:
