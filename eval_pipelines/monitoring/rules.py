@@ -28,6 +28,8 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from eval_pipelines.config import ConfigError, configured_path, line_of, load_config
+from eval_pipelines.monitoring.channels import ChannelSettings
+from eval_pipelines.monitoring.channels.log import LogChannel
 from eval_pipelines.monitoring.intervals import wilson
 from eval_pipelines.monitoring.slis import CUSTOM_SLI_PREFIX
 
@@ -123,15 +125,8 @@ class AlertRule(_Strict):
                     HOURLY_SLI_TABLE)
 
 
-class ChannelSettings(_Strict):
-    type: Literal["log", "slack", "pagerduty", "webhook"]
-    url: str | None = None  # or url_env: the environment variable holding it (webhook URLs are secrets)
-    url_env: str | None = None
-    routing_key_env: str | None = None  # PagerDuty Events API v2 integration key
-
-
 class AlertConfig(_Strict):
-    channels: dict[str, ChannelSettings] = {"log": ChannelSettings(type="log")}
+    channels: dict[str, ChannelSettings] = {"log": LogChannel()}
     rules: list[AlertRule] = []
 
     def only(self, table: str) -> AlertConfig:

@@ -87,7 +87,8 @@ def served(tmp_path_factory: pytest.TempPathFactory, demo_landing: Path, s3_serv
             stop_instigators_except(server, {"review_sensor"})
             shutil.copytree(demo_landing, home.landing, dirs_exist_ok=True)
             hourly = {asset: HOURS for asset in hourly_job_assets(build_defs(home))}
-            backfill = launch_backfill(server, hourly | {"drift_report": [DEMO_DAY.isoformat()]},
+            drift = {asset: [DEMO_DAY.isoformat()] for asset in ("drift_report", "drift_scores")}
+            backfill = launch_backfill(server, hourly | drift,
                                        run_config=FOUR_PROCESSES)
             status = wait_for_backfill(server, backfill, timeout_s=480)
             wait_until(lambda: receiver.bodies, 150, "the page from the alerts asset")
