@@ -29,7 +29,7 @@ os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 # Yesterday: a day that has ended, recent enough for the UI's partition plots (its last 300 hours).
 DEMO_DAY = (datetime.now(UTC) - timedelta(days=1)).date()
-# Modules that run for minutes go first, so `pytest -n 2 --dist loadfile` overlaps them with the rest.
+# Modules that run for minutes go first, so `pytest -n 3 --dist loadfile` overlaps them with the rest.
 SLOW_FIRST = ("test_end_to_end.py", "test_incident_detection.py", "test_live.py")
 
 
@@ -88,7 +88,7 @@ def demo_landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from eval_pipelines.demo.traffic import write_demo_traffic
 
     landing = tmp_path_factory.mktemp("demo") / "landing"
-    write_demo_traffic(landing, DEMO_DAY, requests=600, seed=11, bad_lines=60, workers=4)
+    write_demo_traffic(landing, DEMO_DAY, requests=600, seed=11, bad_lines=60)
     return landing
 
 

@@ -122,8 +122,9 @@ def write_stray_feedback(landing: Path, day: date) -> int:
 
 
 def write_demo_traffic(landing: Path, day: date, requests: int, seed: int = 7, bad_lines: int = 300,
-                       workers: int = 8, incidents: bool = True, hours: range = range(24)) -> TrafficSummary:
-    """The day's planned traffic (of it, the requests in ``hours``) sent through the instrumented services."""
+                       workers: int = 16, incidents: bool = True, hours: range = range(24)) -> TrafficSummary:
+    """The day's planned traffic (of it, the requests in ``hours``) sent through the instrumented services, each
+    with ``workers`` requests in flight (sending waits on the model's replies, not on the CPU)."""
     plan = [p for p in plan_day(day, requests, seed, incidents)
             if datetime.fromtimestamp(p.sim_ns / 1e9, tz=UTC).hour in hours]
     rng = random.Random(seed)

@@ -1,6 +1,8 @@
 import gzip
 import json
 
+import pytest
+
 from eval_pipelines.parsing.files import RAW_TEXT_LIMIT, iter_documents, truncate_raw
 from eval_pipelines_tests.builders import latest_llm_attributes, span, traces_request, write_lines
 
@@ -13,11 +15,15 @@ def test_lines_truncated_garbage_and_blank(tmp_path):
     assert documents[1].error.startswith("malformed JSON") and documents[2].error.startswith("malformed JSON")
 
 
-def test_invalid_utf8_inside_a_string_is_replaced_not_rejected(tmp_path):
-    path = write_lines(tmp_path / "a.jsonl", b'{"text": "caf\xe9 ok"}')
+@pytest.mark.parametrize(("line", "text"), [
+    (b'{"text": "caf\xe9 ok"}', "caf\ufffd ok"),
+    (b'{"text": "half \\ud83d, whole \\ud83d\\ude00, low \\ude00"}', "half \ufffd, whole \U0001f600, low \ufffd"),
+], ids=["invalid_utf8", "lone_surrogate_escapes"])
+def test_invalid_text_inside_a_string_is_replaced_not_rejected(tmp_path, line, text):
+    path = write_lines(tmp_path / "a.jsonl", line)
     (document,) = iter_documents(path)
     assert document.error is None and document.replaced_invalid_text
-    assert document.value["text"] == "caf\ufffd ok"
+    assert document.value["text"] == text
 
 
 def test_gzip_and_pretty_printed_json(tmp_path):
@@ -60,13 +66,6 @@ def test_byte_ranges_cover_every_line_once_with_file_line_numbers(tmp_path):
         pieces = [(d.line, d.value, d.error is None) for start in range(0, len(data), chunk)
                   for d in iter_range(path, start, min(start + chunk, len(data)), data[:start].count(b"\n"))]
         assert pieces == whole
-
-
-def test_lone_surrogate_escapes_are_replaced_and_pairs_kept(tmp_path):
-    path = write_lines(tmp_path / "a.jsonl", b'{"text": "half \\ud83d, whole \\ud83d\\ude00, low \\ude00"}')
-    (document,) = iter_documents(path)
-    assert document.error is None and document.replaced_invalid_text
-    assert document.value["text"] == "half \ufffd, whole \U0001f600, low \ufffd"
 
 
 def test_a_byte_order_mark_before_the_first_line_is_no_content(tmp_path):
