@@ -27,6 +27,16 @@ def partitions_start(environ: Mapping[str, str] = os.environ, today: date | None
     return date(months // 12, months % 12 + 1, 1)
 
 
+def hour_key(hour_index: int) -> str:
+    """The key of the hour ``hour_index`` hours after the epoch."""
+    return datetime.fromtimestamp(hour_index * 3600, tz=UTC).strftime(HOUR_KEY_FORMAT)
+
+
+def hour_index(key: str) -> int:
+    """The hours from the epoch to the hour ``key`` names."""
+    return int(datetime.strptime(key, HOUR_KEY_FORMAT).replace(tzinfo=UTC).timestamp()) // 3600
+
+
 def key_of_hour(start: datetime) -> str:
     return start.strftime(HOUR_KEY_FORMAT)
 

@@ -5,8 +5,7 @@ from typing import TypeVar
 
 import dagster as dg
 
-from eval_pipelines.hours import HOUR_KEY_FORMAT, partitions_start
-from eval_pipelines.parsing.records import HOUR_NS
+from eval_pipelines.hours import hour_index, hour_key, partitions_start
 
 # The one partition of an unpartitioned table in the lake (labels, calibration and offline scores).
 SNAPSHOT = ("snapshot", "current")
@@ -72,10 +71,3 @@ def history_keys(key: str, lookback_hours: int, daily: bool) -> list[str]:
 def key_start(key: str, daily: bool) -> datetime:
     return day_start(date.fromisoformat(key)) if daily else hourly_partitions.time_window_for_partition_key(key).start
 
-
-def hour_key(hour_index: int) -> str:
-    return datetime.fromtimestamp(hour_index * 3600, tz=UTC).strftime(HOUR_KEY_FORMAT)
-
-
-def hour_index(key: str) -> int:
-    return int(datetime.strptime(key, HOUR_KEY_FORMAT).replace(tzinfo=UTC).timestamp()) * 1_000_000_000 // HOUR_NS

@@ -24,14 +24,12 @@ from eval_pipelines.defs.partitions import (
     FIRST_DAY,
     RANGE_START,
     consecutive_stretches,
-    hour_index,
-    hour_key,
     hourly_partitions,
     hours_of,
     range_tags,
 )
 from eval_pipelines.defs.resources import IngestionConfigResource, JudgeResource, LakeResource, ReviewConfigResource
-from eval_pipelines.hours import START_ENV_VAR
+from eval_pipelines.hours import START_ENV_VAR, hour_index, hour_key
 from eval_pipelines.judge.run import judge_version
 from eval_pipelines.landing import QUIET_SECONDS
 from eval_pipelines.parsing.records import HOUR_NS

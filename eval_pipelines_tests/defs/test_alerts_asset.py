@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from eval_pipelines.defs.assets.monitoring import alerts
-from eval_pipelines.defs.partitions import hour_key
 from eval_pipelines.defs.resources import LakeResource, MonitoringConfigResource
+from eval_pipelines.hours import hour_key
 from eval_pipelines.lake import Lake
 from eval_pipelines.monitoring.paging import STATE
 from eval_pipelines.schemas import QUALITY_SLIS

@@ -6,8 +6,9 @@ from datetime import date
 import dagster as dg
 
 from eval_pipelines.defs import sensors
-from eval_pipelines.defs.partitions import RANGE_END, RANGE_START, hour_key, hours_of
+from eval_pipelines.defs.partitions import RANGE_END, RANGE_START, hours_of
 from eval_pipelines.defs.sensors import landing_sensor
+from eval_pipelines.hours import hour_key
 from eval_pipelines.landing import QUIET_SECONDS
 from eval_pipelines.parsing.records import HOUR_NS
 from eval_pipelines_tests.builders import T0, latest_llm_attributes, span, traces_request, write_lines

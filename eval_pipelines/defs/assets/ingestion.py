@@ -6,8 +6,9 @@ from dagster_duckdb import DuckDBResource
 
 from eval_pipelines.defs.metadata import hourly_table_spec
 from eval_pipelines.defs.naming import table_key
-from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, hour_index, hour_key
+from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY
 from eval_pipelines.defs.resources import IngestionConfigResource, LakeResource
+from eval_pipelines.hours import hour_index, hour_key
 from eval_pipelines.ingestion import HourBuild, WindowStats, arrival_lag, build_hours
 from eval_pipelines.markdown import markdown_cell
 from eval_pipelines.schemas import FEEDBACK_EVENTS, TRACE_QUARANTINE, TRACES

@@ -6,7 +6,7 @@ from dagster_duckdb import DuckDBResource
 
 from eval_pipelines.defs.metadata import column_schema, hourly_table_spec
 from eval_pipelines.defs.naming import table_key
-from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, hour_index, hour_key, hourly_partitions
+from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, hourly_partitions
 from eval_pipelines.defs.resources import LakeResource, ScoringConfigResource
 from eval_pipelines.evaluators import ScoringStats, config_fingerprint, score_requests
 from eval_pipelines.evaluators.summary import (
@@ -24,6 +24,7 @@ from eval_pipelines.feedback.signals import (
     kind_counts,
     thumbs_down_share,
 )
+from eval_pipelines.hours import hour_index, hour_key
 from eval_pipelines.increments import refresh
 from eval_pipelines.parsing.feedback import KINDS as FEEDBACK_KINDS
 from eval_pipelines.schemas import FEEDBACK_QUARANTINE, PROGRAMMATIC_SCORES, USER_FEEDBACK
