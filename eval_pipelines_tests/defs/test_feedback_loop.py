@@ -13,10 +13,10 @@ from eval_pipelines.definitions import defs
 from eval_pipelines.defs.assets.calibration import judge_calibration, label_ingestion
 from eval_pipelines.defs.assets.offline import offline_evaluation, online_offline_divergence
 from eval_pipelines.defs.assets.review import golden_set, review_queue
-from eval_pipelines.defs.partitions import HOUR_KEY_FORMAT
 from eval_pipelines.defs.resources import ReviewConfigResource
 from eval_pipelines.defs.sensors import golden_refresh_sensor
 from eval_pipelines.demo.reviewers import demo_label
+from eval_pipelines.hours import hour_index
 from eval_pipelines.judge import load_judge_settings, load_rubrics
 from eval_pipelines.lake import Lake
 from eval_pipelines.monitoring.alerting import alert_rows
@@ -36,7 +36,7 @@ LABELLED_AT = datetime(DEMO_DAY.year, DEMO_DAY.month, DEMO_DAY.day, 18, tzinfo=U
 
 def open_incident(lake: Lake, model: str) -> None:
     """The refusal incident the sensor would have opened at 14:00, explained by v7 on /orders."""
-    hour = datetime.strptime(ROLLOUT_HOUR, HOUR_KEY_FORMAT).replace(tzinfo=UTC)
+    hour = datetime.fromtimestamp(hour_index(ROLLOUT_HOUR) * 3600, tz=UTC)
     event = AlertEvent("opened", "refusal_rate_up|total", "refusal_rate_up", "total", "page", "refusals rose",
                        {"explained_by": f"route=/orders, prompt_version=v7, model={model}"}, hour,
                        f"refusal_rate_up|total|{hour.isoformat()}")

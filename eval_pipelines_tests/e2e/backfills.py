@@ -6,7 +6,8 @@ from datetime import date, timedelta
 import dagster as dg
 
 from eval_pipelines.defs.jobs import HOURLY_JOB
-from eval_pipelines.defs.partitions import HOUR_KEY_FORMAT, day_start
+from eval_pipelines.defs.partitions import day_start
+from eval_pipelines.hours import key_of_hour
 from eval_pipelines_tests.servers import DagsterDev, wait_until
 
 FINISHED = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
@@ -18,7 +19,7 @@ def hourly_job_assets(defs: dg.Definitions) -> list[str]:
 
 
 def day_hours(day: date) -> list[str]:
-    return [(day_start(day) + timedelta(hours=h)).strftime(HOUR_KEY_FORMAT) for h in range(24)]
+    return [key_of_hour(day_start(day) + timedelta(hours=h)) for h in range(24)]
 
 
 def stop_instigators_except(server: DagsterDev, keep: set[str]) -> None:
