@@ -59,12 +59,12 @@ def floor_of_day(landing: str) -> dict:
 def ours(home_root: str, lake_url: str = "") -> dict:
     import dagster as dg
 
-    from eval_pipelines.cli import standin_judge
     from eval_pipelines.definitions import build_defs
     from eval_pipelines.defs.local_runs import LocalPipeline, wait_for_quiet_landing
     from eval_pipelines.defs.partitions import hours_of
     from eval_pipelines.home import Home
     from eval_pipelines.lake import Lake
+    from eval_pipelines.standin.environment import standin_judge
 
     home = Home(Path(home_root), lake_url).ensure()
     wait_for_quiet_landing(home.landing)

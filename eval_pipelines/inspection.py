@@ -190,3 +190,8 @@ def _calibration_lines(summary: LakeSummary) -> list[str]:
         lines.append(f"judge canary {day}: {flips}/{compared} verdicts differ from the baseline day"
                      + (" (first day: this is the baseline)" if not compared else ""))
     return lines
+
+
+def lake_summary(lake: Lake) -> str:
+    """What ``eval-pipelines inspect`` prints: rows, quarantine, validation, scores, feedback and the judge."""
+    return format_summary(summarize(lake, lake.attach(duckdb.connect())))

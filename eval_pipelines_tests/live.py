@@ -20,14 +20,14 @@ import dagster as dg
 import duckdb
 import yaml
 
-from eval_pipelines.cli import standin_judge
 from eval_pipelines.config import packaged_default
-from eval_pipelines.defs.jobs import HOURLY_JOB
+from eval_pipelines.defs.ingestion.jobs import hourly_evaluation_job
 from eval_pipelines.demo.live import OtlpSender, Pools, RotatingFile, Sent, replay, write_history
 from eval_pipelines.home import Home
 from eval_pipelines.lake import Lake
 from eval_pipelines.receiver.server import Receiver as OtlpReceiver
 from eval_pipelines.receiver.settings import ReceiverSettings
+from eval_pipelines.standin.environment import standin_judge
 from eval_pipelines_tests.servers import PROJECT, DagsterDev, Receiver, wait_until
 
 # The rules watching refusals: the staged incident switches a route to refusals.
@@ -140,7 +140,7 @@ class LiveSession:
         while not self._stop.wait(2.0):
             try:
                 with self.instance() as instance:
-                    runs = instance.get_runs(dg.RunsFilter(job_name=HOURLY_JOB,
+                    runs = instance.get_runs(dg.RunsFilter(job_name=hourly_evaluation_job.name,
                                                            statuses=list(ACTIVE)))
             except Exception:  # noqa: BLE001 - the server may be restarting
                 continue
@@ -175,7 +175,7 @@ class LiveSession:
 
     def runs(self) -> list[dg.RunRecord]:
         with self.instance() as instance:
-            return list(instance.get_run_records(dg.RunsFilter(job_name=HOURLY_JOB)))
+            return list(instance.get_run_records(dg.RunsFilter(job_name=hourly_evaluation_job.name)))
 
     def overlapping_runs(self) -> list[tuple[str, str]]:
         """Pairs of runs of the hourly job that wrote the same hour at the same time (a run's id, status and

@@ -36,6 +36,9 @@ class OnlineEvaluationComponent(dg.Component, dg.Model, dg.Resolvable):
                                                                 "prefix and an underscore).")
     partitions_start: str | None = Field(default=None, description="First day of the partitions, YYYY-MM-DD "
                                                                     "(default: EVAL_PIPELINES_START).")
+    stages: list[str] | None = Field(default=None, description="The stages to load (default: all): ingestion, "
+                                     "validation, scoring, judging, calibration, monitoring, review, offline, "
+                                     "operations. Jobs keep the tables of the stages loaded.")
     judge_base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint of the judge (default: "
                                                                   "EVAL_PIPELINES_JUDGE_BASE_URL).")
     judge_model: str | None = Field(default=None, description="Judge model (default: EVAL_PIPELINES_JUDGE_MODEL).")
@@ -58,7 +61,7 @@ class OnlineEvaluationComponent(dg.Component, dg.Model, dg.Resolvable):
                         f"{self.key_prefix.replace('/', '_')}_" if self.key_prefix else "")
         judge = {"base_url": self.judge_base_url, "model": self.judge_model, "model_version": self.judge_model_version,
                  "api_key": dg.EnvVar(self.judge_api_key_env)}
-        return build_defs(self._home(context), naming,
+        return build_defs(self._home(context), naming, self.stages,
                           **configured_resources(self.config, {k: v for k, v in judge.items() if v is not None}))
 
     def _home(self, context: dg.ComponentLoadContext) -> Home:

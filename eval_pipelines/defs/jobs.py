@@ -1,5 +1,8 @@
-"""The jobs, named the same in every deployment; their selections follow the deployment's naming."""
+"""Jobs as each stage declares them (``StageJob`` in its ``jobs.py``), built for the deployment's naming: named the
+same everywhere, selecting the tables of the stages it loads."""
 
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -9,34 +12,19 @@ from eval_pipelines.defs.naming import Naming
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-HOURLY_JOB = "hourly_evaluation_job"
 
+@dataclass(frozen=True)
+class StageJob:
+    """A job over whole groups (``stages``) and single ``tables``, less the ``excluded`` tables."""
 
-# Each daily or on-demand job: the tables it materializes, and what it is for.
-_TABLE_JOBS = {
-    "calibration_job": (("human_labels", "label_quarantine", "judge_calibration", "judge_calibration_scores"),
-                        "Human labels in, the current judge version measured against them."),
-    "canary_job": (("judge_canary", "canary_scores", "daily_alerts"),
-                   "The canary items re-judged, compared with the judge's own baseline; the daily alert rules."),
-    "drift_job": (("drift_report", "drift_scores", "daily_alerts"),
-                  "The day's traffic against its reference period (Evidently drift report); the daily alert rules."),
-    "review_job": (("review_queue",),
-                   "The review queue of ended hours, once their alerts are evaluated (requested by review_sensor)."),
-    "golden_job": (("golden_set",),
-                   "A new golden-set version from the reviewed failures (requested by golden_refresh_sensor)."),
-    "offline_job": (("offline_scores", "offline_quarantine", "offline_judge_scores"),
-                    "Candidates' outputs for the current golden set scored by the production evaluators and judge."),
-    "divergence_job": (("online_offline_divergence", "divergence_scores", "daily_alerts"),
-                       "Each version's offline scores next to its online scores of the day; the daily alert rules."),
-}
+    name: str
+    description: str
+    tables: tuple[str, ...] = ()
+    stages: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = ()
 
-
-def build_jobs(naming: Naming) -> list["UnresolvedAssetJobDefinition"]:
-    hourly = dg.define_asset_job(
-        HOURLY_JOB,
-        selection=naming.stages("ingestion", "validation", "scoring", "judging", "monitoring")
-        - naming.tables("drift_report", "drift_scores", "daily_alerts"),
-        description="One hour end to end: traces, validation, scores, feedback, judge verdicts, quality SLIs and the "
-                    "alerts they raise.")
-    return [hourly, *(dg.define_asset_job(name, selection=naming.tables(*tables), description=description)
-                      for name, (tables, description) in _TABLE_JOBS.items())]
+    def build(self, naming: Naming, loaded: Collection[str]) -> "UnresolvedAssetJobDefinition":
+        """This job under ``naming``, its tables limited to the ``loaded`` ones (the deployment's stages)."""
+        selection = naming.stages(*self.stages) | naming.tables(*(t for t in self.tables if t in loaded))
+        excluded = naming.tables(*(t for t in self.excluded if t in loaded))
+        return dg.define_asset_job(self.name, selection=selection - excluded, description=self.description)

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import dagster as dg
 
+from eval_pipelines.defs.ingestion.sensors import landing_sensor
 from eval_pipelines.defs.partitions import RANGE_START, hours_of, range_tags
-from eval_pipelines.defs.sensors import golden_refresh_sensor, landing_sensor, review_sensor
+from eval_pipelines.defs.review.sensors import golden_refresh_sensor, review_sensor
 from eval_pipelines.landing import QUIET_SECONDS
 
 # The step-by-step event log stays in the instance (and the UI); the terminal gets warnings only.

@@ -71,3 +71,8 @@ def history_keys(key: str, lookback_hours: int, daily: bool) -> list[str]:
 def key_start(key: str, daily: bool) -> datetime:
     return day_start(date.fromisoformat(key)) if daily else hourly_partitions.time_window_for_partition_key(key).start
 
+
+def previous_day_request(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """The run of a daily schedule: the UTC day that ended before its tick."""
+    day = (context.scheduled_execution_time - timedelta(days=1)).date().isoformat()
+    return dg.RunRequest(run_key=day, partition_key=day)

@@ -209,3 +209,14 @@ def configured_resources(files: dict[str, str], judge: dict[str, str | dg.EnvVar
         name: resource(**chosen[name]) for name, (resource, _) in SETTINGS_FILES.items()
         if name in chosen and name != "judge"}
     return resources | {"judge": judge_resource(**chosen.get("judge", {}), **judge)}
+
+
+def default_resources(home: Home) -> dict[str, dg.ConfigurableResource]:
+    """Every resource the stages use, with the lake at ``home`` and settings from the packaged defaults or the
+    environment."""
+    return {
+        "lake": LakeResource(home=str(home.root), lake_url=home.lake_url, landing_url=home.landing_url,
+                             shared_url=home.shared_url),
+        "duckdb": duckdb_resource(home),
+        "judge": judge_resource(),
+    } | {name: resource() for name, (resource, _) in SETTINGS_FILES.items() if name != "judge"}

@@ -26,7 +26,7 @@ def instance():
 def evaluate_daily_alerts(resources: dict, instance: dg.DagsterInstance, day: str) -> list[dict]:
     """The ``daily_alerts`` asset materialized for ``day`` (what the daily jobs do after their results): the
     alert rows recorded in it."""
-    from eval_pipelines.defs.assets.monitoring import daily_alerts
+    from eval_pipelines.defs.monitoring.assets import daily_alerts
 
     dg.materialize([daily_alerts], partition_key=day, instance=instance,
                    resources={name: resources[name] for name in ("lake", "monitoring")})

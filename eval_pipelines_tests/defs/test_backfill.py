@@ -7,13 +7,13 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from eval_pipelines.cli import standin_judge
 from eval_pipelines.definitions import build_defs
 from eval_pipelines.defs.local_runs import LocalPipeline
 from eval_pipelines.defs.partitions import hourly_partitions
 from eval_pipelines.defs.resources import MonitoringConfigResource, ScoringConfigResource
 from eval_pipelines.home import Home
 from eval_pipelines.lake import Lake
+from eval_pipelines.standin.environment import standin_judge
 from eval_pipelines_tests.conftest import DEMO_DAY, lake_in_new_bucket
 from eval_pipelines_tests.servers import S3Server
 

@@ -12,14 +12,14 @@ import dagster as dg
 import pytest
 import yaml
 
-from eval_pipelines.cli import standin_judge
 from eval_pipelines.defs.local_runs import LocalPipeline
 from eval_pipelines.lake import Lake
+from eval_pipelines.standin.environment import standin_judge
 from eval_pipelines_tests.conftest import DEMO_DAY
 
 PYPROJECT = """\
 [project]
-name = "team_project"
+name = "{name}"
 version = "0.1.0"
 requires-python = ">=3.11"
 dependencies = ["dagster", "eval_pipelines"]
@@ -28,7 +28,7 @@ dependencies = ["dagster", "eval_pipelines"]
 directory_type = "project"
 
 [tool.dg.project]
-root_module = "team_project"
+root_module = "{name}"
 """
 DEFINITIONS = """\
 from pathlib import Path
@@ -48,16 +48,22 @@ def dg_cli(project: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, timeout=300)
 
 
+def empty_project(project: Path, name: str) -> Path:
+    """A project as ``create-dagster`` lays one out, with nothing in its defs folder yet; its package folder."""
+    package = project / "src" / name
+    (package / "defs").mkdir(parents=True)
+    (project / "pyproject.toml").write_text(PYPROJECT.format(name=name))
+    (package / "__init__.py").write_text("")
+    (package / "defs" / "__init__.py").write_text("")
+    (package / "definitions.py").write_text(DEFINITIONS)
+    return package
+
+
 @pytest.fixture(scope="module")
 def team_project(tmp_path_factory: pytest.TempPathFactory, demo_landing: Path) -> Path:
     """A team's project with the Component scaffolded into it, its lake in a home of its own."""
     project = tmp_path_factory.mktemp("team")
-    package = project / "src" / "team_project"
-    (package / "defs").mkdir(parents=True)
-    (project / "pyproject.toml").write_text(PYPROJECT)
-    (package / "__init__.py").write_text("")
-    (package / "defs" / "__init__.py").write_text("")
-    (package / "definitions.py").write_text(DEFINITIONS)
+    package = empty_project(project, "team_project")
     scaffolded = dg_cli(project, "scaffold", "defs", "eval_pipelines.OnlineEvaluationComponent", "online_eval")
     assert scaffolded.returncode == 0, scaffolded.stderr
     defs_yaml = package / "defs" / "online_eval" / "defs.yaml"
@@ -89,3 +95,19 @@ def test_an_hour_is_materialized_under_the_teams_key_prefix(team_project, monkey
         assert LocalPipeline(instance, defs).execute_hours(hour, hour).success
     lake = Lake(str(team_project / "eval-home" / "warehouse"))
     assert lake.read_partition("quality_slis", "hour", hour).num_rows > 0, "lake tables keep their own names"
+
+
+def test_a_team_without_a_judge_loads_only_the_stages_it_names(tmp_path, monkeypatch):
+    package = empty_project(tmp_path, "judgeless_project")
+    (package / "defs" / "online_eval").mkdir()
+    (package / "defs" / "online_eval" / "defs.yaml").write_text(yaml.safe_dump({
+        "type": "eval_pipelines.OnlineEvaluationComponent",
+        "attributes": {"home": str(tmp_path / "eval-home"), "stages": ["ingestion", "validation", "scoring",
+                                                                        "monitoring"]}}))
+    monkeypatch.syspath_prepend(str(tmp_path / "src"))
+    defs = dg.load_from_defs_folder(path_within_project=package)
+    groups = {spec.group_name for asset in defs.assets for spec in asset.specs}
+    assert groups == {"ingestion", "validation", "scoring", "monitoring"}
+    hourly = defs.resolve_job_def("hourly_evaluation_job").asset_layer.executable_asset_keys
+    assert {dg.AssetKey("traces"), dg.AssetKey("alerts")} <= hourly
+    assert {sensor.name for sensor in defs.sensors} == {"landing_sensor"}

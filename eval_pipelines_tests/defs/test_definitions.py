@@ -5,8 +5,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from eval_pipelines.definitions import defs
+from eval_pipelines.definitions import build_defs, defs
+from eval_pipelines.defs.loading import load_stages, stage_names
 from eval_pipelines.defs.partitions import hourly_partitions
+from eval_pipelines.home import Home
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -45,10 +47,37 @@ def test_definitions_load_with_every_stage_named_as_dagster_users_expect():
     assert defs.resolve_job_def("hourly_evaluation_job").partitions_def == hourly_partitions
 
 
+def test_each_definition_belongs_to_one_stage_folder_which_names_its_group():
+    assert stage_names() == ["calibration", "ingestion", "judging", "monitoring", "offline", "operations", "review",
+                             "scoring", "validation"]
+    everything = load_stages()
+    seen: dict[int, str] = {}
+    for stage in stage_names():
+        loaded = load_stages([stage])
+        for item in [*loaded.assets, *loaded.checks, *loaded.sensors, *loaded.schedules, *loaded.jobs]:
+            assert seen.setdefault(id(item), stage) == stage, f"{item} is found in {seen[id(item)]} and {stage}"
+        assert {spec.group_name for asset in loaded.assets for spec in asset.specs} <= {stage}
+    assert len(seen) == sum(map(len, (everything.assets, everything.checks, everything.sensors, everything.schedules,
+                                      everything.jobs)))
+
+
+def test_any_set_of_stages_loads_with_jobs_limited_to_its_tables(tmp_path):
+    for stages in [[stage] for stage in stage_names()] + [["ingestion", "validation", "scoring", "monitoring"]]:
+        partial = build_defs(Home(tmp_path), stages=stages)
+        partial.get_repository_def().load_all_definitions()
+        groups = {spec.group_name for asset in partial.assets for spec in asset.specs}
+        assert groups <= set(stages)
+    cheap = build_defs(Home(tmp_path), stages=["ingestion", "validation", "scoring", "monitoring"])
+    hourly = cheap.resolve_job_def("hourly_evaluation_job").asset_layer.executable_asset_keys
+    assert dg.AssetKey("traces") in hourly and dg.AssetKey("alerts") in hourly
+    assert not any(key.path[-1].startswith("judge") for key in hourly)
+    assert [job.name for job in cheap.jobs] == ["hourly_evaluation_job", "drift_job"]
+
+
 def test_the_drift_schedule_reports_the_day_that_ended():
     from datetime import UTC, datetime
 
-    from eval_pipelines.defs.schedules import drift_schedule
+    from eval_pipelines.defs.monitoring.schedules import drift_schedule
 
     context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 22, 1, 30, tzinfo=UTC))
     assert drift_schedule(context).partition_key == "2026-11-21"

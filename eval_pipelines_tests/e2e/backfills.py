@@ -5,7 +5,7 @@ from datetime import date, timedelta
 
 import dagster as dg
 
-from eval_pipelines.defs.jobs import HOURLY_JOB
+from eval_pipelines.defs.ingestion.jobs import hourly_evaluation_job
 from eval_pipelines.defs.partitions import day_start
 from eval_pipelines.hours import key_of_hour
 from eval_pipelines_tests.servers import DagsterDev, wait_until
@@ -15,7 +15,8 @@ FINISHED = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CAN
 
 def hourly_job_assets(defs: dg.Definitions) -> list[str]:
     """The assets of hourly_evaluation_job: what a backfill of a day's hours materializes."""
-    return sorted(key.to_user_string() for key in defs.resolve_job_def(HOURLY_JOB).asset_layer.executable_asset_keys)
+    job = defs.resolve_job_def(hourly_evaluation_job.name)
+    return sorted(key.to_user_string() for key in job.asset_layer.executable_asset_keys)
 
 
 def day_hours(day: date) -> list[str]:

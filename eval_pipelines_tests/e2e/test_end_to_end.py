@@ -14,13 +14,13 @@ import yaml
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
-from eval_pipelines.cli import standin_judge
 from eval_pipelines.definitions import build_defs
 from eval_pipelines.defs.local_runs import LocalPipeline
 from eval_pipelines.defs.partitions import RANGE_START
 from eval_pipelines.defs.resources import MonitoringConfigResource, ScoringConfigResource
 from eval_pipelines.home import Home
 from eval_pipelines.lake import Lake
+from eval_pipelines.standin.environment import standin_judge
 from eval_pipelines_tests.conftest import DEMO_DAY, lake_in_new_bucket
 from eval_pipelines_tests.defs.test_backfill import comparable
 from eval_pipelines_tests.e2e.backfills import (

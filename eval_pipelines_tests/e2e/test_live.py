@@ -8,7 +8,7 @@ import time
 import dagster as dg
 import pytest
 
-from eval_pipelines.defs.jobs import HOURLY_JOB
+from eval_pipelines.defs.ingestion.jobs import hourly_evaluation_job
 from eval_pipelines.demo.live import pools, record
 from eval_pipelines_tests.live import LiveSession
 from eval_pipelines_tests.servers import wait_until
@@ -21,7 +21,7 @@ PAGE_WITHIN_S = 300
 
 def a_run_started(session: LiveSession) -> bool:
     with session.instance() as instance:
-        return bool(instance.get_runs(dg.RunsFilter(job_name=HOURLY_JOB,
+        return bool(instance.get_runs(dg.RunsFilter(job_name=hourly_evaluation_job.name,
                                                     statuses=[dg.DagsterRunStatus.STARTED])))
 
 

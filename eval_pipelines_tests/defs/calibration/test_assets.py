@@ -6,15 +6,15 @@ import shutil
 import dagster as dg
 import pytest
 
-from eval_pipelines.defs.assets.calibration import judge_calibration, judge_canary, label_ingestion
+from eval_pipelines.defs.calibration.assets import judge_calibration, judge_canary, label_ingestion
+from eval_pipelines.defs.calibration.sensors import labels_sensor
 from eval_pipelines.defs.resources import LakeResource, MonitoringConfigResource
-from eval_pipelines.defs.sensors import labels_sensor
 from eval_pipelines.lake import Lake
 from eval_pipelines.standin.judge import drifted_judge_persona, judge_persona
 from eval_pipelines.standin.server import StandinServer
 from eval_pipelines_tests.defs.conftest import evaluate_daily_alerts
-from eval_pipelines_tests.defs.test_ingestion_assets import metadata
-from eval_pipelines_tests.defs.test_judging_assets import judge_resource
+from eval_pipelines_tests.defs.ingestion.test_assets import metadata
+from eval_pipelines_tests.defs.judging.test_assets import judge_resource
 from eval_pipelines_tests.servers import Receiver
 
 RUBRICS = ("faithfulness", "helpfulness", "instruction_following", "pairwise_preference")

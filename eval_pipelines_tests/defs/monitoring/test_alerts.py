@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from eval_pipelines.defs.assets.monitoring import alerts
+from eval_pipelines.defs.monitoring.assets import alerts
 from eval_pipelines.defs.resources import LakeResource, MonitoringConfigResource
 from eval_pipelines.hours import hour_key
 from eval_pipelines.lake import Lake
@@ -114,7 +114,7 @@ def test_a_step_killed_while_delivering_is_not_delivered_again_and_says_so(home,
     rules = rules_file(tmp_path, stuck.url)
     script = textwrap.dedent(f"""
         import dagster as dg
-        from eval_pipelines_tests.defs.test_alerts_asset import materialize
+        from eval_pipelines_tests.defs.monitoring.test_alerts import materialize
         from eval_pipelines.home import Home
         with dg.instance_for_test() as instance:
             for hour in (0, 1):

@@ -1,7 +1,7 @@
 import dagster as dg
 
-from eval_pipelines.defs.assets.ingestion import trace_ingestion
-from eval_pipelines.defs.assets.scoring import feedback_linking, programmatic_scores
+from eval_pipelines.defs.ingestion.assets import trace_ingestion
+from eval_pipelines.defs.scoring.assets import feedback_linking, programmatic_scores
 from eval_pipelines.lake import Lake
 from eval_pipelines_tests.builders import (
     HOUR_KEY,
@@ -13,7 +13,7 @@ from eval_pipelines_tests.builders import (
     write_lines,
 )
 from eval_pipelines_tests.conftest import DEMO_DAY
-from eval_pipelines_tests.defs.test_ingestion_assets import metadata
+from eval_pipelines_tests.defs.ingestion.test_assets import metadata
 
 ROLLOUT_HOUR = f"{DEMO_DAY.isoformat()}-14:00"
 

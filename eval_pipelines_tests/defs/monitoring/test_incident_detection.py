@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from eval_pipelines.cli import standin_judge
 from eval_pipelines.config import packaged_default
 from eval_pipelines.definitions import build_defs
 from eval_pipelines.defs.local_runs import LocalPipeline, wait_for_quiet_landing
 from eval_pipelines.defs.resources import MonitoringConfigResource, ScoringConfigResource
 from eval_pipelines.home import Home
 from eval_pipelines.lake import Lake
+from eval_pipelines.standin.environment import standin_judge
 from eval_pipelines_tests.conftest import DEMO_DAY
 
 QUIET_DAY = DEMO_DAY - timedelta(days=1)

@@ -4,12 +4,12 @@ an SLI of every slice, and an alert rule on that SLI opens an incident."""
 import dagster as dg
 import yaml
 
-from eval_pipelines.defs.assets.ingestion import trace_ingestion
-from eval_pipelines.defs.assets.monitoring import alerts, quality_slis
-from eval_pipelines.defs.assets.scoring import programmatic_scores
+from eval_pipelines.defs.ingestion.assets import trace_ingestion
+from eval_pipelines.defs.monitoring.assets import alerts, quality_slis
 from eval_pipelines.defs.resources import MonitoringConfigResource, ScoringConfigResource
+from eval_pipelines.defs.scoring.assets import programmatic_scores
 from eval_pipelines.lake import Lake
-from eval_pipelines_tests.defs.test_judging_assets import ROLLOUT_HOUR
+from eval_pipelines_tests.defs.judging.test_assets import ROLLOUT_HOUR
 
 SLI = "evaluator_pass_rate_mentions_a_number"
 

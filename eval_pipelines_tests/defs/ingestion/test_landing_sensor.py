@@ -5,9 +5,9 @@ from datetime import date
 
 import dagster as dg
 
-from eval_pipelines.defs import sensors
+from eval_pipelines.defs.ingestion import sensors
+from eval_pipelines.defs.ingestion.sensors import landing_sensor
 from eval_pipelines.defs.partitions import RANGE_END, RANGE_START, hours_of
-from eval_pipelines.defs.sensors import landing_sensor
 from eval_pipelines.hours import hour_key
 from eval_pipelines.landing import QUIET_SECONDS
 from eval_pipelines.parsing.records import HOUR_NS

@@ -5,7 +5,7 @@ from datetime import timedelta
 import dagster as dg
 import yaml
 
-from eval_pipelines.defs.assets.monitoring import drift_report
+from eval_pipelines.defs.monitoring.assets import drift_report
 from eval_pipelines.defs.resources import MonitoringConfigResource
 from eval_pipelines.lake import Lake
 from eval_pipelines_tests.defs.conftest import evaluate_daily_alerts

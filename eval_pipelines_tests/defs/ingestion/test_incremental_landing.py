@@ -10,7 +10,6 @@ import dagster as dg
 import pytest
 import yaml
 
-from eval_pipelines.cli import standin_judge
 from eval_pipelines.definitions import build_defs
 from eval_pipelines.defs.local_runs import LocalPipeline
 from eval_pipelines.defs.partitions import hours_of
@@ -18,6 +17,7 @@ from eval_pipelines.defs.resources import MonitoringConfigResource, ScoringConfi
 from eval_pipelines.home import Home
 from eval_pipelines.lake import Lake
 from eval_pipelines.landing import QUIET_SECONDS
+from eval_pipelines.standin.environment import standin_judge
 from eval_pipelines_tests.conftest import DEMO_DAY
 from eval_pipelines_tests.defs.test_backfill import VOLATILE, VOLATILE_SLIS
 

@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 from dagster._core.events.log import EventLogEntry
 
-from eval_pipelines.defs.run_health import dead_run_sensor
+from eval_pipelines.defs.operations.sensors import dead_run_sensor
 
 LOCAL_LAUNCHER = {"run_launcher": {"module": "dagster._core.launcher", "class": "DefaultRunLauncher"}}
 

@@ -10,11 +10,11 @@ import pytest
 import yaml
 
 from eval_pipelines.definitions import defs
-from eval_pipelines.defs.assets.calibration import judge_calibration, label_ingestion
-from eval_pipelines.defs.assets.offline import offline_evaluation, online_offline_divergence
-from eval_pipelines.defs.assets.review import golden_set, review_queue
+from eval_pipelines.defs.calibration.assets import judge_calibration, label_ingestion
+from eval_pipelines.defs.offline.assets import offline_evaluation, online_offline_divergence
 from eval_pipelines.defs.resources import ReviewConfigResource
-from eval_pipelines.defs.sensors import golden_refresh_sensor
+from eval_pipelines.defs.review.assets import golden_set, review_queue
+from eval_pipelines.defs.review.sensors import golden_refresh_sensor
 from eval_pipelines.demo.reviewers import demo_label
 from eval_pipelines.hours import hour_index
 from eval_pipelines.judge import load_judge_settings, load_rubrics
@@ -27,8 +27,8 @@ from eval_pipelines.standin.judge import judge_persona
 from eval_pipelines.standin.server import StandinServer
 from eval_pipelines_tests.conftest import DEMO_DAY
 from eval_pipelines_tests.defs.conftest import evaluate_daily_alerts
-from eval_pipelines_tests.defs.test_ingestion_assets import metadata
-from eval_pipelines_tests.defs.test_judging_assets import ROLLOUT_HOUR, judge_hour, judge_resource
+from eval_pipelines_tests.defs.ingestion.test_assets import metadata
+from eval_pipelines_tests.defs.judging.test_assets import ROLLOUT_HOUR, judge_hour, judge_resource
 
 DAY = ROLLOUT_HOUR[:10]
 LABELLED_AT = datetime(DEMO_DAY.year, DEMO_DAY.month, DEMO_DAY.day, 18, tzinfo=UTC)

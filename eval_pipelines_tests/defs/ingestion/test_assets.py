@@ -1,8 +1,9 @@
 import dagster as dg
 import duckdb
 
-from eval_pipelines.defs.assets.ingestion import trace_ingestion
-from eval_pipelines.defs.assets.validation import trace_validation, traces_expectations
+from eval_pipelines.defs.ingestion.assets import trace_ingestion
+from eval_pipelines.defs.validation.assets import trace_validation
+from eval_pipelines.defs.validation.checks import traces_expectations
 from eval_pipelines.lake import Lake
 from eval_pipelines_tests.builders import HOUR_KEY, latest_llm_attributes, span, traces_request, write_lines
 

@@ -4,15 +4,15 @@ import dagster as dg
 import pytest
 import yaml
 
-from eval_pipelines.defs.assets.ingestion import trace_ingestion
-from eval_pipelines.defs.assets.judging import judge_sample, judge_scores
-from eval_pipelines.defs.assets.scoring import feedback_linking, programmatic_scores
+from eval_pipelines.defs.ingestion.assets import trace_ingestion
+from eval_pipelines.defs.judging.assets import judge_sample, judge_scores
 from eval_pipelines.defs.resources import JudgeResource
+from eval_pipelines.defs.scoring.assets import feedback_linking, programmatic_scores
 from eval_pipelines.lake import Lake
 from eval_pipelines.standin.judge import judge_persona
 from eval_pipelines.standin.server import Faults, StandinServer
 from eval_pipelines_tests.conftest import DEMO_DAY
-from eval_pipelines_tests.defs.test_ingestion_assets import metadata
+from eval_pipelines_tests.defs.ingestion.test_assets import metadata
 from eval_pipelines_tests.judge.conftest import JUDGE_MODEL
 
 ROLLOUT_HOUR = f"{DEMO_DAY.isoformat()}-14:00"
@@ -99,7 +99,7 @@ def test_an_endpoint_failing_a_fifth_of_requests_loses_no_rows(demo_home, resour
 
 
 def test_after_a_calibration_judge_rates_are_corrected_or_say_why_not(demo_home, resources, instance):
-    from eval_pipelines.defs.assets.calibration import judge_calibration, label_ingestion
+    from eval_pipelines.defs.calibration.assets import judge_calibration, label_ingestion
 
     with StandinServer(judge_persona) as server:
         dg.materialize([label_ingestion, judge_calibration], instance=instance,
@@ -115,7 +115,7 @@ def test_after_a_calibration_judge_rates_are_corrected_or_say_why_not(demo_home,
 
 
 def test_quality_slis_follow_the_judged_hour_with_plotted_totals(judged_hour, demo_home, resources, instance):
-    from eval_pipelines.defs.assets.monitoring import quality_slis
+    from eval_pipelines.defs.monitoring.assets import quality_slis
 
     result = dg.materialize([quality_slis], partition_key=ROLLOUT_HOUR, instance=instance, resources=resources)
     meta = metadata(result, "quality_slis")

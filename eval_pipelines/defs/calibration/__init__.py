@@ -1,0 +1,1 @@
+"""Calibration: human labels, the judge measured against them, and the canary items re-judged daily."""

@@ -1,0 +1,1 @@
+"""Ingestion: landing files become the hour's traces, quarantine rows and feedback events."""

@@ -1,0 +1,1 @@
+"""Judging: the hour's sample for the LLM judge, and its verdicts."""

@@ -1,0 +1,1 @@
+"""Operations: the health of runs themselves (no assets)."""
