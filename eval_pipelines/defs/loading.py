@@ -1,16 +1,14 @@
 """The stages, loaded from their folders: every ``eval_pipelines.defs.<stage>`` package's modules are imported and
 their assets, checks, sensors, schedules and jobs collected, so adding a definition is adding it to its stage."""
 
-import importlib
-import pkgutil
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from dataclasses import dataclass, field
-from types import ModuleType
 
 import dagster as dg
 
 import eval_pipelines.defs
 from eval_pipelines.defs.jobs import StageJob
+from eval_pipelines.discovery import package_modules
 
 
 @dataclass
@@ -33,7 +31,7 @@ class Stages:
 
 
 def stage_names() -> list[str]:
-    return sorted(info.name for info in pkgutil.iter_modules(eval_pipelines.defs.__path__) if info.ispkg)
+    return [stage.__name__.rpartition(".")[2] for stage in package_modules(eval_pipelines.defs, packages_only=True)]
 
 
 def load_stages(names: Collection[str] | None = None) -> Stages:
@@ -42,14 +40,9 @@ def load_stages(names: Collection[str] | None = None) -> Stages:
     if unknown:
         raise ValueError(f"unknown stage(s) {', '.join(sorted(unknown))}: the stages are {', '.join(stage_names())}")
     stages = Stages()
-    for module in _modules([name for name in stage_names() if names is None or name in names]):
-        for item in vars(module).values():
-            stages.add(item)
+    for stage in package_modules(eval_pipelines.defs, packages_only=True):
+        if names is None or stage.__name__.rpartition(".")[2] in names:
+            for module in package_modules(stage):
+                for item in vars(module).values():
+                    stages.add(item)
     return stages
-
-
-def _modules(names: list[str]) -> Iterator[ModuleType]:
-    for name in names:
-        package = importlib.import_module(f"eval_pipelines.defs.{name}")
-        for info in pkgutil.iter_modules(package.__path__):
-            yield importlib.import_module(f"{package.__name__}.{info.name}")

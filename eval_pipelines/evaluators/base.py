@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 RESULT_SCHEMA = pa.schema([("rid", pa.int64()), ("score", pa.float64()), ("label", pa.string()),
                            ("passed", pa.bool_()), ("explanation", pa.string())])
@@ -34,12 +37,63 @@ Outcome = Query | pa.Table
 EvaluatorFn = Callable[[Batch, Any], Iterator[tuple[str, Outcome]]]
 
 
+def check_re2(pattern: str) -> str:
+    """Reject a pattern that RE2 (DuckDB's regex engine) cannot compile, with RE2's own message."""
+    try:
+        duckdb.sql("SELECT regexp_matches('', $p)", params={"p": pattern}).fetchall()
+    except duckdb.Error as exc:
+        raise ValueError(f"not a valid RE2 regular expression: {pattern!r}: {exc}") from None
+    return pattern
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+
+    def fingerprint(self) -> str:
+        """Short hash of the effective settings: results of different settings never mix."""
+        text = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+class PhraseSettings(Settings):
+    phrases: list[str] = Field(default_factory=list,
+                               description="Case-insensitive phrases matched on word boundaries.")
+    patterns: list[str] = Field(default_factory=list, description="RE2 patterns, case-insensitive.")
+
+    @field_validator("phrases")
+    @classmethod
+    def _no_blank_phrases(cls, value: list[str]) -> list[str]:
+        if any(not phrase.strip() for phrase in value):
+            raise ValueError("phrases must not be blank")
+        return value
+
+    @field_validator("patterns")
+    @classmethod
+    def _re2_patterns(cls, value: list[str]) -> list[str]:
+        return [check_re2(pattern) for pattern in value]
+
+
+@dataclass(frozen=True)
+class Sli:
+    """The quality SLI an evaluator feeds: the share of its results that passed, or that failed."""
+
+    name: str
+    counts: Literal["passed", "failed"]
+
+
 @dataclass(frozen=True)
 class Evaluator:
+    """One evaluator: its function, the settings model of its entry in ``evaluators.yaml`` and the SLI it feeds.
+    ``version``: raise it when the function's results change, so requests are scored again."""
+
     name: str
     version: int
     description: str
     run: EvaluatorFn
+    settings: type[Settings] = Settings
+    sli: Sli | None = None
 
 
 def single(name: str) -> Callable[[Callable[[Batch, Any], Outcome]], EvaluatorFn]:

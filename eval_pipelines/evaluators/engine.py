@@ -17,10 +17,10 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from eval_pipelines.evaluators import budgets, formats, grounding, safety, text
-from eval_pipelines.evaluators.base import RESULT_SCHEMA, Batch, Evaluator, Outcome, Query
-from eval_pipelines.evaluators.config import EvaluatorBlock, EvaluatorConfig, Settings
+from eval_pipelines.evaluators.base import RESULT_SCHEMA, Batch, Evaluator, Outcome, Query, Settings
+from eval_pipelines.evaluators.config import EvaluatorBlock, EvaluatorConfig
 from eval_pipelines.evaluators.custom import custom_evaluator
+from eval_pipelines.evaluators.registry import EVALUATORS
 from eval_pipelines.increments import fingerprint
 from eval_pipelines.schemas import PROGRAMMATIC_SCORES
 
@@ -34,12 +34,6 @@ REQUEST_COLUMNS = [
 @dataclass
 class ScoringStats:
     seconds_by_evaluator: dict[str, float] = field(default_factory=dict)
-
-
-EVALUATORS: dict[str, Evaluator] = {
-    evaluator.name: evaluator
-    for module in (text, formats, grounding, safety, budgets) for evaluator in module.EVALUATORS
-}
 
 
 def config_fingerprint(config: EvaluatorConfig) -> int:

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from eval_pipelines.evaluators.safety import CARD, EMAIL, IBAN, PHONE
+from eval_pipelines.evaluators.builtin.safety import CARD, EMAIL, IBAN, PHONE
 from eval_pipelines.judge.rubrics import Example, Rubric
 
 PROMPT_FORMAT = 1

@@ -23,7 +23,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from eval_pipelines.config import configured_path, load_config
-from eval_pipelines.evaluators.text import detect_language
+from eval_pipelines.evaluators.builtin.text import detect_language
 from eval_pipelines.evidently_html import save_report_html
 from eval_pipelines.lake import Lake
 from eval_pipelines.monitoring.slis import daily_rows

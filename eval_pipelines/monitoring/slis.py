@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from eval_pipelines.calibration.statistics import rogan_gladen
+from eval_pipelines.evaluators.registry import EVALUATORS
 from eval_pipelines.judge.summary import EFFECTIVE_N_SQL, WEIGHTED_PASS_RATE_SQL
 from eval_pipelines.monitoring.intervals import wilson
 from eval_pipelines.schemas import QUALITY_SLIS
@@ -39,12 +40,10 @@ GROUPING = "GROUPING SETS (" + ", ".join([f"({s})" for s in _SETS] + [f"(bucket{
 RATES = {
     "error_rate": ("sli_traces", "count(*) FILTER (status_code = 'ERROR')", "count(*)"),
     "validation_failure_rate": ("sli_validation", "count(*) FILTER (NOT passed)", "count(*)"),
-    **{name: ("sli_scores", f"count(*) FILTER (evaluator = '{evaluator}' AND {condition})",
-              f"count(*) FILTER (evaluator = '{evaluator}')")
-       for name, evaluator, condition in (
-           ("refusal_rate", "refusal", "NOT passed"), ("empty_rate", "empty_answer", "NOT passed"),
-           ("json_validity", "json_valid", "passed"), ("schema_validity", "json_schema", "passed"),
-           ("grounding_rate", "grounding", "passed"), ("pii_leak_rate", "pii_leak", "NOT passed"))},
+    **{evaluator.sli.name: ("sli_scores", f"count(*) FILTER (evaluator = '{name}' AND "
+                                          f"{'passed' if evaluator.sli.counts == 'passed' else 'NOT passed'})",
+                            f"count(*) FILTER (evaluator = '{name}')")
+       for name, evaluator in EVALUATORS.items() if evaluator.sli},
     "thumbs_down_rate": ("sli_feedback", "count(*) FILTER (kind = 'thumbs' AND label = 'down')",
                          "count(*) FILTER (kind = 'thumbs')"),
 }

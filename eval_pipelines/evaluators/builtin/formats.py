@@ -3,14 +3,67 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any, Literal
 
 import jsonschema_rs
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from eval_pipelines.evaluators.base import Batch, Evaluator, Outcome, Query, single
-from eval_pipelines.evaluators.config import JsonSchemaSettings, JsonSettings, RegexFormatSettings
+from eval_pipelines.evaluators.base import Batch, Evaluator, Outcome, Query, Settings, Sli, check_re2, single
+
+
+class JsonSettings(Settings):
+    strip_code_fences: bool = Field(False, description="Accept JSON wrapped in a ```json fence.")
+
+
+class JsonSchemaSettings(JsonSettings):
+    json_schema: dict[str, Any] | None = Field(None, alias="schema")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("json_schema")
+    @classmethod
+    def _valid_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            try:
+                jsonschema_rs.validator_for(value)
+            except (jsonschema_rs.ValidationError, ValueError) as exc:
+                raise ValueError(f"not a valid JSON Schema: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _schema_when_enabled(self) -> JsonSchemaSettings:
+        if self.enabled and self.json_schema is None:
+            raise ValueError("json_schema needs a `schema` where it is enabled")
+        return self
+
+
+class RegexCheck(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pattern: str
+    field: Literal["output_text", "input_text"] = "output_text"
+    match: Literal["full", "search"] = Field("full", description="full: the whole text; search: anywhere.")
+
+    @field_validator("pattern")
+    @classmethod
+    def _re2(cls, value: str) -> str:
+        return check_re2(value)
+
+
+class RegexFormatSettings(Settings):
+    checks: dict[str, RegexCheck] = Field(default_factory=dict)
+
+    @field_validator("checks")
+    @classmethod
+    def _names(cls, value: dict[str, RegexCheck]) -> dict[str, RegexCheck]:
+        bad = [name for name in value if not name.replace("_", "").isalnum()]
+        if bad:
+            raise ValueError(f"check names must be letters, digits and '_': {', '.join(bad)}")
+        return value
+
 
 CODE_FENCE = r"(?s)^\s*```[A-Za-z0-9_-]*\s*\n?(.*?)\s*```\s*$"
 
@@ -90,7 +143,10 @@ def regex_format(batch: Batch, settings: RegexFormatSettings) -> Iterator[tuple[
 
 
 EVALUATORS = [
-    Evaluator("json_valid", 1, "The answer parses as JSON (optionally inside a code fence).", json_valid),
-    Evaluator("json_schema", 1, "The answer conforms to the route's JSON Schema.", json_schema),
-    Evaluator("regex_format", 1, "The answer matches the route's named regular expressions.", regex_format),
+    Evaluator("json_valid", 1, "The answer parses as JSON (optionally inside a code fence).", json_valid,
+              JsonSettings, Sli("json_validity", "passed")),
+    Evaluator("json_schema", 1, "The answer conforms to the route's JSON Schema.", json_schema, JsonSchemaSettings,
+              Sli("schema_validity", "passed")),
+    Evaluator("regex_format", 1, "The answer matches the route's named regular expressions.", regex_format,
+              RegexFormatSettings),
 ]

@@ -2,8 +2,33 @@
 
 from __future__ import annotations
 
-from eval_pipelines.evaluators.base import Batch, Evaluator, Query, single
-from eval_pipelines.evaluators.config import CostBudgetSettings, LatencyBudgetSettings, TokenBudgetSettings
+from pydantic import PositiveFloat, PositiveInt, model_validator
+
+from eval_pipelines.evaluators.base import Batch, Evaluator, Query, Settings, single
+
+
+class BudgetSettings(Settings):
+    def limits(self) -> dict[str, float | int | None]:
+        return {name: getattr(self, name) for name in type(self).model_fields if name.startswith("max_")}
+
+    @model_validator(mode="after")
+    def _limit_when_enabled(self) -> BudgetSettings:
+        if self.enabled and all(limit is None for limit in self.limits().values()):
+            raise ValueError(f"set {' or '.join(self.limits())} where this budget is enabled")
+        return self
+
+
+class LatencyBudgetSettings(BudgetSettings):
+    max_ms: PositiveFloat | None = None
+
+
+class TokenBudgetSettings(BudgetSettings):
+    max_input_tokens: PositiveInt | None = None
+    max_output_tokens: PositiveInt | None = None
+
+
+class CostBudgetSettings(BudgetSettings):
+    max_usd: PositiveFloat | None = None
 
 
 def _budget_query(batch: Batch, value: str, limit: str, unit: str) -> Query:
@@ -39,7 +64,8 @@ def token_budget(batch: Batch, settings: TokenBudgetSettings) -> Query:
 
 
 EVALUATORS = [
-    Evaluator("latency_budget", 1, "Call duration within the route's budget.", latency_budget),
-    Evaluator("token_budget", 1, "Input and output tokens within the route's budgets.", token_budget),
-    Evaluator("cost_budget", 1, "Cost of the call within the route's budget.", cost_budget),
+    Evaluator("latency_budget", 1, "Call duration within the route's budget.", latency_budget, LatencyBudgetSettings),
+    Evaluator("token_budget", 1, "Input and output tokens within the route's budgets.", token_budget,
+              TokenBudgetSettings),
+    Evaluator("cost_budget", 1, "Cost of the call within the route's budget.", cost_budget, CostBudgetSettings),
 ]

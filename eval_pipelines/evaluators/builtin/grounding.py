@@ -2,8 +2,30 @@
 
 from __future__ import annotations
 
-from eval_pipelines.evaluators.base import Batch, Evaluator, Query, single
-from eval_pipelines.evaluators.config import CitationSettings, GroundingSettings
+from pydantic import Field, PositiveInt, field_validator
+
+from eval_pipelines.evaluators.base import Batch, Evaluator, Query, Settings, Sli, check_re2, single
+
+
+class CitationSettings(Settings):
+    pattern: str = Field(r"\[([A-Za-z0-9][\w.:/-]{0,63})\]",
+                         description="RE2 pattern whose first group is a cited document id.")
+    required: bool = Field(False, description="An answer with retrieved context must cite at least one id.")
+
+    @field_validator("pattern")
+    @classmethod
+    def _one_group(cls, value: str) -> str:
+        check_re2(value)
+        if "(" not in value.replace(r"\(", "").replace("(?", ""):
+            raise ValueError("the citation pattern needs a capture group for the document id")
+        return value
+
+
+class GroundingSettings(Settings):
+    min_score: float = Field(0.5, ge=0, le=1)
+    min_token_chars: PositiveInt = 3
+    stopwords: list[str] = Field(default_factory=list, description="Words that never count as content.")
+
 
 WITH_CONTEXT = "answered AND retrieved_context IS NOT NULL AND retrieved_context NOT IN ('', '[]')"
 TOKEN_SPLIT = r"[^\p{L}\p{N}]+"
@@ -62,6 +84,7 @@ def grounding(batch: Batch, settings: GroundingSettings) -> Query:
 
 EVALUATORS = [
     Evaluator("citations", 1, "Cited document ids exist among the retrieved ones (and are present if required).",
-              citations),
-    Evaluator("grounding", 1, "Share of the answer's content words that occur in the retrieved text.", grounding),
+              citations, CitationSettings),
+    Evaluator("grounding", 1, "Share of the answer's content words that occur in the retrieved text.", grounding,
+              GroundingSettings, Sli("grounding_rate", "passed")),
 ]

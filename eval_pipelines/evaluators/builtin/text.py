@@ -6,15 +6,49 @@ from functools import lru_cache
 
 import pyarrow as pa
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
+from pydantic import Field, PositiveInt, model_validator
 
-from eval_pipelines.evaluators.base import Batch, Evaluator, Query, matched_marker_sql, quoted, single
-from eval_pipelines.evaluators.config import (
-    EmptyAnswerSettings,
-    LanguageMatchSettings,
-    LengthSettings,
-    RefusalSettings,
-    TruncatedAnswerSettings,
+from eval_pipelines.evaluators.base import (
+    Batch,
+    Evaluator,
+    PhraseSettings,
+    Query,
+    Settings,
+    Sli,
+    matched_marker_sql,
+    quoted,
+    single,
 )
+
+
+class RefusalSettings(PhraseSettings):
+    pass
+
+
+class EmptyAnswerSettings(Settings):
+    pass
+
+
+class TruncatedAnswerSettings(Settings):
+    finish_reasons: list[str] = Field(default_factory=lambda: ["length", "max_tokens", "max_output_tokens"])
+
+
+class LengthSettings(Settings):
+    min: PositiveInt | None = None
+    max: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LengthSettings:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class LanguageMatchSettings(Settings):
+    min_chars: PositiveInt = Field(20, description="Shorter questions or answers are not judged.")
+    min_confidence: float = Field(0.8, ge=0, le=1)
+    languages: list[str] = Field(default_factory=list, description="Candidate ISO 639-1 codes; empty = all 97.")
+
 
 # Whitespace as users see it: Unicode spaces and the zero-width characters models sometimes emit.
 BLANK = r"[\s\p{Z}\x{200B}\x{200C}\x{200D}\x{2060}\x{FEFF}]*"
@@ -121,12 +155,16 @@ def language_match(batch: Batch, settings: LanguageMatchSettings) -> pa.Table:
 
 
 EVALUATORS = [
-    Evaluator("refusal", 1, "The answer declines the request (configured phrases and patterns).", refusal),
-    Evaluator("empty_answer", 1, "No text (Unicode whitespace only) and no tool calls.", empty_answer),
-    Evaluator("truncated_answer", 1, "The model stopped on a token limit (finish reason).", truncated_answer),
+    Evaluator("refusal", 1, "The answer declines the request (configured phrases and patterns).", refusal,
+              RefusalSettings, Sli("refusal_rate", "failed")),
+    Evaluator("empty_answer", 1, "No text (Unicode whitespace only) and no tool calls.", empty_answer,
+              EmptyAnswerSettings, Sli("empty_rate", "failed")),
+    Evaluator("truncated_answer", 1, "The model stopped on a token limit (finish reason).", truncated_answer,
+              TruncatedAnswerSettings),
     Evaluator("answer_chars", 1, "Answer length in characters (code points), within optional bounds.",
-              answer_chars),
+              answer_chars, LengthSettings),
     Evaluator("answer_words", 1, "Answer length in words (letter/digit runs), within optional bounds.",
-              answer_words),
-    Evaluator("language_match", 1, "The answer is in the question's language (py3langid).", language_match),
+              answer_words, LengthSettings),
+    Evaluator("language_match", 1, "The answer is in the question's language (py3langid).", language_match,
+              LanguageMatchSettings),
 ]

@@ -7,10 +7,32 @@ become a second copy of the leaked data.
 
 from __future__ import annotations
 
-import duckdb
+from typing import Literal
 
-from eval_pipelines.evaluators.base import Batch, Evaluator, Query, matched_marker_sql, quoted, single
-from eval_pipelines.evaluators.config import InjectionSettings, PiiSettings
+import duckdb
+from pydantic import Field
+
+from eval_pipelines.evaluators.base import (
+    Batch,
+    Evaluator,
+    PhraseSettings,
+    Query,
+    Settings,
+    Sli,
+    matched_marker_sql,
+    quoted,
+    single,
+)
+
+
+class InjectionSettings(PhraseSettings):
+    include_retrieved_context: bool = Field(True, description="Also look for markers in retrieved documents.")
+
+
+class PiiSettings(Settings):
+    kinds: list[Literal["email", "phone", "card", "iban"]] = Field(
+        default_factory=lambda: ["email", "phone", "card", "iban"])
+
 
 EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
 CARD = r"(?:^|[^0-9])((?:[0-9][ -]?){12,18}[0-9])(?:$|[^0-9])"
@@ -82,7 +104,7 @@ def prompt_injection(batch: Batch, settings: InjectionSettings) -> Query:
 
 EVALUATORS = [
     Evaluator("pii_leak", 1, "E-mail addresses, phone numbers, Luhn-valid card numbers or mod-97-valid IBANs "
-              "in the answer.", pii_leak),
+              "in the answer.", pii_leak, PiiSettings, Sli("pii_leak_rate", "failed")),
     Evaluator("prompt_injection", 1, "Known prompt-injection markers in the input or the retrieved context.",
-              prompt_injection),
+              prompt_injection, InjectionSettings),
 ]
