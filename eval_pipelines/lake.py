@@ -21,7 +21,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,8 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
+
+from eval_pipelines.schemas import TABLES, LakeTable, schema_differences
 
 PARTITION_FILE = "data.parquet"
 STATE_FOLDER = "_state"
@@ -61,11 +63,12 @@ def lake_filesystem(url: str, options: dict[str, dict], **extra: object) -> tupl
 
 
 class Lake:
-    def __init__(self, root: str | Path, catalog: Path | None = None) -> None:
+    def __init__(self, root: str | Path, catalog: Path | None = None, tables: Mapping[str, LakeTable] = TABLES) -> None:
         self.location = str(root)
         self.fs, self.root = lake_filesystem(self.location, LAKE_OPTIONS)
         self.is_local = isinstance(self.fs, LocalFileSystem)
         self.catalog = catalog
+        self.registry = tables
 
     def url(self, path: str) -> str:
         """How DuckDB and people name a path of the lake."""
@@ -121,7 +124,9 @@ class Lake:
             return None
 
     def write_partition(self, table: str, key_name: str, key: str, data: pa.Table) -> PartitionWrite:
-        """Replace one partition atomically; the previous version stays readable until the new one is whole."""
+        """Replace one partition atomically; the previous version stays readable until the new one is whole. A table,
+        partitioning or columns other than the registry's (``TABLES``) is refused before anything is written."""
+        self._check_write(table, key_name, data.schema)
         target = self.partition_path(table, key_name, key)
         previous_rows = self.partition_rows(table, key_name, key)
         if self.is_local:
@@ -131,6 +136,15 @@ class Lake:
         if self.catalog is not None:
             self.ensure_catalog_view(table)
         return PartitionWrite(self.url(target), data.num_rows, previous_rows)
+
+    def _check_write(self, table: str, key_name: str, schema: pa.Schema) -> None:
+        registered = self.registry.get(table)
+        if registered is None:
+            raise ValueError(f"{table} is not a table of the lake (schemas.TABLES)")
+        if key_name != registered.partitioned_by:
+            raise ValueError(f"{table} is partitioned by {registered.partitioned_by}, not {key_name}")
+        if problems := schema_differences(schema, registered.schema):
+            raise ValueError(f"{table}: the rows do not have its columns: {'; '.join(problems)}")
 
     def _write_and_rename(self, target: str, data: pa.Table) -> None:
         folder = Path(target).parent

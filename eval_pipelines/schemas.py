@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pyarrow as pa
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -409,3 +411,42 @@ STAGED_SCHEMAS = {
     "event": STAGED_EVENT,
     "quarantine": TRACE_QUARANTINE,
 }
+
+
+@dataclass(frozen=True)
+class LakeTable:
+    """A table of the lake: its columns, and what its partitions are (``hour``, ``day``, ``run`` or ``snapshot``)."""
+
+    schema: pa.Schema
+    partitioned_by: str
+
+
+# Every table the pipeline writes, by name: a write that does not match its entry is refused (Lake.write_partition).
+TABLES: dict[str, LakeTable] = {
+    **{name: LakeTable(schema, "hour") for name, schema in (
+        ("traces", TRACES), ("trace_quarantine", TRACE_QUARANTINE), ("feedback_events", FEEDBACK_EVENTS),
+        ("trace_validation", TRACE_VALIDATION), ("programmatic_scores", PROGRAMMATIC_SCORES),
+        ("user_feedback", USER_FEEDBACK), ("feedback_quarantine", FEEDBACK_QUARANTINE),
+        ("judge_sample", JUDGE_SAMPLE), ("judge_sampling_rates", JUDGE_SAMPLING_RATES), ("judge_scores", JUDGE_SCORES),
+        ("quality_slis", QUALITY_SLIS), ("alerts", ALERTS), ("review_queue", REVIEW_QUEUE))},
+    **{name: LakeTable(schema, "day") for name, schema in (
+        ("judge_canary", JUDGE_CANARY), ("canary_scores", QUALITY_SLIS), ("drift_scores", QUALITY_SLIS),
+        ("daily_alerts", ALERTS), ("online_offline_divergence", ONLINE_OFFLINE_DIVERGENCE),
+        ("divergence_scores", QUALITY_SLIS))},
+    **{name: LakeTable(schema, "snapshot") for name, schema in (
+        ("human_labels", HUMAN_LABELS), ("label_quarantine", LABEL_QUARANTINE),
+        ("judge_calibration_scores", JUDGE_SCORES), ("offline_scores", OFFLINE_SCORES),
+        ("offline_quarantine", OFFLINE_QUARANTINE), ("offline_judge_scores", JUDGE_SCORES))},
+    "judge_calibration": LakeTable(JUDGE_CALIBRATION, "run"),
+}
+
+
+def schema_differences(actual: pa.Schema, expected: pa.Schema) -> list[str]:
+    """How ``actual`` differs from ``expected`` in column names, order and types (nullability aside)."""
+    problems = [f"missing {name}" for name in expected.names if name not in actual.names]
+    problems += [f"unexpected {name}" for name in actual.names if name not in expected.names]
+    problems += [f"{field.name} is {field.type}, not {expected.field(field.name).type}" for field in actual
+                 if field.name in expected.names and not field.type.equals(expected.field(field.name).type)]
+    if not problems and actual.names != expected.names:
+        problems.append(f"columns in the order {', '.join(actual.names)}")
+    return problems

@@ -12,14 +12,22 @@ import pyarrow.parquet as pq
 import pytest
 
 from eval_pipelines.lake import Lake
+from eval_pipelines.schemas import TRACES, LakeTable
+
+THINGS = {"things": LakeTable(pa.schema([("i", pa.int64()), ("tag", pa.string())]), "hour")}
 
 
 def table(n: int, tag: str) -> pa.Table:
     return pa.table({"i": list(range(n)), "tag": [tag] * n})
 
 
+def things_lake(url: str, catalog=None) -> Lake:
+    """A lake whose one table is ``things``."""
+    return Lake(url, catalog, THINGS)
+
+
 def test_partition_is_replaced_and_readable_with_hive_partitioning(lake_url, home):
-    lake = Lake(lake_url, home.catalog)
+    lake = things_lake(lake_url, home.catalog)
     assert (lake.tables(), lake.scan_existing("things")) == ([], None)
     first = lake.write_partition("things", "hour", "2026-11-21-14:00", table(3, "old"))
     second = lake.write_partition("things", "hour", "2026-11-21-14:00", table(2, "new"))
@@ -38,14 +46,14 @@ def test_partition_is_replaced_and_readable_with_hive_partitioning(lake_url, hom
 
 
 def test_catalog_has_a_view_per_table(lake_url, home):
-    lake = Lake(lake_url, home.catalog)
+    lake = things_lake(lake_url, home.catalog)
     lake.write_partition("things", "hour", "2026-11-21-14:00", table(3, "a"))
     with lake.attach(duckdb.connect(str(home.catalog), read_only=True)) as con:
         assert con.sql("SELECT count(*) FROM things").fetchall() == [(3,)]
 
 
 def test_a_failed_write_leaves_the_old_partition(lake_url, monkeypatch):
-    lake = Lake(lake_url)
+    lake = things_lake(lake_url)
     lake.write_partition("things", "hour", "h", table(3, "old"))
 
     def explode(*args, **kwargs):
@@ -59,7 +67,7 @@ def test_a_failed_write_leaves_the_old_partition(lake_url, monkeypatch):
 
 
 def _write_many(lake_url, key, rounds):
-    lake = Lake(lake_url)
+    lake = things_lake(lake_url)
     for round_number in range(rounds):
         lake.write_partition("things", "hour", key, table(2000 + round_number, key))
 
@@ -72,20 +80,20 @@ def test_two_processes_writing_different_partitions_never_interfere(lake_url):
     reads = 0
     while any(w.is_alive() for w in writers):
         for key in ("a", "b"):
-            data = Lake(lake_url).read_partition("things", "hour", key)
+            data = things_lake(lake_url).read_partition("things", "hour", key)
             if data is not None:
                 assert set(data.column("tag").to_pylist()) == {key} and data.num_rows >= 2000
                 reads += 1
     for writer in writers:
         writer.join()
         assert writer.exitcode == 0
-    lake = Lake(lake_url)
+    lake = things_lake(lake_url)
     assert lake.partition_rows("things", "hour", "a") == 2024 == lake.partition_rows("things", "hour", "b")
     assert reads > 0
 
 
 def _write_forever(lake_url, key):
-    lake = Lake(lake_url)
+    lake = things_lake(lake_url)
     for round_number in itertools.count():
         lake.write_partition("things", "hour", key, table(400_000 + round_number, f"round-{round_number}"))
 
@@ -99,7 +107,7 @@ def _writing(lake: Lake) -> bool:
 
 
 def test_a_process_killed_mid_write_leaves_a_whole_partition(lake_url):
-    lake = Lake(lake_url)
+    lake = things_lake(lake_url)
     lake.write_partition("things", "hour", "h", table(3, "old"))
     writer = multiprocessing.get_context("spawn").Process(target=_write_forever, args=(lake_url, "h"), daemon=True)
     writer.start()
@@ -119,3 +127,18 @@ def test_a_process_killed_mid_write_leaves_a_whole_partition(lake_url):
         assert con.sql(f"SELECT count(*) FROM {lake.scan('things')}").fetchall() == [(survivor.num_rows,)]
     lake.write_partition("things", "hour", "h", table(5, "after"))
     assert lake.read_partition("things", "hour", "h").column("tag").to_pylist() == ["after"] * 5
+
+
+def test_a_write_unlike_the_registry_is_refused_and_nothing_is_written(lake_url):
+    lake = Lake(lake_url)
+    traces = TRACES.empty_table()
+    with pytest.raises(ValueError, match="things is not a table of the lake"):
+        lake.write_partition("things", "hour", "h", table(1, "a"))
+    with pytest.raises(ValueError, match="traces is partitioned by hour, not day"):
+        lake.write_partition("traces", "day", "2026-11-21", traces)
+    with pytest.raises(ValueError, match="traces: the rows do not have its columns: missing trace_id.*"
+                                         "unexpected score.*span_id is int64, not string"):
+        lake.write_partition("traces", "hour", "h", pa.table({"span_id": pa.array([], pa.int64()),
+                                                              "score": pa.array([], pa.float64())}))
+    assert lake.tables() == []
+    assert lake.write_partition("traces", "hour", "h", traces).rows == 0

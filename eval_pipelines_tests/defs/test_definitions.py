@@ -9,6 +9,7 @@ from eval_pipelines.definitions import build_defs, defs
 from eval_pipelines.defs.loading import load_stages, stage_names
 from eval_pipelines.defs.partitions import hourly_partitions
 from eval_pipelines.home import Home
+from eval_pipelines.schemas import TABLES
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -59,6 +60,19 @@ def test_each_definition_belongs_to_one_stage_folder_which_names_its_group():
         assert {spec.group_name for asset in loaded.assets for spec in asset.specs} <= {stage}
     assert len(seen) == sum(map(len, (everything.assets, everything.checks, everything.sensors, everything.schedules,
                                       everything.jobs)))
+
+
+def test_every_lake_table_is_an_asset_whose_columns_are_the_registrys():
+    graph = defs.resolve_asset_graph()
+    columns = {key.to_user_string(): graph.get(key).metadata.get("dagster/column_schema")
+               for key in graph.get_all_asset_keys()}
+    tables = {name for name, schema in columns.items() if schema is not None}
+    assert tables == set(TABLES)
+    for name in tables:
+        assert [column.name for column in columns[name].columns] == TABLES[name].schema.names, name
+    partitioning = {name: graph.get(dg.AssetKey(name)).partitions_def for name in tables}
+    assert {name for name, partitions in partitioning.items() if partitions == hourly_partitions} == {
+        name for name, table in TABLES.items() if table.partitioned_by == "hour"}
 
 
 def test_any_set_of_stages_loads_with_jobs_limited_to_its_tables(tmp_path):

@@ -28,13 +28,8 @@ from eval_pipelines.lake import Lake
 from eval_pipelines.markdown import markdown_cell
 from eval_pipelines.review.golden import latest_version, regression_spans
 from eval_pipelines.schemas import (
-    HUMAN_LABELS,
-    JUDGE_CALIBRATION,
     JUDGE_CANARY,
     JUDGE_SAMPLE,
-    JUDGE_SCORES,
-    LABEL_QUARANTINE,
-    QUALITY_SLIS,
 )
 
 SWAPPED = "calibration:swapped"
@@ -45,10 +40,10 @@ CONTENT = ["span_id", "trace_id", "route", "input_text", "output_text", "tool_ca
 human_labels_spec = dg.AssetSpec(
     "human_labels", description="Reviewers' labels from <home>/labels (plus the illustrative seed set), one per "
     "reviewer, item and rubric.", group_name="calibration", kinds={"parquet"},
-    metadata={"dagster/column_schema": column_schema(HUMAN_LABELS)})
+    metadata={"dagster/column_schema": column_schema("human_labels")})
 label_quarantine_spec = dg.AssetSpec(
     "label_quarantine", description="Label rows that could not be used, with the reason.", group_name="calibration",
-    kinds={"parquet"}, metadata={"dagster/column_schema": column_schema(LABEL_QUARANTINE)})
+    kinds={"parquet"}, metadata={"dagster/column_schema": column_schema("label_quarantine")})
 
 
 @dg.multi_asset(specs=[human_labels_spec, label_quarantine_spec], can_subset=False)
@@ -105,11 +100,11 @@ def _sample_row(item: CalibrationItem, stratum: str = "calibration") -> dict:
         dg.AssetSpec("judge_calibration", description="The current judge version scored on the labelled items "
                      "(except the golden set's regression split), and its agreement with the reviewers.",
                      group_name="calibration", kinds={"parquet", "openai"}, deps=["human_labels", "traces"],
-                     metadata={"dagster/column_schema": column_schema(JUDGE_CALIBRATION)}),
+                     metadata={"dagster/column_schema": column_schema("judge_calibration")}),
         dg.AssetSpec("judge_calibration_scores", description="The judge's verdicts on the labelled items (a verdict "
                      "is asked again only when the item, rubric or judge version changes).", group_name="calibration",
                      kinds={"parquet"}, deps=["human_labels", "traces"],
-                     metadata={"dagster/column_schema": column_schema(JUDGE_SCORES)}),
+                     metadata={"dagster/column_schema": column_schema("judge_calibration_scores")}),
     ],
     can_subset=False,
     pool="judge_endpoint",
@@ -191,10 +186,10 @@ def canary_items(lake: LakeResource) -> list[tuple[str, CalibrationItem]]:
         dg.AssetSpec("judge_canary", description="The canary items re-judged each day, compared with the first day "
                      "of the same judge version.", group_name="calibration", kinds={"parquet", "openai"},
                      partitions_def=daily_partitions,
-                     metadata={"dagster/column_schema": column_schema(JUDGE_CANARY)}),
+                     metadata={"dagster/column_schema": column_schema("judge_canary")}),
         dg.AssetSpec("canary_scores", description="The day's canary flip rate and score shift, as SLI rows the daily "
-                     "alert rules read.", group_name="calibration", kinds={"parquet"},
-                     partitions_def=daily_partitions, metadata={"dagster/column_schema": column_schema(QUALITY_SLIS)}),
+                     "alert rules read.", group_name="calibration", kinds={"parquet"}, partitions_def=daily_partitions,
+                     metadata={"dagster/column_schema": column_schema("canary_scores")}),
     ],
     check_specs=[dg.AssetCheckSpec("judge_canary_unchanged", asset="judge_canary",
                                    description="The judge answers the canary items as it did on its baseline "

@@ -11,17 +11,16 @@ from eval_pipelines.defs.resources import IngestionConfigResource, LakeResource
 from eval_pipelines.hours import hour_index, hour_key
 from eval_pipelines.ingestion import HourBuild, WindowStats, arrival_lag, build_hours
 from eval_pipelines.markdown import markdown_cell
-from eval_pipelines.schemas import FEEDBACK_EVENTS, TRACE_QUARANTINE, TRACES
 
 traces_spec = hourly_table_spec(
-    "traces", "One row per LLM call, in the canonical schema, from the landing files.", "ingestion", TRACES,
+    "traces", "One row per LLM call, in the canonical schema, from the landing files.", "ingestion",
     kinds={"parquet", "duckdb"})
 quarantine_spec = hourly_table_spec(
     "trace_quarantine", "Landing lines and spans that could not be parsed, with file, line, reason and raw text.",
-    "ingestion", TRACE_QUARANTINE)
+    "ingestion")
 feedback_events_spec = hourly_table_spec(
     "feedback_events", "Explicit user feedback as landed (trace events and feedback files), before linking.",
-    "ingestion", FEEDBACK_EVENTS)
+    "ingestion")
 
 
 @dg.multi_asset(specs=[traces_spec, quarantine_spec, feedback_events_spec], can_subset=False,

@@ -25,7 +25,6 @@ from eval_pipelines.judge.summary import (
     strata_markdown,
     weighted_pass_rates,
 )
-from eval_pipelines.schemas import JUDGE_SAMPLE, JUDGE_SAMPLING_RATES, JUDGE_SCORES
 
 JUDGE_POOL = "judge_endpoint"
 ERROR_STATUSES = ("invalid", "refused", "unparseable", "error", "circuit_open")
@@ -33,10 +32,10 @@ ERROR_STATUSES = ("invalid", "refused", "unparseable", "error", "circuit_open")
 
 judge_sample_spec = hourly_table_spec(
     "judge_sample", "The hour's requests to judge: stratified, hard cases first, with inclusion probabilities.",
-    "judging", JUDGE_SAMPLE, kinds={"parquet", "duckdb"}, deps=["traces", "programmatic_scores", "user_feedback"])
+    "judging", kinds={"parquet", "duckdb"}, deps=["traces", "programmatic_scores", "user_feedback"])
 sampling_rates_spec = hourly_table_spec(
     "judge_sampling_rates", "Each stratum's sampling rate in the hour, decided when the stratum is first seen.",
-    "judging", JUDGE_SAMPLING_RATES, deps=["traces"])
+    "judging", deps=["traces"])
 
 
 @dg.multi_asset(specs=[judge_sample_spec, sampling_rates_spec], can_subset=False,
@@ -94,7 +93,7 @@ def _sample_hour(context: dg.AssetExecutionContext, lake: LakeResource, judge: J
     partitions_def=hourly_partitions,
     deps=["judge_sample", "traces"],
     pool=JUDGE_POOL,
-    metadata={"dagster/column_schema": column_schema(JUDGE_SCORES)},
+    metadata={"dagster/column_schema": column_schema("judge_scores")},
     check_specs=[
         dg.AssetCheckSpec("judge_scores_error_rate", asset="judge_scores",
                           description="At most 5% of the judgements end without a valid verdict."),

@@ -26,7 +26,6 @@ from eval_pipelines.monitoring.paging import (
     page_hour,
 )
 from eval_pipelines.monitoring.slis import HourInputs, compute_slis, total_values
-from eval_pipelines.schemas import ALERTS, QUALITY_SLIS
 
 ALERTING_POOL = "alerting"
 
@@ -38,7 +37,7 @@ ALERTING_POOL = "alerting"
     kinds={"parquet", "duckdb"},
     partitions_def=hourly_partitions,
     deps=["traces", "trace_validation", "programmatic_scores", "user_feedback", "judge_scores"],
-    metadata={"dagster/column_schema": column_schema(QUALITY_SLIS)},
+    metadata={"dagster/column_schema": column_schema("quality_slis")},
     check_specs=rule_check_specs("quality_slis", "quality_slis"),
     backfill_policy=HOURLY_BACKFILL_POLICY,
 )
@@ -87,7 +86,7 @@ def _slis_of_hour(context: dg.AssetExecutionContext, lake: LakeResource, duckdb:
         dg.AssetSpec("drift_scores", description="The drift report's scores per column and its drift share, as SLI "
                      "rows the daily alert rules read.", group_name="monitoring", kinds={"parquet"},
                      partitions_def=daily_partitions, deps=["traces", "programmatic_scores"],
-                     metadata={"dagster/column_schema": column_schema(QUALITY_SLIS)}),
+                     metadata={"dagster/column_schema": column_schema("drift_scores")}),
     ],
     check_specs=rule_check_specs("drift_report", "drift_scores"),
     can_subset=False,
@@ -153,7 +152,7 @@ def _freshness(traces) -> dict[str, float]:
     partitions_def=hourly_partitions,
     deps=["quality_slis"],
     pool=ALERTING_POOL,
-    metadata={"dagster/column_schema": column_schema(ALERTS)},
+    metadata={"dagster/column_schema": column_schema("alerts")},
     backfill_policy=HOURLY_BACKFILL_POLICY,
 )
 def alerts(context: dg.AssetExecutionContext, lake: LakeResource,
@@ -176,7 +175,7 @@ def alerts(context: dg.AssetExecutionContext, lake: LakeResource,
     partitions_def=daily_partitions,
     deps=["drift_scores", "canary_scores", "divergence_scores"],
     pool=ALERTING_POOL,
-    metadata={"dagster/column_schema": column_schema(ALERTS)},
+    metadata={"dagster/column_schema": column_schema("daily_alerts")},
 )
 def daily_alerts(context: dg.AssetExecutionContext, lake: LakeResource,
                  monitoring: MonitoringConfigResource) -> dg.MaterializeResult:

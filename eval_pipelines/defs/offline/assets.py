@@ -26,21 +26,17 @@ from eval_pipelines.offline.evaluation import judge_sample_row, offline_requests
 from eval_pipelines.offline.files import read_offline_files
 from eval_pipelines.review.golden import latest_version
 from eval_pipelines.schemas import (
-    JUDGE_SCORES,
     OFFLINE_QUARANTINE,
-    OFFLINE_SCORES,
-    ONLINE_OFFLINE_DIVERGENCE,
-    QUALITY_SLIS,
 )
 
 offline_scores_spec = dg.AssetSpec(
     "offline_scores", description="Candidates' outputs for the golden set's regression split scored by the "
     "production evaluators and judge (same versions), plus teams' own results from <home>/offline/results.",
     group_name="offline", kinds={"parquet", "openai"}, deps=["golden_set"],
-    metadata={"dagster/column_schema": column_schema(OFFLINE_SCORES)})
+    metadata={"dagster/column_schema": column_schema("offline_scores")})
 offline_quarantine_spec = dg.AssetSpec(
     "offline_quarantine", description="Offline lines that could not be used, with the reason.",
-    group_name="offline", kinds={"parquet"}, metadata={"dagster/column_schema": column_schema(OFFLINE_QUARANTINE)})
+    group_name="offline", kinds={"parquet"}, metadata={"dagster/column_schema": column_schema("offline_quarantine")})
 
 
 def _unusable(output: dict, regression: dict[str, dict], held_out: set[str], version: int) -> str | None:
@@ -54,7 +50,7 @@ def _unusable(output: dict, regression: dict[str, dict], held_out: set[str], ver
 offline_judge_scores_spec = dg.AssetSpec(
     "offline_judge_scores", description="The judge's verdicts on the candidates' outputs (asked again only when the "
     "output, rubric or judge version changes).", group_name="offline", kinds={"parquet"},
-    deps=["golden_set"], metadata={"dagster/column_schema": column_schema(JUDGE_SCORES)})
+    deps=["golden_set"], metadata={"dagster/column_schema": column_schema("offline_judge_scores")})
 
 
 @dg.multi_asset(specs=[offline_scores_spec, offline_quarantine_spec, offline_judge_scores_spec], can_subset=False,
@@ -127,10 +123,10 @@ _DIVERGENCE_INPUTS = ["offline_scores", "programmatic_scores", "judge_scores"]
                      "online pass rate next to the offline one, their gap with a 95% interval (Newcombe), and the "
                      "shortfall the alert rules watch.", group_name="offline", kinds={"parquet", "duckdb"},
                      partitions_def=daily_partitions, deps=_DIVERGENCE_INPUTS,
-                     metadata={"dagster/column_schema": column_schema(ONLINE_OFFLINE_DIVERGENCE)}),
+                     metadata={"dagster/column_schema": column_schema("online_offline_divergence")}),
         dg.AssetSpec("divergence_scores", description="The day's largest shortfalls, as SLI rows the daily alert "
                      "rules read.", group_name="offline", kinds={"parquet"}, partitions_def=daily_partitions,
-                     deps=_DIVERGENCE_INPUTS, metadata={"dagster/column_schema": column_schema(QUALITY_SLIS)}),
+                     deps=_DIVERGENCE_INPUTS, metadata={"dagster/column_schema": column_schema("divergence_scores")}),
     ],
     check_specs=rule_check_specs("online_offline_divergence", "divergence_scores"),
     can_subset=False,

@@ -60,7 +60,7 @@ def _alerts(store: Lake) -> list[dict]:
     kinds={"parquet"},
     partitions_def=hourly_partitions,
     deps=["traces", "programmatic_scores", "user_feedback", "judge_scores", "alerts"],
-    metadata={"dagster/column_schema": column_schema(REVIEW_QUEUE)},
+    metadata={"dagster/column_schema": column_schema("review_queue")},
     backfill_policy=HOURLY_BACKFILL_POLICY,
 )
 def review_queue(context: dg.AssetExecutionContext, lake: LakeResource, review: ReviewConfigResource,

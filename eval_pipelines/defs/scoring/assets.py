@@ -27,7 +27,6 @@ from eval_pipelines.feedback.signals import (
 from eval_pipelines.hours import hour_index, hour_key
 from eval_pipelines.increments import refresh
 from eval_pipelines.parsing.feedback import KINDS as FEEDBACK_KINDS
-from eval_pipelines.schemas import FEEDBACK_QUARANTINE, PROGRAMMATIC_SCORES, USER_FEEDBACK
 
 
 @dg.asset(
@@ -36,7 +35,7 @@ from eval_pipelines.schemas import FEEDBACK_QUARANTINE, PROGRAMMATIC_SCORES, USE
     kinds={"parquet", "duckdb"},
     partitions_def=hourly_partitions,
     deps=["traces"],
-    metadata={"dagster/column_schema": column_schema(PROGRAMMATIC_SCORES)},
+    metadata={"dagster/column_schema": column_schema("programmatic_scores")},
     backfill_policy=HOURLY_BACKFILL_POLICY,
 )
 def programmatic_scores(context: dg.AssetExecutionContext, lake: LakeResource, scoring: ScoringConfigResource,
@@ -82,10 +81,10 @@ def _score_hour(context: dg.AssetExecutionContext, lake: LakeResource, scoring: 
 
 user_feedback_spec = hourly_table_spec(
     "user_feedback", "Explicit feedback linked to the LLM call it judges, and implicit signals from sessions.",
-    "scoring", USER_FEEDBACK, kinds={"parquet", "duckdb"}, deps=["feedback_events", "traces", "programmatic_scores"])
+    "scoring", kinds={"parquet", "duckdb"}, deps=["feedback_events", "traces", "programmatic_scores"])
 feedback_quarantine_spec = hourly_table_spec(
     "feedback_quarantine", "Feedback that could not be linked to an LLM call, with the reason.", "scoring",
-    FEEDBACK_QUARANTINE, deps=["feedback_events"])
+    deps=["feedback_events"])
 
 
 @dg.multi_asset(specs=[user_feedback_spec, feedback_quarantine_spec], can_subset=False,

@@ -8,7 +8,6 @@ from eval_pipelines.defs.metadata import column_schema
 from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, hourly_partitions
 from eval_pipelines.defs.resources import IngestionConfigResource, LakeResource
 from eval_pipelines.increments import refresh
-from eval_pipelines.schemas import TRACE_VALIDATION
 from eval_pipelines.validation.rules import reason_counts, validate_rows, validation_fingerprint
 
 
@@ -18,7 +17,7 @@ from eval_pipelines.validation.rules import reason_counts, validate_rows, valida
     kinds={"parquet", "pandas"},
     partitions_def=hourly_partitions,
     deps=["traces"],
-    metadata={"dagster/column_schema": column_schema(TRACE_VALIDATION)},
+    metadata={"dagster/column_schema": column_schema("trace_validation")},
     backfill_policy=HOURLY_BACKFILL_POLICY,
 )
 def trace_validation(context: dg.AssetExecutionContext, lake: LakeResource,
