@@ -17,6 +17,8 @@ from pydantic import Field
 from eval_pipelines.home import Home
 from eval_pipelines.hours import START_ENV_VAR, partitions_start
 
+MONITORING_ASSETS = "eval_pipelines.defs.monitoring.assets"
+
 
 class OnlineEvaluationComponent(dg.Component, dg.Model, dg.Resolvable):
     """Online evaluation of an LLM application's production traces: ingestion, validation, scores, the LLM judge
@@ -52,7 +54,8 @@ class OnlineEvaluationComponent(dg.Component, dg.Model, dg.Resolvable):
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         self._use_partitions_start()
-        from eval_pipelines.definitions import build_defs  # after the partitions' start is settled
+        self._use_alert_rules()
+        from eval_pipelines.definitions import build_defs  # after what the stages read when imported is settled
         from eval_pipelines.defs.naming import Naming
         from eval_pipelines.defs.resources import configured_resources
 
@@ -69,6 +72,20 @@ class OnlineEvaluationComponent(dg.Component, dg.Model, dg.Resolvable):
         root = (context.path / self.home).resolve() if self.home else environment.root
         return replace(environment, root=Path(root), **{field: value for field, value in (
             ("lake_url", self.lake), ("landing_url", self.landing), ("shared_url", self.shared)) if value})
+
+    def _use_alert_rules(self) -> None:
+        """One check per alert rule is declared when the monitoring stage is first imported: the rules file the
+        ``monitoring`` resource evaluates must be the one its checks were declared from."""
+        from eval_pipelines.monitoring.rules import ALERT_RULES_ENV_VAR
+
+        if not (rules := self.config.get("alert_rules")):
+            return
+        wanted = str(Path(rules).resolve())
+        if MONITORING_ASSETS in sys.modules and os.environ.get(ALERT_RULES_ENV_VAR) != wanted:
+            raise dg.DagsterInvalidDefinitionError(
+                f"alert_rules {wanted} differs from the rules this process declared its checks from: set "
+                f"{ALERT_RULES_ENV_VAR}={wanted} in the environment instead")
+        os.environ[ALERT_RULES_ENV_VAR] = wanted
 
     def _use_partitions_start(self) -> None:
         """The partitions read their start when ``eval_pipelines.defs`` is first imported: settle it before."""

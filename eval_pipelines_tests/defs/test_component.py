@@ -111,3 +111,44 @@ def test_a_team_without_a_judge_loads_only_the_stages_it_names(tmp_path, monkeyp
     hourly = defs.resolve_job_def("hourly_evaluation_job").asset_layer.executable_asset_keys
     assert {dg.AssetKey("traces"), dg.AssetKey("alerts")} <= hourly
     assert {sensor.name for sensor in defs.sensors} == {"landing_sensor"}
+
+
+RULES = """
+channels:
+  log: {type: log}
+rules:
+  - name: answers_too_short
+    sli: evaluator_pass_rate_mentions_a_number
+    slice: {dimension: total}
+    condition: {threshold: 0.5}
+    direction: down
+    windows: {short: 5m, long: 15m}
+    severity: ticket
+    channels: [log]
+"""
+LIST_CHECKS = """
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+defs = dg.load_from_defs_folder(path_within_project=Path(sys.argv[1]))
+checks = defs.resolve_asset_graph().asset_check_keys
+print(sorted(key.name for key in checks if key.asset_key.path[-1] == "quality_slis"))
+print(sorted(rule.name for rule in defs.resources["monitoring"].alert_config().rules))
+"""
+
+
+def test_the_teams_alert_rules_are_the_checks_declared_and_the_rules_evaluated(tmp_path):
+    package = empty_project(tmp_path, "ruled_project")
+    (tmp_path / "rules.yaml").write_text(RULES)
+    (package / "defs" / "online_eval").mkdir()
+    (package / "defs" / "online_eval" / "defs.yaml").write_text(yaml.safe_dump({
+        "type": "eval_pipelines.OnlineEvaluationComponent",
+        "attributes": {"home": str(tmp_path / "eval-home"), "config": {"alert_rules": str(tmp_path / "rules.yaml")}}}))
+    environment = {**os.environ, "PYTHONPATH": str(tmp_path / "src")}
+    environment.pop("EVAL_PIPELINES_ALERT_RULES", None)
+    listed = subprocess.run([sys.executable, "-c", LIST_CHECKS, str(package)], env=environment, text=True,
+                            capture_output=True, timeout=300)
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    assert listed.stdout.split("\n")[:2] == ["['quality_slis_answers_too_short']", "['answers_too_short']"]
