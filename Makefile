@@ -9,8 +9,10 @@ export EVAL_PIPELINES_HOME DAGSTER_HOME
 export DAGSTER_DISABLE_TELEMETRY := 1
 export GX_ANALYTICS_ENABLED := False
 export DO_NOT_TRACK := 1
+# MkDocs Material's notice about its successor, printed on every build.
+export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: install system-packages demo test e2e ui dashboard bench lint clean-home
+.PHONY: install system-packages demo test e2e ui dashboard docs bench lint clean-home
 
 $(BIN)/.installed: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +63,10 @@ dashboard: install
 	mkdir -p $(EVAL_PIPELINES_HOME)/evidently
 	$(BIN)/evidently ui --workspace $(EVAL_PIPELINES_HOME)/evidently --host 127.0.0.1 --port 8002
 
+# The documentation site, its reference pages generated from the code, on http://127.0.0.1:8000.
+docs: install
+	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
+
 bench: install
 	$(BIN)/python bench/ingestion_throughput.py
 	$(BIN)/python bench/scoring_throughput.py --repeats 5
@@ -68,7 +74,7 @@ bench: install
 	$(BIN)/python bench/pipeline_load.py
 
 lint: install
-	$(BIN)/ruff check eval_pipelines eval_pipelines_tests bench
+	$(BIN)/ruff check eval_pipelines eval_pipelines_tests bench docs/hooks
 
 clean-home:
 	rm -rf $(EVAL_PIPELINES_HOME)

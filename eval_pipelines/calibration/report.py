@@ -62,7 +62,7 @@ def read_items(path: Path) -> list[dict[str, Any]]:
 
 
 def seed_items() -> dict[str, CalibrationItem]:
-    """The packaged, illustrative calibration items (see README: they are synthetic)."""
+    """The packaged, illustrative calibration items (see docs/trust-the-judge.md: they are synthetic)."""
     items = (item_from_record(r) for r in read_items(packaged_default("calibration") / "seed_items.jsonl"))
     return {item.item_id: item for item in items}
 

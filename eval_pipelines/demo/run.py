@@ -80,7 +80,7 @@ Where to look:
   SELECT * FROM alerts / quality_slis in the catalog: every incident with its evidence, every SLI
       with its interval (rules: eval_pipelines/defaults/alert_rules.yaml)
   {home.labels}
-      drop reviewers' label files here (JSONL or CSV, see README "Judge calibration"): labels_sensor
+      drop reviewers' label files here (JSONL or CSV, see docs/trust-the-judge.md): labels_sensor
       re-calibrates the judge; agreement history: SELECT * FROM judge_calibration in the catalog
   {home.reports / 'validation'}
       Great Expectations results per hour (HTML), also linked from the checks in the UI

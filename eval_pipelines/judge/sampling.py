@@ -1,7 +1,7 @@
 """The hour's judge sample: stratified Poisson sampling with hard cases first and exact inclusion odds,
 built up as the hour's traffic arrives in pieces.
 
-Design (documented in the README, "Judge sample"):
+Design (documented in docs/evaluate.md, "Sample and the estimator"):
 
 * The population is the hour's requests that produced an answer (text or tool calls); errors and
   empty answers are already scored by the programmatic evaluators.

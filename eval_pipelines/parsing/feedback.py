@@ -1,6 +1,6 @@
 """Explicit user feedback as it lands: span events, log-record events and JSONL feedback files.
 
-Three shapes are read (see the README section "User feedback"):
+Three shapes are read (see "User feedback" in docs/evaluate.md):
 - the event ``eval_pipelines.feedback`` on any span or as a log record, with attributes
   ``feedback.kind`` (thumbs, rating, comment, edit), ``feedback.value``, ``feedback.comment``,
   optional ``feedback.scale``, ``feedback.id``, ``gen_ai.response.id`` and ``user.id``;

@@ -1,7 +1,7 @@
 """The plain JSONL record format, for teams without OpenTelemetry: one LLM call per line.
 
 Required: ``start_time`` and at least one of ``input`` / ``output``. Everything else is optional;
-see the README section "Plain JSONL records" for every field. Ids that are absent are derived from
+see "Plain JSONL records" in docs/send-traces.md for every field. Ids that are absent are derived from
 a hash of the record, so re-landing the same line adds nothing.
 """
 

@@ -151,8 +151,8 @@ def golden_set(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: Du
         current = latest
         context.log.info(f"golden_set: no new reviewed failure; v{latest.version} stays current")
     else:
-        raise dg.Failure("no reviewed failures yet: label review_queue items in <home>/labels (see README, "
-                         "'Review queue'), materialize human_labels, then refresh the golden set")
+        raise dg.Failure("no reviewed failures yet: label review_queue items in <home>/labels (see 'Review queue' in "
+                         "docs/close-the-loop.md), materialize human_labels, then refresh the golden set")
     leaks = splits_leak(current.items, settings.near_duplicate_jaccard)
     tally = counts(current.items)
     return dg.MaterializeResult(
