@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from mkdocs.structure.files import File, Files
 from pydantic import BaseModel
 
+from eval_pipelines.config import packaged_default
+
 # (settings file, the environment variable naming a copy, its model)
 SETTINGS_FILES = [
     ("ingestion.yaml", "EVAL_PIPELINES_INGESTION_CONFIG", "eval_pipelines.settings:IngestionSettings"),
@@ -101,8 +103,10 @@ def configuration_page() -> str:
              "it (an error names the file, line and field). The packaged defaults are in "
              "`eval_pipelines/defaults/`; a copy is used when the variable names it.", ""]
     for file, variable, reference in SETTINGS_FILES:
-        model = _import(reference)
-        lines += [f"## `{file}`", "", f"Copy named by: {variable}.", ""] + model_tables(model, set())
+        lines += [f"## `{file}`", "", f"Copy named by: {variable}.", ""]
+        if (packaged := packaged_default(file)).is_file():
+            lines += ["The packaged default:", "", "```yaml", packaged.read_text().rstrip(), "```", ""]
+        lines += model_tables(_import(reference), set())
     return "\n".join(lines)
 
 
