@@ -15,7 +15,7 @@ DOMAIN_MODULES = [
     "eval_pipelines.offline.files", "eval_pipelines.offline.evaluation", "eval_pipelines.offline.divergence",
     "eval_pipelines.demo.reviewers", "eval_pipelines.jsonl", "eval_pipelines.evidently_html",
     "eval_pipelines.receiver.server", "eval_pipelines.demo.app", "eval_pipelines.landing_stores",
-    "eval_pipelines.shared_files",
+    "eval_pipelines.shared_files", "eval_pipelines.conventions",
 ]
 
 

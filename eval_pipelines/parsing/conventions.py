@@ -1,11 +1,9 @@
 """Map one span's attributes and events, whatever the convention, to canonical fields.
 
-Recognised: OpenTelemetry GenAI semantic conventions, latest (``gen_ai.input.messages``…,
-``gen_ai.provider.name``, ``gen_ai.usage.input_tokens``) and deprecated (``gen_ai.system``,
-``gen_ai.usage.prompt_tokens``, ``gen_ai.prompt.N.*`` attributes, per-message span events and
-log-record events); OpenInference (``openinference.span.kind``, ``llm.*``, ``retrieval.documents.N``); the
-Vercel AI SDK's own telemetry (``ai.operationId``, ``ai.prompt.messages``, ``ai.response.*``, ``ai.usage.*``:
-its ``doGenerate``/``doStream`` spans are the model calls, the spans around them are not).
+The conventions are units of :mod:`eval_pipelines.conventions` (OpenTelemetry GenAI latest and deprecated,
+OpenInference, the Vercel AI SDK): this engine reads every span through all of them. What they share stays
+here: the GenAI events (per-message span events and log-record events, the operation-details event), flattened
+list attributes, messages, dimensions looked up by key, and retrieved documents.
 """
 
 from __future__ import annotations
@@ -15,11 +13,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from eval_pipelines.conventions import BY_DETECTION, BY_FIELDS
+from eval_pipelines.conventions.base import text as _text
 from eval_pipelines.parsing import messages as msg
-from eval_pipelines.parsing.otlp_values import to_int
+from eval_pipelines.parsing.otlp_values import ordered_items, to_int, unflatten
 
-LLM_OPERATIONS = frozenset({"chat", "text_completion", "generate_content", "completion"})
-NON_LLM_OPERATIONS = frozenset({"embeddings", "execute_tool", "invoke_agent", "create_agent", "retrieval"})
+GENAI = "otel_genai"
+GENAI_DEPRECATED = "otel_genai_deprecated"
 MESSAGE_EVENTS = {
     "gen_ai.system.message": "system",
     "gen_ai.user.message": "user",
@@ -32,20 +32,14 @@ DETAILS_EVENT = "gen_ai.client.inference.operation.details"
 _WHOLE_CONVERSATION_EVENTS = {"gen_ai.content.prompt": ("gen_ai.prompt", False),
                               "gen_ai.content.completion": ("gen_ai.completion", True)}
 
-_INDEXED_PREFIXES = ("llm.input_messages.", "llm.output_messages.", "retrieval.documents.",
-                     "gen_ai.prompt.", "gen_ai.completion.")
-_CONSUMED = frozenset({
-    "gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.system", "gen_ai.request.model",
-    "gen_ai.response.model", "gen_ai.response.id", "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens",
-    "gen_ai.usage.prompt_tokens", "gen_ai.usage.completion_tokens", "gen_ai.response.finish_reasons",
-    "gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions", "error.type",
-    "openinference.span.kind", "llm.system", "llm.provider", "llm.model_name", "llm.invocation_parameters",
-    "llm.token_count.prompt", "llm.token_count.completion", "llm.token_count.total", "llm.finish_reason",
-    "input.value", "input.mime_type", "output.value", "output.mime_type",
-    "ai.operationId", "operation.name", "ai.model.id", "ai.model.provider", "ai.prompt.messages", "ai.response.text",
-    "ai.response.toolCalls", "ai.response.finishReason", "ai.response.id", "ai.response.model",
-    "ai.usage.promptTokens", "ai.usage.completionTokens", "ai.usage.inputTokens", "ai.usage.outputTokens",
-})
+_INDEXED_MESSAGES = tuple(entry for convention in BY_FIELDS for entry in convention.indexed_messages)
+_INDEXED_PREFIXES = tuple(prefix for prefix, _, _ in _INDEXED_MESSAGES) + tuple(
+    prefix for convention in BY_FIELDS for prefix in convention.indexed_prefixes)
+_CONSUMED = frozenset().union(*(convention.consumed for convention in BY_FIELDS))
+_ROLES = tuple(convention.role for convention in BY_DETECTION if convention.role is not None)
+_EARLY_CONTENT = tuple(c.content for c in BY_FIELDS if c.content is not None and c.content_early)
+_LATE_CONTENT = tuple(c.content for c in BY_FIELDS if c.content is not None and not c.content_early)
+_COMPLETIONS = tuple(convention.complete for convention in BY_FIELDS if convention.complete is not None)
 # Keys that describe the request a SERVER span received; on any other span (an SDK's client span calling a
 # model API) they name the remote API's path, not the application's route.
 SERVER_SPAN_KEYS = frozenset({"http.route"})
@@ -56,31 +50,13 @@ def is_server_span(kind: Any) -> bool:
     return isinstance(kind, int | str) and kind in _SERVER_KINDS
 
 
-# The Vercel AI SDK's span of one call to the model (the operations around it are not model calls).
-VERCEL_MODEL_CALLS = (".doGenerate", ".doStream")
-
-
 def span_role(attrs: dict[str, Any]) -> str:
-    """'llm' for a model call, 'retrieval' for a retriever, 'other' for everything else."""
-    vercel_operation = attrs.get("ai.operationId")
-    if isinstance(vercel_operation, str) and vercel_operation.startswith("ai."):
-        return "llm" if vercel_operation.endswith(VERCEL_MODEL_CALLS) else "other"
-    oi_kind = attrs.get("openinference.span.kind")
-    operation = attrs.get("gen_ai.operation.name")
-    if isinstance(oi_kind, str):
-        oi_kind = oi_kind.upper()
-        if oi_kind == "LLM":
-            return "llm"
-        if oi_kind == "RETRIEVER":
-            return "retrieval"
-    if operation == "retrieval":
-        return "retrieval"
-    if operation in LLM_OPERATIONS:
-        return "llm"
-    if operation in NON_LLM_OPERATIONS:
-        return "other"
-    if "gen_ai.provider.name" in attrs or "gen_ai.system" in attrs or "gen_ai.request.model" in attrs:
-        return "llm"
+    """'llm' for a model call, 'retrieval' for a retriever, 'other' for everything else: as the first convention
+    that recognises the span says."""
+    for role in _ROLES:
+        found = role(attrs)
+        if found is not None:
+            return found
     return "other"
 
 
@@ -132,75 +108,6 @@ class ByKeySet(dict):
             self.clear()
         value = self[keys] = self.build(keys)
         return value
-
-
-def _ordered(items: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
-    return [items[i] for i in sorted(items)]
-
-
-def _unflatten(flat: dict[str, Any]) -> dict[str, Any]:
-    """``{"message.tool_calls.0.tool_call.function.name": v}`` to nested dicts and lists."""
-    root: dict[str, Any] = {}
-    for key, value in flat.items():
-        node: Any = root
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                break
-        else:
-            node[parts[-1]] = value
-    return _lists_from_digit_keys(root)
-
-
-def _lists_from_digit_keys(node: Any) -> Any:
-    if not isinstance(node, dict):
-        return node
-    if node and all(k.isdigit() for k in node):
-        return [_lists_from_digit_keys(node[k]) for k in sorted(node, key=int)]
-    return {k: _lists_from_digit_keys(v) for k, v in node.items()}
-
-
-def _openinference_message(flat: dict[str, Any]) -> dict[str, Any]:
-    nested = _unflatten(flat).get("message", {})
-    content = nested.get("content")
-    if content is None and isinstance(nested.get("contents"), list):
-        content = [{"type": "text", "text": c.get("message_content", {}).get("text")}
-                   for c in nested["contents"] if isinstance(c, dict)]
-    calls = []
-    for call in nested.get("tool_calls") or []:
-        tool_call = call.get("tool_call", {}) if isinstance(call, dict) else {}
-        function = tool_call.get("function", {})
-        calls.append({"id": tool_call.get("id"), "function": {"name": function.get("name"),
-                                                               "arguments": function.get("arguments")}})
-    return {"role": nested.get("role"), "content": content, "tool_calls": calls,
-            "tool_call_id": nested.get("tool_call_id")}
-
-
-def _openinference_messages(indexed: dict[int, dict[str, Any]], default_role: str) -> list[dict] | None:
-    return msg.normalize_messages([_openinference_message(f) for f in _ordered(indexed)], default_role)
-
-
-def _openllmetry_messages(indexed: dict[int, dict[str, Any]], default_role: str) -> list[dict] | None:
-    return msg.normalize_messages(_ordered(indexed), default_role)
-
-
-_INDEXED_MESSAGES = (
-    ("llm.input_messages.", False, _openinference_messages),
-    ("llm.output_messages.", True, _openinference_messages),
-    ("gen_ai.prompt.", False, _openllmetry_messages),
-    ("gen_ai.completion.", True, _openllmetry_messages),
-)
-
-
-def _openinference_io(value: Any, default_role: str) -> list[dict] | None:
-    """``input.value``/``output.value``: a request or response JSON, or bare text."""
-    parsed = msg.loads_lenient(value)
-    if isinstance(parsed, dict) and isinstance(parsed.get("choices"), list):
-        return msg.normalize_messages(
-            [{**c.get("message", {}), "finish_reason": c.get("finish_reason")}
-             for c in parsed["choices"] if isinstance(c, dict)], default_role)
-    return msg.normalize_messages(parsed, default_role)
 
 
 def event_message(name: str, payload: dict[str, Any]) -> dict[str, Any] | None:
@@ -279,10 +186,6 @@ def _first(attrs: dict[str, Any], *keys: str) -> Any:
     return None
 
 
-def _text(value: Any) -> str | None:
-    return None if value is None else (value if isinstance(value, str) else str(value))
-
-
 def _finish_reasons(value: Any) -> list[str] | None:
     if value is None:
         return None
@@ -290,20 +193,17 @@ def _finish_reasons(value: Any) -> list[str] | None:
     return [str(v) for v in values if v is not None] or None
 
 
-_STRING_FIELDS = {
-    "operation": ("gen_ai.operation.name",),
-    "provider": ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"),
-    "request_model": ("gen_ai.request.model", "ai.model.id"),
-    "response_model": ("gen_ai.response.model", "llm.model_name", "ai.response.model"),
-}
-_INTEGER_FIELDS = {
-    "input_tokens": ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt",
-                     "ai.usage.inputTokens", "ai.usage.promptTokens"),
-    "output_tokens": ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion",
-                      "ai.usage.outputTokens", "ai.usage.completionTokens"),
-}
-_FINISH_REASON_KEYS = ("gen_ai.response.finish_reasons", "llm.finish_reason", "ai.response.finishReason")
-_DEPRECATED_MARKERS = frozenset({"gen_ai.system", "gen_ai.usage.prompt_tokens", "gen_ai.usage.completion_tokens"})
+def _keys_of(kind: str, field_name: str) -> tuple[str, ...]:
+    """The attribute keys of a canonical field over every convention, standard keys first."""
+    return tuple(key for convention in BY_FIELDS for key in getattr(convention, kind).get(field_name, ()))
+
+
+_STRING_FIELDS = {name: _keys_of("strings", name) for name in ("operation", "provider", "request_model",
+                                                               "response_model")}
+_INTEGER_FIELDS = {name: _keys_of("integers", name) for name in ("input_tokens", "output_tokens")}
+_FINISH_REASON_KEYS = tuple(key for convention in BY_FIELDS for key in convention.finish_reason_keys)
+_RESPONSE_ID_KEYS = tuple(key for convention in BY_FIELDS for key in convention.response_id_keys)
+_REQUEST_PARAMETER_PREFIX = "gen_ai.request."
 
 
 def _string(attrs: dict[str, Any], keys: tuple[str, ...], warnings: list[str]) -> str | None:
@@ -339,6 +239,7 @@ class LlmKeys:
     strings: tuple[tuple[str, tuple[str, ...]], ...]  # (field, keys)
     integers: tuple[tuple[str, tuple[str, ...]], ...]
     finish_reason_keys: tuple[str, ...]
+    response_id_keys: tuple[str, ...]
     request_params: tuple[tuple[str, str], ...]  # (attribute key, parameter name)
     rest: tuple[str, ...]
     source_format: str  # before per-message events are seen: they can make it otel_genai_deprecated
@@ -353,47 +254,27 @@ def llm_keys(keys: tuple[str, ...]) -> LlmKeys:
     parts = {key: _indexed_part(key) for key in keys}
     plain = [key for key in keys if parts[key] is None]
     have = set(plain)
-    deprecated = not _DEPRECATED_MARKERS.isdisjoint(have) or any(
-        part is not None and part[0] == "gen_ai.prompt." for part in parts.values())
-    openinference = "openinference.span.kind" in have
-    vercel = "ai.operationId" in have
-    provider_named = "gen_ai.provider.name" in have
+    prefixes = {part[0] for part in parts.values() if part is not None}
+    source_format = next(convention.name for convention in BY_DETECTION if convention.claims(have, prefixes))
     return LlmKeys(
         has_indexed=len(plain) < len(keys),
         strings=tuple((name, _present(have, candidates)) for name, candidates in _STRING_FIELDS.items()),
         integers=tuple((name, _present(have, candidates)) for name, candidates in _INTEGER_FIELDS.items()),
         finish_reason_keys=_present(have, _FINISH_REASON_KEYS),
-        request_params=tuple((key, key.removeprefix("gen_ai.request.")) for key in plain
-                             if key.startswith("gen_ai.request.") and key != "gen_ai.request.model"),
+        response_id_keys=_present(have, _RESPONSE_ID_KEYS),
+        request_params=tuple((key, key.removeprefix(_REQUEST_PARAMETER_PREFIX)) for key in plain
+                             if key.startswith(_REQUEST_PARAMETER_PREFIX) and key not in _CONSUMED),
         rest=tuple(key for key in plain if key not in _CONSUMED),
-        source_format=("openinference" if openinference else "vercel_ai_sdk" if vercel else
-                       "otel_genai_deprecated" if deprecated and not provider_named else "otel_genai"),
-        events_can_deprecate=not openinference and not vercel and not provider_named,
+        source_format=source_format,
+        # Per-message GenAI events are the deprecated convention's, unless the span names its provider the new way.
+        events_can_deprecate=source_format == GENAI and "gen_ai.provider.name" not in have,
     )
 
 
-def _request_params(attrs: dict[str, Any], keys: LlmKeys, invocation: Any) -> dict[str, Any]:
-    params = {name: attrs[key] for key, name in keys.request_params}
-    if isinstance(invocation, dict):
-        params.update({k: v for k, v in invocation.items() if k not in ("model", "messages")})
-    return params
-
-
-def _vercel_output(plain: dict[str, Any]) -> list[dict] | None:
-    """The Vercel AI SDK's answer: ``ai.response.text`` and the tool calls in ``ai.response.toolCalls``."""
-    calls = msg.loads_lenient(plain.get("ai.response.toolCalls"))
-    tool_calls = [{"id": call.get("toolCallId"), "function": {
-        "name": call.get("toolName"), "arguments": call.get("input", call.get("args"))}}
-        for call in calls if isinstance(call, dict)] if isinstance(calls, list) else []
-    message = {"role": "assistant", "content": _text(plain.get("ai.response.text")) or "",
-               "tool_calls": tool_calls, "finish_reason": plain.get("ai.response.finishReason")}
-    return msg.normalize_messages([message], "assistant")
-
-
-def _content(plain: dict[str, Any], indexed: dict[str, Any], events: list[tuple[str, dict[str, Any]]],
-             output_value: Any) -> Content:
+def _content(plain: dict[str, Any], indexed: dict[str, Any], events: list[tuple[str, dict[str, Any]]]) -> Content:
     content = Content()
-    content.fill_from_details(plain)
+    for fill in _EARLY_CONTENT:
+        fill(plain, content)
     for prefix, is_output, build in _INDEXED_MESSAGES:
         if prefix in indexed:
             role = "assistant" if is_output else "user"
@@ -403,14 +284,8 @@ def _content(plain: dict[str, Any], indexed: dict[str, Any], events: list[tuple[
                 content.input_messages = content.input_messages or build(indexed[prefix], role)
     if events:
         content.fill_from_events(events)
-    if content.input_messages is None and "ai.prompt.messages" in plain:
-        content.input_messages = msg.normalize_messages(plain["ai.prompt.messages"])
-    if content.output_messages is None and ("ai.response.text" in plain or "ai.response.toolCalls" in plain):
-        content.output_messages = _vercel_output(plain)
-    if content.input_messages is None and "input.value" in plain:
-        content.input_messages = _openinference_io(plain["input.value"], "user")
-    if content.output_messages is None and output_value is not None:
-        content.output_messages = _openinference_io(output_value, "assistant")
+    for fill in _LATE_CONTENT:
+        fill(plain, content)
     return content
 
 
@@ -420,29 +295,22 @@ def llm_fields(attrs: dict[str, Any], events: list[tuple[str, dict[str, Any]]],
     :func:`llm_keys` of its attribute keys: the extractor keeps it per key set, others leave it out."""
     keys = keys if keys is not None else llm_keys(tuple(attrs))
     plain, indexed = split_indexed(attrs) if keys.has_indexed else (attrs, {})
-    output_value = msg.loads_lenient(plain["output.value"]) if "output.value" in plain else None
-    fields = _content(plain, indexed, events, output_value).canonical()
+    fields = _content(plain, indexed, events).canonical()
     warnings: list[str] = []
     for name, candidates in keys.strings:
         fields[name] = _string(plain, candidates, warnings) if candidates else None
     for name, candidates in keys.integers:
         fields[name] = _integer(plain, candidates, warnings) if candidates else None
-    invocation = msg.loads_lenient(plain.get("llm.invocation_parameters"))
-    openinference = keys.source_format == "openinference"
-    fields["operation"] = fields["operation"] or ("chat" if keys.source_format in ("openinference", "vercel_ai_sdk")
-                                                  else None)
-    fields["request_model"] = (fields["request_model"]
-                               or _text(invocation.get("model") if isinstance(invocation, dict) else None)
-                               or (_text(plain.get("llm.model_name")) if openinference else None))
-    response_id = plain.get("gen_ai.response.id", plain.get("ai.response.id"))
-    if response_id is None and isinstance(output_value, dict):
-        response_id = output_value.get("id")
-    fields["response_id"] = _text(response_id)
-    fields["error_type"] = _text(plain.get("error.type"))
-    fields["request_params"] = msg.dumps(_request_params(plain, keys, invocation))
-    fields["source_format"] = ("otel_genai_deprecated" if keys.events_can_deprecate and events
+    fields["response_id"] = plain[keys.response_id_keys[0]] if keys.response_id_keys else None
+    fields["request_params"] = {name: plain[key] for key, name in keys.request_params}
+    fields["source_format"] = (GENAI_DEPRECATED if keys.events_can_deprecate and events
                                and not MESSAGE_EVENTS.keys().isdisjoint(name for name, _ in events)
                                else keys.source_format)
+    for complete in _COMPLETIONS:
+        complete(fields, plain)
+    fields["response_id"] = _text(fields["response_id"])
+    fields["error_type"] = _text(plain.get("error.type"))
+    fields["request_params"] = msg.dumps(fields["request_params"])
     fields["finish_reasons"] = (_finish_reasons(_first(plain, *keys.finish_reason_keys))
                                 or fields["finish_reasons"])
     rest = {key: plain[key] for key in keys.rest}
@@ -455,7 +323,7 @@ def retrieval_documents(attrs: dict[str, Any]) -> list[dict[str, Any]] | None:
     """Retrieved documents of a retrieval span: OpenInference flattened list or a JSON attribute."""
     _, indexed = split_indexed(attrs)
     if "retrieval.documents." in indexed:
-        docs = [_unflatten(d).get("document", {}) for d in _ordered(indexed["retrieval.documents."])]
+        docs = [unflatten(d).get("document", {}) for d in ordered_items(indexed["retrieval.documents."])]
     else:
         raw = msg.loads_lenient(_first(attrs, "retrieval.documents", "gen_ai.retrieval.documents"))
         docs = raw if isinstance(raw, list) else []

@@ -134,3 +134,31 @@ def enum_name(value: Any, names: dict[int, str], prefix: str) -> str | None:
         short = value.upper().removeprefix(prefix)
         return short if short in names.values() else None
     return None
+
+
+def ordered_items(items: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The items of a flattened list attribute (``prefix.N.rest`` keys grouped by N), in index order."""
+    return [items[i] for i in sorted(items)]
+
+
+def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
+    """``{"message.tool_calls.0.tool_call.function.name": v}`` to nested dicts and lists."""
+    root: dict[str, Any] = {}
+    for key, value in flat.items():
+        node: Any = root
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            node[parts[-1]] = value
+    return _lists_from_digit_keys(root)
+
+
+def _lists_from_digit_keys(node: Any) -> Any:
+    if not isinstance(node, dict):
+        return node
+    if node and all(k.isdigit() for k in node):
+        return [_lists_from_digit_keys(node[k]) for k in sorted(node, key=int)]
+    return {k: _lists_from_digit_keys(v) for k, v in node.items()}
