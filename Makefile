@@ -20,8 +20,9 @@ $(BIN)/.installed: pyproject.toml setup.py
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@ $(BIN)/.compiled
 
-# The ingestion hot path is compiled in place (setup.py): compiled again whenever a parsing module changes.
-$(BIN)/.compiled: $(wildcard eval_pipelines/parsing/*.py) | $(BIN)/.installed
+# The ingestion hot path is compiled in place (setup.py): compiled again whenever a parsing or convention module
+# changes.
+$(BIN)/.compiled: $(wildcard eval_pipelines/parsing/*.py eval_pipelines/conventions/*.py) | $(BIN)/.installed
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 

@@ -12,16 +12,19 @@ after a parsing module changes, and the test session refuses to start on stale c
 
 from __future__ import annotations
 
+import glob
 import os
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 from setuptools.errors import CCompilerError, ExecError, PlatformError
 
+# The trace conventions' functions run for every span too: every module of their folder is compiled with them.
 COMPILED_MODULES = [
-    f"eval_pipelines/parsing/{name}.py"
-    for name in ("files", "otlp_typed", "otlp_values", "records", "conventions", "messages", "plain", "feedback",
-                 "staging")
+    *(f"eval_pipelines/parsing/{name}.py"
+      for name in ("files", "otlp_typed", "otlp_values", "records", "conventions", "messages", "plain", "feedback",
+                   "staging")),
+    *sorted(path for path in glob.glob("eval_pipelines/conventions/*.py") if not path.endswith("__init__.py")),
 ]
 
 
