@@ -10,6 +10,7 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 import dagster as dg
 from pydantic import Field
@@ -46,6 +47,9 @@ class OnlineEvaluationComponent(dg.Component, dg.Model, dg.Resolvable):
     judge_model: str | None = Field(default=None, description="Judge model (default: EVAL_PIPELINES_JUDGE_MODEL).")
     judge_model_version: str | None = Field(default=None, description="The pinned judge model version (default: "
                                                                        "EVAL_PIPELINES_JUDGE_MODEL_VERSION).")
+    judge_structured_output: Literal["json_schema", "json_object", "none"] | None = Field(
+        default=None, description="How the judge is asked for JSON: json_schema (default), json_object, or none "
+                                  "where the endpoint supports neither (replies are parsed whatever their shape).")
     judge_api_key_env: str = Field(default="EVAL_PIPELINES_JUDGE_API_KEY",
                                    description="The environment variable holding the judge's API key.")
     config: dict[str, str] = Field(default_factory=dict, description="YAML settings files by resource field: "
@@ -63,7 +67,7 @@ class OnlineEvaluationComponent(dg.Component, dg.Model, dg.Resolvable):
                         self.group_prefix if self.group_prefix is not None else
                         f"{self.key_prefix.replace('/', '_')}_" if self.key_prefix else "")
         judge = {"base_url": self.judge_base_url, "model": self.judge_model, "model_version": self.judge_model_version,
-                 "api_key": dg.EnvVar(self.judge_api_key_env)}
+                 "structured_output": self.judge_structured_output, "api_key": dg.EnvVar(self.judge_api_key_env)}
         return build_defs(self._home(context), naming, self.stages,
                           **configured_resources(self.config, {k: v for k, v in judge.items() if v is not None}))
 

@@ -102,8 +102,8 @@ def test_a_team_without_a_judge_loads_only_the_stages_it_names(tmp_path, monkeyp
     (package / "defs" / "online_eval").mkdir()
     (package / "defs" / "online_eval" / "defs.yaml").write_text(yaml.safe_dump({
         "type": "eval_pipelines.OnlineEvaluationComponent",
-        "attributes": {"home": str(tmp_path / "eval-home"), "stages": ["ingestion", "validation", "scoring",
-                                                                        "monitoring"]}}))
+        "attributes": {"home": str(tmp_path / "eval-home"), "judge_structured_output": "json_object",
+                       "stages": ["ingestion", "validation", "scoring", "monitoring"]}}))
     monkeypatch.syspath_prepend(str(tmp_path / "src"))
     defs = dg.load_from_defs_folder(path_within_project=package)
     groups = {spec.group_name for asset in defs.assets for spec in asset.specs}
@@ -111,6 +111,7 @@ def test_a_team_without_a_judge_loads_only_the_stages_it_names(tmp_path, monkeyp
     hourly = defs.resolve_job_def("hourly_evaluation_job").asset_layer.executable_asset_keys
     assert {dg.AssetKey("traces"), dg.AssetKey("alerts")} <= hourly
     assert {sensor.name for sensor in defs.sensors} == {"landing_sensor"}
+    assert defs.resources["judge"].structured_output == "json_object"
 
 
 RULES = """
