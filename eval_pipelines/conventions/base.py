@@ -48,5 +48,6 @@ class Convention:
     # ``input_messages``, ``output_messages`` and ``system``); ``early``: before flattened lists and events.
     content: Callable[[Attributes, Any], None] | None = None
     content_early: bool = False
-    # Completes the fields once read (defaults and fallbacks of this convention) for spans it claims.
+    # Completes the fields once read with this convention's defaults and fallbacks; called for every model call,
+    # ``fields["source_format"]`` naming the convention that claimed it.
     complete: Callable[[dict[str, Any], Attributes], None] | None = None

@@ -42,6 +42,19 @@ def indexed_messages(items: Indexed, default_role: str) -> list[dict] | None:
     return msg.normalize_messages([_message(item) for item in ordered_items(items)], default_role)
 
 
+# The last ``output.value`` read and its parse: a call's output is read for its messages, then for its response
+# id, and parsed once. One tuple, replaced whole, so a reader never pairs one value with another's parse.
+_last_output: tuple[Any, Any] = (None, None)
+
+
+def _parsed_output(attrs: Attributes) -> Any:
+    global _last_output
+    raw = attrs["output.value"]
+    if _last_output[0] is not raw:
+        _last_output = (raw, msg.loads_lenient(raw))
+    return _last_output[1]
+
+
 def _io(value: Any, default_role: str) -> list[dict] | None:
     """``input.value``/``output.value``: a request or response JSON, or bare text."""
     parsed = msg.loads_lenient(value)
@@ -55,8 +68,8 @@ def _io(value: Any, default_role: str) -> list[dict] | None:
 def content(attrs: Attributes, found) -> None:
     if found.input_messages is None and "input.value" in attrs:
         found.input_messages = _io(attrs["input.value"], "user")
-    if found.output_messages is None and attrs.get("output.value") is not None:
-        found.output_messages = _io(attrs["output.value"], "assistant")
+    if found.output_messages is None and "output.value" in attrs and (output := _parsed_output(attrs)) is not None:
+        found.output_messages = _io(output, "assistant")
 
 
 def complete(fields: dict[str, Any], attrs: Attributes) -> None:
@@ -67,7 +80,7 @@ def complete(fields: dict[str, Any], attrs: Attributes) -> None:
         fields["request_params"].update({k: v for k, v in invocation.items() if k not in ("model", "messages")})
         fields["request_model"] = fields["request_model"] or text(invocation.get("model"))
     if fields["response_id"] is None and "output.value" in attrs:
-        output = msg.loads_lenient(attrs["output.value"])
+        output = _parsed_output(attrs)
         fields["response_id"] = output.get("id") if isinstance(output, dict) else None
     if fields["source_format"] == CONVENTION.name:
         fields["operation"] = fields["operation"] or "chat"

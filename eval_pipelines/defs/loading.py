@@ -3,6 +3,7 @@ their assets, checks, sensors, schedules and jobs collected, so adding a definit
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from types import ModuleType
 
 import dagster as dg
 
@@ -30,19 +31,25 @@ class Stages:
                 return
 
 
+def _stage_packages() -> dict[str, ModuleType]:
+    """Each stage's package (imported; its modules not yet), by the stage's name."""
+    return {package.__name__.rpartition(".")[2]: package
+            for package in package_modules(eval_pipelines.defs, packages_only=True)}
+
+
 def stage_names() -> list[str]:
-    return [stage.__name__.rpartition(".")[2] for stage in package_modules(eval_pipelines.defs, packages_only=True)]
+    return list(_stage_packages())
 
 
 def load_stages(names: Collection[str] | None = None) -> Stages:
     """The definitions of the stages ``names`` (all by default), each object once however often it is imported."""
-    unknown = set(names or ()) - set(stage_names())
-    if unknown:
-        raise ValueError(f"unknown stage(s) {', '.join(sorted(unknown))}: the stages are {', '.join(stage_names())}")
+    packages = _stage_packages()
+    if unknown := set(names or ()) - set(packages):
+        raise ValueError(f"unknown stage(s) {', '.join(sorted(unknown))}: the stages are {', '.join(packages)}")
     stages = Stages()
-    for stage in package_modules(eval_pipelines.defs, packages_only=True):
-        if names is None or stage.__name__.rpartition(".")[2] in names:
-            for module in package_modules(stage):
+    for name, package in packages.items():
+        if names is None or name in names:
+            for module in package_modules(package):
                 for item in vars(module).values():
                     stages.add(item)
     return stages

@@ -13,13 +13,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from eval_pipelines.conventions import BY_DETECTION, BY_FIELDS
+from eval_pipelines.conventions import BY_DETECTION, BY_FIELDS, genai, genai_deprecated
 from eval_pipelines.conventions.base import text as _text
 from eval_pipelines.parsing import messages as msg
 from eval_pipelines.parsing.otlp_values import ordered_items, to_int, unflatten
 
-GENAI = "otel_genai"
-GENAI_DEPRECATED = "otel_genai_deprecated"
+# The GenAI events below belong to these two conventions.
+GENAI = genai.CONVENTION.name
+GENAI_DEPRECATED = genai_deprecated.CONVENTION.name
 MESSAGE_EVENTS = {
     "gen_ai.system.message": "system",
     "gen_ai.user.message": "user",
