@@ -7,12 +7,13 @@ loaded through :func:`load_config`, so a bad value is reported as ``file:line: f
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -28,6 +29,27 @@ def packaged_default(name: str) -> Path:
 def configured_path(env_var: str, default_name: str) -> Path:
     """The file named by ``env_var`` if set, else the packaged default."""
     return Path(os.environ[env_var]) if os.environ.get(env_var) else packaged_default(default_name)
+
+
+class SettingsModel(BaseModel):
+    """A block of a settings file: unknown keys are errors, and each field's docstring is its reference text."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+@dataclass(frozen=True)
+class SettingsFile:
+    """A settings file a deployment may copy: its packaged default and the environment variable naming the copy."""
+
+    name: str
+    env_var: str
+
+    def packaged(self) -> Path:
+        return packaged_default(self.name)
+
+    def path(self) -> Path:
+        """The copy the environment variable names, else the packaged default."""
+        return configured_path(self.env_var, self.name)
 
 
 def _node_at(node: yaml.Node, loc: tuple[Any, ...]) -> yaml.Node:

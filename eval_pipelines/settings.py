@@ -4,20 +4,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, field_validator
+from pydantic import Field, NonNegativeFloat, PositiveFloat, field_validator
 
-from eval_pipelines.config import configured_path, load_config
+from eval_pipelines.config import SettingsFile, SettingsModel, load_config
 
+INGESTION_FILE = SettingsFile("ingestion.yaml", "EVAL_PIPELINES_INGESTION_CONFIG")
+PRICES_FILE = SettingsFile("prices.yaml", "EVAL_PIPELINES_PRICES")
 REQUIRED_DIMENSIONS = ("prompt_version", "route")
 
 
-class IngestionSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class IngestionSettings(SettingsModel):
     dimensions: dict[str, list[str]]
+    """Slicing dimensions: output name to the attribute keys tried in order (span first, then its ancestors).
+    `prompt_version` and `route` are required; any other name becomes an extra dimension."""
     session_id: list[str] = Field(min_length=1)
+    """Attribute keys holding the conversation or session id, tried in order."""
     user_id: list[str] = Field(min_length=1)
+    """Attribute keys holding the end user's id, tried in order."""
     environment: list[str] = Field(min_length=1)
+    """Attribute keys holding the deployment environment, tried in order."""
     max_future_skew_hours: PositiveFloat = 24.0
     """How far after its file landed a span may start; later ones are quarantined as clock skew."""
 
@@ -45,17 +50,16 @@ class IngestionSettings(BaseModel):
         return {**self.dimensions, "session_id": self.session_id, "user_id": self.user_id}
 
 
-class ModelPrice(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ModelPrice(SettingsModel):
     input_per_million: NonNegativeFloat
+    """USD per million input tokens."""
     output_per_million: NonNegativeFloat
+    """USD per million output tokens."""
 
 
-class PriceTable(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PriceTable(SettingsModel):
     models: dict[str, ModelPrice]
+    """Model name (or prefix: the longest matching prefix wins) to its price."""
 
     def price_for(self, model: str | None) -> ModelPrice | None:
         if not model:
@@ -65,9 +69,9 @@ class PriceTable(BaseModel):
 
 
 def load_ingestion_settings(path: Path | None = None) -> IngestionSettings:
-    return load_config(path or configured_path("EVAL_PIPELINES_INGESTION_CONFIG", "ingestion.yaml"),
+    return load_config(path or INGESTION_FILE.path(),
                        IngestionSettings)
 
 
 def load_price_table(path: Path | None = None) -> PriceTable:
-    return load_config(path or configured_path("EVAL_PIPELINES_PRICES", "prices.yaml"), PriceTable)
+    return load_config(path or PRICES_FILE.path(), PriceTable)

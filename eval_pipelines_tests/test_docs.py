@@ -35,6 +35,18 @@ def test_the_site_builds_strictly_with_its_generated_reference(tmp_path):
     assert "export-evaluations" in (site / "reference" / "cli" / "index.html").read_text()
 
 
+def test_every_settings_field_says_what_it_does():
+    sys.path.insert(0, str(PROJECT / "docs" / "hooks"))
+    try:
+        import reference
+    finally:
+        sys.path.remove(str(PROJECT / "docs" / "hooks"))
+    undocumented = [f"{model.__name__}.{name}" for _, root in reference.SETTINGS_FILES
+                    for model in reference.models_within(reference.import_reference(root))
+                    for name, field in model.model_fields.items() if not field.description]
+    assert not undocumented
+
+
 @pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: str(path.relative_to(PROJECT)))
 def test_documents_describe_the_project_as_it_is(document):
     text = document.read_text()

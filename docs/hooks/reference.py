@@ -17,20 +17,18 @@ from collections.abc import Iterator
 from mkdocs.structure.files import File, Files
 from pydantic import BaseModel
 
-from eval_pipelines.config import packaged_default
-
-# (settings file, the environment variable naming a copy, its model)
+# (the settings file, its model); the rubrics are a folder, named by the judge resource's rubrics_folder
 SETTINGS_FILES = [
-    ("ingestion.yaml", "EVAL_PIPELINES_INGESTION_CONFIG", "eval_pipelines.settings:IngestionSettings"),
-    ("prices.yaml", "EVAL_PIPELINES_PRICES", "eval_pipelines.settings:PriceTable"),
-    ("validation.yaml", "EVAL_PIPELINES_VALIDATION_CONFIG", "eval_pipelines.validation.rules:ValidationSettings"),
-    ("evaluators.yaml", "EVAL_PIPELINES_EVALUATORS", "eval_pipelines.evaluators.config:EvaluatorConfig"),
-    ("feedback.yaml", "EVAL_PIPELINES_FEEDBACK", "eval_pipelines.feedback.settings:FeedbackSettings"),
-    ("judge.yaml", "EVAL_PIPELINES_JUDGE", "eval_pipelines.judge.settings:JudgeSettings"),
-    ("rubrics/<name>.yaml", "the judge resource's rubrics_folder", "eval_pipelines.judge.rubrics:Rubric"),
-    ("alert_rules.yaml", "EVAL_PIPELINES_ALERT_RULES", "eval_pipelines.monitoring.rules:AlertConfig"),
-    ("drift.yaml", "EVAL_PIPELINES_DRIFT", "eval_pipelines.monitoring.drift:DriftSettings"),
-    ("review.yaml", "EVAL_PIPELINES_REVIEW", "eval_pipelines.review.settings:ReviewSettings"),
+    ("eval_pipelines.settings:INGESTION_FILE", "eval_pipelines.settings:IngestionSettings"),
+    ("eval_pipelines.settings:PRICES_FILE", "eval_pipelines.settings:PriceTable"),
+    ("eval_pipelines.validation.rules:VALIDATION_FILE", "eval_pipelines.validation.rules:ValidationSettings"),
+    ("eval_pipelines.evaluators.config:EVALUATORS_FILE", "eval_pipelines.evaluators.config:EvaluatorConfig"),
+    ("eval_pipelines.feedback.settings:FEEDBACK_FILE", "eval_pipelines.feedback.settings:FeedbackSettings"),
+    ("eval_pipelines.judge.settings:JUDGE_FILE", "eval_pipelines.judge.settings:JudgeSettings"),
+    (None, "eval_pipelines.judge.rubrics:Rubric"),
+    ("eval_pipelines.monitoring.rules:ALERT_RULES_FILE", "eval_pipelines.monitoring.rules:AlertConfig"),
+    ("eval_pipelines.monitoring.drift:DRIFT_FILE", "eval_pipelines.monitoring.drift:DriftSettings"),
+    ("eval_pipelines.review.settings:REVIEW_FILE", "eval_pipelines.review.settings:ReviewSettings"),
 ]
 
 
@@ -46,7 +44,7 @@ def cell(text: object) -> str:
     return html.escape(" ".join(str(text).split()), quote=False).replace("|", "&#124;")
 
 
-def _import(reference: str) -> typing.Any:
+def import_reference(reference: str) -> typing.Any:
     module, _, name = reference.partition(":")
     return getattr(__import__(module, fromlist=[name]), name)
 
@@ -75,20 +73,27 @@ def _nested_models(annotation: typing.Any) -> Iterator[type[BaseModel]]:
         yield from _nested_models(arg)
 
 
-def model_tables(model: type[BaseModel], seen: set[type]) -> list[str]:
-    """A table of ``model``'s fields, then one for each model its fields hold (each once)."""
-    seen.add(model)
-    lines = [f"#### `{model.__name__}`", "", "| field | type | default | description |", "|---|---|---|---|"]
-    nested: list[type[BaseModel]] = []
-    for name, field in model.model_fields.items():
-        default = "required" if field.is_required() else _default(field.get_default(call_default_factory=True))
-        lines.append(f"| `{field.alias or name}` | {cell(type_name(field.annotation))} | {cell(default)} | "
-                     f"{cell(field.description or '')} |")
-        nested += [m for m in _nested_models(field.annotation) if m not in seen and m not in nested]
-    lines.append("")
-    for child in nested:
-        if child not in seen:
-            lines += model_tables(child, seen)
+def models_within(root: type[BaseModel]) -> list[type[BaseModel]]:
+    """``root``, then every model its fields hold, each once, in the order met."""
+    found, queue = [], [root]
+    while queue:
+        model = queue.pop(0)
+        if model not in found:
+            found.append(model)
+            queue += [nested for field in model.model_fields.values() for nested in _nested_models(field.annotation)]
+    return found
+
+
+def model_tables(root: type[BaseModel]) -> list[str]:
+    """A table of ``root``'s fields, then one for each model its fields hold."""
+    lines = []
+    for model in models_within(root):
+        lines += [f"#### `{model.__name__}`", "", "| field | type | default | description |", "|---|---|---|---|"]
+        for name, field in model.model_fields.items():
+            default = "required" if field.is_required() else _default(field.get_default(call_default_factory=True))
+            lines.append(f"| `{field.alias or name}` | {cell(type_name(field.annotation))} | {cell(default)} | "
+                         f"{cell(field.description or '')} |")
+        lines.append("")
     return lines
 
 
@@ -102,11 +107,15 @@ def configuration_page() -> str:
     lines = ["# Configuration files", "", "Every file a deployment may copy and edit, with the model that validates "
              "it (an error names the file, line and field). The packaged defaults are in "
              "`eval_pipelines/defaults/`; a copy is used when the variable names it.", ""]
-    for file, variable, reference in SETTINGS_FILES:
-        lines += [f"## `{file}`", "", f"Copy named by: {variable}.", ""]
-        if (packaged := packaged_default(file)).is_file():
-            lines += ["The packaged default:", "", "```yaml", packaged.read_text().rstrip(), "```", ""]
-        lines += model_tables(_import(reference), set())
+    for settings_file, model in SETTINGS_FILES:
+        if settings_file is None:
+            lines += ["## `rubrics/<name>.yaml`", "", "One file per rubric, in the judge resource's `rubrics_folder` "
+                      "(packaged: `eval_pipelines/defaults/rubrics/`).", ""]
+        else:
+            file = import_reference(settings_file)
+            lines += [f"## `{file.name}`", "", f"Copy named by: `{file.env_var}`.", "", "The packaged default:", "",
+                      "```yaml", file.packaged().read_text().rstrip(), "```", ""]
+        lines += model_tables(import_reference(model))
     return "\n".join(lines)
 
 

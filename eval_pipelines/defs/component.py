@@ -80,16 +80,16 @@ class OnlineEvaluationComponent(dg.Component, dg.Model, dg.Resolvable):
     def _use_alert_rules(self) -> None:
         """One check per alert rule is declared when the monitoring stage is first imported: the rules file the
         ``monitoring`` resource evaluates must be the one its checks were declared from."""
-        from eval_pipelines.monitoring.rules import ALERT_RULES_ENV_VAR
+        from eval_pipelines.monitoring.rules import ALERT_RULES_FILE
 
         if not (rules := self.config.get("alert_rules")):
             return
         wanted = str(Path(rules).resolve())
-        if MONITORING_ASSETS in sys.modules and os.environ.get(ALERT_RULES_ENV_VAR) != wanted:
+        if MONITORING_ASSETS in sys.modules and os.environ.get(ALERT_RULES_FILE.env_var) != wanted:
             raise dg.DagsterInvalidDefinitionError(
                 f"alert_rules {wanted} differs from the rules this process declared its checks from: set "
-                f"{ALERT_RULES_ENV_VAR}={wanted} in the environment instead")
-        os.environ[ALERT_RULES_ENV_VAR] = wanted
+                f"{ALERT_RULES_FILE.env_var}={wanted} in the environment instead")
+        os.environ[ALERT_RULES_FILE.env_var] = wanted
 
     def _use_partitions_start(self) -> None:
         """The partitions read their start when ``eval_pipelines.defs`` is first imported: settle it before."""

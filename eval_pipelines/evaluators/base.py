@@ -10,7 +10,9 @@ from typing import Any, Literal
 
 import duckdb
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from eval_pipelines.config import SettingsModel
 
 RESULT_SCHEMA = pa.schema([("rid", pa.int64()), ("score", pa.float64()), ("label", pa.string()),
                            ("passed", pa.bool_()), ("explanation", pa.string())])
@@ -46,10 +48,9 @@ def check_re2(pattern: str) -> str:
     return pattern
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Settings(SettingsModel):
     enabled: bool = True
+    """Whether the evaluator runs at this level (defaults, then a route's block)."""
 
     def fingerprint(self) -> str:
         """Short hash of the effective settings: results of different settings never mix."""

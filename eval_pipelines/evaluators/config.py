@@ -11,18 +11,18 @@ import fnmatch
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, create_model, field_validator
+from pydantic import Field, PositiveInt, create_model, field_validator
 
-from eval_pipelines.config import configured_path, load_config
+from eval_pipelines.config import SettingsFile, SettingsModel, load_config
 from eval_pipelines.evaluators.base import Settings
 from eval_pipelines.evaluators.custom import load_function
 from eval_pipelines.evaluators.registry import EVALUATORS
 
+EVALUATORS_FILE = SettingsFile("evaluators.yaml", "EVAL_PIPELINES_EVALUATORS")
 
-class _Block(BaseModel):
+
+class _Block(SettingsModel):
     """One settings entry per evaluator; absent = not configured at this level."""
-
-    model_config = ConfigDict(extra="forbid")
 
     def enabled(self) -> dict[str, Settings]:
         return {name: settings for name in type(self).model_fields
@@ -31,7 +31,8 @@ class _Block(BaseModel):
 
 # The fields follow from the evaluators: each one's name with its settings model.
 EvaluatorBlock = create_model("EvaluatorBlock", __base__=_Block, __module__=__name__,
-                              **{name: (evaluator.settings | None, None) for name, evaluator in EVALUATORS.items()})
+                              **{name: (evaluator.settings | None, Field(None, description=evaluator.description))
+                                 for name, evaluator in EVALUATORS.items()})
 
 
 class CustomEvaluator(Settings):
@@ -50,12 +51,13 @@ class CustomEvaluator(Settings):
         return value
 
 
-class EvaluatorConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class EvaluatorConfig(SettingsModel):
     defaults: EvaluatorBlock = Field(default_factory=EvaluatorBlock)
+    """Settings of every evaluator for all routes."""
     routes: dict[str, EvaluatorBlock] = Field(default_factory=dict)
+    """Route (exact or glob) to the blocks that override the defaults there."""
     custom: dict[str, CustomEvaluator] = Field(default_factory=dict)
+    """Your own code evaluators: name to the function to import and its settings."""
 
     @field_validator("custom")
     @classmethod
@@ -92,4 +94,4 @@ def merge_blocks(base: EvaluatorBlock, override: EvaluatorBlock) -> EvaluatorBlo
 
 def load_evaluator_config(path: Path | None = None) -> EvaluatorConfig:
     """The user file (argument or ``EVAL_PIPELINES_EVALUATORS``), else the packaged defaults."""
-    return load_config(path or configured_path("EVAL_PIPELINES_EVALUATORS", "evaluators.yaml"), EvaluatorConfig)
+    return load_config(path or EVALUATORS_FILE.path(), EvaluatorConfig)

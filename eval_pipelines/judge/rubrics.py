@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from eval_pipelines.config import ConfigError, load_config, packaged_default
+from eval_pipelines.config import ConfigError, SettingsModel, load_config, packaged_default
 
 RequestField = Literal["retrieved_context", "system_instructions"]
 RubricKind = Literal["single", "pairwise"]
@@ -22,20 +22,22 @@ RubricKind = Literal["single", "pairwise"]
 PAIRWISE_SWAP = {"a_better": "b_better", "b_better": "a_better"}
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LabelDefinition(_Strict):
+class LabelDefinition(SettingsModel):
     label: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    """The label the judge may give (snake_case)."""
     meaning: str = Field(min_length=1)
+    """What it means, as the judge reads it."""
     passed: bool
+    """Whether this label counts as a pass."""
 
 
-class ScoreScale(_Strict):
+class ScoreScale(SettingsModel):
     min: int = 1
+    """The lowest score."""
     max: int = 5
+    """The highest score."""
     anchors: dict[int, str] = {}
+    """Score to what it means."""
 
     @model_validator(mode="after")
     def _ordered(self) -> ScoreScale:
@@ -47,31 +49,49 @@ class ScoreScale(_Strict):
         return self
 
 
-class Verdict(_Strict):
+class Verdict(SettingsModel):
     label: str
+    """One of the rubric's labels."""
     score: int
+    """A score on the rubric's scale."""
     explanation: str
+    """Why, in a sentence."""
 
 
-class Example(_Strict):
+class Example(SettingsModel):
     input: str
+    """The user's question."""
     output: str
+    """The answer judged (answer A of a pairwise rubric)."""
     output_b: str | None = None
+    """Answer B, for pairwise rubrics."""
     context: str | None = None
+    """Retrieved context, for rubrics that require it."""
     system: str | None = None
+    """System instructions, for rubrics that require them."""
     verdict: Verdict
+    """The verdict the judge should give."""
 
 
-class Rubric(_Strict):
+class Rubric(SettingsModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    """The rubric's name (snake_case); `judge.yaml` refers to it."""
     version: int = Field(ge=1)
+    """Raise it on any change: scores carry it, and cached verdicts of another version are not reused."""
     kind: RubricKind = "single"
+    """`single` judges one answer; `pairwise` compares two (calibration and offline comparisons only)."""
     description: str = Field(min_length=1)
+    """What the rubric assesses, in a sentence."""
     criteria: list[str] = Field(min_length=1)
+    """What the judge checks, one per item."""
     labels: list[LabelDefinition] = Field(min_length=2)
+    """The labels the judge may give."""
     score: ScoreScale = ScoreScale()
+    """The ordinal score scale."""
     requires: list[RequestField] = []
+    """Request fields without which a call is not judged on this rubric."""
     examples: list[Example] = []
+    """Few-shot examples shown to the judge."""
 
     @field_validator("labels")
     @classmethod

@@ -10,49 +10,62 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from eval_pipelines.config import ConfigError, configured_path, line_of, load_config
+from eval_pipelines.config import ConfigError, SettingsFile, SettingsModel, line_of, load_config
 from eval_pipelines.judge.rubrics import Rubric
 
-JUDGE_ENV_VAR = "EVAL_PIPELINES_JUDGE"
+JUDGE_FILE = SettingsFile("judge.yaml", "EVAL_PIPELINES_JUDGE")
 StratumColumn = Literal["request_model", "response_model", "prompt_version", "route", "service_name",
                         "environment", "provider"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PrioritySettings(_Strict):
+class PrioritySettings(SettingsModel):
     max_share: float = Field(default=0.5, ge=0, le=1)
+    """Hard cases are taken with probability 1 while they fit in this share of `per_hour`; beyond it they are sampled
+    too."""
     thumbs_down: bool = True
+    """A call with negative user feedback is a hard case."""
     failed_evaluators: list[str] = []
+    """A call failing one of these evaluators is a hard case."""
 
 
-class SamplingSettings(_Strict):
+class SamplingSettings(SettingsModel):
     seed: int = 0
+    """Changing it draws a different (equally valid) sample."""
     per_hour: int = Field(default=120, ge=1)
+    """Target sample size per hour, hard cases included."""
     min_per_stratum: int = Field(default=3, ge=0)
+    """Every stratum gets at least this many (or all it has)."""
     strata: list[StratumColumn] = ["response_model", "prompt_version", "route"]
+    """The columns whose combinations are sampled as strata."""
     priority: PrioritySettings = PrioritySettings()
+    """Hard cases, sampled first."""
 
 
-class Limit(_Strict):
+class Limit(SettingsModel):
     calls: int = Field(ge=0)
+    """Judge calls allowed."""
     tokens: int = Field(ge=0)
+    """Judge tokens (prompt and completion) allowed."""
 
 
-class BudgetSettings(_Strict):
+class BudgetSettings(SettingsModel):
     per_partition: Limit = Limit(calls=1000, tokens=2_000_000)
+    """For one materialization of one hour."""
     per_day: Limit = Limit(calls=20_000, tokens=40_000_000)
+    """For all runs, per UTC calendar day of spending."""
 
 
-class JudgeSettings(_Strict):
+class JudgeSettings(SettingsModel):
     sampling: SamplingSettings = SamplingSettings()
+    """Which calls the judge sees each hour."""
     rubrics: dict[str, list[str]] = {"helpfulness": ["*"]}
+    """Rubric name to the routes it applies to (exact or glob)."""
     budget: BudgetSettings = BudgetSettings()
+    """How much the judge may spend."""
     redact_pii: bool = False
+    """Replace e-mails, card numbers, IBANs and phone numbers before sending to the judge."""
 
     def rubrics_for_route(self, route: str | None) -> list[str]:
         return [name for name, patterns in self.rubrics.items()
@@ -61,7 +74,7 @@ class JudgeSettings(_Strict):
 
 def load_judge_settings(path: Path | None = None, rubrics: dict[str, Rubric] | None = None) -> JudgeSettings:
     """Loads and validates the judge settings; with ``rubrics``, also checks every named rubric exists."""
-    path = path or configured_path(JUDGE_ENV_VAR, "judge.yaml")
+    path = path or JUDGE_FILE.path()
     settings = load_config(path, JudgeSettings)
     unknown = sorted(set(settings.rubrics) - set(rubrics or settings.rubrics))
     if unknown:

@@ -20,28 +20,27 @@ from typing import Any, Literal
 import duckdb
 import pandas as pd
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from eval_pipelines.config import configured_path, load_config
+from eval_pipelines.config import SettingsFile, SettingsModel, load_config
 from eval_pipelines.evaluators.builtin.text import detect_language
 from eval_pipelines.evidently_html import save_report_html
 from eval_pipelines.lake import Lake
 from eval_pipelines.monitoring.slis import daily_rows
 
-DRIFT_ENV_VAR = "EVAL_PIPELINES_DRIFT"
+DRIFT_FILE = SettingsFile("drift.yaml", "EVAL_PIPELINES_DRIFT")
 NUMERICAL = ["input_chars", "input_words", "output_chars"]
 CATEGORICAL = ["input_language", "input_topic", "refused", "json_valid", "response_model", "prompt_version", "route"]
 SAMPLE_SEED = 20261122
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Reference(_Strict):
+class Reference(SettingsModel):
     days: int = Field(default=7, ge=1, le=90)
+    """The N days before the reported day ..."""
     start: date | None = None
+    """... or a pinned period from this UTC day ..."""
     end: date | None = None
+    """... to this one (both inclusive)."""
 
     @model_validator(mode="after")
     def _pinned_needs_both_ends(self) -> Reference:
@@ -58,20 +57,28 @@ class Reference(_Strict):
         return day - timedelta(days=self.days), day - timedelta(days=1)
 
 
-class DriftSettings(_Strict):
+class DriftSettings(SettingsModel):
     reference: Reference = Reference()
+    """The period the day is compared with."""
     max_rows: int = Field(default=5000, ge=100)
+    """Each side is sampled uniformly down to this many requests for text drift (the report says so)."""
     text_columns: list[Literal["input_text", "output_text"]] = ["input_text", "output_text"]
+    """The texts whose drift is measured (a domain classifier's ROC AUC)."""
     methods: dict[Literal["numerical", "categorical", "text"], str] = {
         "numerical": "wasserstein", "categorical": "jensenshannon", "text": "abs_text_content_drift"}
+    """Evidently's drift method per column kind: distances, not p-values."""
     thresholds: dict[Literal["numerical", "categorical", "text"], float] = {"numerical": 0.1, "categorical": 0.1,
                                                                           "text": 0.55}
+    """The distance (or ROC AUC for texts) above which a column drifted."""
     topics: dict[str, list[str]] = {}
+    """Topic to keywords: the input's topic is the first with a keyword in the question (case-insensitive), else
+    `other`."""
     languages: list[str] = []
+    """Candidate input languages (py3langid); empty: all."""
 
 
 def load_drift_settings(path: Path | None = None) -> DriftSettings:
-    return load_config(path or configured_path(DRIFT_ENV_VAR, "drift.yaml"), DriftSettings)
+    return load_config(path or DRIFT_FILE.path(), DriftSettings)
 
 
 @dataclass(frozen=True)

@@ -25,25 +25,21 @@ from typing import Annotated, Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
-from eval_pipelines.config import ConfigError, configured_path, line_of, load_config
+from eval_pipelines.config import ConfigError, SettingsFile, SettingsModel, line_of, load_config
 from eval_pipelines.monitoring.channels import ChannelSettings
 from eval_pipelines.monitoring.channels.log import LogChannel
 from eval_pipelines.monitoring.intervals import wilson
 from eval_pipelines.monitoring.slis import CUSTOM_SLI_PREFIX
 
-ALERT_RULES_ENV_VAR = "EVAL_PIPELINES_ALERT_RULES"
+ALERT_RULES_FILE = SettingsFile("alert_rules.yaml", "EVAL_PIPELINES_ALERT_RULES")
 # Where a rule's SLI lives: daily tables for the drift report's, the judge canary's and the online-offline
 # divergence's results (by SLI name prefix), the hourly ``quality_slis`` for everything else.
 DAILY_SLI_TABLES = {"drift_": "drift_scores", "canary_": "canary_scores", "divergence_": "divergence_scores"}
 HOURLY_SLI_TABLE = "quality_slis"
 DIMENSIONS = ("total", "route", "prompt_version", "model", "route×prompt_version×model",
               "metric×offline×prompt_version×model")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 _UNIT_MINUTES = {"m": 1, "h": 60, "d": 24 * 60}
@@ -70,16 +66,22 @@ def duration_text(minutes: int) -> str:
     return f"{minutes} min"
 
 
-class SliceFilter(_Strict):
+class SliceFilter(SettingsModel):
     dimension: Literal[DIMENSIONS] = "total"  # type: ignore[valid-type]
+    """The slicing the rule watches: `total`, one dimension, or a combination."""
     equals: dict[Literal["route", "prompt_version", "model"], str] = {}
+    """Only the slices with these values."""
 
 
-class Condition(_Strict):
+class Condition(SettingsModel):
     threshold: float | None = None
+    """Breached when the SLI is beyond this value."""
     relative_change: float | None = Field(default=None, gt=0)
+    """Breached when the SLI moved by this fraction of its baseline."""
     absolute_change: float | None = Field(default=None, gt=0)
+    """Breached when the SLI moved by this much from its baseline."""
     baseline: Minutes = 24 * 60
+    """The window before the long window the change is measured against (like `1d`)."""
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Condition:
@@ -90,9 +92,11 @@ class Condition(_Strict):
         return self
 
 
-class Windows(_Strict):
+class Windows(SettingsModel):
     short: Minutes = 60
+    """Both windows must breach: the short one makes the page fast to resolve ..."""
     long: Minutes = 180
+    """... and the long one keeps a blip from paging."""
 
     @model_validator(mode="after")
     def _short_within_long(self) -> Windows:
@@ -101,22 +105,34 @@ class Windows(_Strict):
         return self
 
 
-class AlertRule(_Strict):
+class AlertRule(SettingsModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    """The rule's name (snake_case); its asset check is named after it."""
     description: str = ""
+    """What the rule watches, shown in the alert."""
     sli: str = Field(min_length=1)
+    """The SLI watched (see the `quality_slis` and daily SLI tables)."""
     slice: SliceFilter = SliceFilter()
+    """Which slices of the SLI the rule evaluates."""
     condition: Condition
+    """When a window breaches."""
     direction: Literal["up", "down"] = "up"
+    """`up`: a rise is bad (failure rates); `down`: a fall is bad (pass rates)."""
     windows: Windows = Windows()
+    """The two windows that must both breach."""
     min_samples: int = Field(default=30, ge=1)
+    """Windows with fewer samples do not breach."""
     confidence: float = Field(default=0.95, ge=0, lt=1)
+    """The rate's Wilson interval at this confidence must lie wholly beyond the limit; `0` compares the bare rate."""
     severity: Literal["page", "ticket", "info"] = "ticket"
+    """`page`, `ticket` or `info`."""
     channels: list[str] = ["log"]
-    advice: str = ""  # what to do, appended to the alert message
-    # An incident resolves once its breach has been gone this long (so a rate hovering at the limit does not
-    # open and resolve it minute after minute); 0m resolves at the first evaluation without the breach.
+    """The channels (defined under `channels`) an alert goes to."""
+    advice: str = ""
+    """What to do, appended to the alert message."""
     keep_firing: MinutesOrZero = 15
+    """An incident resolves once its breach has been gone this long, so a rate hovering at the limit does not open
+    and resolve it minute after minute; `0m` resolves at the first evaluation without the breach."""
 
     @property
     def table(self) -> str:
@@ -125,9 +141,11 @@ class AlertRule(_Strict):
                     HOURLY_SLI_TABLE)
 
 
-class AlertConfig(_Strict):
+class AlertConfig(SettingsModel):
     channels: dict[str, ChannelSettings] = {"log": LogChannel()}
+    """Channel name to its settings (`type` picks the channel)."""
     rules: list[AlertRule] = []
+    """The alert rules."""
 
     def only(self, table: str) -> AlertConfig:
         """The rules evaluated on one SLI table."""
@@ -148,7 +166,7 @@ class AlertConfig(_Strict):
 
 
 def load_alert_config(path: Path | None = None, known_slis: set[str] | None = None) -> AlertConfig:
-    path = path or configured_path(ALERT_RULES_ENV_VAR, "alert_rules.yaml")
+    path = path or ALERT_RULES_FILE.path()
     config = load_config(path, AlertConfig)
     if known_slis is not None:
         unknown = [(position, rule.sli) for position, rule in enumerate(config.rules) if rule.sli not in known_slis

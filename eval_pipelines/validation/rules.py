@@ -5,33 +5,33 @@ Each rule is a boolean mask over the rows; a row's ``reasons`` are the names of 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
+from pydantic import Field, PositiveFloat, PositiveInt
 
-from eval_pipelines.config import load_config, packaged_default
+from eval_pipelines.config import SettingsFile, SettingsModel, load_config
 from eval_pipelines.increments import fingerprint
 from eval_pipelines.schemas import TRACE_VALIDATION
 
+VALIDATION_FILE = SettingsFile("validation.yaml", "EVAL_PIPELINES_VALIDATION_CONFIG")
 
-class ValidationSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
+class ValidationSettings(SettingsModel):
     max_duration_ms: PositiveFloat = 600_000
+    """Calls longer than this are flagged `absurd_duration`."""
     max_tokens: PositiveInt = 2_000_000
+    """Input or output tokens above this are flagged `absurd_tokens`."""
     known_operations: list[str] = Field(default=["chat", "text_completion", "generate_content", "completion"],
                                         min_length=1)
+    """Operation names accepted; others are flagged `unknown_operation`."""
 
 
 def load_validation_settings(path: Path | None = None) -> ValidationSettings:
-    configured = os.environ.get("EVAL_PIPELINES_VALIDATION_CONFIG")
-    return load_config(path or (Path(configured) if configured else packaged_default("validation.yaml")),
-                       ValidationSettings)
+    return load_config(path or VALIDATION_FILE.path(), ValidationSettings)
 
 
 def _blank(series: pd.Series) -> pd.Series:

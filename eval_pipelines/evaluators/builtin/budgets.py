@@ -20,15 +20,19 @@ class BudgetSettings(Settings):
 
 class LatencyBudgetSettings(BudgetSettings):
     max_ms: PositiveFloat | None = None
+    """A call slower than this fails."""
 
 
 class TokenBudgetSettings(BudgetSettings):
     max_input_tokens: PositiveInt | None = None
+    """A call with more input tokens fails."""
     max_output_tokens: PositiveInt | None = None
+    """A call with more output tokens fails."""
 
 
 class CostBudgetSettings(BudgetSettings):
     max_usd: PositiveFloat | None = None
+    """A call costing more (from `prices.yaml`) fails."""
 
 
 def _budget_query(batch: Batch, value: str, limit: str, unit: str) -> Query:

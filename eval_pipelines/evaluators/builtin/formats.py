@@ -9,8 +9,9 @@ import jsonschema_rs
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from eval_pipelines.config import SettingsModel
 from eval_pipelines.evaluators.base import Batch, Evaluator, Outcome, Query, Settings, Sli, check_re2, single
 
 
@@ -20,8 +21,9 @@ class JsonSettings(Settings):
 
 class JsonSchemaSettings(JsonSettings):
     json_schema: dict[str, Any] | None = Field(None, alias="schema")
+    """The JSON Schema the answer must validate against (key `schema`)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)
 
     @field_validator("json_schema")
     @classmethod
@@ -40,11 +42,11 @@ class JsonSchemaSettings(JsonSettings):
         return self
 
 
-class RegexCheck(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RegexCheck(SettingsModel):
     pattern: str
+    """An RE2 pattern (linear time: no backreferences or lookaround)."""
     field: Literal["output_text", "input_text"] = "output_text"
+    """The text the pattern is applied to."""
     match: Literal["full", "search"] = Field("full", description="full: the whole text; search: anywhere.")
 
     @field_validator("pattern")
@@ -55,6 +57,7 @@ class RegexCheck(BaseModel):
 
 class RegexFormatSettings(Settings):
     checks: dict[str, RegexCheck] = Field(default_factory=dict)
+    """Named patterns: each must match for the call to pass."""
 
     @field_validator("checks")
     @classmethod

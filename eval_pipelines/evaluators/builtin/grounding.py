@@ -23,7 +23,9 @@ class CitationSettings(Settings):
 
 class GroundingSettings(Settings):
     min_score: float = Field(0.5, ge=0, le=1)
+    """The share of the answer's content words found in the retrieved context needed to pass."""
     min_token_chars: PositiveInt = 3
+    """Words shorter than this are not counted."""
     stopwords: list[str] = Field(default_factory=list, description="Words that never count as content.")
 
 

@@ -32,6 +32,7 @@ class InjectionSettings(PhraseSettings):
 class PiiSettings(Settings):
     kinds: list[Literal["email", "phone", "card", "iban"]] = Field(
         default_factory=lambda: ["email", "phone", "card", "iban"])
+    """The kinds of personal data that fail an answer."""
 
 
 EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"

@@ -31,11 +31,14 @@ class EmptyAnswerSettings(Settings):
 
 class TruncatedAnswerSettings(Settings):
     finish_reasons: list[str] = Field(default_factory=lambda: ["length", "max_tokens", "max_output_tokens"])
+    """Finish reasons that mean the answer was cut off."""
 
 
 class LengthSettings(Settings):
     min: PositiveInt | None = None
+    """Fewer fails (none: no lower bound)."""
     max: PositiveInt | None = None
+    """More fails (none: no upper bound)."""
 
     @model_validator(mode="after")
     def _ordered(self) -> LengthSettings:
@@ -47,6 +50,7 @@ class LengthSettings(Settings):
 class LanguageMatchSettings(Settings):
     min_chars: PositiveInt = Field(20, description="Shorter questions or answers are not judged.")
     min_confidence: float = Field(0.8, ge=0, le=1)
+    """Below this detection confidence (either text) the call is not judged."""
     languages: list[str] = Field(default_factory=list, description="Candidate ISO 639-1 codes; empty = all 97.")
 
 

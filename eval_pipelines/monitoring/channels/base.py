@@ -14,8 +14,9 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from eval_pipelines.config import SettingsModel
 
 TIMEOUT_S = 10.0
 
@@ -43,15 +44,15 @@ class Delivery:
     error: str | None = None
 
 
-class ChannelBase(BaseModel):
+class ChannelBase(SettingsModel):
     """A channel's settings in the alert rules file (``type`` picks the channel)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class HttpChannel(ChannelBase):
-    url: str | None = None  # or url_env: the environment variable holding it (webhook URLs are secrets)
+    url: str | None = None
+    """The URL to post to."""
     url_env: str | None = None
+    """Or the environment variable holding it (webhook URLs are secrets)."""
 
     def target(self) -> str | None:
         return os.environ.get(self.url_env) if self.url_env else self.url

@@ -8,6 +8,7 @@ from eval_pipelines.monitoring.channels.base import AlertEvent, Channel, Channel
 
 class LogChannel(ChannelBase):
     type: Literal["log"] = "log"
+    """Picks the channel."""
 
 
 def send(name: str, settings: LogChannel, event: AlertEvent, log: Callable[[str], None]) -> Delivery:

@@ -13,7 +13,9 @@ SEVERITY = {"page": "critical", "ticket": "warning", "info": "info"}
 
 class PagerDutyChannel(HttpChannel):
     type: Literal["pagerduty"] = "pagerduty"
-    routing_key_env: str | None = None  # the environment variable holding the integration key
+    """Picks the channel."""
+    routing_key_env: str | None = None
+    """The environment variable holding the integration (routing) key."""
 
 
 def send(name: str, settings: PagerDutyChannel, event: AlertEvent, log: Callable[[str], None]) -> Delivery:

@@ -8,6 +8,7 @@ from eval_pipelines.monitoring.channels.base import AlertEvent, Channel, Deliver
 
 class SlackChannel(HttpChannel):
     type: Literal["slack"] = "slack"
+    """Picks the channel."""
 
 
 def send(name: str, settings: SlackChannel, event: AlertEvent, log: Callable[[str], None]) -> Delivery:

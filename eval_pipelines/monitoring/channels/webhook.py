@@ -8,6 +8,7 @@ from eval_pipelines.monitoring.channels.base import AlertEvent, Channel, Deliver
 
 class WebhookChannel(HttpChannel):
     type: Literal["webhook"] = "webhook"
+    """Picks the channel."""
 
 
 def send(name: str, settings: WebhookChannel, event: AlertEvent, log: Callable[[str], None]) -> Delivery:
