@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 # MkDocs Material's notice about its successor, printed on every build.
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: install system-packages demo test e2e ui dashboard docs bench lint clean-home
+.PHONY: install system-packages demo test e2e screenshots ui dashboard docs bench lint clean-home
 
 $(BIN)/.installed: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ test: install system-packages
 # the UI in headless Chromium.
 e2e: install system-packages
 	$(BIN)/pytest -m e2e eval_pipelines_tests/e2e
+
+# The browser test's screenshots of the UI, into the folder the README and the site show them from.
+screenshots: install system-packages
+	EVAL_PIPELINES_SCREENSHOTS=$(CURDIR)/docs/images $(BIN)/pytest -m e2e eval_pipelines_tests/e2e/test_end_to_end.py \
+		-k test_the_ui_shows_the_assets_plots_and_drift_report
 
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/eval-pipelines ui --port 3000

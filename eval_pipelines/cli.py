@@ -148,6 +148,17 @@ def _catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_settings(args: argparse.Namespace) -> int:
+    from eval_pipelines.configuration import check_settings
+
+    checked = check_settings()
+    for entry in checked:
+        print(f"{'ok' if entry.problem is None else 'ERROR':5} {entry.file.name:18} {entry.path}")
+        if entry.problem:
+            print("      " + entry.problem.replace("\n", "\n      "))
+    return 1 if any(entry.problem for entry in checked) else 0
+
+
 def _demo_live(args: argparse.Namespace) -> int:
     """Traffic as it happens: a recorded demo day replayed now into <home>/landing/live."""
     import time
@@ -358,6 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("inspect", help="rows per hour, quarantine and validation summary").set_defaults(
         handler=_inspect)
     commands.add_parser("catalog", help="rebuild the DuckDB catalog of views").set_defaults(handler=_catalog)
+    commands.add_parser("check-settings", help="load every settings file as this environment names it (or the "
+                        "packaged default) and report each problem with its file and line").set_defaults(
+        handler=_check_settings)
     ui = commands.add_parser("ui", help="the Dagster UI (dagster dev) on 127.0.0.1, with the stand-in judge "
                                         "if no judge endpoint is configured")
     ui.add_argument("--port", type=int, default=3000)

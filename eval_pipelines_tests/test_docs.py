@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from eval_pipelines.cli import build_parser
+from eval_pipelines.configuration import SETTINGS
+from eval_pipelines.judge.rubrics import Rubric
 
 PROJECT = Path(__file__).resolve().parents[1]
 DOCUMENTS = [PROJECT / "README.md", PROJECT / "deploy" / "README.md", *sorted((PROJECT / "docs").glob("*.md"))]
@@ -38,11 +40,11 @@ def test_the_site_builds_strictly_with_its_generated_reference(tmp_path):
 def test_every_settings_field_says_what_it_does():
     sys.path.insert(0, str(PROJECT / "docs" / "hooks"))
     try:
-        import reference
+        from reference import models_within
     finally:
         sys.path.remove(str(PROJECT / "docs" / "hooks"))
-    undocumented = [f"{model.__name__}.{name}" for _, root in reference.SETTINGS_FILES
-                    for model in reference.models_within(reference.import_reference(root))
+    undocumented = [f"{model.__name__}.{name}" for root in [*(entry.model for entry in SETTINGS), Rubric]
+                    for model in models_within(root)
                     for name, field in model.model_fields.items() if not field.description]
     assert not undocumented
 

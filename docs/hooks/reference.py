@@ -17,19 +17,8 @@ from collections.abc import Iterator
 from mkdocs.structure.files import File, Files
 from pydantic import BaseModel
 
-# (the settings file, its model); the rubrics are a folder, named by the judge resource's rubrics_folder
-SETTINGS_FILES = [
-    ("eval_pipelines.settings:INGESTION_FILE", "eval_pipelines.settings:IngestionSettings"),
-    ("eval_pipelines.settings:PRICES_FILE", "eval_pipelines.settings:PriceTable"),
-    ("eval_pipelines.validation.rules:VALIDATION_FILE", "eval_pipelines.validation.rules:ValidationSettings"),
-    ("eval_pipelines.evaluators.config:EVALUATORS_FILE", "eval_pipelines.evaluators.config:EvaluatorConfig"),
-    ("eval_pipelines.feedback.settings:FEEDBACK_FILE", "eval_pipelines.feedback.settings:FeedbackSettings"),
-    ("eval_pipelines.judge.settings:JUDGE_FILE", "eval_pipelines.judge.settings:JudgeSettings"),
-    (None, "eval_pipelines.judge.rubrics:Rubric"),
-    ("eval_pipelines.monitoring.rules:ALERT_RULES_FILE", "eval_pipelines.monitoring.rules:AlertConfig"),
-    ("eval_pipelines.monitoring.drift:DRIFT_FILE", "eval_pipelines.monitoring.drift:DriftSettings"),
-    ("eval_pipelines.review.settings:REVIEW_FILE", "eval_pipelines.review.settings:ReviewSettings"),
-]
+from eval_pipelines.configuration import SETTINGS
+from eval_pipelines.judge.rubrics import RUBRICS_ENV_VAR, Rubric
 
 
 def on_files(files: Files, config) -> Files:
@@ -42,11 +31,6 @@ def on_files(files: Files, config) -> Files:
 def cell(text: object) -> str:
     """Text for a Markdown table cell: escaped, on one line."""
     return html.escape(" ".join(str(text).split()), quote=False).replace("|", "&#124;")
-
-
-def import_reference(reference: str) -> typing.Any:
-    module, _, name = reference.partition(":")
-    return getattr(__import__(module, fromlist=[name]), name)
 
 
 def type_name(annotation: typing.Any) -> str:
@@ -107,15 +91,14 @@ def configuration_page() -> str:
     lines = ["# Configuration files", "", "Every file a deployment may copy and edit, with the model that validates "
              "it (an error names the file, line and field). The packaged defaults are in "
              "`eval_pipelines/defaults/`; a copy is used when the variable names it.", ""]
-    for settings_file, model in SETTINGS_FILES:
-        if settings_file is None:
-            lines += ["## `rubrics/<name>.yaml`", "", "One file per rubric, in the judge resource's `rubrics_folder` "
-                      "(packaged: `eval_pipelines/defaults/rubrics/`).", ""]
-        else:
-            file = import_reference(settings_file)
-            lines += [f"## `{file.name}`", "", f"Copy named by: `{file.env_var}`.", "", "The packaged default:", "",
-                      "```yaml", file.packaged().read_text().rstrip(), "```", ""]
-        lines += model_tables(import_reference(model))
+    for entry in SETTINGS:
+        lines += [f"## `{entry.file.name}`", "", f"Copy named by: `{entry.file.env_var}`.", "", "The packaged default:",
+                  "", "```yaml", entry.file.packaged().read_text().rstrip(), "```", ""]
+        lines += model_tables(entry.model)
+    lines += ["## `rubrics/<name>.yaml`", "", f"One file per rubric, in the folder `{RUBRICS_ENV_VAR}` (or the judge "
+              "resource's `rubrics_folder`) names; a file there replaces the packaged rubric of its name "
+              "(`eval_pipelines/defaults/rubrics/`).", ""]
+    lines += model_tables(Rubric)
     return "\n".join(lines)
 
 

@@ -119,7 +119,8 @@ class JudgeResource(dg.ConfigurableResource):
     input_usd_per_mtok: float = 0.0
     output_usd_per_mtok: float = 0.0
     settings_file: str = Field(default="", description="YAML: sampling, rubrics per route, budgets (empty: default).")
-    rubrics_folder: str = Field(default="", description="Folder of rubric YAML files overriding the packaged ones.")
+    rubrics_folder: str = Field(default="", description="Folder of rubric YAML files overriding the packaged ones "
+                                "(empty: the folder EVAL_PIPELINES_RUBRICS names, if any).")
 
     def endpoint(self) -> Endpoint:
         return Endpoint(**{name: getattr(self, name) for name in Endpoint.__dataclass_fields__})

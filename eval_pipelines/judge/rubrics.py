@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -16,6 +17,7 @@ from pydantic import Field, field_validator, model_validator
 
 from eval_pipelines.config import ConfigError, SettingsModel, load_config, packaged_default
 
+RUBRICS_ENV_VAR = "EVAL_PIPELINES_RUBRICS"
 RequestField = Literal["retrieved_context", "system_instructions"]
 RubricKind = Literal["single", "pairwise"]
 # A pairwise rubric compares answer A with answer B; swapping them must swap these labels.
@@ -149,8 +151,11 @@ def load_rubric(path: Path) -> Rubric:
 
 
 def load_rubrics(folder: Path | None = None) -> dict[str, Rubric]:
-    """Packaged rubrics, overridden and extended by the ``*.yaml`` files of ``folder``."""
+    """Packaged rubrics, overridden and extended by the ``*.yaml`` files of ``folder`` (else of the folder
+    ``EVAL_PIPELINES_RUBRICS`` names)."""
     files = {path.stem: path for path in sorted(packaged_default("rubrics").glob("*.yaml"))}
+    if folder is None and os.environ.get(RUBRICS_ENV_VAR):
+        folder = Path(os.environ[RUBRICS_ENV_VAR])
     if folder is not None:
         if not folder.is_dir():
             raise ConfigError(f"{folder}: rubric folder does not exist")

@@ -5,6 +5,7 @@ import yaml
 
 from eval_pipelines.config import ConfigError
 from eval_pipelines.judge import Endpoint, load_judge_settings, load_rubrics
+from eval_pipelines.judge.rubrics import RUBRICS_ENV_VAR
 from eval_pipelines.judge.run import judge_version
 
 PACKAGED = {"helpfulness", "faithfulness", "instruction_following", "pairwise_preference"}
@@ -28,6 +29,17 @@ def test_packaged_rubrics_load_and_a_user_folder_adds_to_them(tmp_path):
     assert set(load_rubrics()) == PACKAGED
     write_rubric(tmp_path / "rubrics", rubric_yaml())
     assert set(load_rubrics(tmp_path / "rubrics")) == PACKAGED | {"tone"}
+
+
+def test_the_rubrics_variable_names_the_folder_unless_one_is_given(tmp_path, monkeypatch):
+    write_rubric(tmp_path / "team", rubric_yaml())
+    write_rubric(tmp_path / "other", rubric_yaml(name="brevity"), name="brevity")
+    monkeypatch.setenv(RUBRICS_ENV_VAR, str(tmp_path / "team"))
+    assert set(load_rubrics()) == PACKAGED | {"tone"}
+    assert set(load_rubrics(tmp_path / "other")) == PACKAGED | {"brevity"}
+    monkeypatch.setenv(RUBRICS_ENV_VAR, str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="rubric folder does not exist"):
+        load_rubrics()
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
