@@ -136,6 +136,40 @@ USER_FEEDBACK = pa.schema([
     ("response_model", pa.string()),
 ])
 
+# One row per conversation, in the hour it closed (``eval_pipelines.conversations.sessions``).
+SESSIONS = pa.schema([
+    pa.field("session_key", pa.string(), nullable=False),
+    ("session_id", pa.string()),
+    ("user_ids", STRING_LIST),
+    ("first_time", TIMESTAMP),
+    ("last_time", TIMESTAMP),
+    ("closed_at", TIMESTAMP),
+    ("duration_s", pa.float64()),
+    ("turns", pa.int64()),
+    ("calls", pa.int64()),
+    *_SLICE_COLUMNS,
+    ("routes", STRING_LIST),
+    ("prompt_versions", STRING_LIST),
+    ("models", STRING_LIST),
+    ("errors", pa.int64()),
+    ("tokens", pa.int64()),
+    ("cost_usd", pa.float64()),
+    ("failed_calls", pa.int64()),
+    ("failed_checks", STRING_LIST),
+    ("repeated_questions", pa.int64()),
+    ("escalated", pa.bool_()),
+    ("escalation", pa.string()),
+    ("frustration_markers", STRING_LIST),
+    ("thumbs_up", pa.int64()),
+    ("thumbs_down", pa.int64()),
+    ("regenerations", pa.int64()),
+    ("rephrases", pa.int64()),
+    ("abandoned", pa.bool_()),
+    ("window_truncated", pa.bool_()),
+    ("transcript", pa.string()),
+    ("transcript_truncated", pa.bool_()),
+])
+
 FEEDBACK_QUARANTINE = pa.schema([
     ("feedback_id", pa.string()),
     ("observed_time", TIMESTAMP),
@@ -426,7 +460,7 @@ TABLES: dict[str, LakeTable] = {
     **{name: LakeTable(schema, "hour") for name, schema in (
         ("traces", TRACES), ("trace_quarantine", TRACE_QUARANTINE), ("feedback_events", FEEDBACK_EVENTS),
         ("trace_validation", TRACE_VALIDATION), ("programmatic_scores", PROGRAMMATIC_SCORES),
-        ("user_feedback", USER_FEEDBACK), ("feedback_quarantine", FEEDBACK_QUARANTINE),
+        ("user_feedback", USER_FEEDBACK), ("feedback_quarantine", FEEDBACK_QUARANTINE), ("sessions", SESSIONS),
         ("judge_sample", JUDGE_SAMPLE), ("judge_sampling_rates", JUDGE_SAMPLING_RATES), ("judge_scores", JUDGE_SCORES),
         ("quality_slis", QUALITY_SLIS), ("alerts", ALERTS), ("review_queue", REVIEW_QUEUE))},
     **{name: LakeTable(schema, "day") for name, schema in (
