@@ -14,6 +14,11 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from eval_pipelines.config import ConfigError, SettingsFile
+from eval_pipelines.conversations.settings import (
+    CONVERSATIONS_FILE,
+    ConversationSettings,
+    load_conversation_settings,
+)
 from eval_pipelines.evaluators.config import EVALUATORS_FILE, EvaluatorConfig, load_evaluator_config
 from eval_pipelines.feedback.settings import FEEDBACK_FILE, FeedbackSettings, load_feedback_settings
 from eval_pipelines.judge.rubrics import load_rubrics
@@ -46,6 +51,7 @@ SETTINGS: list[Configurable] = [
     Configurable(VALIDATION_FILE, ValidationSettings, load_validation_settings),
     Configurable(EVALUATORS_FILE, EvaluatorConfig, load_evaluator_config),
     Configurable(FEEDBACK_FILE, FeedbackSettings, load_feedback_settings),
+    Configurable(CONVERSATIONS_FILE, ConversationSettings, load_conversation_settings),
     Configurable(JUDGE_FILE, JudgeSettings, lambda path: load_judge_settings(path, load_rubrics())),
     Configurable(ALERT_RULES_FILE, AlertConfig, lambda path: load_alert_config(path, KNOWN_SLIS)),
     Configurable(DRIFT_FILE, DriftSettings, load_drift_settings),

@@ -10,6 +10,7 @@ import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from eval_pipelines.conversations.settings import ConversationSettings, load_conversation_settings
 from eval_pipelines.evaluators import EvaluatorConfig, load_evaluator_config
 from eval_pipelines.feedback import FeedbackSettings, load_feedback_settings
 from eval_pipelines.home import Home
@@ -87,6 +88,16 @@ class ScoringConfigResource(dg.ConfigurableResource):
 
     def feedback_settings(self) -> FeedbackSettings:
         return load_feedback_settings(Path(self.feedback) if self.feedback else None)
+
+
+class ConversationsConfigResource(dg.ConfigurableResource):
+    """How sessions close and which signals are read from them (YAML); empty means EVAL_PIPELINES_CONVERSATIONS
+    or the packaged default."""
+
+    conversations: str = Field(default="", description="YAML with the idle time, lookback and session signals.")
+
+    def settings(self) -> ConversationSettings:
+        return load_conversation_settings(Path(self.conversations) if self.conversations else None)
 
 
 class JudgeResource(dg.ConfigurableResource):
@@ -190,6 +201,7 @@ def judge_resource(**values: str | dg.EnvVar) -> JudgeResource:
 SETTINGS_FILES = {
     "ingestion": (IngestionConfigResource, ("ingestion_config", "prices", "validation_config")),
     "scoring": (ScoringConfigResource, ("evaluators", "feedback")),
+    "conversations": (ConversationsConfigResource, ("conversations",)),
     "monitoring": (MonitoringConfigResource, ("alert_rules", "drift")),
     "review": (ReviewConfigResource, ("review",)),
     "judge": (JudgeResource, ("settings_file", "rubrics_folder")),

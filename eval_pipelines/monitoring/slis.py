@@ -46,6 +46,12 @@ RATES = {
        for name, evaluator in EVALUATORS.items() if evaluator.sli},
     "thumbs_down_rate": ("sli_feedback", "count(*) FILTER (kind = 'thumbs' AND label = 'down')",
                          "count(*) FILTER (kind = 'thumbs')"),
+    # Per session closed in the window, sliced by its last turn's route, prompt version and model.
+    "session_escalation_rate": ("sli_sessions", "count(*) FILTER (escalated)", "count(*)"),
+    "session_frustration_rate": ("sli_sessions", "count(*) FILTER (len(frustration_markers) > 0)", "count(*)"),
+    "session_repeated_question_rate": ("sli_sessions", "count(*) FILTER (repeated_questions > 0)", "count(*)"),
+    "session_abandonment_rate": ("sli_sessions", "count(*) FILTER (abandoned)", "count(*)"),
+    "session_failure_rate": ("sli_sessions", "count(*) FILTER (failed_calls > 0 OR errors > 0)", "count(*)"),
 }
 CUSTOM_SLI_PREFIX = "evaluator_pass_rate_"
 # Implicit signals per request of the slice in the hour (signals attributed to the hour they are seen).
@@ -73,6 +79,7 @@ class HourInputs:
     judged: pa.Table | None = None
     calibration: dict[str, dict] | None = None  # latest calibration row per rubric, for corrected judge rates
     custom_evaluators: tuple[str, ...] = ()  # a team's own evaluators: each gets evaluator_pass_rate_<name>
+    sessions: pa.Table | None = None  # the sessions that closed in the hour
 
 
 def _slice_columns() -> str:
@@ -88,19 +95,19 @@ def _bucket(column: str) -> str:
 
 def _register(con: duckdb.DuckDBPyConnection, inputs: HourInputs) -> set[str]:
     """One view per input, each row with its slice columns and the bucket it counts in: a request's start,
-    a feedback's observation."""
+    a feedback's observation, a session's close."""
     views = {"sli_traces": inputs.traces}
     con.register("_sli_traces_raw", inputs.traces)
     con.execute(f"CREATE OR REPLACE TEMP VIEW sli_traces AS SELECT *, {MODEL} AS model, {_bucket('start_time')} "
                 "FROM _sli_traces_raw")
-    for name, table, slice_from in (("sli_validation", inputs.validation, "traces"),
-                                    ("sli_scores", inputs.scores, None), ("sli_feedback", inputs.feedback, None),
-                                    ("sli_judged", inputs.judged, None)):
+    for name, table, slice_from, time_column in (
+            ("sli_validation", inputs.validation, "traces", None), ("sli_scores", inputs.scores, None, "start_time"),
+            ("sli_feedback", inputs.feedback, None, "observed_time"), ("sli_judged", inputs.judged, None, "start_time"),
+            ("sli_sessions", inputs.sessions, None, "closed_at")):
         if table is None:
             continue
         views[name] = table
         con.register(f"_{name}_raw", table)
-        time_column = "observed_time" if name == "sli_feedback" else "start_time"
         body = (f"SELECT v.*, t.route, t.prompt_version, t.model, t.bucket FROM _{name}_raw v "
                 "JOIN sli_traces t USING (span_id)" if slice_from
                 else f"SELECT *, {MODEL} AS model, {_bucket(time_column)} FROM _{name}_raw")

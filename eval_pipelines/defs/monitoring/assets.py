@@ -26,6 +26,7 @@ from eval_pipelines.monitoring.paging import (
     page_hour,
 )
 from eval_pipelines.monitoring.slis import HourInputs, compute_slis, total_values
+from eval_pipelines.schemas import TRACES
 
 ALERTING_POOL = "alerting"
 
@@ -36,7 +37,7 @@ ALERTING_POOL = "alerting"
     group_name="monitoring",
     kinds={"parquet", "duckdb"},
     partitions_def=hourly_partitions,
-    deps=["traces", "trace_validation", "programmatic_scores", "user_feedback", "judge_scores"],
+    deps=["traces", "trace_validation", "programmatic_scores", "user_feedback", "judge_scores", "sessions"],
     metadata={"dagster/column_schema": column_schema("quality_slis")},
     check_specs=rule_check_specs("quality_slis", "quality_slis"),
     backfill_policy=HOURLY_BACKFILL_POLICY,
@@ -55,14 +56,17 @@ def _slis_of_hour(context: dg.AssetExecutionContext, lake: LakeResource, duckdb:
     """Writes the hour's SLIs and metadata (and pushes them to the Evidently workspace)."""
     hour = hourly_partitions.time_window_for_partition_key(key).start
     store = lake.lake
-    traces = lake.required_partition("traces", key)
+    sessions = store.read_partition("sessions", "hour", key)
+    # Sessions may close in an hour without calls of its own: their SLIs still count there.
+    traces = lake.required_partition("traces", key) if sessions is None \
+        else store.read_partition("traces", "hour", key) or TRACES.empty_table()
     judged = store.read_partition("judge_scores", "hour", key)
     with duckdb.get_connection() as con:
         calibration = latest_calibration(con, store.scan_existing("judge_calibration"), _versions(judged))
         inputs = HourInputs(traces, store.read_partition("trace_validation", "hour", key),
                             store.read_partition("programmatic_scores", "hour", key),
                             store.read_partition("user_feedback", "hour", key), judged, calibration,
-                            custom_evaluators)
+                            custom_evaluators, sessions)
         slis = compute_slis(con, hour, inputs)
     write = store.write_partition("quality_slis", "hour", key, slis)
     if monitoring.evidently_workspace:

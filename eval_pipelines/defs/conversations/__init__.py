@@ -1,0 +1,1 @@
+"""Conversations: sessions as units of evaluation, each in the hour it closed."""

@@ -1,0 +1,62 @@
+import json
+
+import dagster as dg
+
+from eval_pipelines.defs.conversations.assets import sessions
+from eval_pipelines.defs.ingestion.assets import trace_ingestion
+from eval_pipelines.defs.monitoring.assets import quality_slis
+from eval_pipelines.defs.resources import ConversationsConfigResource
+from eval_pipelines.defs.scoring.assets import feedback_linking, programmatic_scores
+from eval_pipelines.lake import Lake
+from eval_pipelines_tests.builders import HOUR_KEY, latest_llm_attributes, span, traces_request, write_lines
+from eval_pipelines_tests.defs.ingestion.test_assets import metadata
+
+NEXT_HOUR = HOUR_KEY.replace("14:00", "15:00")
+TABLES = ["traces", "trace_quarantine", "feedback_events", "programmatic_scores", "user_feedback",
+          "feedback_quarantine", "sessions", "quality_slis"]
+
+
+def turn(number: int, session: str, minute: float, question: str) -> dict:
+    return span(f"{number:016x}", trace_id=f"{number:032x}", start_s=minute * 60,
+                attributes=latest_llm_attributes(question=question, **{"gen_ai.conversation.id": session}))
+
+
+def build(resources, instance, key):
+    result = dg.materialize([trace_ingestion, programmatic_scores, feedback_linking, sessions, quality_slis],
+                            partition_key=key, instance=instance, selection=TABLES,
+                            resources={**resources, "conversations": ConversationsConfigResource()})
+    assert result.success
+    return result
+
+
+def test_sessions_land_in_the_hour_they_close_and_a_late_turn_moves_one_without_counting_it_twice(
+        home, resources, instance):
+    write_lines(home.landing / "a.jsonl", traces_request(
+        turn(1, "short", 5, "Where is my order?"),
+        turn(2, "long", 10, "Where is my order 7?"),
+        turn(3, "long", 35, "I already told you, this is useless. Let me talk to a human.")))
+    build(resources, instance, HOUR_KEY)
+    result = build(resources, instance, NEXT_HOUR)
+    lake = Lake(home.warehouse)
+    first = lake.read_partition("sessions", "hour", HOUR_KEY).to_pylist()
+    second = lake.read_partition("sessions", "hour", NEXT_HOUR).to_pylist()
+    assert [(s["session_id"], s["turns"]) for s in first] == [("short", 1)]
+    assert [(s["session_id"], s["turns"], s["escalated"]) for s in second] == [("long", 2, True)]
+    assert second[0]["frustration_markers"] == ["i already told you", "this is useless"]
+    meta = metadata(result, "sessions")
+    assert (meta["dagster/row_count"], meta["escalated_share"], meta["turns_mean"]) == (1, 1.0, 2.0)
+    slis = lake.read_partition("quality_slis", "hour", NEXT_HOUR).to_pylist()
+    escalation = next(row for row in slis if row["sli"] == "session_escalation_rate" and row["slice"] == "total"
+                      and row["window_minutes"] == 60)
+    assert (escalation["numerator"], escalation["denominator"]) == (1.0, 1.0)
+
+    # A late turn 28 minutes after "short" keeps it open past 15:00: it now closes in the next hour.
+    write_lines(home.landing / "late.jsonl", traces_request(turn(4, "short", 33, "And the invoice?")))
+    build(resources, instance, HOUR_KEY)
+    build(resources, instance, NEXT_HOUR)
+    first = lake.read_partition("sessions", "hour", HOUR_KEY).to_pylist()
+    second = lake.read_partition("sessions", "hour", NEXT_HOUR).to_pylist()
+    assert first == []
+    assert sorted((s["session_id"], s["turns"]) for s in second) == [("long", 2), ("short", 2)]
+    transcript = json.loads(next(s for s in second if s["session_id"] == "short")["transcript"])
+    assert [t["user"] for t in transcript] == ["Where is my order?", "And the invoice?"]
