@@ -25,6 +25,7 @@ class LakeSummary:
     worst_slices: list[tuple[str, str, str, int, float, float]] = field(default_factory=list)
     feedback: list[tuple[str, int]] = field(default_factory=list)
     feedback_unlinked: int = 0
+    sessions: tuple[int, float, float, float, float] | None = None  # closed, turns, escalated, frustrated, repeated
     judge: list[WeightedRate] = field(default_factory=list)
     judge_statuses: list[tuple[str, int]] = field(default_factory=list)
     judge_worst: list[tuple[str, str, str, int, float]] = field(default_factory=list)
@@ -67,6 +68,10 @@ def summarize(lake: Lake, con: duckdb.DuckDBPyConnection) -> LakeSummary:
                                    "ORDER BY 2 DESC").fetchall()
     if "feedback_quarantine" in tables:
         summary.feedback_unlinked = _scalar(con, f"SELECT count(*) FROM {lake.scan('feedback_quarantine')}")
+    if "sessions" in tables:
+        summary.sessions = con.sql(f"""
+            SELECT count(*), avg(turns), avg(escalated::INT), avg((len(frustration_markers) > 0)::INT),
+                   avg((repeated_questions > 0)::INT) FROM {lake.scan('sessions')}""").fetchall()[0]
     if "judge_scores" in tables:
         _add_judge(summary, lake, con)
     if "judge_calibration" in tables:
@@ -156,6 +161,10 @@ def format_summary(summary: LakeSummary) -> str:
     if summary.feedback:
         lines.append("user feedback: " + ", ".join(f"{kind} {n}" for kind, n in summary.feedback)
                      + f"; {summary.feedback_unlinked} unlinked (feedback_quarantine)")
+    if summary.sessions and summary.sessions[0]:
+        closed, turns, escalated, frustrated, repeated = summary.sessions
+        lines.append(f"sessions: {closed} closed, {turns:.1f} turns on average; escalated {escalated:.1%}, "
+                     f"frustrated {frustrated:.1%}, a question repeated {repeated:.1%}")
     if summary.judge:
         lines.append("LLM judge (STAND-IN in the demo), pass rate weighted to traffic: "
                      + ", ".join(f"{r.rubric} {r.weighted:.1%} (n={r.judged}, unweighted {r.raw:.1%})"
