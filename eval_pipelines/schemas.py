@@ -170,6 +170,27 @@ SESSIONS = pa.schema([
     ("transcript_truncated", pa.bool_()),
 ])
 
+# One row per trace whose model took several steps or called tools, in the hour its first call started
+# (``eval_pipelines.conversations.agents``).
+AGENT_RUNS = pa.schema([
+    pa.field("trace_id", pa.string(), nullable=False),
+    ("session_id", pa.string()),
+    ("first_time", TIMESTAMP),
+    ("last_time", TIMESTAMP),
+    ("duration_s", pa.float64()),
+    *_SLICE_COLUMNS,
+    ("steps", pa.int64()),
+    ("tool_calls", pa.int64()),
+    ("tools", STRING_LIST),
+    ("loops", pa.int64()),
+    ("declared_tools", pa.int64()),
+    ("invalid_tool_calls", pa.int64()),
+    ("tool_call_problems", STRING_LIST),
+    ("errors", pa.int64()),
+    ("tokens", pa.int64()),
+    ("cost_usd", pa.float64()),
+])
+
 FEEDBACK_QUARANTINE = pa.schema([
     ("feedback_id", pa.string()),
     ("observed_time", TIMESTAMP),
@@ -461,6 +482,7 @@ TABLES: dict[str, LakeTable] = {
         ("traces", TRACES), ("trace_quarantine", TRACE_QUARANTINE), ("feedback_events", FEEDBACK_EVENTS),
         ("trace_validation", TRACE_VALIDATION), ("programmatic_scores", PROGRAMMATIC_SCORES),
         ("user_feedback", USER_FEEDBACK), ("feedback_quarantine", FEEDBACK_QUARANTINE), ("sessions", SESSIONS),
+        ("agent_runs", AGENT_RUNS),
         ("judge_sample", JUDGE_SAMPLE), ("judge_sampling_rates", JUDGE_SAMPLING_RATES), ("judge_scores", JUDGE_SCORES),
         ("quality_slis", QUALITY_SLIS), ("alerts", ALERTS), ("review_queue", REVIEW_QUEUE))},
     **{name: LakeTable(schema, "day") for name, schema in (

@@ -52,6 +52,10 @@ RATES = {
     "session_repeated_question_rate": ("sli_sessions", "count(*) FILTER (repeated_questions > 0)", "count(*)"),
     "session_abandonment_rate": ("sli_sessions", "count(*) FILTER (abandoned)", "count(*)"),
     "session_failure_rate": ("sli_sessions", "count(*) FILTER (failed_calls > 0 OR errors > 0)", "count(*)"),
+    # Per agent run started in the window, sliced by its first call.
+    "agent_loop_rate": ("sli_agents", "count(*) FILTER (loops > 0)", "count(*)"),
+    "agent_invalid_tool_call_rate": ("sli_agents", "count(*) FILTER (invalid_tool_calls > 0)", "count(*)"),
+    "agent_error_rate": ("sli_agents", "count(*) FILTER (errors > 0)", "count(*)"),
 }
 CUSTOM_SLI_PREFIX = "evaluator_pass_rate_"
 # Implicit signals per request of the slice in the hour (signals attributed to the hour they are seen).
@@ -80,6 +84,7 @@ class HourInputs:
     calibration: dict[str, dict] | None = None  # latest calibration row per rubric, for corrected judge rates
     custom_evaluators: tuple[str, ...] = ()  # a team's own evaluators: each gets evaluator_pass_rate_<name>
     sessions: pa.Table | None = None  # the sessions that closed in the hour
+    agent_runs: pa.Table | None = None  # the agent runs that started in the hour
 
 
 def _slice_columns() -> str:
@@ -95,7 +100,7 @@ def _bucket(column: str) -> str:
 
 def _register(con: duckdb.DuckDBPyConnection, inputs: HourInputs) -> set[str]:
     """One view per input, each row with its slice columns and the bucket it counts in: a request's start,
-    a feedback's observation, a session's close."""
+    a feedback's observation, a session's close, an agent run's first call."""
     views = {"sli_traces": inputs.traces}
     con.register("_sli_traces_raw", inputs.traces)
     con.execute(f"CREATE OR REPLACE TEMP VIEW sli_traces AS SELECT *, {MODEL} AS model, {_bucket('start_time')} "
@@ -103,7 +108,8 @@ def _register(con: duckdb.DuckDBPyConnection, inputs: HourInputs) -> set[str]:
     for name, table, slice_from, time_column in (
             ("sli_validation", inputs.validation, "traces", None), ("sli_scores", inputs.scores, None, "start_time"),
             ("sli_feedback", inputs.feedback, None, "observed_time"), ("sli_judged", inputs.judged, None, "start_time"),
-            ("sli_sessions", inputs.sessions, None, "closed_at")):
+            ("sli_sessions", inputs.sessions, None, "closed_at"),
+            ("sli_agents", inputs.agent_runs, None, "first_time")):
         if table is None:
             continue
         views[name] = table

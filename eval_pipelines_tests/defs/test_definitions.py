@@ -22,7 +22,7 @@ def test_definitions_load_with_every_stage_named_as_dagster_users_expect():
                       "trace_validation": "validation", "programmatic_scores": "scoring",
                       "user_feedback": "scoring", "feedback_quarantine": "scoring",
                       "judge_sample": "judging", "judge_sampling_rates": "judging", "judge_scores": "judging",
-                      "sessions": "conversations",
+                      "sessions": "conversations", "agent_runs": "conversations",
                       "human_labels": "calibration",
                       "label_quarantine": "calibration", "judge_calibration": "calibration",
                       "judge_calibration_scores": "calibration", "judge_canary": "calibration",
@@ -43,7 +43,7 @@ def test_definitions_load_with_every_stage_named_as_dagster_users_expect():
     assert {"golden_set_splits_disjoint", "online_offline_divergence_offline_online_divergence"} <= checks
     assert {s.name for s in defs.sensors} == {"landing_sensor", "labels_sensor", "review_sensor",
                                               "golden_refresh_sensor", "offline_sensor", "dead_run_sensor",
-                                              "sessions_sensor"}
+                                              "conversations_sensor"}
     assert graph.get(dg.AssetKey("judge_scores")).pools == {"judge_endpoint"}
     assert graph.get(dg.AssetKey("alerts")).pools == {"alerting"}  # one alerts step at a time: one state
     assert defs.resolve_sensor_def("landing_sensor").default_status == dg.DefaultSensorStatus.RUNNING

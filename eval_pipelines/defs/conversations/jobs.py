@@ -1,5 +1,6 @@
 from eval_pipelines.defs.jobs import StageJob
 
-sessions_job = StageJob(
-    "sessions_job", "Sessions of ended hours, again after late turns moved them, and the SLIs that count them.",
-    tables=("sessions", "quality_slis"))
+conversations_job = StageJob(
+    "conversations_job", "Sessions and agent runs of ended hours, again after late calls changed them, and the SLIs "
+    "that count them.",
+    tables=("sessions", "agent_runs", "quality_slis"))

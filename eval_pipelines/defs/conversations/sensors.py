@@ -1,10 +1,11 @@
-"""``sessions_sensor``: the sessions of each hour once it has ended, and again wherever a late turn moved them."""
+"""``conversations_sensor``: the sessions and agent runs of each hour once it has ended, and again wherever late calls
+changed them."""
 
 import json
 
 import dagster as dg
 
-from eval_pipelines.defs.conversations.jobs import sessions_job
+from eval_pipelines.defs.conversations.jobs import conversations_job
 from eval_pipelines.defs.partitions import consecutive_stretches, hourly_partitions, range_tags
 from eval_pipelines.defs.resources import ConversationsConfigResource, LakeResource
 from eval_pipelines.hours import hour_index, hour_key
@@ -15,22 +16,23 @@ def _traces_key(context: dg.SensorEvaluationContext) -> dg.AssetKey:
 
 
 def hours_to_refresh(changed: list[int], ended_through: int, current: int, reach: int) -> list[int]:
-    """The ended hours whose sessions may differ: the hours after each changed traces hour that a session with a
-    turn in it can close in (``reach`` hours on), and the hours that ended since ``ended_through``."""
-    hours = {later for hour in changed for later in range(hour + 1, hour + reach + 1)}
+    """The ended hours whose sessions or agent runs may differ: around each changed traces hour, the hour before (a
+    run that started there) and the hours after that a session with a turn in it can close in (``reach`` hours
+    on); and the hours that ended since ``ended_through``."""
+    hours = {near for hour in changed for near in range(hour - 1, hour + reach + 1) if near != hour}
     hours |= set(range(ended_through + 1, current))
     return sorted(hour for hour in hours if hour < current)
 
 
 @dg.sensor(
-    job_name=sessions_job.name,
+    job_name=conversations_job.name,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Builds the sessions of each hour once it has ended (sessions close idle_minutes after their last "
-                "turn), and again for the later hours a late turn can move a session to; consecutive hours in "
-                "one run.",
+    description="Builds the sessions and agent runs of each hour once it has ended (sessions close idle_minutes "
+                "after their last turn), and again for the hours late calls can change: the hour before (agent "
+                "runs) and the later hours a session can close in; consecutive hours in one run.",
 )
-def sessions_sensor(context: dg.SensorEvaluationContext, lake: LakeResource,
+def conversations_sensor(context: dg.SensorEvaluationContext, lake: LakeResource,
                     conversations: ConversationsConfigResource) -> dg.SensorResult:
     traces = _traces_key(context)
     current = hour_index(hourly_partitions.get_last_partition_key())
@@ -52,9 +54,10 @@ def sessions_sensor(context: dg.SensorEvaluationContext, lake: LakeResource,
     after = max([cursor["after"], *changed.values()])
     next_cursor = json.dumps({"after": after, "ended_through": current - 1})
     if not hours:
-        return dg.SensorResult(skip_reason="no ended hour whose sessions can have changed", cursor=next_cursor)
-    requests = [dg.RunRequest(run_key=f"sessions:{hour_key(stretch[0])}..{hour_key(stretch[-1])}:{after}",
-                              tags={"eval_pipelines/trigger": "sessions_sensor",
+        return dg.SensorResult(skip_reason="no ended hour whose sessions or agent runs can have changed",
+                               cursor=next_cursor)
+    requests = [dg.RunRequest(run_key=f"conversations:{hour_key(stretch[0])}..{hour_key(stretch[-1])}:{after}",
+                              tags={"eval_pipelines/trigger": "conversations_sensor",
                                     **range_tags(hour_key(stretch[0]), hour_key(stretch[-1]))})
                 for stretch in consecutive_stretches(hours, lambda hour: hour)]
     return dg.SensorResult(run_requests=requests, cursor=next_cursor)

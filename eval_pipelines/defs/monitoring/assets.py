@@ -37,7 +37,8 @@ ALERTING_POOL = "alerting"
     group_name="monitoring",
     kinds={"parquet", "duckdb"},
     partitions_def=hourly_partitions,
-    deps=["traces", "trace_validation", "programmatic_scores", "user_feedback", "judge_scores", "sessions"],
+    deps=["traces", "trace_validation", "programmatic_scores", "user_feedback", "judge_scores", "sessions",
+          "agent_runs"],
     metadata={"dagster/column_schema": column_schema("quality_slis")},
     check_specs=rule_check_specs("quality_slis", "quality_slis"),
     backfill_policy=HOURLY_BACKFILL_POLICY,
@@ -66,7 +67,7 @@ def _slis_of_hour(context: dg.AssetExecutionContext, lake: LakeResource, duckdb:
         inputs = HourInputs(traces, store.read_partition("trace_validation", "hour", key),
                             store.read_partition("programmatic_scores", "hour", key),
                             store.read_partition("user_feedback", "hour", key), judged, calibration,
-                            custom_evaluators, sessions)
+                            custom_evaluators, sessions, store.read_partition("agent_runs", "hour", key))
         slis = compute_slis(con, hour, inputs)
     write = store.write_partition("quality_slis", "hour", key, slis)
     if monitoring.evidently_workspace:

@@ -2,7 +2,7 @@ import json
 
 import dagster as dg
 
-from eval_pipelines.defs.conversations.assets import sessions
+from eval_pipelines.defs.conversations.assets import agent_runs, sessions
 from eval_pipelines.defs.ingestion.assets import trace_ingestion
 from eval_pipelines.defs.monitoring.assets import quality_slis
 from eval_pipelines.defs.resources import ConversationsConfigResource
@@ -60,3 +60,28 @@ def test_sessions_land_in_the_hour_they_close_and_a_late_turn_moves_one_without_
     assert sorted((s["session_id"], s["turns"]) for s in second) == [("long", 2), ("short", 2)]
     transcript = json.loads(next(s for s in second if s["session_id"] == "short")["transcript"])
     assert [t["user"] for t in transcript] == ["Where is my order?", "And the invoice?"]
+
+
+def test_an_agent_trace_is_a_run_with_its_invalid_tool_calls_and_counts_in_the_slis(home, resources, instance):
+    tools = json.dumps([{"type": "function", "name": "lookup_order", "parameters": {
+        "type": "object", "properties": {"order": {"type": "string"}}, "required": ["order"]}}])
+    calling = json.dumps([{"role": "assistant", "finish_reason": "tool_call", "parts": [
+        {"type": "tool_call", "id": "c1", "name": "lookup_order", "arguments": {"order_id": 7}}]}])
+    agent = "a9" * 16
+    write_lines(home.landing / "agent.jsonl", traces_request(
+        span("a1" * 8, trace_id=agent, start_s=60, attributes=latest_llm_attributes(
+            **{"gen_ai.tool.definitions": tools, "gen_ai.output.messages": calling})),
+        span("a2" * 8, trace_id=agent, start_s=62, attributes=latest_llm_attributes(
+            **{"gen_ai.tool.definitions": tools})),
+        span("c1" * 8, trace_id="cc" * 16, start_s=70, attributes=latest_llm_attributes())))
+    result = dg.materialize([trace_ingestion, agent_runs, quality_slis], partition_key=HOUR_KEY, instance=instance,
+                            resources=resources, selection=["traces", "trace_quarantine", "feedback_events",
+                                                            "agent_runs", "quality_slis"])
+    assert result.success
+    (run,) = Lake(home.warehouse).read_partition("agent_runs", "hour", HOUR_KEY).to_pylist()
+    assert (run["trace_id"], run["steps"], run["tools"], run["invalid_tool_calls"]) == (agent, 2, ["lookup_order"], 1)
+    assert run["tool_call_problems"] == ['lookup_order: "order" is a required property']
+    assert metadata(result, "agent_runs")["invalid_tool_call_share"] == 1.0
+    slis = Lake(home.warehouse).read_partition("quality_slis", "hour", HOUR_KEY).to_pylist()
+    assert any(row["sli"] == "agent_invalid_tool_call_rate" and row["slice"] == "total" and row["value"] == 1.0
+               for row in slis)

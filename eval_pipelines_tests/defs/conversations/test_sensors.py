@@ -3,7 +3,7 @@ import json
 import dagster as dg
 
 from eval_pipelines.defs.conversations.assets import sessions
-from eval_pipelines.defs.conversations.sensors import hours_to_refresh, sessions_sensor
+from eval_pipelines.defs.conversations.sensors import conversations_sensor, hours_to_refresh
 from eval_pipelines.defs.ingestion.assets import trace_ingestion
 from eval_pipelines.defs.partitions import RANGE_END, RANGE_START
 from eval_pipelines.defs.resources import ConversationsConfigResource
@@ -14,12 +14,12 @@ TRACE_TABLES = ["traces", "trace_quarantine", "feedback_events"]
 
 
 def test_the_hours_to_refresh_follow_a_late_hour_and_the_hours_that_ended():
-    assert hours_to_refresh([10], ended_through=99, current=100, reach=3) == [11, 12, 13]
+    assert hours_to_refresh([10], ended_through=99, current=100, reach=3) == [9, 11, 12, 13]
     assert hours_to_refresh([], ended_through=97, current=100, reach=3) == [98, 99]
-    assert hours_to_refresh([98, 99], ended_through=99, current=100, reach=7) == [99], "never the current hour"
+    assert hours_to_refresh([98, 99], ended_through=99, current=100, reach=7) == [97, 98, 99], "never the current hour"
 
 
-def test_late_traces_of_an_ended_hour_request_the_later_hours_sessions_once(home, resources, instance):
+def test_late_traces_of_an_ended_hour_request_the_hours_they_can_change_once(home, resources, instance):
     write_lines(home.landing / "a.jsonl", traces_request(span("01" * 8, attributes=latest_llm_attributes(
         **{"gen_ai.conversation.id": "s1"}))))
     sensor_resources = {**resources, "conversations": ConversationsConfigResource()}
@@ -28,7 +28,7 @@ def test_late_traces_of_an_ended_hour_request_the_later_hours_sessions_once(home
     def tick(cursor):
         context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=definitions,
                                           resources=sensor_resources)
-        return sessions_sensor(context)
+        return conversations_sensor(context)
 
     def ingest():
         assert dg.materialize([trace_ingestion], partition_key=HOUR_KEY, instance=instance, resources=resources,
