@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from eval_pipelines.defs.conversations.sensors import conversations_sensor
 from eval_pipelines.defs.ingestion.sensors import landing_sensor
 from eval_pipelines.defs.partitions import RANGE_START, hours_of, range_tags
 from eval_pipelines.defs.review.sensors import golden_refresh_sensor, review_sensor
@@ -55,6 +56,9 @@ class LocalPipeline:
 
     def review_sensor_tick(self, cursor: str | None = None) -> dg.SensorResult:
         return review_sensor(self._sensor_context(cursor))
+
+    def conversations_sensor_tick(self, cursor: str | None = None) -> dg.SensorResult:
+        return conversations_sensor(self._sensor_context(cursor))
 
     def golden_refresh_tick(self) -> dg.RunRequest | dg.SkipReason:
         return golden_refresh_sensor(self._sensor_context(None))

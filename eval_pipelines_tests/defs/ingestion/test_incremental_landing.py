@@ -1,6 +1,7 @@
 """Hours that arrive in pieces end where one batch ends: the demo hours landed file by file (in order, out of
-order, one file landed twice, one late by an hour), each piece run as the landing sensor asks, give the same
-traces, validation, scores, judge sample, SLIs and alerts as all files landed at once and run in one go."""
+order, one file landed twice, one late by an hour), each piece run as the landing and conversations sensors
+ask, give the same traces, validation, scores, judge sample, sessions, agent runs, SLIs and alerts as all files
+landed at once and run in one go."""
 
 import os
 import time
@@ -23,7 +24,7 @@ from eval_pipelines_tests.defs.test_backfill import VOLATILE, VOLATILE_SLIS
 
 HOURS = [f"{DEMO_DAY.isoformat()}-{hour}:00" for hour in (13, 14, 15)]
 TABLES = ["traces", "trace_quarantine", "trace_validation", "programmatic_scores", "user_feedback",
-          "judge_sample", "judge_scores", "quality_slis"]
+          "judge_sample", "judge_scores", "sessions", "agent_runs", "quality_slis"]
 # When and by which run an alert was found, not what it says.
 VOLATILE_ALERTS = {"event_time", "hour_start", "deliveries"}
 
@@ -71,18 +72,27 @@ def land(files: list[tuple[Path, str]], home: Home) -> None:
 
 
 def run_increments(root: Path, source: Path, rules: Path) -> tuple[Lake, int]:
-    """Each arrival, then the runs the landing sensor requests (restricted to the demo hours)."""
+    """Each arrival, then the runs the landing sensor requests, then those the conversations sensor requests for
+    the sessions late turns moved (both restricted to the demo hours)."""
     home, cursor, runs = Home(root).ensure(), None, 0
     pipeline = pipeline_for(home, rules)
+    conversations = pipeline.conversations_sensor_tick().cursor
     for files in arrivals(source):
         land(files, home)
         result = pipeline.landing_sensor_tick(cursor)
         cursor = result.cursor
-        keys = sorted({key for request in result.run_requests or [] for key in hours_of(request)} & set(HOURS))
-        if keys:
-            assert pipeline.execute_hours(keys[0], keys[-1]).success
-            runs += 1
+        runs += run_requested(pipeline, result, "hourly_evaluation_job")
+        moved = pipeline.conversations_sensor_tick(conversations)
+        conversations = moved.cursor
+        runs += run_requested(pipeline, moved, "conversations_job")
     return Lake(home.lake), runs
+
+
+def run_requested(pipeline: LocalPipeline, result: dg.SensorResult, job_name: str) -> int:
+    keys = sorted({key for request in result.run_requests or [] for key in hours_of(request)} & set(HOURS))
+    if keys:
+        assert pipeline.execute_hours(keys[0], keys[-1], job_name).success
+    return 1 if keys else 0
 
 
 def run_batch(root: Path, source: Path, rules: Path, rates: Lake) -> Lake:
