@@ -38,7 +38,7 @@ WITH turns AS (
            sum(coalesce(input_tokens, 0) + coalesce(output_tokens, 0)) AS tokens, sum(cost_usd) AS cost_usd,
            flatten(list(coalesce(try_cast(json_extract_string(tool_calls, '$[*].name') AS VARCHAR[]), [])))
                AS tools
-    FROM session_calls WHERE coalesce(session_id, '') <> '' GROUP BY session_id, trace_id),
+    FROM session_calls WHERE coalesce(session_id, '') <> '' AND start_time < $end GROUP BY session_id, trace_id),
 gaps AS (
     SELECT *, CASE WHEN asked_at - max(answered_at) OVER before > $idle THEN 1 ELSE 0 END AS starts_session
     FROM turns
@@ -119,8 +119,8 @@ ORDER BY closed_at, session_key
 def build_sessions(con: duckdb.DuckDBPyConnection, calls: pa.Table, scores: pa.Table | None,
                    feedback: pa.Table | None, start: datetime, end: datetime, now: datetime,
                    settings: ConversationSettings) -> pa.Table:
-    """The sessions closing in ``[start, end)`` (and by ``now``), from the calls of the lookback window up to
-    ``end``: schema ``SESSIONS``."""
+    """The sessions closing in ``[start, end)`` (and by ``now``), from the calls of the lookback window (those
+    from ``end`` on are left out): schema ``SESSIONS``."""
     con.register("session_calls", calls.select(CALL_COLUMNS))
     con.register("session_scores", scores.select(SCORE_COLUMNS) if scores is not None
                  else pa.table({name: pa.array([], pa.string()) for name in SCORE_COLUMNS[:2]}

@@ -4,77 +4,61 @@ runs that started in it."""
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 
-from eval_pipelines.conversations import agents
-from eval_pipelines.conversations.sessions import CALL_COLUMNS, FEEDBACK_COLUMNS, SCORE_COLUMNS, build_sessions
+from eval_pipelines.conversations import agents, sessions
 from eval_pipelines.conversations.summary import agent_metadata, session_metadata
-from eval_pipelines.defs.metadata import column_schema
+from eval_pipelines.defs.metadata import hourly_table_spec
+from eval_pipelines.defs.naming import table_key
 from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, hourly_partitions
 from eval_pipelines.defs.resources import ConversationsConfigResource, LakeResource
 from eval_pipelines.hours import hour_index, hour_key
 from eval_pipelines.schemas import TRACES
 
+sessions_spec = hourly_table_spec(
+    "sessions", "One row per conversation, in the hour it closed (idle for idle_minutes): turns, transcript, "
+    "escalation, frustration, repeated questions, failed checks and feedback.", "conversations",
+    kinds={"parquet", "duckdb"}, deps=["traces", "programmatic_scores", "user_feedback"])
+agent_runs_spec = hourly_table_spec(
+    "agent_runs", "One row per trace whose model took several steps or called tools, in the hour it started: "
+    "steps, tools called, loops, tool calls that break the declared tools, errors, tokens and cost.",
+    "conversations", kinds={"parquet", "duckdb"}, deps=["traces"])
+CALL_COLUMNS = list(dict.fromkeys([*sessions.CALL_COLUMNS, *agents.CALL_COLUMNS]))
 
-@dg.asset(
-    description="One row per conversation, in the hour it closed (idle for idle_minutes): turns, transcript, "
-                "escalation, frustration, repeated questions, failed checks and feedback.",
-    group_name="conversations",
-    kinds={"parquet", "duckdb"},
-    partitions_def=hourly_partitions,
-    deps=["traces", "programmatic_scores", "user_feedback"],
-    metadata={"dagster/column_schema": column_schema("sessions")},
-    backfill_policy=HOURLY_BACKFILL_POLICY,
-)
-def sessions(context: dg.AssetExecutionContext, lake: LakeResource, conversations: ConversationsConfigResource,
-             duckdb: DuckDBResource) -> dg.MaterializeResult:
+
+@dg.multi_asset(specs=[sessions_spec, agent_runs_spec], can_subset=False, backfill_policy=HOURLY_BACKFILL_POLICY)
+def conversation_tables(context: dg.AssetExecutionContext, lake: LakeResource,
+                        conversations: ConversationsConfigResource, duckdb: DuckDBResource):
+    """The hour's closed sessions and its agent runs, from one read of the calls around it."""
     settings = conversations.settings()
     for key in context.partition_keys:
         hour = hour_index(key)
-        window = [hour_key(h) for h in range(hour - settings.lookback_hours, hour + 1)]
+        # Sessions look back over their turns; agent runs read on into the next hour for their later steps.
+        window = [hour_key(h) for h in range(hour - settings.lookback_hours, hour + 2)]
         store = lake.lake
         calls = store.read_partitions("traces", "hour", window, CALL_COLUMNS)
         if calls is None:
             calls = TRACES.empty_table().select(CALL_COLUMNS)
         start = hourly_partitions.time_window_for_partition_key(key).start
+        end = start + timedelta(hours=1)
         with duckdb.get_connection() as con:
-            closed = build_sessions(con, calls, store.read_partitions("programmatic_scores", "hour", window,
-                                                                      SCORE_COLUMNS),
-                                    store.read_partitions("user_feedback", "hour", window, FEEDBACK_COLUMNS),
-                                    start, start + timedelta(hours=1), datetime.now(UTC), settings)
-        write = store.write_partition("sessions", "hour", key, closed)
-        metadata = session_metadata(closed)
-        context.log.info(f"sessions {key}: {closed.num_rows} closed from {calls.num_rows} calls of "
-                         f"{len(window)} hours; " + ", ".join(f"{name} {value}" for name, value in metadata.items()))
-        context.add_asset_metadata({"dagster/row_count": closed.num_rows, **metadata,
-                                    "path": dg.MetadataValue.path(str(write.path))}, partition_key=key)
-    return dg.MaterializeResult()
+            closed = sessions.build_sessions(
+                con, calls, store.read_partitions("programmatic_scores", "hour", window, sessions.SCORE_COLUMNS),
+                store.read_partitions("user_feedback", "hour", window, sessions.FEEDBACK_COLUMNS),
+                start, end, datetime.now(UTC), settings)
+            runs = agents.build_agent_runs(con, calls, start, end)
+        _write(context, lake, key, "sessions", closed, session_metadata(closed))
+        _write(context, lake, key, "agent_runs", runs, agent_metadata(runs))
+    yield dg.MaterializeResult(asset_key=table_key(context, "sessions"))
+    yield dg.MaterializeResult(asset_key=table_key(context, "agent_runs"))
 
 
-@dg.asset(
-    description="One row per trace whose model took several steps or called tools, in the hour it started: steps, "
-                "tools called, loops, tool calls that break the declared tools, errors, tokens and cost.",
-    group_name="conversations",
-    kinds={"parquet", "duckdb"},
-    partitions_def=hourly_partitions,
-    deps=["traces"],
-    metadata={"dagster/column_schema": column_schema("agent_runs")},
-    backfill_policy=HOURLY_BACKFILL_POLICY,
-)
-def agent_runs(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
-    for key in context.partition_keys:
-        hour = hour_index(key)
-        # The next hour too: a run that started before the hour ended keeps its later steps.
-        calls = lake.lake.read_partitions("traces", "hour", [key, hour_key(hour + 1)], agents.CALL_COLUMNS)
-        if calls is None:
-            calls = TRACES.empty_table().select(agents.CALL_COLUMNS)
-        start = hourly_partitions.time_window_for_partition_key(key).start
-        with duckdb.get_connection() as con:
-            runs = agents.build_agent_runs(con, calls, start, start + timedelta(hours=1))
-        write = lake.lake.write_partition("agent_runs", "hour", key, runs)
-        metadata = agent_metadata(runs)
-        context.log.info(f"agent_runs {key}: {runs.num_rows} runs; "
-                         + ", ".join(f"{name} {value}" for name, value in metadata.items()))
-        context.add_asset_metadata({"dagster/row_count": runs.num_rows, **metadata,
-                                    "path": dg.MetadataValue.path(str(write.path))}, partition_key=key)
-    return dg.MaterializeResult()
+def _write(context: dg.AssetExecutionContext, lake: LakeResource, key: str, table: str, rows: pa.Table,
+           metadata: dict) -> None:
+    write = lake.lake.write_partition(table, "hour", key, rows)
+    context.log.info(f"{table} {key}: {rows.num_rows} rows; "
+                     + ", ".join(f"{name} {value}" for name, value in metadata.items()))
+    context.add_asset_metadata({"dagster/row_count": rows.num_rows, **metadata,
+                                "path": dg.MetadataValue.path(str(write.path))},
+                               asset_key=table_key(context, table), partition_key=key)

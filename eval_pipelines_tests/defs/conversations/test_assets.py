@@ -2,7 +2,7 @@ import json
 
 import dagster as dg
 
-from eval_pipelines.defs.conversations.assets import agent_runs, sessions
+from eval_pipelines.defs.conversations.assets import conversation_tables
 from eval_pipelines.defs.ingestion.assets import trace_ingestion
 from eval_pipelines.defs.monitoring.assets import quality_slis
 from eval_pipelines.defs.resources import ConversationsConfigResource
@@ -13,7 +13,7 @@ from eval_pipelines_tests.defs.ingestion.test_assets import metadata
 
 NEXT_HOUR = HOUR_KEY.replace("14:00", "15:00")
 TABLES = ["traces", "trace_quarantine", "feedback_events", "programmatic_scores", "user_feedback",
-          "feedback_quarantine", "sessions", "quality_slis"]
+          "feedback_quarantine", "sessions", "agent_runs", "quality_slis"]
 
 
 def turn(number: int, session: str, minute: float, question: str) -> dict:
@@ -22,7 +22,7 @@ def turn(number: int, session: str, minute: float, question: str) -> dict:
 
 
 def build(resources, instance, key):
-    result = dg.materialize([trace_ingestion, programmatic_scores, feedback_linking, sessions, quality_slis],
+    result = dg.materialize([trace_ingestion, programmatic_scores, feedback_linking, conversation_tables, quality_slis],
                             partition_key=key, instance=instance, selection=TABLES,
                             resources={**resources, "conversations": ConversationsConfigResource()})
     assert result.success
@@ -74,9 +74,10 @@ def test_an_agent_trace_is_a_run_with_its_invalid_tool_calls_and_counts_in_the_s
         span("a2" * 8, trace_id=agent, start_s=62, attributes=latest_llm_attributes(
             **{"gen_ai.tool.definitions": tools})),
         span("c1" * 8, trace_id="cc" * 16, start_s=70, attributes=latest_llm_attributes())))
-    result = dg.materialize([trace_ingestion, agent_runs, quality_slis], partition_key=HOUR_KEY, instance=instance,
-                            resources=resources, selection=["traces", "trace_quarantine", "feedback_events",
-                                                            "agent_runs", "quality_slis"])
+    result = dg.materialize([trace_ingestion, conversation_tables, quality_slis], partition_key=HOUR_KEY,
+                            instance=instance, resources={**resources, "conversations": ConversationsConfigResource()},
+                            selection=["traces", "trace_quarantine", "feedback_events", "sessions", "agent_runs",
+                                       "quality_slis"])
     assert result.success
     (run,) = Lake(home.warehouse).read_partition("agent_runs", "hour", HOUR_KEY).to_pylist()
     assert (run["trace_id"], run["steps"], run["tools"], run["invalid_tool_calls"]) == (agent, 2, ["lookup_order"], 1)

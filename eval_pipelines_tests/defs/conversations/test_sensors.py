@@ -2,7 +2,7 @@ import json
 
 import dagster as dg
 
-from eval_pipelines.defs.conversations.assets import sessions
+from eval_pipelines.defs.conversations.assets import conversation_tables
 from eval_pipelines.defs.conversations.sensors import conversations_sensor, hours_to_refresh
 from eval_pipelines.defs.ingestion.assets import trace_ingestion
 from eval_pipelines.defs.partitions import RANGE_END, RANGE_START
@@ -23,7 +23,7 @@ def test_late_traces_of_an_ended_hour_request_the_hours_they_can_change_once(hom
     write_lines(home.landing / "a.jsonl", traces_request(span("01" * 8, attributes=latest_llm_attributes(
         **{"gen_ai.conversation.id": "s1"}))))
     sensor_resources = {**resources, "conversations": ConversationsConfigResource()}
-    definitions = dg.Definitions(assets=[trace_ingestion, sessions], resources=sensor_resources)
+    definitions = dg.Definitions(assets=[trace_ingestion, conversation_tables], resources=sensor_resources)
 
     def tick(cursor):
         context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=definitions,
