@@ -196,6 +196,8 @@ def test_the_ui_shows_the_assets_plots_and_drift_report(served):
         page.goto(f"{server.url}/locations/{server.location_name()}/asset-groups/monitoring")
         for name in ("quality_slis", "alerts", "daily_alerts", "drift_report", "drift_scores"):
             page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
+        page.get_by_text(re.compile(r"^[\d,]+ partitions$")).first.wait_for(timeout=60_000)  # the nodes' data
+        page.get_by_text("Loading...").first.wait_for(state="detached", timeout=60_000)
         page.screenshot(path=shots / "monitoring-graph.png")
         plots = open_plots(page, f"{server.url}/assets/traces", ("dagster/row_count", "files_read", "rows_new"),
                            shots / "traces-plots.png")
