@@ -59,11 +59,13 @@ Where to look:
                                feedback counts on user_feedback, strata on judge_sample, weighted
                                pass_rate_* (raw and corrected), statuses, tokens and latency on
                                judge_scores; calibration: cohen_kappa_*, tpr_*, tnr_* on judge_calibration,
-                               judge_canary and its check; monitoring: SLI plots and one check per
+                               judge_canary and its check; conversations: turns_mean and the
+                               escalated, frustrated and repeated-question shares on sessions, loop and
+                               invalid-tool-call shares on agent_runs; monitoring: SLI plots and one check per
                                alert rule on quality_slis, drift_share and the report link on
                                drift_report, incidents on alerts and daily_alerts; landing_sensor,
-                               labels_sensor, review_sensor, the daily schedules), run history kept
-                               in {os.environ['DAGSTER_HOME']}
+                               labels_sensor, review_sensor, conversations_sensor, the daily schedules),
+                               run history kept in {os.environ['DAGSTER_HOME']}
   while `make ui` runs, send your own app's traces to the OTLP receiver it starts:
       OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 .venv/bin/eval-pipelines demo-app --requests 20
       (any OpenTelemetry SDK exporter; the calls are rows of traces within half a minute)
