@@ -26,11 +26,6 @@ def packaged_default(name: str) -> Path:
     return Path(str(resources.files("eval_pipelines") / "defaults" / name))
 
 
-def configured_path(env_var: str, default_name: str) -> Path:
-    """The file named by ``env_var`` if set, else the packaged default."""
-    return Path(os.environ[env_var]) if os.environ.get(env_var) else packaged_default(default_name)
-
-
 class SettingsModel(BaseModel):
     """A block of a settings file: unknown keys are errors, and each field's docstring is its reference text."""
 
@@ -49,7 +44,7 @@ class SettingsFile:
 
     def path(self) -> Path:
         """The copy the environment variable names, else the packaged default."""
-        return configured_path(self.env_var, self.name)
+        return Path(os.environ[self.env_var]) if os.environ.get(self.env_var) else self.packaged()
 
 
 def _node_at(node: yaml.Node, loc: tuple[Any, ...]) -> yaml.Node:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import duckdb
@@ -116,12 +117,20 @@ def tool_call_problem(call: dict, declared: dict[str, Any]) -> str | None:
     schema = declared[name]
     if not isinstance(schema, dict):
         return None
-    try:
-        validator = jsonschema_rs.validator_for(schema)
-    except (jsonschema_rs.ValidationError, ValueError):
+    validator = _validator(json.dumps(schema, sort_keys=True))
+    if validator is None:
         return f"{name}: its declared schema is not valid JSON Schema"
     error = next(iter(validator.iter_errors(arguments)), None)
     return f"{name}: {error.message[:200]}" if error is not None else None
+
+
+@lru_cache(maxsize=256)
+def _validator(schema: str) -> Any:
+    """A declared schema compiled once, however many calls and runs use it (``None`` when it is not valid)."""
+    try:
+        return jsonschema_rs.validator_for(json.loads(schema))
+    except (jsonschema_rs.ValidationError, ValueError):
+        return None
 
 
 def declared_tools(attributes: str | None) -> dict[str, Any]:

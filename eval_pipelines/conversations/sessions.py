@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from eval_pipelines.conversations.settings import ConversationSettings
 from eval_pipelines.feedback.signals import NORMALISED
-from eval_pipelines.schemas import SESSIONS
+from eval_pipelines.schemas import PROGRAMMATIC_SCORES, SESSIONS, USER_FEEDBACK
 
 CALL_COLUMNS = ["span_id", "trace_id", "session_id", "user_id", "start_time", "end_time", "route", "prompt_version",
                 "request_model", "response_model", "input_text", "output_text", "tool_calls", "status_code",
@@ -122,11 +122,8 @@ def build_sessions(con: duckdb.DuckDBPyConnection, calls: pa.Table, scores: pa.T
     """The sessions closing in ``[start, end)`` (and by ``now``), from the calls of the lookback window (those
     from ``end`` on are left out): schema ``SESSIONS``."""
     con.register("session_calls", calls.select(CALL_COLUMNS))
-    con.register("session_scores", scores.select(SCORE_COLUMNS) if scores is not None
-                 else pa.table({name: pa.array([], pa.string()) for name in SCORE_COLUMNS[:2]}
-                               | {"passed": pa.array([], pa.bool_())}))
-    con.register("session_feedback", feedback.select(FEEDBACK_COLUMNS) if feedback is not None
-                 else pa.table({name: pa.array([], pa.string()) for name in FEEDBACK_COLUMNS}))
+    con.register("session_scores", _columns(scores, PROGRAMMATIC_SCORES, SCORE_COLUMNS))
+    con.register("session_feedback", _columns(feedback, USER_FEEDBACK, FEEDBACK_COLUMNS))
     idle = timedelta(minutes=settings.idle_minutes)
     window_start = end - timedelta(hours=settings.lookback_hours + 1)
     rows = con.sql(_SESSIONS_SQL, params={
@@ -137,6 +134,11 @@ def build_sessions(con: duckdb.DuckDBPyConnection, calls: pa.Table, scores: pa.T
         "escalation_tools": settings.escalation.tools,
     }).to_arrow_table()
     return _bounded_transcripts(rows, settings.transcript_max_chars).cast(SESSIONS)
+
+
+def _columns(table: pa.Table | None, schema: pa.Schema, columns: list[str]) -> pa.Table:
+    """``columns`` of ``table``, or an empty table of them where the hours have none."""
+    return (table if table is not None else schema.empty_table()).select(columns)
 
 
 def _bounded_transcripts(rows: pa.Table, max_chars: int) -> pa.Table:

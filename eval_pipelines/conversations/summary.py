@@ -17,18 +17,15 @@ def _mean(column: pa.ChunkedArray) -> float:
 def session_metadata(sessions: pa.Table) -> dict[str, float | int]:
     """Turns per session and the share of sessions with each signal (shares are 0 for an hour without any)."""
     count = sessions.num_rows
-
-    def share(mask: pa.ChunkedArray) -> float:
-        return _share(mask, count)
-
     return {
         "turns_mean": _mean(sessions.column("turns")),
-        "escalated_share": share(sessions.column("escalated")),
-        "frustrated_share": share(pc.greater(pc.list_value_length(sessions.column("frustration_markers")), 0)),
-        "repeated_question_share": share(pc.greater(sessions.column("repeated_questions"), 0)),
-        "abandoned_share": share(sessions.column("abandoned")),
-        "failed_share": share(pc.or_(pc.greater(sessions.column("failed_calls"), 0),
-                                     pc.greater(sessions.column("errors"), 0))),
+        "escalated_share": _share(sessions.column("escalated"), count),
+        "frustrated_share": _share(pc.greater(pc.list_value_length(sessions.column("frustration_markers")), 0),
+                                   count),
+        "repeated_question_share": _share(pc.greater(sessions.column("repeated_questions"), 0), count),
+        "abandoned_share": _share(sessions.column("abandoned"), count),
+        "failed_share": _share(pc.or_(pc.greater(sessions.column("failed_calls"), 0),
+                                      pc.greater(sessions.column("errors"), 0)), count),
     }
 
 

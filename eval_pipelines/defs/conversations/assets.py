@@ -35,7 +35,8 @@ def conversation_tables(context: dg.AssetExecutionContext, lake: LakeResource,
     for key in context.partition_keys:
         hour = hour_index(key)
         # Sessions look back over their turns; agent runs read on into the next hour for their later steps.
-        window = [hour_key(h) for h in range(hour - settings.lookback_hours, hour + 2)]
+        lookback = [hour_key(h) for h in range(hour - settings.lookback_hours, hour + 1)]
+        window = [*lookback, hour_key(hour + 1)]
         store = lake.lake
         calls = store.read_partitions("traces", "hour", window, CALL_COLUMNS)
         if calls is None:
@@ -44,7 +45,8 @@ def conversation_tables(context: dg.AssetExecutionContext, lake: LakeResource,
         end = start + timedelta(hours=1)
         with duckdb.get_connection() as con:
             closed = sessions.build_sessions(
-                con, calls, store.read_partitions("programmatic_scores", "hour", window, sessions.SCORE_COLUMNS),
+                # Scores only of the calls the sessions read: those before the hour's end.
+                con, calls, store.read_partitions("programmatic_scores", "hour", lookback, sessions.SCORE_COLUMNS),
                 store.read_partitions("user_feedback", "hour", window, sessions.FEEDBACK_COLUMNS),
                 start, end, datetime.now(UTC), settings)
             runs = agents.build_agent_runs(con, calls, start, end)

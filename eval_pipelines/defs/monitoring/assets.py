@@ -58,9 +58,10 @@ def _slis_of_hour(context: dg.AssetExecutionContext, lake: LakeResource, duckdb:
     hour = hourly_partitions.time_window_for_partition_key(key).start
     store = lake.lake
     sessions = store.read_partition("sessions", "hour", key)
-    # Sessions may close in an hour without calls of its own: their SLIs still count there.
-    traces = lake.required_partition("traces", key) if sessions is None \
-        else store.read_partition("traces", "hour", key) or TRACES.empty_table()
+    traces = store.read_partition("traces", "hour", key)
+    if traces is None:
+        # Sessions may close in an hour without calls of its own: their SLIs still count there.
+        traces = lake.required_partition("traces", key) if sessions is None else TRACES.empty_table()
     judged = store.read_partition("judge_scores", "hour", key)
     with duckdb.get_connection() as con:
         calibration = latest_calibration(con, store.scan_existing("judge_calibration"), _versions(judged))
