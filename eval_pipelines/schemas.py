@@ -218,7 +218,6 @@ JUDGE_SAMPLE = pa.schema([
     ("draw", pa.float64()),
 ])
 
-# One row per sampled request and applicable rubric; a failed or skipped call is a row with its status.
 # The sampling rate of each stratum of an hour, decided when the stratum is first seen and then kept, so
 # the hour's sample has exact inclusion probabilities however its traffic arrives.
 JUDGE_SAMPLING_RATES = pa.schema([
@@ -229,6 +228,9 @@ JUDGE_SAMPLING_RATES = pa.schema([
     ("decided_at", TIMESTAMP),
 ])
 
+# One row per sampled request and applicable rubric; a failed or skipped call is a row with its status. In
+# ``conversation_judge_scores`` a row is a sampled session (``span_id`` holds its session key, ``start_time`` the
+# minute it closed) or agent run (``span_id`` and ``trace_id`` hold its trace id).
 JUDGE_SCORES = pa.schema([
     pa.field("span_id", pa.string(), nullable=False),
     ("trace_id", pa.string()),
@@ -482,7 +484,7 @@ TABLES: dict[str, LakeTable] = {
         ("traces", TRACES), ("trace_quarantine", TRACE_QUARANTINE), ("feedback_events", FEEDBACK_EVENTS),
         ("trace_validation", TRACE_VALIDATION), ("programmatic_scores", PROGRAMMATIC_SCORES),
         ("user_feedback", USER_FEEDBACK), ("feedback_quarantine", FEEDBACK_QUARANTINE), ("sessions", SESSIONS),
-        ("agent_runs", AGENT_RUNS),
+        ("agent_runs", AGENT_RUNS), ("conversation_judge_scores", JUDGE_SCORES),
         ("judge_sample", JUDGE_SAMPLE), ("judge_sampling_rates", JUDGE_SAMPLING_RATES), ("judge_scores", JUDGE_SCORES),
         ("quality_slis", QUALITY_SLIS), ("alerts", ALERTS), ("review_queue", REVIEW_QUEUE))},
     **{name: LakeTable(schema, "day") for name, schema in (

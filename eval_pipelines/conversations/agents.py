@@ -68,7 +68,7 @@ def tool_use(steps: list[dict]) -> dict[str, Any]:
     calls: list[dict] = []
     for step in steps:
         declared |= declared_tools(step["attributes"])
-        calls += _tool_calls(step["tool_calls"])
+        calls += tool_calls_of(step["tool_calls"])
     seen = Counter((call.get("name"), _canonical(call.get("arguments"))) for call in calls)
     problems = [problem for call in calls if (problem := tool_call_problem(call, declared))]
     return {"tool_calls": len(calls), "tools": sorted({str(call.get("name")) for call in calls}),
@@ -76,7 +76,8 @@ def tool_use(steps: list[dict]) -> dict[str, Any]:
             "invalid_tool_calls": len(problems), "tool_call_problems": problems[:MAX_PROBLEMS]}
 
 
-def _tool_calls(text: str | None) -> list[dict]:
+def tool_calls_of(text: str | None) -> list[dict]:
+    """The tool calls a call's ``tool_calls`` column holds (none where it is not a JSON list of objects)."""
     try:
         calls = json.loads(text) if text else []
     except (ValueError, RecursionError):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from eval_pipelines.evaluators.builtin.safety import CARD, EMAIL, IBAN, PHONE
-from eval_pipelines.judge.rubrics import Example, Rubric
+from eval_pipelines.judge.rubrics import Example, Rubric, RubricUnit
 
 PROMPT_FORMAT = 1
 
@@ -47,6 +47,7 @@ class JudgeItem:
     context: str | None = None
     system: str | None = None
     output_b: str | None = None  # pairwise rubrics: the answer compared with ``output``
+    unit: RubricUnit = "call"  # a session's ``input`` is its transcript; an agent run's ``output`` its steps
 
     def swapped(self) -> JudgeItem:
         return replace(self, output=self.output_b or "", output_b=self.output)
@@ -77,13 +78,13 @@ def redact(text: str) -> tuple[str, int]:
 def redact_item(item: JudgeItem) -> tuple[JudgeItem, int]:
     fields = {}
     total = 0
-    for name in ("input", "output", "context", "system"):
+    for name in ("input", "output", "output_b", "context", "system"):
         value = getattr(item, name)
         if value:
             value, count = redact(value)
             total += count
         fields[name] = value
-    return JudgeItem(item.span_id, **fields), total
+    return replace(item, **fields), total
 
 
 def _clip(text: str, limit: int) -> str:
@@ -97,11 +98,14 @@ def _data_block(rubric: Rubric, input_text: str, output: str, context: str | Non
         sections.append(("System instructions the assistant was given", system or ""))
     if "retrieved_context" in rubric.requires:
         sections.append(("Retrieved context the assistant was given", context or ""))
-    sections.append(("User input", input_text))
-    if rubric.kind == "pairwise":
-        sections += [("Answer A", output), ("Answer B", output_b or "")]
+    if rubric.unit == "session":
+        sections.append(("Conversation", input_text))
+    elif rubric.unit == "agent_run":
+        sections += [("User request", input_text), ("Agent steps", output)]
+    elif rubric.kind == "pairwise":
+        sections += [("User input", input_text), ("Answer A", output), ("Answer B", output_b or "")]
     else:
-        sections.append(("Assistant output", output))
+        sections += [("User input", input_text), ("Assistant output", output)]
     body = "\n\n".join(f"[{title}]\n{_clip(text, limit)}" for title, text in sections)
     nonce = hashlib.sha256(body.encode()).hexdigest()[:16]
     return f"<data-{nonce}>\n{body}\n</data-{nonce}>"
@@ -154,8 +158,9 @@ def verdict_schema(rubric: Rubric) -> dict[str, Any]:
 
 
 def applicable(rubric: Rubric, item: JudgeItem) -> bool:
-    """A rubric that needs context or instructions only applies to requests that have them; a pairwise
-    rubric only to items with two answers."""
+    """A rubric applies to items of its unit; one that needs context or instructions only to requests that have
+    them; a pairwise rubric only to items with two answers."""
     present = {"retrieved_context": bool(item.context and item.context.strip()),
                "system_instructions": bool(item.system and item.system.strip())}
-    return all(present[field] for field in rubric.requires) and (rubric.kind == "single") == (item.output_b is None)
+    return (rubric.unit == item.unit and all(present[field] for field in rubric.requires)
+            and (rubric.kind == "single") == (item.output_b is None))

@@ -20,6 +20,7 @@ from eval_pipelines.config import ConfigError, SettingsModel, load_config, packa
 RUBRICS_ENV_VAR = "EVAL_PIPELINES_RUBRICS"
 RequestField = Literal["retrieved_context", "system_instructions"]
 RubricKind = Literal["single", "pairwise"]
+RubricUnit = Literal["call", "session", "agent_run"]
 # A pairwise rubric compares answer A with answer B; swapping them must swap these labels.
 PAIRWISE_SWAP = {"a_better": "b_better", "b_better": "a_better"}
 
@@ -62,9 +63,10 @@ class Verdict(SettingsModel):
 
 class Example(SettingsModel):
     input: str
-    """The user's question."""
-    output: str
-    """The answer judged (answer A of a pairwise rubric)."""
+    """The user's question; the whole conversation, for a session rubric."""
+    output: str = ""
+    """The answer judged (answer A of a pairwise rubric); an agent run's steps; empty for a session rubric, whose
+    `input` is the conversation."""
     output_b: str | None = None
     """Answer B, for pairwise rubrics."""
     context: str | None = None
@@ -82,6 +84,9 @@ class Rubric(SettingsModel):
     """Raise it on any change: scores carry it, and cached verdicts of another version are not reused."""
     kind: RubricKind = "single"
     """`single` judges one answer; `pairwise` compares two (calibration and offline comparisons only)."""
+    unit: RubricUnit = "call"
+    """What one verdict judges: an LLM `call`, a whole conversation (`session`) or an agent's steps in one trace
+    (`agent_run`)."""
     description: str = Field(min_length=1)
     """What the rubric assesses, in a sentence."""
     criteria: list[str] = Field(min_length=1)
@@ -113,6 +118,8 @@ class Rubric(SettingsModel):
                 raise ValueError(f"a pairwise rubric needs the labels {sorted(PAIRWISE_SWAP)}; missing {missing}")
             if any(example.output_b is None for example in self.examples):
                 raise ValueError("every example of a pairwise rubric needs output_b")
+            if self.unit != "call":
+                raise ValueError("a pairwise rubric compares two answers to one call: its unit must be call")
         return self
 
     @model_validator(mode="after")

@@ -43,6 +43,45 @@ class SamplingSettings(SettingsModel):
     """Hard cases, sampled first."""
 
 
+SessionHardCase = Literal["escalated", "frustrated", "repeated_question", "failed_calls", "thumbs_down", "abandoned"]
+AgentRunHardCase = Literal["invalid_tool_calls", "loops", "errors"]
+
+
+class UnitSamplingSettings(SettingsModel):
+    per_hour: int = Field(default=20, ge=1)
+    """Target sample size per hour, hard cases included."""
+    min_per_stratum: int = Field(default=1, ge=0)
+    """Every stratum gets at least this many (or all it has)."""
+    strata: list[StratumColumn] = ["prompt_version", "route"]
+    """The columns whose combinations are sampled as strata (a session's are its last turn's)."""
+    max_share: float = Field(default=0.5, ge=0, le=1)
+    """Hard cases are taken with probability 1 while they fit in this share of `per_hour`; beyond it they are sampled
+    too."""
+
+    def sampling(self, seed: int) -> SamplingSettings:
+        """These settings as the call sample's, for the same sampler."""
+        return SamplingSettings(seed=seed, per_hour=self.per_hour, min_per_stratum=self.min_per_stratum,
+                                strata=self.strata, priority=PrioritySettings(max_share=self.max_share))
+
+
+class SessionSamplingSettings(UnitSamplingSettings):
+    hard_cases: list[SessionHardCase] = ["escalated", "frustrated", "repeated_question", "failed_calls",
+                                         "thumbs_down"]
+    """What makes a closed session a hard case."""
+
+
+class AgentRunSamplingSettings(UnitSamplingSettings):
+    hard_cases: list[AgentRunHardCase] = ["invalid_tool_calls", "loops", "errors"]
+    """What makes an agent run a hard case."""
+
+
+class ConversationSamplingSettings(SettingsModel):
+    sessions: SessionSamplingSettings = SessionSamplingSettings()
+    """Which closed sessions the session rubrics judge each hour."""
+    agent_runs: AgentRunSamplingSettings = AgentRunSamplingSettings()
+    """Which agent runs the agent-run rubrics judge each hour."""
+
+
 class Limit(SettingsModel):
     calls: int = Field(ge=0)
     """Judge calls allowed."""
@@ -60,8 +99,11 @@ class BudgetSettings(SettingsModel):
 class JudgeSettings(SettingsModel):
     sampling: SamplingSettings = SamplingSettings()
     """Which calls the judge sees each hour."""
+    conversations: ConversationSamplingSettings = ConversationSamplingSettings()
+    """Which sessions and agent runs the judge sees each hour (seeded by `sampling.seed`)."""
     rubrics: dict[str, list[str]] = {"helpfulness": ["*"]}
-    """Rubric name to the routes it applies to (exact or glob)."""
+    """Rubric name to the routes it applies to (exact or glob); a rubric's `unit` says whether it judges calls,
+    sessions or agent runs."""
     budget: BudgetSettings = BudgetSettings()
     """How much the judge may spend."""
     redact_pii: bool = False

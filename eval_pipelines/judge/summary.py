@@ -71,17 +71,20 @@ def latency_quantiles(con: duckdb.DuckDBPyConnection, scores: pa.Table) -> tuple
                    "WHERE NOT cached AND latency_ms IS NOT NULL").fetchall()[0]
 
 
-def day_spend(con: duckdb.DuckDBPyConnection, judge_scores_source: str | None, day: date) -> tuple[int, int]:
-    """Calls and tokens already spent on ``day`` (UTC) according to the stored judge results.
+def day_spend(con: duckdb.DuckDBPyConnection, sources: list[str | None], day: date) -> tuple[int, int]:
+    """Calls and tokens already spent on ``day`` (UTC) according to the stored judge results (the tables of judge
+    scores named by ``sources``; ``None`` for one not written yet).
 
     Each verdict counts once (by cache key) with the day it was obtained, whichever partition holds it.
     """
-    if judge_scores_source is None:
+    scans = [f"SELECT cache_key, input_tokens, output_tokens, judged_at, status FROM {source}"
+             for source in sources if source is not None]
+    if not scans:
         return 0, 0
     calls, tokens = con.sql(f"""
         SELECT count(*), coalesce(sum(tokens), 0) FROM (
             SELECT cache_key, any_value(coalesce(input_tokens, 0) + coalesce(output_tokens, 0)) AS tokens
-            FROM {judge_scores_source}
+            FROM ({" UNION ALL ".join(scans)})
             WHERE judged_at >= $start AND judged_at < $start + INTERVAL 1 DAY
               AND status NOT IN ('skipped_budget', 'circuit_open')
             GROUP BY cache_key)""", params={"start": datetime(day.year, day.month, day.day, tzinfo=UTC)}).fetchall()[0]

@@ -69,8 +69,45 @@ def _instruction_following(parts: dict[str, str]) -> float:
     return 1.0
 
 
+def _speaker_lines(conversation: str, speaker: str) -> list[str]:
+    return [line.removeprefix(f"{speaker}: ") for line in conversation.splitlines() if line.startswith(f"{speaker}: ")]
+
+
+def _asked_again(questions: list[str]) -> bool:
+    """A later user turn sharing most of its words with an earlier one."""
+    words = [_words(question) for question in questions]
+    return any(len(b & a) >= 0.6 * max(len(a | b), 1) for i, b in enumerate(words) for a in words[:i] if a and b)
+
+
+def _conversation_resolution(parts: dict[str, str]) -> float:
+    answers = _speaker_lines(parts.get("conversation", ""), "Assistant")
+    if not answers or not answers[-1].strip() or _REFUSAL.search(answers[-1]):
+        return 0.0
+    return 0.5 if _asked_again(_speaker_lines(parts.get("conversation", ""), "User")) else 1.0
+
+
+_FRUSTRATION = re.compile(r"\b(?:useless|ridiculous|not what i asked|already (?:said|told)|real person|a human)\b|!!",
+                          re.IGNORECASE)
+
+
+def _user_frustration(parts: dict[str, str]) -> float:
+    questions = _speaker_lines(parts.get("conversation", ""), "User")
+    if any(_FRUSTRATION.search(question) for question in questions):
+        return 0.0
+    return 0.5 if _asked_again(questions) else 1.0
+
+
+def _agent_trajectory(parts: dict[str, str]) -> float:
+    steps = [line.split(": ", 1)[-1] for line in parts.get("steps", "").splitlines() if line.startswith("Step ")]
+    calls = [step for step in steps if step.startswith("called ")]
+    if not steps or "failed with an error" in steps[-1] or "answered:" not in steps[-1]:
+        return 0.0
+    return 0.5 if len(set(calls)) < len(calls) else 1.0
+
+
 HEURISTICS = {"helpfulness": _helpfulness, "faithfulness": _faithfulness,
-              "instruction_following": _instruction_following}
+              "instruction_following": _instruction_following, "conversation_resolution": _conversation_resolution,
+              "user_frustration": _user_frustration, "agent_trajectory": _agent_trajectory}
 
 
 def _judged_parts(text: str) -> tuple[dict[str, str], str]:
@@ -80,6 +117,7 @@ def _judged_parts(text: str) -> tuple[dict[str, str], str]:
         sections = _sections(block.group(2))
         parts = {"output": sections.get("assistant output", sections.get("answer a", "")),
                  "output_b": sections.get("answer b"), "input": sections.get("user input", ""),
+                 "conversation": sections.get("conversation", ""), "steps": sections.get("agent steps", ""),
                  "context": sections.get("retrieved context the assistant was given", ""),
                  "system": sections.get("system instructions the assistant was given", "")}
         return parts, text[:block.start()] + text[block.end():]

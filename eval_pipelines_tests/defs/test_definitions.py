@@ -23,6 +23,7 @@ def test_definitions_load_with_every_stage_named_as_dagster_users_expect():
                       "user_feedback": "scoring", "feedback_quarantine": "scoring",
                       "judge_sample": "judging", "judge_sampling_rates": "judging", "judge_scores": "judging",
                       "sessions": "conversations", "agent_runs": "conversations",
+                      "conversation_judge_scores": "conversations",
                       "human_labels": "calibration",
                       "label_quarantine": "calibration", "judge_calibration": "calibration",
                       "judge_calibration_scores": "calibration", "judge_canary": "calibration",

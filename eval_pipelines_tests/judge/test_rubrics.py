@@ -8,7 +8,8 @@ from eval_pipelines.judge import Endpoint, load_judge_settings, load_rubrics
 from eval_pipelines.judge.rubrics import RUBRICS_ENV_VAR
 from eval_pipelines.judge.run import judge_version
 
-PACKAGED = {"helpfulness", "faithfulness", "instruction_following", "pairwise_preference"}
+PACKAGED = {"helpfulness", "faithfulness", "instruction_following", "pairwise_preference", "conversation_resolution",
+            "user_frustration", "agent_trajectory"}
 ENDPOINT = Endpoint(base_url="http://127.0.0.1:1/v1", api_key="k", model="m", model_version="m-2026-01-01")
 
 
@@ -56,6 +57,10 @@ def test_the_rubrics_variable_names_the_folder_unless_one_is_given(tmp_path, mon
                                      {"label": "b_better", "meaning": "B", "passed": False}],
       "examples": [{"input": "q", "output": "a", "verdict": {"label": "a_better", "score": 5, "explanation": "x"}}]},
      "needs output_b"),
+    ({"kind": "pairwise", "unit": "session", "labels": [{"label": "a_better", "meaning": "A", "passed": True},
+                                                        {"label": "b_better", "meaning": "B", "passed": False}]},
+     "its unit must be call"),
+    ({"unit": "conversation"}, "unit"),
 ])
 def test_a_bad_rubric_is_an_error_naming_file_and_problem(tmp_path, overrides, message):
     path = write_rubric(tmp_path / "rubrics", rubric_yaml(**overrides))

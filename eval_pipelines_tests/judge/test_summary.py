@@ -20,7 +20,7 @@ def rows(*specs) -> pa.Table:
         for i, (key, status, tokens, when, passed, p) in enumerate(specs)], schema=JUDGE_SCORES)
 
 
-def test_the_day_budget_counts_each_verdict_of_today_once_across_partitions(tmp_path, con):
+def test_the_day_budget_counts_each_verdict_of_today_once_across_partitions_and_tables(tmp_path, con):
     lake = Lake(tmp_path)
     lake.write_partition("judge_scores", "hour", "2026-11-21-13:00", rows(
         ("k1", "ok", 100, NOW, True, 1.0), ("k2", "ok", 50, NOW, True, 1.0),
@@ -28,7 +28,12 @@ def test_the_day_budget_counts_each_verdict_of_today_once_across_partitions(tmp_
     lake.write_partition("judge_scores", "hour", "2026-11-21-14:00", rows(
         ("k2", "ok", 50, NOW, True, 1.0),  # the same verdict reused in another hour
         ("k4", "error", 0, NOW, None, 1.0), ("k5", "skipped_budget", 0, NOW, None, 1.0)))
-    assert day_spend(con, lake.scan("judge_scores"), NOW.date()) == (3, 150)
+    assert day_spend(con, [lake.scan("judge_scores")], NOW.date()) == (3, 150)
+    lake.write_partition("conversation_judge_scores", "hour", "2026-11-21-14:00",
+                         rows(("k6", "ok", 20, NOW, True, 1.0)))
+    tables = [lake.scan("judge_scores"), lake.scan_existing("conversation_judge_scores"), None]
+    assert day_spend(con, tables, NOW.date()) == (4, 170)
+    assert day_spend(con, [None], NOW.date()) == (0, 0)
     budget = BudgetSettings(per_partition=Limit(calls=100, tokens=10_000), per_day=Limit(calls=4, tokens=1000))
     gate = budget_gate(budget, 3, 150)
     assert (gate.calls, gate.tokens) == (1, 850)

@@ -2,33 +2,19 @@
 
 
 import time
-from datetime import UTC, datetime
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from eval_pipelines.calibration.report import corrected_rates, latest_calibration
-from eval_pipelines.calibration.statistics import CorrectedRate
 from eval_pipelines.defs.checks import merge_hours
+from eval_pipelines.defs.judgements import JUDGE_POOL, judgement_check_specs, record_judgements
 from eval_pipelines.defs.metadata import column_schema, hourly_table_spec
 from eval_pipelines.defs.naming import table_key
 from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, hourly_partitions
 from eval_pipelines.defs.resources import JudgeResource, LakeResource
-from eval_pipelines.judge.run import CONTENT_COLUMNS, budget_gate, plan_judgements, run_judgements
+from eval_pipelines.judge.run import CONTENT_COLUMNS, plan_judgements
 from eval_pipelines.judge.sampling import REQUEST_COLUMNS, draw_sample, hard_cases
-from eval_pipelines.judge.summary import (
-    day_spend,
-    latency_quantiles,
-    run_usage,
-    sample_strata,
-    status_counts,
-    strata_markdown,
-    weighted_pass_rates,
-)
-
-JUDGE_POOL = "judge_endpoint"
-ERROR_STATUSES = ("invalid", "refused", "unparseable", "error", "circuit_open")
-
+from eval_pipelines.judge.summary import sample_strata, strata_markdown
 
 judge_sample_spec = hourly_table_spec(
     "judge_sample", "The hour's requests to judge: stratified, hard cases first, with inclusion probabilities.",
@@ -94,12 +80,7 @@ def _sample_hour(context: dg.AssetExecutionContext, lake: LakeResource, judge: J
     deps=["judge_sample", "traces"],
     pool=JUDGE_POOL,
     metadata={"dagster/column_schema": column_schema("judge_scores")},
-    check_specs=[
-        dg.AssetCheckSpec("judge_scores_error_rate", asset="judge_scores",
-                          description="At most 5% of the judgements end without a valid verdict."),
-        dg.AssetCheckSpec("judge_scores_within_budget", asset="judge_scores",
-                          description="No part of the sample was skipped because a budget ran out."),
-    ],
+    check_specs=judgement_check_specs("judge_scores"),
     backfill_policy=HOURLY_BACKFILL_POLICY,
 )
 def judge_scores(context: dg.AssetExecutionContext, lake: LakeResource, judge: JudgeResource,
@@ -119,70 +100,4 @@ def _judge_hour(context: dg.AssetExecutionContext, lake: LakeResource, judge: Ju
     content = store.read_partitions("traces", "hour", [key], CONTENT_COLUMNS)
     plan = plan_judgements(sample, content, rubrics, settings, endpoint,
                            store.read_partition("judge_scores", "hour", key))
-    with duckdb.get_connection() as con:
-        spent_calls, spent_tokens = day_spend(con, store.scan_existing("judge_scores"), datetime.now(UTC).date())
-        gate = budget_gate(settings.budget, spent_calls, spent_tokens)
-        to_send = len({judgement.cache_key for judgement in plan if judgement.cached is None})
-        context.log.info(f"judge_scores {key}: {len(plan)} judgements, {len(plan) - to_send} cached, {to_send} to "
-                         f"send to {endpoint.model_version}; today's spend so far {spent_calls} calls")
-        outcome = run_judgements(plan, endpoint, gate, _progress_logger(context, key))
-        scores = outcome.scores
-        rates = weighted_pass_rates(con, scores)
-        p50, p95 = latency_quantiles(con, scores)
-        usage = run_usage(con, scores, outcome.sent, endpoint.model_version)
-        calibration = latest_calibration(con, store.scan_existing("judge_calibration"), outcome.judge_versions)
-    corrected = corrected_rates(rates, calibration)
-    write = store.write_partition("judge_scores", "hour", key, scores)
-    counts = status_counts(scores)
-    failed = sum(counts[status] for status in ERROR_STATUSES)
-    context.log.info(f"judge_scores {key}: " + ", ".join(f"{s} {n}" for s, n in counts.items() if n)
-                     + "; " + ", ".join(f"{r.rubric} pass {r.weighted:.1%} (weighted)" for r in rates))
-    context.add_asset_metadata(partition_key=key, metadata={
-        "dagster/row_count": scores.num_rows,
-        "cache_hits": usage.cache_hits,
-        **{f"status_{status}": n for status, n in counts.items()},
-        **{f"pass_rate_{r.rubric}": r.weighted for r in rates},
-        **{f"pass_rate_{r.rubric}_unweighted": r.raw for r in rates},
-        **_corrected_metadata(corrected),
-        **{f"judge_version_{name}": version for name, version in sorted(outcome.judge_versions.items())},
-        "calls_sent": outcome.stats.attempts,
-        "retries": outcome.stats.retries,
-        **{f"http_{status}": count for status, count in sorted(outcome.stats.http_statuses.items())},
-        "circuit_opened": outcome.stats.circuit_opened,
-        "tokens": usage.tokens,
-        "cost_usd": usage.cost_usd,
-        "latency_p50_ms": p50 or 0.0,
-        "latency_p95_ms": p95 or 0.0,
-        "injection_flagged": usage.injection_flagged,
-        "judge_model_mismatches": usage.model_mismatches,
-        "path": dg.MetadataValue.path(str(write.path)),
-    })
-    return [
-        dg.AssetCheckResult(check_name="judge_scores_error_rate",
-                            passed=failed <= 0.05 * max(1, scores.num_rows - counts["skipped_budget"]),
-                            severity=dg.AssetCheckSeverity.WARN,
-                            metadata={"without_verdict": failed, **{s: counts[s] for s in ERROR_STATUSES}}),
-        dg.AssetCheckResult(check_name="judge_scores_within_budget", passed=counts["skipped_budget"] == 0,
-                            severity=dg.AssetCheckSeverity.WARN,
-                            metadata={"skipped_budget": counts["skipped_budget"],
-                                      "spent_today_before_run": spent_calls}),
-    ]
-
-
-def _corrected_metadata(corrected: dict[str, CorrectedRate]) -> dict[str, float | str]:
-    """Judge-error-corrected rates (Rogan-Gladen) where the calibration allows; otherwise the reason."""
-    metadata: dict[str, float | str] = {}
-    for rubric, rate in sorted(corrected.items()):
-        if rate.corrected is None:
-            metadata[f"correction_{rubric}"] = rate.reason or "unavailable"
-            continue
-        metadata[f"pass_rate_{rubric}_corrected"] = rate.corrected
-        metadata[f"pass_rate_{rubric}_corrected_low"], metadata[f"pass_rate_{rubric}_corrected_high"] = rate.interval
-    return metadata
-
-
-def _progress_logger(context: dg.AssetExecutionContext, key: str):
-    def log(done: int, total: int) -> None:
-        if done == total or done % max(1, total // 5) == 0:
-            context.log.info(f"judge_scores {key}: {done}/{total} judgements returned")
-    return log
+    return record_judgements(context, lake, duckdb, key, "judge_scores", plan, endpoint, settings.budget)

@@ -5,14 +5,17 @@ drift report."""
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
+import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 
 from eval_pipelines.calibration.report import latest_calibration
 from eval_pipelines.defs.checks import merge_hours, rule_check_specs, rule_checks
+from eval_pipelines.defs.judgements import JUDGED_TABLES
 from eval_pipelines.defs.metadata import column_schema
 from eval_pipelines.defs.naming import table_key
 from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, daily_partitions, hourly_partitions, key_start
 from eval_pipelines.defs.resources import LakeResource, MonitoringConfigResource, ScoringConfigResource
+from eval_pipelines.lake import Lake
 from eval_pipelines.monitoring.dashboard import AGREEMENT_PREFIX, EvidentlyWorkspace, sli_series
 from eval_pipelines.monitoring.drift import compare, drift_rows, read_side
 from eval_pipelines.monitoring.paging import (
@@ -38,7 +41,7 @@ ALERTING_POOL = "alerting"
     kinds={"parquet", "duckdb"},
     partitions_def=hourly_partitions,
     deps=["traces", "trace_validation", "programmatic_scores", "user_feedback", "judge_scores", "sessions",
-          "agent_runs"],
+          "agent_runs", "conversation_judge_scores"],
     metadata={"dagster/column_schema": column_schema("quality_slis")},
     check_specs=rule_check_specs("quality_slis", "quality_slis"),
     backfill_policy=HOURLY_BACKFILL_POLICY,
@@ -62,7 +65,7 @@ def _slis_of_hour(context: dg.AssetExecutionContext, lake: LakeResource, duckdb:
     if traces is None:
         # Sessions may close in an hour without calls of its own: their SLIs still count there.
         traces = lake.required_partition("traces", key) if sessions is None else TRACES.empty_table()
-    judged = store.read_partition("judge_scores", "hour", key)
+    judged = _judged(store, key)
     with duckdb.get_connection() as con:
         calibration = latest_calibration(con, store.scan_existing("judge_calibration"), _versions(judged))
         inputs = HourInputs(traces, store.read_partition("trace_validation", "hour", key),
@@ -219,6 +222,12 @@ def _record_alerts(context: dg.AssetExecutionContext, lake: LakeResource, monito
         "events_delivered_now": paged.sent_now, "later_hours_evaluated_again": len(later),
         "path": dg.MetadataValue.path(str(writes[key].path))},
         partition_key=key if table == HOURLY_ALERTS else None)
+
+
+def _judged(store: Lake, key: str) -> pa.Table | None:
+    """The hour's verdicts on calls, sessions and agent runs together (one SLI per rubric)."""
+    parts = [part for table in JUDGED_TABLES if (part := store.read_partition(table, "hour", key)) is not None]
+    return pa.concat_tables(parts) if parts else None
 
 
 def _versions(judged) -> dict[str, str]:
