@@ -26,7 +26,8 @@ def sessions(routes: dict[str, int], **flags) -> pa.Table:
         for i in range(count):
             row = {"session_key": f"{route}-{i}", "route": route,
                    "closed_at": HOUR + timedelta(seconds=3599 * i / count), "turns": 1, "escalated": False,
-                   "frustration_markers": [], "repeated_questions": 0, "failed_calls": 0, "thumbs_down": 0, "abandoned": False}
+                   "frustration_markers": [], "repeated_questions": 0, "failed_calls": 0, "thumbs_down": 0,
+                   "abandoned": False}
             rows.append(row | {column: value for column, (value, first) in flags.items() if i < first})
     return pa.Table.from_pylist(rows, schema=SESSIONS)
 
