@@ -27,6 +27,7 @@ class LakeSummary:
     feedback_unlinked: int = 0
     sessions: tuple[int, float, float, float, float] | None = None  # closed, turns, escalated, frustrated, repeated
     judge: list[WeightedRate] = field(default_factory=list)
+    conversation_judge: list[WeightedRate] = field(default_factory=list)
     judge_statuses: list[tuple[str, int]] = field(default_factory=list)
     judge_worst: list[tuple[str, str, str, int, float]] = field(default_factory=list)
     calibration: list[dict[str, Any]] = field(default_factory=list)
@@ -72,6 +73,10 @@ def summarize(lake: Lake, con: duckdb.DuckDBPyConnection) -> LakeSummary:
         summary.sessions = con.sql(f"""
             SELECT count(*), avg(turns), avg(escalated::INT), avg((len(frustration_markers) > 0)::INT),
                    avg((repeated_questions > 0)::INT) FROM {lake.scan('sessions')}""").fetchall()[0]
+    if "conversation_judge_scores" in tables:
+        summary.conversation_judge = weighted_pass_rates(con, con.sql(
+            "SELECT rubric, status, passed, inclusion_probability "
+            f"FROM {lake.scan('conversation_judge_scores')}").to_arrow_table())
     if "judge_scores" in tables:
         _add_judge(summary, lake, con)
     if "judge_calibration" in tables:
@@ -165,6 +170,9 @@ def format_summary(summary: LakeSummary) -> str:
         closed, turns, escalated, frustrated, repeated = summary.sessions
         lines.append(f"sessions: {closed} closed, {turns:.1f} turns on average; escalated {escalated:.1%}, "
                      f"frustrated {frustrated:.1%}, a question repeated {repeated:.1%}")
+    if summary.conversation_judge:
+        lines.append("  judged sessions and agent runs, pass rate weighted to them: "
+                     + ", ".join(f"{r.rubric} {r.weighted:.1%} (n={r.judged})" for r in summary.conversation_judge))
     if summary.judge:
         lines.append("LLM judge (STAND-IN in the demo), pass rate weighted to traffic: "
                      + ", ".join(f"{r.rubric} {r.weighted:.1%} (n={r.judged}, unweighted {r.raw:.1%})"
