@@ -4,7 +4,9 @@ Deterministic: a hash of the prompt decides. It refuses now and then, and much m
 system prompt carries prompt v7's over-strict rule; it answers JSON when asked for JSON; it
 sometimes truncates, answers empty, leaks an e-mail address, answers in English to a question in
 another language; with retrieved documents it mostly restates and cites them, and now and then
-answers from its own canned text instead (ungrounded).
+answers from its own canned text instead (ungrounded). Given tools, it is the order agent: it looks the order up
+(always with ``lookup_order``'s original arguments) and then answers, or, under prompt ``agent-v2``'s rule, looks it
+up again and again and answers without doing anything.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 from eval_pipelines.standin.server import Reply, message_text, stable_fraction
 
 STRICT_RULE = "identity verification"
+LOOP_RULE = "check the order again with lookup_order"
+LOOKUPS_UNDER_LOOP_RULE = 3
 JSON_INSTRUCTION = "Respond only with JSON"
 REFUSALS = {
     "en": ["I'm sorry, but I can't help with that request.", "I cannot assist with that.",
@@ -77,11 +81,29 @@ def _from_context(system: str) -> str | None:
     return f"According to our documentation: {match.group(2)} [{match.group(1)}]" if match else None
 
 
+def _agent_step(messages: list[dict], system: str, question: str, reply: Reply) -> None:
+    """One step of the order agent: look the order up until it has the results it wants, then answer."""
+    looked_up = sum(1 for message in messages if message.get("role") == "tool")
+    looping = LOOP_RULE in system
+    if looked_up < (LOOKUPS_UNDER_LOOP_RULE if looping else 1):
+        order = re.search(r"#(\d+)", question)
+        reply.content, reply.finish_reason = "", "tool_calls"
+        reply.tool_calls = [{"id": f"call_{looked_up + 1}", "type": "function", "function": {
+            "name": "lookup_order", "arguments": json.dumps({"order": f"#{order.group(1) if order else '0'}"})}}]
+    elif looping:
+        reply.content = "Let me check that order once more before I change anything."
+    else:
+        reply.content = "Done: I have updated the order as you asked, and a confirmation is on its way by e-mail."
+
+
 def support_persona(request: dict[str, Any], reply: Reply) -> None:
     messages = request.get("messages", [])
     system = " ".join(message_text(m) for m in messages if m.get("role") == "system")
     users = [message_text(m) for m in messages if m.get("role") == "user"]
     question = users[-1] if users else ""
+    if request.get("tools"):
+        _agent_step(messages, system, question, reply)
+        return
     draw = stable_fraction(system, question)
     language = _language(question)
     if JSON_INSTRUCTION in system:

@@ -3,6 +3,10 @@
 Deterministic for a seed. Incidents the later pipeline must catch:
 - 09:00-10:00 UTC: a burst of malformed JSON answers on ``/classify`` (a provider-side fault);
 - from 14:00: prompt ``v7`` rolls out on ``/orders`` and its new rule makes the model refuse often;
+- 06:00-09:00 UTC: prompt ``agent-v2`` is rolled out on ``/agent`` and makes the agent check the order again and
+  again without acting; its users ask a second time, until it is rolled back;
+- 11:00-13:00 UTC: the order agent's tools change schema under the model (``lookup_order`` takes an integer
+  ``order_id``), so the model's arguments stop validating until the change is rolled back;
 - from 18:00: the topic mix shifts towards billing disputes and account-security questions.
 A quiet day (``incidents=False``) has the same traffic without any of them: the monitoring must stay silent.
 """
@@ -17,7 +21,9 @@ HOUR_NS = 3_600_000_000_000
 SECOND_NS = 1_000_000_000
 
 MALFORMED_JSON_HOURS = range(9, 10)
+TOOL_SCHEMA_CHANGE_HOURS = range(11, 13)
 PROMPT_ROLLOUT_HOUR = 14
+LOOPING_PROMPT_HOURS = range(6, 9)
 TOPIC_SHIFT_HOUR = 18
 
 QUESTIONS = {
@@ -60,6 +66,10 @@ QUESTIONS = {
         "en": ["I am disputing the charge of {amount} on my card, I never authorised it.",
                "Your company charged me {amount} without permission, I will file a chargeback."],
     },
+    "order_change": {
+        "en": ["Please cancel order {order}.", "Can you change the delivery address of order {order}?",
+               "Add gift wrapping to order {order}, please.", "Is order {order} still cancellable?"],
+    },
     "account_security": {
         "en": ["Someone logged into my account from another country, what do I do?",
                "I think my account was hacked, the email was changed."],
@@ -69,13 +79,15 @@ QUESTIONS = {
 ROUTES = {
     "order_status": "/orders", "returns": "/returns", "billing": "/chat", "billing_dispute": "/chat",
     "account_security": "/chat", "shipping": "/shipping", "product": "/kb", "triage": "/classify",
+    "order_change": "/agent",
 }
 SERVICE_OF_ROUTE = {
     "/orders": "support-assistant", "/returns": "support-assistant", "/chat": "support-assistant",
     "/classify": "ticket-classifier", "/shipping": "shipping-bot-legacy", "/kb": "kb-search",
+    "/agent": "order-agent",
 }
 BASE_TOPIC_WEIGHTS = {"order_status": 30, "returns": 14, "billing": 12, "shipping": 10, "product": 18,
-                      "triage": 14, "billing_dispute": 1, "account_security": 1}
+                      "triage": 14, "billing_dispute": 1, "account_security": 1, "order_change": 16}
 SHIFTED_TOPIC_WEIGHTS = {**BASE_TOPIC_WEIGHTS, "billing": 8, "product": 10, "billing_dispute": 18,
                          "account_security": 12}
 HOURLY_LOAD = [2, 1, 1, 1, 1, 2, 3, 5, 7, 8, 8, 8, 7, 8, 8, 8, 7, 7, 6, 5, 4, 3, 3, 2]
@@ -100,11 +112,25 @@ class PlannedRequest:
     feature_flag: str | None
     fault: str | None
     feedback_draw: float
+    tools: str | None = None  # the order agent's tool schema version
+
+
+def tools_version(route: str, hour: int, incidents: bool = True) -> str | None:
+    if route != "/agent":
+        return None
+    return "v2" if incidents and hour in TOOL_SCHEMA_CHANGE_HOURS else "v1"
+
+
+def loops(route: str, hour: int, incidents: bool) -> bool:
+    """The agent prompt that loops is live: its users ask again."""
+    return prompt_version(route, hour, incidents) == "agent-v2"
 
 
 def prompt_version(route: str, hour: int, incidents: bool = True) -> str:
     if route == "/orders":
         return "v7" if incidents and hour >= PROMPT_ROLLOUT_HOUR else "v6"
+    if route == "/agent":
+        return "agent-v2" if incidents and hour in LOOPING_PROMPT_HOURS else "agent-v1"
     return {"/classify": "triage-v2", "/kb": "kb-v3", "/shipping": "ship-v1"}.get(route, "v4")
 
 
@@ -138,7 +164,7 @@ def plan_day(day: date, requests: int, seed: int = 7, incidents: bool = True) ->
             shifted = incidents and hour >= TOPIC_SHIFT_HOUR
             topic = _weighted(rng, SHIFTED_TOPIC_WEIGHTS if shifted else BASE_TOPIC_WEIGHTS)
             turn_language, question = _question(rng, topic, language)
-            repeats = 2 if rng.random() < 0.04 else 1
+            repeats = 2 if rng.random() < 0.04 or loops(ROUTES[topic], hour, incidents) else 1
             for repeat in range(repeats):
                 planned.append(_request(rng, len(planned), t, topic, turn_language, question,
                                         f"sess-{seed}-{session:06d}", user, hour, incidents))
@@ -166,4 +192,4 @@ def _request(rng: random.Random, index: int, t: int, topic: str, language: str, 
         prompt_version=prompt_version(route, hour, incidents),
         model="gpt-4.1-mini" if treatment else ("gpt-4o" if route == "/kb" else "gpt-4o-mini"),
         feature_flag="model-ab:treatment" if treatment else ("model-ab:control" if route == "/chat" else None),
-        fault=fault, feedback_draw=rng.random())
+        fault=fault, feedback_draw=rng.random(), tools=tools_version(route, hour, incidents))

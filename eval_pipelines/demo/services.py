@@ -6,12 +6,15 @@
   ``gen_ai.client.inference.operation.details`` log-record event;
 - ``shipping-bot-legacy``: hand-written instrumentation in the deprecated conventions
   (``gen_ai.system``, ``gen_ai.usage.prompt_tokens``, ``gen_ai.user.message``/``gen_ai.choice`` log events);
-- ``kb-search``: OpenInference's OpenAI instrumentation, with a retriever span and prompt template version.
+- ``kb-search``: OpenInference's OpenAI instrumentation, with a retriever span and prompt template version;
+- ``order-agent``: OpenInference's OpenAI instrumentation again, an agent calling a ``lookup_order`` tool (the
+  declared tools are on its spans) and answering once it has the result.
 Every request runs inside an application SERVER span carrying route and prompt version.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -23,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from eval_pipelines.demo.assistant import JSON_INSTRUCTION, STRICT_RULE
+from eval_pipelines.demo.assistant import JSON_INSTRUCTION, LOOP_RULE, STRICT_RULE
 from eval_pipelines.demo.scenario import PlannedRequest
 from eval_pipelines.standin.server import stable_fraction
 
@@ -45,8 +48,21 @@ SYSTEM_PROMPTS = {
     "v4": "You are Acme's support assistant. Be concise and friendly.",
     "triage-v2": f"Classify the customer e-mail. {JSON_INSTRUCTION}: intent, urgency, language.",
     "ship-v1": "You answer shipping questions for Acme.",
+    "agent-v1": "You change Acme orders for customers. Look the order up with lookup_order, then act on it.",
+    "agent-v2": f"You change Acme orders for customers. Before any change, always {LOOP_RULE}.",
     "kb-v3": "Answer from the context documents and cite their ids in brackets.\nContext:\n{context}",
 }
+
+
+# The order agent's tool, in the schema of each version: v2 (deployed during the staged incident) takes an integer
+# order_id, while the model keeps sending v1's order string.
+ORDER_TOOL_SCHEMAS = {
+    "v1": {"type": "object", "properties": {"order": {"type": "string", "pattern": "^#[0-9]+$"}},
+           "required": ["order"], "additionalProperties": False},
+    "v2": {"type": "object", "properties": {"order_id": {"type": "integer"}},
+           "required": ["order_id"], "additionalProperties": False},
+}
+MAX_AGENT_STEPS = 5
 
 
 def _providers(service: str, landing: Path) -> tuple[Any, Any, Any]:
@@ -81,7 +97,7 @@ def _instrument(service: str, tracer_provider: Any, logger_provider: Any) -> Non
         from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
 
         OpenAIInstrumentor().instrument(tracer_provider=tracer_provider, logger_provider=logger_provider)
-    elif service == "kb-search":
+    elif service in ("kb-search", "order-agent"):
         from openinference.instrumentation.openai import OpenAIInstrumentor as OpenInferenceInstrumentor
 
         OpenInferenceInstrumentor().instrument(tracer_provider=tracer_provider)
@@ -197,6 +213,8 @@ def _call(service: str, client: Any, tracer: Any, logger: Any, request: PlannedR
           headers: dict[str, str]) -> Any:
     if service == "shipping-bot-legacy":
         return _legacy_call(tracer, logger, client, request, messages, headers)
+    if service == "order-agent":
+        return _agent_run(client, request, messages, headers)
     if service == "kb-search":
         from openinference.instrumentation import using_prompt_template, using_session, using_user
 
@@ -206,6 +224,35 @@ def _call(service: str, client: Any, tracer: Any, logger: Any, request: PlannedR
                                                   extra_headers=headers)
     return client.chat.completions.create(model=request.model, messages=messages, temperature=0.2,
                                           extra_headers=headers)
+
+
+def _agent_run(client: Any, request: PlannedRequest, messages: list[dict], headers: dict[str, str]) -> Any:
+    """The order agent: a model step, the tool calls it asks for with their results, until it answers."""
+    tools = [{"type": "function", "function": {"name": "lookup_order", "description": "An order's status and what "
+              "can still be changed.", "parameters": ORDER_TOOL_SCHEMAS[request.tools or "v1"]}}]
+    for _ in range(MAX_AGENT_STEPS):
+        response = client.chat.completions.create(model=request.model, messages=messages, tools=tools,
+                                                  temperature=0.2, extra_headers=headers)
+        message = response.choices[0].message
+        if not message.tool_calls:
+            break
+        messages = [*messages, message.model_dump(exclude_none=True),
+                    *({"role": "tool", "tool_call_id": call.id, "content": _lookup(call.function.arguments,
+                                                                                  request.tools)}
+                      for call in message.tool_calls)]
+    return response
+
+
+def _lookup(arguments: str, tools: str | None) -> str:
+    """The tool's reply: an error when the arguments do not fit its schema version."""
+    field = "order_id" if tools == "v2" else "order"
+    try:
+        given = json.loads(arguments)
+    except ValueError:
+        given = {}
+    if not isinstance(given, dict) or field not in given:
+        return json.dumps({"error": f"{field} is required"})
+    return json.dumps({"status": "processing", "cancellable": True})
 
 
 def run_service(service: str, requests: list[PlannedRequest], base_url: str, landing: str, workers: int) -> int:

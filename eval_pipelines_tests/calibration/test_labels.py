@@ -33,8 +33,9 @@ def test_good_rows_are_kept_and_bad_rows_quarantined_with_reasons(tmp_path, rubr
     quarantine = built.quarantine.to_pydict()
     reasons = dict(zip(quarantine["source_line"], quarantine["reason"], strict=True))
     assert reasons == {
-        4: "malformed JSON", 5: "not a JSON object", 6: "unknown rubric 'tone' (known: faithfulness, helpfulness, "
-        "instruction_following, pairwise_preference)", 7: "label 'excellent' is not one of "
+        4: "malformed JSON", 5: "not a JSON object", 6: "unknown rubric 'tone' (known: agent_trajectory, "
+        "conversation_resolution, faithfulness, helpfulness, instruction_following, pairwise_preference, "
+        "user_frustration)", 7: "label 'excellent' is not one of "
         "['helpful', 'partially_helpful', 'unhelpful']",
         8: "missing or invalid item_id", 9: "missing reviewer_id", 10: "neither label nor score",
         11: "score 9 is outside 1..5", 12: "timestamp 'yesterday' is not ISO 8601",

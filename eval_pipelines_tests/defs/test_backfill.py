@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import dagster as dg
+import pyarrow as pa
 import pytest
 
 from eval_pipelines.definitions import build_defs
@@ -56,8 +57,15 @@ def object_store_home(tmp_path_factory: pytest.TempPathFactory, demo_landing: Pa
 def comparable(lake: Lake, table: str, key: str) -> list[dict]:
     data = lake.read_partition(table, "hour", key)
     assert data is not None, f"{table} {key} missing"
-    data = data.drop_columns([name for name in data.column_names if name in VOLATILE])
-    return sorted((row for row in data.to_pylist() if row.get("sli") not in VOLATILE_SLIS), key=repr)
+    return comparable_rows(data, VOLATILE)
+
+
+def comparable_rows(data: pa.Table, volatile: set[str]) -> list[dict]:
+    """Sorted rows without the ``volatile`` columns and SLIs, floats rounded past summation-order noise."""
+    data = data.drop_columns([name for name in data.column_names if name in volatile])
+    rows = [{name: round(value, 9) if isinstance(value, float) else value for name, value in row.items()}
+            for row in data.to_pylist() if row.get("sli") not in VOLATILE_SLIS]
+    return sorted(rows, key=repr)
 
 
 def test_every_hourly_asset_backfills_a_day_per_run(home):

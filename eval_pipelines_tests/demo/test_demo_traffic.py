@@ -1,6 +1,9 @@
+from datetime import UTC, datetime, time, timedelta
+
 import pyarrow as pa
 import pytest
 
+from eval_pipelines.conversations.agents import build_agent_runs
 from eval_pipelines.evaluators import load_evaluator_config, score_requests
 from eval_pipelines.ingestion import build_hours
 from eval_pipelines.landing import LandingIndex
@@ -42,7 +45,7 @@ def test_every_source_convention_and_service_is_present(demo_day):
     traces, _, _ = demo_day
     assert set(traces.source_format) == {"otel_genai", "otel_genai_deprecated", "openinference", "plain_jsonl"}
     assert set(traces.service_name) == {"support-assistant", "ticket-classifier", "shipping-bot-legacy",
-                                        "kb-search", "batch-summarizer"}
+                                        "kb-search", "order-agent", "batch-summarizer"}
     content = traces.input_text.notna() & traces.output_text.notna()
     assert content[traces.status_code != "ERROR"].mean() > 0.99
     assert traces.route.notna().all() and traces.prompt_version.notna().all()
@@ -66,6 +69,22 @@ def test_malformed_json_burst_on_classify(demo_scores):
     assert failure_rate(classify, "json_valid", hour=9) > 0.3
     assert failure_rate(classify[classify.hour != 9], "json_valid") < 0.05
     assert failure_rate(classify, "json_schema", hour=9) >= failure_rate(classify, "json_valid", hour=9)
+
+
+def test_the_order_agent_loops_from_six_to_nine_and_breaks_its_tools_from_eleven_to_one(demo_day, con):
+    traces, _, _ = demo_day
+    calls = pa.Table.from_pandas(traces[list(TRACES.names)], schema=TRACES, preserve_index=False)
+    runs = build_agent_runs(con, calls, datetime.combine(DEMO_DAY, time(), UTC),
+                            datetime.combine(DEMO_DAY, time(), UTC) + timedelta(days=1)).to_pandas()
+    runs["hour"] = runs.first_time.dt.hour
+    assert (runs.route == "/agent").all() and runs.declared_tools.eq(1).all()
+    broken = runs.hour.isin([11, 12])
+    assert runs[broken].invalid_tool_calls.gt(0).all() and runs[~broken].invalid_tool_calls.eq(0).all()
+    assert runs[broken].tool_call_problems.map(lambda problems: problems[0].startswith("lookup_order: ")).all()
+    looping = runs.prompt_version == "agent-v2"
+    assert set(runs[looping].hour) == {6, 7, 8} and not runs[~looping].hour.isin([6, 7, 8]).any()
+    assert runs[looping].loops.eq(2).all() and runs[~looping].loops.eq(0).all()
+    assert (runs[~looping].steps == 2).all() and (runs[looping].steps == 4).all()
 
 
 def test_topic_shift_in_the_evening(demo_day):

@@ -50,10 +50,11 @@ def conversation_tables(context: dg.AssetExecutionContext, lake: LakeResource,
         start = hourly_partitions.time_window_for_partition_key(key).start
         end = start + timedelta(hours=1)
         with duckdb.get_connection() as con:
+            # Scores and feedback of the hours up to this one only: a session's row depends on nothing after the
+            # hour it closed in, so building the hours in pieces writes what one batch writes.
             closed = sessions.build_sessions(
-                # Scores only of the calls the sessions read: those before the hour's end.
                 con, calls, store.read_partitions("programmatic_scores", "hour", lookback, sessions.SCORE_COLUMNS),
-                store.read_partitions("user_feedback", "hour", window, sessions.FEEDBACK_COLUMNS),
+                store.read_partitions("user_feedback", "hour", lookback, sessions.FEEDBACK_COLUMNS),
                 start, end, datetime.now(UTC), settings)
             runs = agents.build_agent_runs(con, calls, start, end)
         _write(context, lake, key, "sessions", closed, session_metadata(closed))

@@ -20,7 +20,7 @@ from eval_pipelines.lake import Lake
 from eval_pipelines.landing import QUIET_SECONDS
 from eval_pipelines.standin.environment import standin_judge
 from eval_pipelines_tests.conftest import DEMO_DAY
-from eval_pipelines_tests.defs.test_backfill import VOLATILE, VOLATILE_SLIS
+from eval_pipelines_tests.defs.test_backfill import VOLATILE, comparable_rows
 
 HOURS = [f"{DEMO_DAY.isoformat()}-{hour}:00" for hour in (13, 14, 15)]
 TABLES = ["traces", "trace_quarantine", "trace_validation", "programmatic_scores", "user_feedback",
@@ -122,8 +122,7 @@ def lakes(tmp_path_factory: pytest.TempPathFactory, demo_landing: Path) -> tuple
 def rows(lake: Lake, table: str, volatile: set[str]) -> list[dict]:
     data = lake.read_partitions(table, "hour", HOURS)
     assert data is not None, f"{table} missing"
-    data = data.drop_columns([name for name in data.column_names if name in volatile])
-    return sorted((row for row in data.to_pylist() if row.get("sli") not in VOLATILE_SLIS), key=repr)
+    return comparable_rows(data, volatile)
 
 
 def test_the_hours_were_built_in_many_runs(lakes):

