@@ -31,6 +31,7 @@ from eval_pipelines.calibration.statistics import (
     rogan_gladen,
 )
 from eval_pipelines.config import packaged_default
+from eval_pipelines.judge.conversations import transcript_text
 from eval_pipelines.judge.prompts import JudgeItem
 from eval_pipelines.judge.rubrics import PAIRWISE_SWAP
 from eval_pipelines.judge.run import context_text
@@ -50,8 +51,17 @@ class CalibrationItem:
 
 def item_from_record(record: dict[str, Any]) -> CalibrationItem:
     """An item of a seed, canary or golden file: ``item_id``, ``input``, ``output``, optional ``context``
-    (text or the lake's JSON list of documents), ``system``, ``route``, and ``output_b`` for pairs."""
+    (text or the lake's JSON list of documents), ``system``, ``route``, and ``output_b`` for pairs. A whole
+    conversation has a ``transcript`` (a list of ``user`` and ``assistant`` turns) instead; an agent run has the
+    ``input`` and its ``steps`` (text, one line per step)."""
     item_id = str(record["item_id"])
+    if "transcript" in record:
+        transcript = record["transcript"]
+        return CalibrationItem(item_id, record.get("route"), JudgeItem(item_id, transcript_text(
+            transcript if isinstance(transcript, str) else json.dumps(transcript)), "", unit="session"))
+    if "steps" in record:
+        return CalibrationItem(item_id, record.get("route"), JudgeItem(
+            item_id, str(record.get("input") or ""), str(record["steps"] or ""), unit="agent_run"))
     return CalibrationItem(item_id, record.get("route"), JudgeItem(
         item_id, str(record.get("input") or ""), str(record.get("output") or ""),
         context_text(record.get("context")), record.get("system"), record.get("output_b")))

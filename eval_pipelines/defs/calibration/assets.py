@@ -23,6 +23,7 @@ from eval_pipelines.defs.metadata import column_schema
 from eval_pipelines.defs.naming import table_key
 from eval_pipelines.defs.partitions import SNAPSHOT, daily_partitions, day_start
 from eval_pipelines.defs.resources import JudgeResource, LakeResource
+from eval_pipelines.judge.conversations import STEP_COLUMNS, agent_run_items, session_item
 from eval_pipelines.judge.run import budget_gate, judge_item, plan_items, run_judgements, verdict_cache
 from eval_pipelines.lake import Lake
 from eval_pipelines.markdown import markdown_cell
@@ -90,6 +91,32 @@ def _span_items(lake: LakeResource, duckdb: DuckDBResource, ids: list[str]) -> d
     return {row["span_id"]: CalibrationItem(row["span_id"], row["route"], judge_item(row)) for row in rows}
 
 
+def _session_items(lake: LakeResource, duckdb: DuckDBResource, ids: list[str]) -> dict[str, CalibrationItem]:
+    """Labelled production sessions (labels keyed by session key), wherever in the lake they are."""
+    sessions = lake.lake.scan_existing("sessions")
+    if not ids or sessions is None:
+        return {}
+    with duckdb.get_connection() as con:
+        rows = con.sql(f"SELECT session_key, route, transcript FROM {sessions} WHERE list_contains($ids, session_key)",
+                       params={"ids": ids}).to_arrow_table().to_pylist()
+    return {row["session_key"]: CalibrationItem(row["session_key"], row["route"], session_item(row)) for row in rows}
+
+
+def _agent_run_items(lake: LakeResource, duckdb: DuckDBResource, ids: list[str]) -> dict[str, CalibrationItem]:
+    """Labelled production agent runs (labels keyed by trace id) with their steps from ``traces``."""
+    runs, traces = lake.lake.scan_existing("agent_runs"), lake.lake.scan_existing("traces")
+    if not ids or runs is None or traces is None:
+        return {}
+    with duckdb.get_connection() as con:
+        labelled = con.sql(f"SELECT DISTINCT trace_id, route FROM {runs} WHERE list_contains($ids, trace_id)",
+                           params={"ids": ids}).to_arrow_table()
+        calls = con.sql(f"SELECT {', '.join(STEP_COLUMNS)} FROM {traces} WHERE list_contains($ids, trace_id)",
+                        params={"ids": labelled.column("trace_id").to_pylist()}).to_arrow_table()
+    routes = dict(zip(labelled.column("trace_id").to_pylist(), labelled.column("route").to_pylist(), strict=True))
+    return {trace_id: CalibrationItem(trace_id, routes[trace_id], item)
+            for trace_id, item in agent_run_items(labelled, calls).items()}
+
+
 def _sample_row(item: CalibrationItem, stratum: str = "calibration") -> dict:
     return {**dict.fromkeys(JUDGE_SAMPLE.names), "span_id": item.item_id, "route": item.route, "stratum": stratum,
             "inclusion_probability": 1.0, "priority": False}
@@ -99,11 +126,12 @@ def _sample_row(item: CalibrationItem, stratum: str = "calibration") -> dict:
     specs=[
         dg.AssetSpec("judge_calibration", description="The current judge version scored on the labelled items "
                      "(except the golden set's regression split), and its agreement with the reviewers.",
-                     group_name="calibration", kinds={"parquet", "openai"}, deps=["human_labels", "traces"],
+                     group_name="calibration", kinds={"parquet", "openai"},
+                     deps=["human_labels", "traces", "sessions", "agent_runs"],
                      metadata={"dagster/column_schema": column_schema("judge_calibration")}),
         dg.AssetSpec("judge_calibration_scores", description="The judge's verdicts on the labelled items (a verdict "
                      "is asked again only when the item, rubric or judge version changes).", group_name="calibration",
-                     kinds={"parquet"}, deps=["human_labels", "traces"],
+                     kinds={"parquet"}, deps=["human_labels", "traces", "sessions", "agent_runs"],
                      metadata={"dagster/column_schema": column_schema("judge_calibration_scores")}),
     ],
     can_subset=False,
@@ -120,7 +148,8 @@ def judge_calibration(context: dg.AssetExecutionContext, lake: LakeResource, jud
     resolved = resolve(labels)
     rubrics, endpoint = judge.rubrics(), judge.endpoint()
     items = seed_items()
-    items |= _span_items(lake, duckdb, sorted(set(resolved.column("item_id").to_pylist()) - set(items)))
+    for more in (_span_items, _session_items, _agent_run_items):
+        items |= more(lake, duckdb, sorted(set(resolved.column("item_id").to_pylist()) - set(items)))
     labelled = [(items[r["item_id"]], rubrics[r["rubric"]]) for r in resolved.to_pylist()
                 if r["label"] is not None and r["item_id"] in items]
     requests = [(_sample_row(item), item.item, [rubric]) for item, rubric in labelled]

@@ -4,12 +4,14 @@ import json
 import shutil
 
 import dagster as dg
+import pyarrow as pa
 import pytest
 
 from eval_pipelines.defs.calibration.assets import judge_calibration, judge_canary, label_ingestion
 from eval_pipelines.defs.calibration.sensors import labels_sensor
 from eval_pipelines.defs.resources import LakeResource, MonitoringConfigResource
 from eval_pipelines.lake import Lake
+from eval_pipelines.schemas import SESSIONS
 from eval_pipelines.standin.judge import drifted_judge_persona, judge_persona
 from eval_pipelines.standin.server import StandinServer
 from eval_pipelines_tests.defs.conftest import evaluate_daily_alerts
@@ -17,7 +19,8 @@ from eval_pipelines_tests.defs.ingestion.test_assets import metadata
 from eval_pipelines_tests.defs.judging.test_assets import judge_resource
 from eval_pipelines_tests.servers import Receiver
 
-RUBRICS = ("faithfulness", "helpfulness", "instruction_following", "pairwise_preference")
+RUBRICS = ("faithfulness", "helpfulness", "instruction_following", "pairwise_preference", "conversation_resolution",
+           "user_frustration", "agent_trajectory")
 
 
 @pytest.fixture
@@ -35,7 +38,7 @@ def test_the_seed_set_calibrates_the_judge_and_history_accumulates(home, resourc
     first = calibrate(resources, instance, judge_server)
     meta = metadata(first, "judge_calibration")
     assert metadata(first, "human_labels")["ties"] > 0
-    assert all(meta[f"n_{rubric}"] >= 50 and -1 <= meta[f"cohen_kappa_{rubric}"] <= 1 for rubric in RUBRICS)
+    assert all(meta[f"n_{rubric}"] >= 20 and -1 <= meta[f"cohen_kappa_{rubric}"] <= 1 for rubric in RUBRICS)
     assert "Cohen's kappa" in meta["calibration"]
     # The stand-in prefers whichever answer comes first when both are equally good: the probe sees it.
     assert 0.4 < meta["position_consistency_pairwise_preference"] < 0.9
@@ -60,6 +63,24 @@ def test_dropped_labels_join_the_seed_set_and_bad_rows_are_quarantined(home, res
     assert "unknown rubric" in metadata(result, "label_quarantine")["reasons"]
     labels = Lake(home.warehouse).read_partition("human_labels", "snapshot", "current").to_pandas()
     assert (labels.reviewer_id == "new-rev").sum() == 1 and metadata(result, "human_labels")["files"] == 2
+
+
+def test_a_label_on_a_production_session_is_judged_on_its_transcript(home, resources, instance, judge_server):
+    transcript = json.dumps([{"user": "Cancel order #77.", "assistant": "I can help with orders."},
+                             {"user": "Cancel order #77.", "assistant": "I can help with orders."}])
+    session = {"session_key": "s-9/2026-11-21T14:00:00.000000Z", "route": "/agent", "turns": 2,
+               "transcript": transcript}
+    Lake(home.warehouse).write_partition("sessions", "hour", "2026-11-21-14:00",
+                                         pa.Table.from_pylist([session], schema=SESSIONS))
+    (home.labels / "team").mkdir()
+    label = {"item_id": session["session_key"], "rubric": "conversation_resolution", "label": "unresolved",
+             "reviewer_id": "rev", "timestamp": "2026-11-22T09:00:00Z"}
+    (home.labels / "team" / "sessions.jsonl").write_text(json.dumps(label) + "\n")
+    calibrate(resources, instance, judge_server)
+    scores = Lake(home.warehouse).read_partition("judge_calibration_scores", "snapshot", "current").to_pylist()
+    (verdict,) = [row for row in scores if row["span_id"] == session["session_key"]]
+    assert (verdict["rubric"], verdict["status"], verdict["label"]) == ("conversation_resolution", "ok",
+                                                                        "partially_resolved")
 
 
 def test_labels_sensor_requests_a_calibration_when_labels_or_the_judge_change(home, resources, instance,
@@ -92,7 +113,7 @@ def test_the_canary_alerts_when_the_judge_changes_under_an_unchanged_version(hom
     baseline, meta = canary_day(resources, instance, judge_server, "2026-11-20")
     assert baseline.passed and meta["compared"] == 0  # the first day is the baseline
     same, meta = canary_day(resources, instance, judge_server, "2026-11-21")
-    assert same.passed and meta["compared"] == 50 and meta["flips"] == 0
+    assert same.passed and meta["compared"] == 55 and meta["flips"] == 0
     with StandinServer(drifted_judge_persona(-0.5)) as drifted:
         changed, meta = canary_day(resources, instance, drifted, "2026-11-22")
     assert not changed.passed and changed.severity == dg.AssetCheckSeverity.ERROR
