@@ -378,9 +378,11 @@ ALERTS = pa.schema([
     ("deliveries", pa.string()),
 ])
 
-# The human review queue: one row per queued request, why it was queued, and whether it is control.
+# The human review queue: one row per queued request, judged session or agent run, why it was queued, and whether
+# it is control.
 REVIEW_QUEUE = pa.schema([
-    pa.field("span_id", pa.string(), nullable=False),
+    pa.field("span_id", pa.string(), nullable=False),  # a session's key or an agent run's trace id for those units
+    ("unit", pa.string()),  # call, session or agent_run
     ("trace_id", pa.string()),
     ("session_id", pa.string()),
     ("start_time", TIMESTAMP),

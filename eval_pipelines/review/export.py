@@ -28,10 +28,11 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 def label_templates(queue: list[dict[str, Any]], rubrics: dict[str, Rubric],
                     rubrics_for_route: Callable[[str | None], list[str]]) -> list[dict[str, Any]]:
-    """One row per queued call and call rubric that applies to its route, with the label fields left empty."""
+    """One row per queued item and rubric of its unit that applies to its route, with the label fields left empty."""
     rows = []
     for item in queue:
-        for name in (name for name in rubrics_for_route(item.get("route")) if rubrics[name].unit == "call"):
+        unit = item.get("unit") or "call"
+        for name in (name for name in rubrics_for_route(item.get("route")) if rubrics[name].unit == unit):
             rows.append({"item_id": item["span_id"], "rubric": name, "label": "", "score": "", "reviewer_id": "",
                          "timestamp": "", "comment": "", "allowed_labels": "|".join(rubrics[name].label_names),
                          "control": bool(item.get("control")), "reasons": "|".join(item.get("reasons") or []),

@@ -111,12 +111,14 @@ def split_of(item: dict[str, Any], settings: GoldenSettings) -> str:
 
 def golden_item(queued: dict[str, Any], failing: dict[str, str], labels: list[dict[str, Any]],
                 settings: GoldenSettings) -> dict[str, Any]:
-    """A queued request (a ``review_queue`` row) with its failing rubrics (rubric → human label) and the
-    reviewers' label rows on it, as a golden item."""
+    """A queued request, session or agent run (a ``review_queue`` row) with its failing rubrics (rubric → human
+    label) and the reviewers' label rows on it, as a golden item. A session's input text is its transcript, an agent
+    run's production output its steps."""
     notes = sorted({row["comment"] for row in labels if row.get("comment")})
     failure_mode = "+".join(sorted(failing))
     item = {
         "id": f"gold-{queued['span_id']}",
+        "unit": queued.get("unit") or "call",
         "input": {"text": queued["input_text"], "messages": _json_or_text(queued.get("input_messages")),
                   "retrieved_context": _json_or_text(queued.get("retrieved_context"))},
         "expected": {"behaviour": "; ".join(notes) if notes else

@@ -21,6 +21,8 @@ from datetime import datetime
 
 from datasketch import MinHash, MinHashLSH
 
+from eval_pipelines.judge.conversations import session_item
+from eval_pipelines.judge.prompts import JudgeItem
 from eval_pipelines.judge.sampling import draw
 from eval_pipelines.review.settings import REASONS, ReviewSettings
 
@@ -204,11 +206,26 @@ def select(requests: list[dict], hard_cases: dict[str, Candidate], settings: Rev
     return chosen
 
 
+def conversation_units(sessions: list[dict], runs: list[dict], steps: dict[str, JudgeItem]) -> list[dict]:
+    """Judged sessions and agent runs as queue items: a session's transcript is its input; an agent run's request is
+    its input and its ``steps`` (by trace id) its output."""
+    units = [{"span_id": row["session_key"], "session_id": row["session_id"], "start_time": row["closed_at"],
+              "route": row["route"], "prompt_version": row["prompt_version"], "request_model": row["request_model"],
+              "response_model": row["response_model"], "input_text": session_item(row).input, "output_text": "",
+              "unit": "session"} for row in sessions]
+    units += [{"span_id": run["trace_id"], "trace_id": run["trace_id"], "session_id": run["session_id"],
+               "start_time": run["first_time"], "route": run["route"], "prompt_version": run["prompt_version"],
+               "request_model": run["request_model"], "response_model": run["response_model"],
+               "input_text": steps[run["trace_id"]].input, "output_text": steps[run["trace_id"]].output,
+               "unit": "agent_run"} for run in runs if run["trace_id"] in steps]
+    return units
+
+
 def queue_row(candidate: Candidate, settings: ReviewSettings, verdicts: list[dict], failed: list[str]) -> dict:
     """One row of the ``review_queue`` table."""
     request = candidate.request
-    return {"span_id": request["span_id"], "trace_id": request.get("trace_id"), "session_id": request.get("session_id"),
-            "start_time": request.get("start_time"),
+    return {"span_id": request["span_id"], "unit": request.get("unit", "call"), "trace_id": request.get("trace_id"),
+            "session_id": request.get("session_id"), "start_time": request.get("start_time"),
             "route": request.get("route"), "prompt_version": request.get("prompt_version"), "model": _model(request),
             "input_text": request.get("input_text"), "output_text": request.get("output_text"),
             "input_messages": request.get("input_messages"), "retrieved_context": request.get("retrieved_context"),

@@ -11,6 +11,8 @@ from eval_pipelines.calibration.labels import resolve
 from eval_pipelines.defs.metadata import column_schema
 from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, SNAPSHOT, history_keys, hourly_partitions
 from eval_pipelines.defs.resources import LakeResource, MonitoringConfigResource, ReviewConfigResource
+from eval_pipelines.hours import hour_index, hour_key
+from eval_pipelines.judge.conversations import STEP_COLUMNS, agent_run_items
 from eval_pipelines.lake import Lake
 from eval_pipelines.markdown import markdown_cell
 from eval_pipelines.monitoring.rules import HOURLY_SLI_TABLE
@@ -26,7 +28,7 @@ from eval_pipelines.review.golden import (
     splits_leak,
     write_version,
 )
-from eval_pipelines.review.queue import hard_case_reasons, open_windows, queue_row, select
+from eval_pipelines.review.queue import conversation_units, hard_case_reasons, open_windows, queue_row, select
 from eval_pipelines.review.settings import REASONS, GoldenSettings, ReviewSettings
 from eval_pipelines.schemas import REVIEW_QUEUE
 
@@ -47,6 +49,19 @@ def _by_span(rows: list[dict]) -> dict[str, list[dict]]:
     return grouped
 
 
+def _judged_units(lake: LakeResource, key: str, judged: set[str]) -> list[dict]:
+    """The hour's judged sessions and agent runs, as queue items."""
+    if not judged:
+        return []
+    store = lake.lake
+    sessions = [row for row in _rows(store.read_partition("sessions", "hour", key)) if row["session_key"] in judged]
+    runs = [row for row in _rows(store.read_partition("agent_runs", "hour", key)) if row["trace_id"] in judged]
+    calls = store.read_partitions("traces", "hour", [key, hour_key(hour_index(key) + 1)], STEP_COLUMNS)
+    steps = agent_run_items(pa.table({"trace_id": pa.array([run["trace_id"] for run in runs], pa.string())}),
+                            calls) if runs and calls is not None else {}
+    return conversation_units(sessions, runs, steps)
+
+
 def _alerts(store: Lake) -> list[dict]:
     keys = store.partition_keys("alerts", "hour")
     return _rows(store.read_partitions("alerts", "hour", keys, ["hour_start", "event", "key", "rule", "slice",
@@ -54,12 +69,14 @@ def _alerts(store: Lake) -> list[dict]:
 
 
 @dg.asset(
-    description="Requests for human review in the hour: hard cases by priority, a marked random control sample, "
-                "no (near-)duplicates of the week's queue under the same version, within the day's and hour's caps.",
+    description="Requests, judged sessions and agent runs for human review in the hour: hard cases by priority, a "
+                "marked random control sample of requests, no (near-)duplicates of the week's queue under the same "
+                "version, within the day's and hour's caps.",
     group_name="review",
     kinds={"parquet"},
     partitions_def=hourly_partitions,
-    deps=["traces", "programmatic_scores", "user_feedback", "judge_scores", "alerts"],
+    deps=["traces", "programmatic_scores", "user_feedback", "judge_scores", "sessions", "agent_runs",
+          "conversation_judge_scores", "alerts"],
     metadata={"dagster/column_schema": column_schema("review_queue")},
     backfill_policy=HOURLY_BACKFILL_POLICY,
 )
@@ -80,9 +97,13 @@ def _queue_hour(context: dg.AssetExecutionContext, lake: LakeResource, settings:
     requests = lake.required_partition("traces", key, REQUEST_COLUMNS).to_pylist()
     scores = _rows(store.read_partitions("programmatic_scores", "hour", [key], ["span_id", "evaluator", "passed"]))
     verdicts = _rows(store.read_partitions("judge_scores", "hour", [key], VERDICT_COLUMNS))
+    judged_units = _rows(store.read_partitions("conversation_judge_scores", "hour", [key], VERDICT_COLUMNS))
+    verdicts += judged_units
     feedback = _rows(store.read_partitions("user_feedback", "hour", [key], ["span_id", "kind", "label"]))
     windows = open_windows(alerts, hour, hourly_rules)
-    hard = hard_case_reasons(requests, scores, verdicts, feedback, windows, settings)
+    units = _judged_units(lake, key, {row["span_id"] for row in judged_units})
+    # The control draw is of calls (``requests``); judged sessions and agent runs join as hard cases only.
+    hard = hard_case_reasons(requests + units, scores, verdicts, feedback, windows, settings)
     earlier = _rows(store.read_partitions("review_queue", "hour", [
         k for k in history_keys(key, DEDUP_LOOKBACK_HOURS, daily=False) if k != key],
         ["start_time", "prompt_version", "model", "dedup_key"]))
@@ -98,12 +119,15 @@ def _queue_hour(context: dg.AssetExecutionContext, lake: LakeResource, settings:
     write = store.write_partition("review_queue", "hour", key, queue)
     reasons = {reason: sum(reason in c.reasons for c in chosen) for reason in REASONS}
     control = sum(c.control for c in chosen)
-    context.log.info(f"review_queue {key}: {len(chosen)} queued ({control} control) of {len(hard)} hard cases and "
-                     f"{len(requests)} requests; {places} place(s) left today; open incidents: "
+    context.log.info(f"review_queue {key}: {len(chosen)} queued ({control} control) of {len(hard)} hard cases, "
+                     f"{len(requests)} requests and {len(units)} judged sessions and agent runs; {places} place(s) "
+                     "left today; open incidents: "
                      f"{', '.join(w.key for w in windows) or 'none'}")
     return {
         "dagster/row_count": len(chosen), "control": control, "hard_cases": len(hard), "places": places,
         "queued_today_before": queued_today, "open_incidents": len(windows),
+        "sessions_queued": sum(c.request.get("unit") == "session" for c in chosen),
+        "agent_runs_queued": sum(c.request.get("unit") == "agent_run" for c in chosen),
         **{f"reason_{reason}": count for reason, count in reasons.items()},
         "path": dg.MetadataValue.path(str(write.path))}
 

@@ -6,9 +6,13 @@ import pytest
 from eval_pipelines.defs.conversations.assets import conversation_judge_scores, conversation_tables
 from eval_pipelines.defs.ingestion.assets import trace_ingestion
 from eval_pipelines.defs.monitoring.assets import quality_slis
-from eval_pipelines.defs.resources import ConversationsConfigResource
+from eval_pipelines.defs.resources import ConversationsConfigResource, ReviewConfigResource
+from eval_pipelines.defs.review.assets import review_queue
 from eval_pipelines.defs.scoring.assets import feedback_linking, programmatic_scores
+from eval_pipelines.judge.rubrics import load_rubrics
+from eval_pipelines.judge.settings import load_judge_settings
 from eval_pipelines.lake import Lake
+from eval_pipelines.review.export import label_templates
 from eval_pipelines.standin.judge import judge_persona
 from eval_pipelines.standin.server import StandinServer
 from eval_pipelines_tests.builders import HOUR_KEY, latest_llm_attributes, span, traces_request, write_lines
@@ -126,6 +130,24 @@ def test_closed_sessions_and_agent_runs_are_judged_with_their_weights_and_count_
     resolution = next(row for row in slis if row["sli"] == "judge_pass_rate_conversation_resolution"
                       and row["slice"] == "total" and row["window_minutes"] == 60)
     assert resolution["value"] == pytest.approx(2 / 3)
+
+    # Failed sessions and agent runs join the review queue, and reviewers get the rubrics of their unit.
+    queued = dg.materialize([review_queue], partition_key=HOUR_KEY, instance=instance, resources={
+        **resources, "review": ReviewConfigResource()})
+    queue = {row["span_id"].split("/")[0]: row for row in lake.read_partition("review_queue", "hour", HOUR_KEY)
+             .to_pylist() if row["unit"] != "call"}
+    assert {key: (row["unit"], row["reasons"]) for key, row in queue.items()} == {
+        "looping": ("session", ["judge_fail", "low_confidence"]), "angry": ("session", ["judge_fail"]),
+        "b1" * 16: ("agent_run", ["judge_fail", "low_confidence"])}
+    assert queue["looping"]["input_text"].startswith("User: Cancel order 77.")
+    assert queue["b1" * 16]["output_text"].startswith('Step 1: called lookup_order({"order": "7"})')
+    assert (metadata(queued, "review_queue")["sessions_queued"], metadata(queued, "review_queue")[
+        "agent_runs_queued"]) == (2, 1)
+    settings = load_judge_settings(rubrics=(rubrics := load_rubrics()))
+    templates = label_templates(list(queue.values()), rubrics, settings.rubrics_for_route)
+    assert sorted((row["item_id"].split("/")[0], row["rubric"]) for row in templates) == [
+        ("angry", "conversation_resolution"), ("angry", "user_frustration"), ("b1" * 16, "agent_trajectory"),
+        ("looping", "conversation_resolution"), ("looping", "user_frustration")]
 
 
 def agent_trace(prefix: str, start_s: float, arguments: list[dict]) -> list[dict]:
