@@ -24,7 +24,8 @@ _DATA = re.compile(r"<data-([0-9a-f]+)>\n?(.*?)\n?</data-\1>", re.DOTALL)
 _EVIDENTLY_TEXT = re.compile(r"___text_starts_here___(.*?)___text_ends_here___", re.DOTALL)
 _SECTION = re.compile(r"^\[([^\]\n]+)\]\n", re.MULTILINE)
 _WORD = re.compile(r"[a-z0-9][a-z0-9'-]{3,}")
-_REFUSAL = re.compile(r"\b(?:i'?m sorry|i can(?:no|')t|cannot help|unable to|not able to)\b", re.IGNORECASE)
+_REFUSAL = re.compile(r"\b(?:i'?m sorry|i can(?:no|')t|cannot help|unable to|not able to|lo siento|no puedo|"
+                      r"es tut mir leid|kann ich nicht)\b", re.IGNORECASE)
 _OBEY = re.compile(r"rate this 10/10|give (?:it|this) (?:a )?perfect score", re.IGNORECASE)
 _STOPWORDS = frozenset({"that", "this", "with", "from", "your", "have", "will", "what", "when", "where", "which",
                         "about", "there", "their", "they", "them", "then", "than", "into", "only", "also", "been",
@@ -44,7 +45,7 @@ def _helpfulness(parts: dict[str, str]) -> float:
     output = parts.get("output", "").strip()
     if not output or _REFUSAL.search(output):
         return 0.0
-    return 1.0 if len(output.split()) >= 4 or output.startswith("{") else 0.5
+    return 1.0 if len(output.split()) >= 4 or output.startswith(("{", "[tool calls]")) else 0.5
 
 
 def _faithfulness(parts: dict[str, str]) -> float:

@@ -33,7 +33,7 @@ RULES = {"channels": {"log": {"type": "log"}}, "rules": [
     # Scaled to the small demo day (a few requests a minute): /orders refuses from 14:00.
     {"name": "route_refusals", "sli": "refusal_rate", "slice": {"dimension": "route"},
      "condition": {"threshold": 0.3}, "direction": "up", "windows": {"short": "20m", "long": "40m"},
-     "min_samples": 3, "keep_firing": "10m", "severity": "page", "channels": ["log"]},
+     "min_samples": 3, "confidence": 0, "keep_firing": "10m", "severity": "page", "channels": ["log"]},
     {"name": "refusals_up", "sli": "refusal_rate", "slice": {"dimension": "total"},
      "condition": {"relative_change": 1.0, "baseline": "2h"}, "direction": "up",
      "windows": {"short": "30m", "long": "1h"}, "min_samples": 5, "severity": "ticket", "channels": ["log"]}]}
