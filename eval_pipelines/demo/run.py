@@ -62,8 +62,9 @@ Where to look:
                                judge_canary and its check; conversations: turns_mean and the
                                escalated, frustrated and repeated-question shares on sessions, loop and
                                invalid-tool-call shares on agent_runs, pass_rate_conversation_resolution,
-                               _user_frustration and _agent_trajectory on conversation_judge_scores; monitoring: SLI plots and one check per
-                               alert rule on quality_slis, drift_share and the report link on
+                               _user_frustration and _agent_trajectory on conversation_judge_scores;
+                               monitoring: SLI plots and one check per alert rule on quality_slis,
+                               drift_share and the report link on
                                drift_report, incidents on alerts and daily_alerts; landing_sensor,
                                labels_sensor, review_sensor, conversations_sensor, the daily schedules),
                                run history kept in {os.environ['DAGSTER_HOME']}
