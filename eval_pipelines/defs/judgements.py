@@ -8,6 +8,8 @@ from dagster_duckdb import DuckDBResource
 
 from eval_pipelines.calibration.report import corrected_rates, latest_calibration
 from eval_pipelines.calibration.statistics import CorrectedRate
+from eval_pipelines.defs.metadata import column_schema
+from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, hourly_partitions
 from eval_pipelines.defs.resources import LakeResource
 from eval_pipelines.judge.client import Endpoint
 from eval_pipelines.judge.run import Judgement, budget_gate, run_judgements
@@ -20,7 +22,16 @@ ERROR_STATUSES = ("invalid", "refused", "unparseable", "error", "circuit_open")
 JUDGED_TABLES = ("judge_scores", "conversation_judge_scores")
 
 
-def judgement_check_specs(table: str) -> list[dg.AssetCheckSpec]:
+def judged_hourly_asset(table: str, description: str, group_name: str, deps: list[str]):
+    """The ``dg.asset`` decorator of an hourly table of judge verdicts: the judge's pool and the checks every judged
+    table has."""
+    return dg.asset(name=table, description=description, group_name=group_name, kinds={"parquet", "openai"},
+                    partitions_def=hourly_partitions, deps=deps, pool=JUDGE_POOL,
+                    metadata={"dagster/column_schema": column_schema(table)},
+                    check_specs=_judgement_check_specs(table), backfill_policy=HOURLY_BACKFILL_POLICY)
+
+
+def _judgement_check_specs(table: str) -> list[dg.AssetCheckSpec]:
     return [
         dg.AssetCheckSpec(f"{table}_error_rate", asset=table,
                           description="At most 5% of the judgements end without a valid verdict."),

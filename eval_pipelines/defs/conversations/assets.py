@@ -12,8 +12,8 @@ from dagster_duckdb import DuckDBResource
 from eval_pipelines.conversations import agents, sessions
 from eval_pipelines.conversations.summary import agent_metadata, session_metadata
 from eval_pipelines.defs.checks import merge_hours
-from eval_pipelines.defs.judgements import JUDGE_POOL, judgement_check_specs, record_judgements
-from eval_pipelines.defs.metadata import column_schema, hourly_table_spec
+from eval_pipelines.defs.judgements import judged_hourly_asset, record_judgements
+from eval_pipelines.defs.metadata import hourly_table_spec
 from eval_pipelines.defs.naming import table_key
 from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, hourly_partitions
 from eval_pipelines.defs.resources import ConversationsConfigResource, JudgeResource, LakeResource
@@ -73,18 +73,10 @@ def _write(context: dg.AssetExecutionContext, lake: LakeResource, key: str, tabl
                                asset_key=table_key(context, table), partition_key=key)
 
 
-@dg.asset(
-    description="Judge verdicts on a sample of the hour's closed sessions and agent runs: one row per unit and rubric "
-                "(conversation_resolution, user_frustration, agent_trajectory), with inclusion probabilities.",
-    group_name="conversations",
-    kinds={"parquet", "openai"},
-    partitions_def=hourly_partitions,
-    deps=["sessions", "agent_runs", "traces"],
-    pool=JUDGE_POOL,
-    metadata={"dagster/column_schema": column_schema("conversation_judge_scores")},
-    check_specs=judgement_check_specs("conversation_judge_scores"),
-    backfill_policy=HOURLY_BACKFILL_POLICY,
-)
+@judged_hourly_asset(
+    "conversation_judge_scores", "Judge verdicts on a sample of the hour's closed sessions and agent runs: one row per "
+    "unit and rubric (conversation_resolution, user_frustration, agent_trajectory), with inclusion probabilities.",
+    "conversations", deps=["sessions", "agent_runs", "traces"])
 def conversation_judge_scores(context: dg.AssetExecutionContext, lake: LakeResource, judge: JudgeResource,
                               duckdb: DuckDBResource) -> dg.MaterializeResult:
     checks = {key: _judge_conversations(context, lake, judge, duckdb, key) for key in context.partition_keys}

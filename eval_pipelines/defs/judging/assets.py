@@ -7,8 +7,8 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from eval_pipelines.defs.checks import merge_hours
-from eval_pipelines.defs.judgements import JUDGE_POOL, judgement_check_specs, record_judgements
-from eval_pipelines.defs.metadata import column_schema, hourly_table_spec
+from eval_pipelines.defs.judgements import judged_hourly_asset, record_judgements
+from eval_pipelines.defs.metadata import hourly_table_spec
 from eval_pipelines.defs.naming import table_key
 from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, hourly_partitions
 from eval_pipelines.defs.resources import JudgeResource, LakeResource
@@ -72,17 +72,8 @@ def _sample_hour(context: dg.AssetExecutionContext, lake: LakeResource, judge: J
     }, asset_key=table_key(context, "judge_sampling_rates"), partition_key=key)
 
 
-@dg.asset(
-    description="Judge verdicts on the hour's sample: one row per request and rubric, with judge version and status.",
-    group_name="judging",
-    kinds={"parquet", "openai"},
-    partitions_def=hourly_partitions,
-    deps=["judge_sample", "traces"],
-    pool=JUDGE_POOL,
-    metadata={"dagster/column_schema": column_schema("judge_scores")},
-    check_specs=judgement_check_specs("judge_scores"),
-    backfill_policy=HOURLY_BACKFILL_POLICY,
-)
+@judged_hourly_asset("judge_scores", "Judge verdicts on the hour's sample: one row per request and rubric, with "
+                     "judge version and status.", "judging", deps=["judge_sample", "traces"])
 def judge_scores(context: dg.AssetExecutionContext, lake: LakeResource, judge: JudgeResource,
                  duckdb: DuckDBResource) -> dg.MaterializeResult:
     checks = {key: _judge_hour(context, lake, judge, duckdb, key) for key in context.partition_keys}
