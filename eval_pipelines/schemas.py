@@ -144,6 +144,7 @@ SESSIONS = pa.schema([
     ("first_time", TIMESTAMP),
     ("last_time", TIMESTAMP),
     ("closed_at", TIMESTAMP),
+    ("ended_explicitly", pa.bool_()),  # the app marked its last turn as the end (else it closed on idle time)
     ("duration_s", pa.float64()),
     ("turns", pa.int64()),
     ("calls", pa.int64()),

@@ -2,8 +2,8 @@
 in the hour it closed.
 
 A turn is one trace of the session (its first call's input is the user's question, its last call's output the
-answer). A session closes ``idle_minutes`` after its last turn was answered; a turn after that starts a new
-session. So the session rows of an hour depend only on the calls up to the end of that hour: a late turn moves a
+answer). A session closes ``idle_minutes`` after its last turn was answered, or when that turn is answered if the
+app marked it as the end (``end_dimension``); a turn after that starts a new session. So the session rows of an hour depend only on the calls up to the end of that hour: a late turn moves a
 session to the hour it now closes in, and rebuilding both hours leaves it counted once.
 """
 
@@ -21,7 +21,7 @@ from eval_pipelines.schemas import PROGRAMMATIC_SCORES, SESSIONS, USER_FEEDBACK
 
 CALL_COLUMNS = ["span_id", "trace_id", "session_id", "user_id", "start_time", "end_time", "route", "prompt_version",
                 "request_model", "response_model", "input_text", "output_text", "tool_calls", "status_code",
-                "input_tokens", "output_tokens", "cost_usd"]
+                "input_tokens", "output_tokens", "cost_usd", "dimensions"]
 SCORE_COLUMNS = ["span_id", "evaluator", "passed"]
 FEEDBACK_COLUMNS = ["span_id", "session_id", "kind", "label"]
 
@@ -37,13 +37,17 @@ WITH turns AS (
            count(*) FILTER (status_code = 'ERROR') AS errors,
            sum(coalesce(input_tokens, 0) + coalesce(output_tokens, 0)) AS tokens, sum(cost_usd) AS cost_usd,
            flatten(list(coalesce(try_cast(json_extract_string(tool_calls, '$[*].name') AS VARCHAR[]), [])))
-               AS tools
+               AS tools,
+           coalesce(bool_or(lower(json_extract_string(dimensions, $end_path)) IN ('true', '1', 'yes')), false)
+               AS ends_session
     FROM session_calls WHERE coalesce(session_id, '') <> '' AND start_time < $end GROUP BY session_id, trace_id),
 gaps AS (
-    SELECT *, CASE WHEN asked_at - max(answered_at) OVER before > $idle THEN 1 ELSE 0 END AS starts_session
+    SELECT *, CASE WHEN asked_at - max(answered_at) OVER before > $idle OR bool_or(ends_session) OVER previous
+                   THEN 1 ELSE 0 END AS starts_session
     FROM turns
     WINDOW before AS (PARTITION BY session_id ORDER BY asked_at, trace_id
-                      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)),
+                      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+           previous AS (PARTITION BY session_id ORDER BY asked_at, trace_id ROWS BETWEEN 1 PRECEDING AND 1 PRECEDING)),
 numbered AS (
     SELECT *, sum(starts_session) OVER (PARTITION BY session_id ORDER BY asked_at, trace_id) AS segment,
            {_WORDS} AS words,
@@ -54,13 +58,15 @@ numbered AS (
            list_filter(tools, lambda t: list_contains($escalation_tools::VARCHAR[], t)) AS handoff_tools
     FROM gaps),
 sessions AS (
-    SELECT session_id, segment, min(asked_at) AS first_time, max(answered_at) AS last_time,
-           max(answered_at) + $idle AS closed_at, count(*) AS turns, sum(calls)::BIGINT AS calls
-    FROM numbered GROUP BY session_id, segment
-    HAVING max(answered_at) + $idle >= $start AND max(answered_at) + $idle < $end
-       AND max(answered_at) + $idle <= $now),
+    SELECT * FROM (
+        SELECT session_id, segment, min(asked_at) AS first_time, max(answered_at) AS last_time,
+               bool_or(ends_session) AS ended, max(answered_at) + CASE WHEN bool_or(ends_session)
+                   THEN INTERVAL 0 SECOND ELSE $idle END AS closed_at,
+               count(*) AS turns, sum(calls)::BIGINT AS calls
+        FROM numbered GROUP BY session_id, segment)
+    WHERE closed_at >= $start AND closed_at < $end AND closed_at <= $now),
 turns_of AS (
-    SELECT n.*, s.first_time, s.closed_at, s.session_id || '/' || strftime(s.first_time, '%Y-%m-%dT%H:%M:%S.%fZ')
+    SELECT n.*, s.first_time, s.closed_at, s.ended, s.session_id || '/' || strftime(s.first_time, '%Y-%m-%dT%H:%M:%S.%fZ')
                AS session_key
     FROM numbered n JOIN sessions s USING (session_id, segment)),
 repeats AS (
@@ -87,6 +93,7 @@ feedback AS (
 SELECT t.session_key, any_value(t.session_id) AS session_id,
        list_sort(list_distinct(flatten(list(t.users)))) AS user_ids,
        any_value(t.first_time) AS first_time, max(t.answered_at) AS last_time, any_value(t.closed_at) AS closed_at,
+       any_value(t.ended) AS ended_explicitly,
        epoch(max(t.answered_at) - any_value(t.first_time)) AS duration_s,
        count(*) AS turns, sum(t.calls)::BIGINT AS calls,
        arg_max(t.route, t.asked_at) AS route, arg_max(t.prompt_version, t.asked_at) AS prompt_version,
@@ -127,7 +134,8 @@ def build_sessions(con: duckdb.DuckDBPyConnection, calls: pa.Table, scores: pa.T
     idle = timedelta(minutes=settings.idle_minutes)
     window_start = end - timedelta(hours=settings.lookback_hours + 1)
     rows = con.sql(_SESSIONS_SQL, params={
-        "idle": idle, "start": start, "end": end, "now": now, "window_start": window_start,
+        "idle": idle, "end_path": f'$."{settings.end_dimension}"' if settings.end_dimension else None,
+        "start": start, "end": end, "now": now, "window_start": window_start,
         "similarity": settings.repeated_question_min_similarity,
         "frustration": [phrase.lower() for phrase in settings.frustration.phrases],
         "escalation_phrases": [phrase.lower() for phrase in settings.escalation.phrases],

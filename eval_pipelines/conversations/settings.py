@@ -27,6 +27,9 @@ class Frustration(SettingsModel):
 class ConversationSettings(SettingsModel):
     idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     """A session closes this long after its last turn; a later turn with the same session id starts a new one."""
+    end_dimension: str | None = Field(default="session_end", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """The dimension (`dimensions` in `ingestion.yaml`) an app sets to true on a turn that ends its session: the
+    session closes at that turn's answer instead of after the idle time. `null` closes on idle time only."""
     lookback_hours: int = Field(default=6, ge=1, le=48)
     """How far back a session's turns are read; a session spanning longer is cut and marked `window_truncated`."""
     transcript_max_chars: int = Field(default=20_000, ge=100)

@@ -51,6 +51,20 @@ def test_a_session_closes_idle_minutes_after_its_last_turn_in_that_hour():
     assert [turn["user"] for turn in json.loads(closed["transcript"])] == ["Where is my order?"] * 3
 
 
+@pytest.mark.parametrize("marker", ['{"session_end": "true"}', '{"session_end": "1"}', '{"session_end": "True"}'])
+def test_a_turn_the_app_marks_as_the_end_closes_its_session_at_its_answer(marker):
+    rows = [call("a", 5), call("a", 10, dimensions=marker), call("a", 15, question="Something else?")]
+    ended, idle = sessions(rows, 0) + sessions(rows, 1)
+    assert (ended["turns"], ended["ended_explicitly"], idle["turns"], idle["ended_explicitly"]) == (2, True, 1, False)
+    assert ended["closed_at"] == T0 + timedelta(minutes=10, seconds=2)
+    assert idle["closed_at"] == T0 + timedelta(minutes=15, seconds=2, hours=0) + timedelta(minutes=30)
+    # Without an end dimension, or with a marker that is not true, the idle time alone closes the session.
+    settings = SETTINGS.model_copy(update={"end_dimension": None})
+    assert [s["turns"] for s in sessions(rows, 0, settings) + sessions(rows, 1, settings)] == [3]
+    rows[1]["dimensions"] = '{"session_end": "no"}'
+    assert [s["turns"] for s in sessions(rows, 0) + sessions(rows, 1)] == [3]
+
+
 def test_a_turn_after_the_idle_time_starts_a_new_session_with_its_own_key():
     rows = [call("a", 0), call("a", 29), call("a", 61)]  # 29 min after an answer, then 31
     first, second = sessions(rows, 0) + sessions(rows, 1) + sessions(rows, 2)

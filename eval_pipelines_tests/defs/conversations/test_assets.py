@@ -70,6 +70,18 @@ def test_sessions_land_in_the_hour_they_close_and_a_late_turn_moves_one_without_
     assert [t["user"] for t in transcript] == ["Where is my order?", "And the invoice?"]
 
 
+def test_a_turn_marked_as_the_end_on_its_span_closes_the_session_in_the_hour_it_ends(home, resources, instance):
+    ending = latest_llm_attributes(question="Thanks, that's all.", **{"gen_ai.conversation.id": "done",
+                                                                        "app.session.ended": True})
+    write_lines(home.landing / "end.jsonl", traces_request(
+        turn(1, "done", 40, "Where is my order?"), span("02" * 8, trace_id="02" * 16, start_s=50 * 60,
+                                                       attributes=ending)))
+    build(resources, instance, HOUR_KEY)
+    (closed,) = Lake(home.warehouse).read_partition("sessions", "hour", HOUR_KEY).to_pylist()
+    assert (closed["session_id"], closed["turns"], closed["ended_explicitly"]) == ("done", 2, True)
+    assert closed["closed_at"].minute == 50  # not 30 minutes later, in the next hour
+
+
 def test_an_agent_trace_is_a_run_with_its_invalid_tool_calls_and_counts_in_the_slis(home, resources, instance):
     tools = json.dumps([{"type": "function", "name": "lookup_order", "parameters": {
         "type": "object", "properties": {"order": {"type": "string"}}, "required": ["order"]}}])
