@@ -3,8 +3,9 @@ in the hour it closed.
 
 A turn is one trace of the session (its first call's input is the user's question, its last call's output the
 answer). A session closes ``idle_minutes`` after its last turn was answered, or when that turn is answered if the
-app marked it as the end (``end_dimension``); a turn after that starts a new session. So the session rows of an hour depend only on the calls up to the end of that hour: a late turn moves a
-session to the hour it now closes in, and rebuilding both hours leaves it counted once.
+app marked it as the end (``end_dimension``); a turn after that starts a new session. So the session rows of an
+hour depend only on the calls up to the end of that hour: a late turn moves a session to the hour it now closes
+in, and rebuilding both hours leaves it counted once.
 """
 
 from __future__ import annotations
@@ -66,8 +67,8 @@ sessions AS (
         FROM numbered GROUP BY session_id, segment)
     WHERE closed_at >= $start AND closed_at < $end AND closed_at <= $now),
 turns_of AS (
-    SELECT n.*, s.first_time, s.closed_at, s.ended, s.session_id || '/' || strftime(s.first_time, '%Y-%m-%dT%H:%M:%S.%fZ')
-               AS session_key
+    SELECT n.*, s.first_time, s.closed_at, s.ended,
+           s.session_id || '/' || strftime(s.first_time, '%Y-%m-%dT%H:%M:%S.%fZ') AS session_key
     FROM numbered n JOIN sessions s USING (session_id, segment)),
 repeats AS (
     SELECT a.session_key, count(DISTINCT a.trace_id) AS repeated_questions
