@@ -6,7 +6,7 @@ from eval_pipelines.validation.rules import load_validation_settings
 
 
 def test_packaged_defaults_load():
-    assert load_ingestion_settings().extra_dimensions == ["prompt_name", "feature_flag"]
+    assert load_ingestion_settings().extra_dimensions == ["prompt_name", "feature_flag", "session_end"]
     assert load_price_table().price_for("gpt-4o-mini-2024-07-18").input_per_million == 0.15
     assert load_price_table().price_for("gpt-4o-2024-08-06").input_per_million == 2.5
     assert load_price_table().price_for("mystery-model") is None
