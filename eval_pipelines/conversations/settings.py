@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from eval_pipelines.config import SettingsFile, SettingsModel, load_config
+from eval_pipelines.config import ConfigError, SettingsFile, SettingsModel, line_of, load_config
 
 CONVERSATIONS_FILE = SettingsFile("conversations.yaml", "EVAL_PIPELINES_CONVERSATIONS")
 
@@ -43,5 +43,13 @@ class ConversationSettings(SettingsModel):
     """A user turn whose words overlap an earlier turn's (Jaccard of word sets) at least this much repeats it."""
 
 
-def load_conversation_settings(path: Path | None = None) -> ConversationSettings:
-    return load_config(path or CONVERSATIONS_FILE.path(), ConversationSettings)
+def load_conversation_settings(path: Path | None = None, dimensions: list[str] | None = None) -> ConversationSettings:
+    """Loads and validates the settings; with ``dimensions`` (the extra dimensions `ingestion.yaml` reads), also checks
+    that the end marker is one of them."""
+    path = path or CONVERSATIONS_FILE.path()
+    settings = load_config(path, ConversationSettings)
+    if dimensions is not None and settings.end_dimension and settings.end_dimension not in dimensions:
+        raise ConfigError(f"{path}:{line_of(path, ('end_dimension',))}: end_dimension: {settings.end_dimension!r} is "
+                          f"not a dimension ingestion.yaml reads (known: {sorted(dimensions)}); add it under "
+                          "dimensions there, or set end_dimension: null")
+    return settings
