@@ -56,6 +56,14 @@ def test_redaction_replaces_personal_data_before_it_leaves(rubrics):
     assert not re.search(r"example\.com|4111|7946|WEST", text)
 
 
+def test_redaction_keeps_a_pairs_second_answer_and_a_sessions_unit(rubrics):
+    pair, _ = redact_item(JudgeItem("p", "q", "Mail a@example.com", output_b="Mail b@example.com"))
+    assert (pair.output, pair.output_b) == ("Mail [EMAIL]", "Mail [EMAIL]")
+    assert applicable(rubrics["pairwise_preference"], pair)
+    session, count = redact_item(JudgeItem("s", "User: I am jane.doe@example.com\nAssistant: Hi", "", unit="session"))
+    assert (session.unit, count) == ("session", 1) and "[EMAIL]" in session.input
+
+
 def test_rubrics_needing_context_or_instructions_apply_only_where_they_exist(rubrics):
     bare = JudgeItem("s", "q", "a")
     grounded = JudgeItem("s", "q", "a", context="[kb-1] fact", system="Answer from the context.")
