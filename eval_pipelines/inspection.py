@@ -74,9 +74,7 @@ def summarize(lake: Lake, con: duckdb.DuckDBPyConnection) -> LakeSummary:
             SELECT count(*), avg(turns), avg(escalated::INT), avg((len(frustration_markers) > 0)::INT),
                    avg((repeated_questions > 0)::INT) FROM {lake.scan('sessions')}""").fetchall()[0]
     if "conversation_judge_scores" in tables:
-        summary.conversation_judge = weighted_pass_rates(con, con.sql(
-            "SELECT rubric, status, passed, inclusion_probability "
-            f"FROM {lake.scan('conversation_judge_scores')}").to_arrow_table())
+        summary.conversation_judge = _weighted_rates(con, lake.scan("conversation_judge_scores"))
     if "judge_scores" in tables:
         _add_judge(summary, lake, con)
     if "judge_calibration" in tables:
@@ -120,11 +118,16 @@ def _canary(lake: Lake, con: duckdb.DuckDBPyConnection) -> tuple[str, int, int]:
         FROM latest LEFT JOIN base USING (item_id, rubric, judge_version)""").fetchall()[0]
 
 
+def _weighted_rates(con: duckdb.DuckDBPyConnection, judged: str) -> list[WeightedRate]:
+    """Each rubric's pass rate in a table of judge verdicts, weighted back to what was sampled."""
+    return weighted_pass_rates(con, con.sql(f"SELECT rubric, status, passed, inclusion_probability FROM {judged}")
+                               .to_arrow_table())
+
+
 def _add_judge(summary: LakeSummary, lake: Lake, con: duckdb.DuckDBPyConnection) -> None:
     """Judged pass rate per rubric (raw and weighted to the traffic), statuses, and the worst slice."""
     judged = lake.scan("judge_scores")
-    verdicts = con.sql(f"SELECT rubric, status, passed, inclusion_probability FROM {judged}").to_arrow_table()
-    summary.judge = weighted_pass_rates(con, verdicts)
+    summary.judge = _weighted_rates(con, judged)
     summary.judge_statuses = con.sql(f"SELECT status, count(*) FROM {judged} GROUP BY 1 ORDER BY 2 DESC").fetchall()
     summary.judge_worst = con.sql(f"""
         SELECT rubric, route, prompt_version, count(*) AS n, 1 - {WEIGHTED_PASS_RATE_SQL} AS fail FROM {judged}

@@ -43,12 +43,11 @@ WITH turns AS (
                AS ends_session
     FROM session_calls WHERE coalesce(session_id, '') <> '' AND start_time < $end GROUP BY session_id, trace_id),
 gaps AS (
-    SELECT *, CASE WHEN asked_at - max(answered_at) OVER before > $idle OR bool_or(ends_session) OVER previous
+    SELECT *, CASE WHEN asked_at - max(answered_at) OVER before > $idle OR lag(ends_session, 1, false) OVER ordered
                    THEN 1 ELSE 0 END AS starts_session
     FROM turns
-    WINDOW before AS (PARTITION BY session_id ORDER BY asked_at, trace_id
-                      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
-           previous AS (PARTITION BY session_id ORDER BY asked_at, trace_id ROWS BETWEEN 1 PRECEDING AND 1 PRECEDING)),
+    WINDOW ordered AS (PARTITION BY session_id ORDER BY asked_at, trace_id),
+           before AS (ordered ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)),
 numbered AS (
     SELECT *, sum(starts_session) OVER (PARTITION BY session_id ORDER BY asked_at, trace_id) AS segment,
            {_WORDS} AS words,

@@ -1,6 +1,7 @@
 """Judging a plan of judgements for one hour, shared by the stages that judge (calls, sessions and agent runs): the
 day's budget across all of them, the verdicts written with their metadata, and the checks every judged table has."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -8,9 +9,10 @@ from dagster_duckdb import DuckDBResource
 
 from eval_pipelines.calibration.report import corrected_rates, latest_calibration
 from eval_pipelines.calibration.statistics import CorrectedRate
+from eval_pipelines.defs.checks import merge_hours
 from eval_pipelines.defs.metadata import column_schema
 from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, hourly_partitions
-from eval_pipelines.defs.resources import LakeResource
+from eval_pipelines.defs.resources import JudgeResource, LakeResource
 from eval_pipelines.judge.client import Endpoint
 from eval_pipelines.judge.run import Judgement, budget_gate, run_judgements
 from eval_pipelines.judge.settings import BudgetSettings
@@ -22,13 +24,25 @@ ERROR_STATUSES = ("invalid", "refused", "unparseable", "error", "circuit_open")
 JUDGED_TABLES = ("judge_scores", "conversation_judge_scores")
 
 
-def judged_hourly_asset(table: str, description: str, group_name: str, deps: list[str]):
-    """The ``dg.asset`` decorator of an hourly table of judge verdicts: the judge's pool and the checks every judged
-    table has."""
-    return dg.asset(name=table, description=description, group_name=group_name, kinds={"parquet", "openai"},
-                    partitions_def=hourly_partitions, deps=deps, pool=JUDGE_POOL,
-                    metadata={"dagster/column_schema": column_schema(table)},
-                    check_specs=_judgement_check_specs(table), backfill_policy=HOURLY_BACKFILL_POLICY)
+JudgeHour = Callable[[dg.AssetExecutionContext, LakeResource, JudgeResource, DuckDBResource, str],
+                     list[dg.AssetCheckResult]]
+
+
+def judged_hourly_asset(table: str, description: str, group_name: str,
+                        deps: list[str]) -> Callable[[JudgeHour], dg.AssetsDefinition]:
+    """Makes the decorated function, which judges one hour and returns its check results, the hourly asset ``table``
+    of judge verdicts: in the judge's pool, with the checks every judged table has, one hour after another."""
+    def asset_of(judge_hour: JudgeHour) -> dg.AssetsDefinition:
+        @dg.asset(name=table, description=description, group_name=group_name, kinds={"parquet", "openai"},
+                  partitions_def=hourly_partitions, deps=deps, pool=JUDGE_POOL,
+                  metadata={"dagster/column_schema": column_schema(table)},
+                  check_specs=_judgement_check_specs(table), backfill_policy=HOURLY_BACKFILL_POLICY)
+        def judged(context: dg.AssetExecutionContext, lake: LakeResource, judge: JudgeResource,
+                   duckdb: DuckDBResource) -> dg.MaterializeResult:
+            checks = {key: judge_hour(context, lake, judge, duckdb, key) for key in context.partition_keys}
+            return dg.MaterializeResult(check_results=merge_hours(checks))
+        return judged
+    return asset_of
 
 
 def _judgement_check_specs(table: str) -> list[dg.AssetCheckSpec]:

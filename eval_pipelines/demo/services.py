@@ -244,14 +244,15 @@ def _agent_run(client: Any, request: PlannedRequest, messages: list[dict], heade
 
 
 def _lookup(arguments: str, tools: str | None) -> str:
-    """The tool's reply: an error when the arguments do not fit its schema version."""
-    field = "order_id" if tools == "v2" else "order"
+    """The tool's reply: an error when the arguments lack what its schema version requires."""
     try:
         given = json.loads(arguments)
     except ValueError:
         given = {}
-    if not isinstance(given, dict) or field not in given:
-        return json.dumps({"error": f"{field} is required"})
+    missing = [field for field in ORDER_TOOL_SCHEMAS[tools or "v1"]["required"]
+               if not isinstance(given, dict) or field not in given]
+    if missing:
+        return json.dumps({"error": f"{', '.join(missing)} is required"})
     return json.dumps({"status": "processing", "cancellable": True})
 
 

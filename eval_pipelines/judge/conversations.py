@@ -16,9 +16,12 @@ import duckdb
 import pyarrow as pa
 
 from eval_pipelines.conversations.agents import tool_calls_of
+from eval_pipelines.hours import hour_index, hour_key
 from eval_pipelines.judge.prompts import JudgeItem
 from eval_pipelines.judge.sampling import SampleDraw, draw_sample
 from eval_pipelines.judge.settings import AgentRunSamplingSettings, SessionSamplingSettings
+from eval_pipelines.lake import Lake
+from eval_pipelines.schemas import TRACES
 
 # Why a unit is a hard case, as a condition on its row.
 SESSION_HARD_CASES = {
@@ -79,14 +82,23 @@ def transcript_text(transcript: str | None) -> str:
     return "\n".join(lines)
 
 
-def agent_run_items(runs: pa.Table, calls: pa.Table) -> dict[str, JudgeItem]:
+def agent_run_items(trace_ids: list[str], calls: pa.Table) -> dict[str, JudgeItem]:
     """Each run's request (its first call's input) and its steps, by trace id."""
     steps: dict[str, list[dict]] = {}
     for call in sorted(calls.select(STEP_COLUMNS).to_pylist(), key=lambda c: (c["trace_id"], c["start_time"])):
         steps.setdefault(call["trace_id"], []).append(call)
     return {trace_id: JudgeItem(trace_id, (steps.get(trace_id) or [{}])[0].get("input_text") or "",
                                 steps_text(steps.get(trace_id, [])), unit="agent_run")
-            for trace_id in runs.column("trace_id").to_pylist()}
+            for trace_id in trace_ids}
+
+
+def hour_agent_run_items(store: Lake, key: str, trace_ids: list[str]) -> dict[str, JudgeItem]:
+    """:func:`agent_run_items` of runs that started in the hour ``key``, their steps read from that hour's and the
+    next hour's calls (as ``agent_runs`` reads them)."""
+    if not trace_ids:
+        return {}
+    calls = store.read_partitions("traces", "hour", [key, hour_key(hour_index(key) + 1)], STEP_COLUMNS)
+    return agent_run_items(trace_ids, calls if calls is not None else TRACES.empty_table().select(STEP_COLUMNS))
 
 
 def steps_text(calls: list[dict]) -> str:

@@ -86,7 +86,7 @@ def test_the_judge_reads_a_session_as_its_conversation_and_an_agent_run_as_its_s
         {"trace_id": "t1", "start_time": HOUR + timedelta(seconds=1), "input_text": "…", "output_text": "It ships.",
          "tool_calls": None, "status_code": "OK"}]
     table = pa.Table.from_pylist(calls, schema=TRACES.empty_table().select(list(calls[0])).schema)
-    (run,) = agent_run_items(pa.table({"trace_id": ["t1"]}), table).values()
+    (run,) = agent_run_items(["t1"], table).values()
     assert (run.input, run.unit) == ("Where is order 7?", "agent_run")
     assert run.output == 'Step 1: called lookup_order({"order": "7"})\nStep 2: answered: It ships.'
     assert "[Agent steps]\nStep 1" in judge_messages(rubrics["agent_trajectory"], run, 12_000)[-1]["content"]

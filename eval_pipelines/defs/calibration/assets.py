@@ -114,7 +114,7 @@ def _agent_run_items(lake: LakeResource, duckdb: DuckDBResource, ids: list[str])
                         params={"ids": labelled.column("trace_id").to_pylist()}).to_arrow_table()
     routes = dict(zip(labelled.column("trace_id").to_pylist(), labelled.column("route").to_pylist(), strict=True))
     return {trace_id: CalibrationItem(trace_id, routes[trace_id], item)
-            for trace_id, item in agent_run_items(labelled, calls).items()}
+            for trace_id, item in agent_run_items(labelled.column("trace_id").to_pylist(), calls).items()}
 
 
 def _sample_row(item: CalibrationItem, stratum: str = "calibration") -> dict:

@@ -6,19 +6,17 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pyarrow as pa
-import pyarrow.compute as pc
 from dagster_duckdb import DuckDBResource
 
 from eval_pipelines.conversations import agents, sessions
 from eval_pipelines.conversations.summary import agent_metadata, session_metadata
-from eval_pipelines.defs.checks import merge_hours
 from eval_pipelines.defs.judgements import judged_hourly_asset, record_judgements
 from eval_pipelines.defs.metadata import hourly_table_spec
 from eval_pipelines.defs.naming import table_key
 from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, hourly_partitions
 from eval_pipelines.defs.resources import ConversationsConfigResource, JudgeResource, LakeResource
 from eval_pipelines.hours import hour_index, hour_key
-from eval_pipelines.judge.conversations import STEP_COLUMNS, agent_run_items, draw_units, session_item
+from eval_pipelines.judge.conversations import draw_units, hour_agent_run_items, session_item
 from eval_pipelines.judge.run import plan_items, verdict_cache
 from eval_pipelines.schemas import TRACES
 
@@ -78,16 +76,11 @@ def _write(context: dg.AssetExecutionContext, lake: LakeResource, key: str, tabl
     "unit and rubric (conversation_resolution, user_frustration, agent_trajectory), with inclusion probabilities.",
     "conversations", deps=["sessions", "agent_runs", "traces"])
 def conversation_judge_scores(context: dg.AssetExecutionContext, lake: LakeResource, judge: JudgeResource,
-                              duckdb: DuckDBResource) -> dg.MaterializeResult:
-    checks = {key: _judge_conversations(context, lake, judge, duckdb, key) for key in context.partition_keys}
-    return dg.MaterializeResult(check_results=merge_hours(checks))
-
-
-def _judge_conversations(context: dg.AssetExecutionContext, lake: LakeResource, judge: JudgeResource,
-                         duckdb: DuckDBResource, key: str) -> list[dg.AssetCheckResult]:
+                              duckdb: DuckDBResource, key: str) -> list[dg.AssetCheckResult]:
     """Samples the hour's sessions and agent runs, judges them, writes the partition; the hour's check results."""
     rubrics = judge.rubrics()
     settings = judge.settings(rubrics)
+    endpoint = judge.endpoint()
     closed, runs = lake.required_partition("sessions", key), lake.required_partition("agent_runs", key)
     hour_start_us = int(hourly_partitions.time_window_for_partition_key(key).start.timestamp() * 1_000_000)
     sampling, now_us = settings.conversations, time.time_ns() // 1000
@@ -96,18 +89,18 @@ def _judge_conversations(context: dg.AssetExecutionContext, lake: LakeResource, 
                                     hour_start_us, now_us).sample
         run_sample = draw_units(con, runs, "agent_run", sampling.agent_runs, settings.sampling.seed,
                                 hour_start_us, now_us).sample
-    sampled_runs = runs.filter(pc.is_in(runs.column("trace_id"), run_sample.column("span_id")))
-    calls = lake.lake.read_partitions("traces", "hour", [key, hour_key(hour_index(key) + 1)], STEP_COLUMNS)
-    items = {row["session_key"]: session_item(row) for row in closed.to_pylist()} | agent_run_items(
-        sampled_runs, calls if calls is not None else TRACES.empty_table().select(STEP_COLUMNS))
+    sampled_sessions = set(session_sample.column("span_id").to_pylist())
+    items = {row["session_key"]: session_item(row) for row in closed.to_pylist()
+             if row["session_key"] in sampled_sessions}
+    items |= hour_agent_run_items(lake.lake, key, run_sample.column("span_id").to_pylist())
     units = [*session_sample.to_pylist(), *run_sample.to_pylist()]
     plan = plan_items([(row, items[row["span_id"]], [rubrics[name] for name in settings.rubrics_for_route(
-        row["route"])]) for row in units], settings.redact_pii, judge.endpoint(),
+        row["route"])]) for row in units], settings.redact_pii, endpoint,
         verdict_cache(lake.lake.read_partition("conversation_judge_scores", "hour", key)))
     context.log.info(f"conversation_judge_scores {key}: sampled {session_sample.num_rows} of {closed.num_rows} "
                      f"sessions and {run_sample.num_rows} of {runs.num_rows} agent runs")
     context.add_asset_metadata({"sessions_sampled": session_sample.num_rows, "sessions_closed": closed.num_rows,
                                 "agent_runs_sampled": run_sample.num_rows, "agent_runs": runs.num_rows},
                                partition_key=key)
-    return record_judgements(context, lake, duckdb, key, "conversation_judge_scores", plan, judge.endpoint(),
+    return record_judgements(context, lake, duckdb, key, "conversation_judge_scores", plan, endpoint,
                              settings.budget)

@@ -6,7 +6,6 @@ import time
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from eval_pipelines.defs.checks import merge_hours
 from eval_pipelines.defs.judgements import judged_hourly_asset, record_judgements
 from eval_pipelines.defs.metadata import hourly_table_spec
 from eval_pipelines.defs.naming import table_key
@@ -75,13 +74,7 @@ def _sample_hour(context: dg.AssetExecutionContext, lake: LakeResource, judge: J
 @judged_hourly_asset("judge_scores", "Judge verdicts on the hour's sample: one row per request and rubric, with "
                      "judge version and status.", "judging", deps=["judge_sample", "traces"])
 def judge_scores(context: dg.AssetExecutionContext, lake: LakeResource, judge: JudgeResource,
-                 duckdb: DuckDBResource) -> dg.MaterializeResult:
-    checks = {key: _judge_hour(context, lake, judge, duckdb, key) for key in context.partition_keys}
-    return dg.MaterializeResult(check_results=merge_hours(checks))
-
-
-def _judge_hour(context: dg.AssetExecutionContext, lake: LakeResource, judge: JudgeResource,
-                duckdb: DuckDBResource, key: str) -> list[dg.AssetCheckResult]:
+                 duckdb: DuckDBResource, key: str) -> list[dg.AssetCheckResult]:
     """Judges the hour's sample, writes its partition and metadata; the hour's check results."""
     store = lake.lake
     sample = lake.required_partition("judge_sample", key)

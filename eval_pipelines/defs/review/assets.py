@@ -11,8 +11,7 @@ from eval_pipelines.calibration.labels import resolve
 from eval_pipelines.defs.metadata import column_schema
 from eval_pipelines.defs.partitions import HOURLY_BACKFILL_POLICY, SNAPSHOT, history_keys, hourly_partitions
 from eval_pipelines.defs.resources import LakeResource, MonitoringConfigResource, ReviewConfigResource
-from eval_pipelines.hours import hour_index, hour_key
-from eval_pipelines.judge.conversations import STEP_COLUMNS, agent_run_items
+from eval_pipelines.judge.conversations import hour_agent_run_items
 from eval_pipelines.lake import Lake
 from eval_pipelines.markdown import markdown_cell
 from eval_pipelines.monitoring.rules import HOURLY_SLI_TABLE
@@ -56,10 +55,7 @@ def _judged_units(lake: LakeResource, key: str, judged: set[str]) -> list[dict]:
     store = lake.lake
     sessions = [row for row in _rows(store.read_partition("sessions", "hour", key)) if row["session_key"] in judged]
     runs = [row for row in _rows(store.read_partition("agent_runs", "hour", key)) if row["trace_id"] in judged]
-    calls = store.read_partitions("traces", "hour", [key, hour_key(hour_index(key) + 1)], STEP_COLUMNS)
-    steps = agent_run_items(pa.table({"trace_id": pa.array([run["trace_id"] for run in runs], pa.string())}),
-                            calls) if runs and calls is not None else {}
-    return conversation_units(sessions, runs, steps)
+    return conversation_units(sessions, runs, hour_agent_run_items(store, key, [run["trace_id"] for run in runs]))
 
 
 def _alerts(store: Lake) -> list[dict]:
