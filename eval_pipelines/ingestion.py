@@ -1,4 +1,5 @@
-"""Build ``traces``, ``trace_quarantine`` and ``feedback_events`` rows for a time window from the landing files.
+"""Build ``traces``, ``trace_quarantine``, ``feedback_events`` and ``tool_spans`` rows for a time window from the
+landing files.
 
 Each landing file is parsed once: its records are staged as Parquet in a cache folder named by the file's
 path, content and the ingestion settings (``<home>/staging/<key>/``), and every later build of an hour it
@@ -35,13 +36,13 @@ from eval_pipelines.parsing.assemble import StagedFolders, assemble_traces, span
 from eval_pipelines.parsing.files import iter_documents, iter_range, splittable
 from eval_pipelines.parsing.records import HOUR_NS, LAKE_START_NS, Extractor, Window
 from eval_pipelines.parsing.staging import StagingWriter
-from eval_pipelines.schemas import FEEDBACK_EVENTS, TRACE_CONTENT, TRACE_QUARANTINE, TRACES
+from eval_pipelines.schemas import FEEDBACK_EVENTS, TOOL_SPANS, TRACE_CONTENT, TRACE_QUARANTINE, TRACES
 from eval_pipelines.settings import IngestionSettings, PriceTable
 
 CHUNK_BYTES = 32 * 1024 * 1024
 PARALLEL_BYTES = 64 * 1024 * 1024
 # What staging writes: a cached folder of another format is staged again, never read.
-STAGING_FORMAT = "2"
+STAGING_FORMAT = "3"
 # A cached folder no build has used for this long is removed (a rebuild of an older hour stages again).
 STAGING_RETENTION_SECONDS = 2 * 24 * 3600
 # Staging reads every record of a file, whatever the hours being built: the cache serves every later build.
@@ -54,6 +55,7 @@ class HourBuild:
     traces: pa.Table
     quarantine: pa.Table
     feedback: pa.Table
+    tools: pa.Table
     built_at_us: int
 
     @property
@@ -72,7 +74,7 @@ class WindowStats:
 
     @property
     def spans_staged(self) -> int:
-        return self.staged.get("llm", 0) + self.staged.get("tree", 0)
+        return self.staged.get("llm", 0) + self.staged.get("tree", 0)  # a tool span is also a tree row
 
 
 def window_of_hours(first_hour: int, last_hour: int) -> Window:
@@ -302,8 +304,32 @@ def _feedback_by_hour(staged: StagedFolders, window: Window, con: duckdb.DuckDBP
         ORDER BY observed_time, feedback_id""",
                     params={"paths": paths, "start": window.start_ns, "end": window.end_ns}
                     ).to_arrow_table()
+    return _split_by_hour(table, FEEDBACK_EVENTS)
+
+
+def _tools_by_hour(staged: StagedFolders, window: Window, con: duckdb.DuckDBPyConnection) -> dict[int, pa.Table]:
+    """Tool executions per hour of the window; a span id sent more than once keeps the version that ends last."""
+    paths = staged.files("tool")
+    if not paths:
+        return {}
+    table = con.sql(f"""
+        SELECT span_id, trace_id, parent_span_id, make_timestamp(start_ns // 1000) AS start_time,
+               make_timestamp(greatest(end_ns, start_ns) // 1000) AS end_time,
+               CASE WHEN end_ns >= start_ns THEN (end_ns - start_ns) / 1e6 END AS duration_ms,
+               * EXCLUDE (span_id, trace_id, parent_span_id, start_ns, end_ns, source_line),
+               start_ns // {HOUR_NS} AS hour
+        FROM read_parquet($paths)
+        WHERE start_ns >= $start AND start_ns < $end
+        QUALIFY row_number() OVER (PARTITION BY span_id ORDER BY end_ns DESC, source_file, source_line) = 1
+        ORDER BY start_time, span_id""",
+                    params={"paths": paths, "start": window.start_ns, "end": window.end_ns}).to_arrow_table()
+    return _split_by_hour(table, TOOL_SPANS)
+
+
+def _split_by_hour(table: pa.Table, schema: pa.Schema) -> dict[int, pa.Table]:
+    """A query's rows (with an ``hour`` column) as one table of ``schema`` per hour."""
     hours = table.column("hour").to_numpy()
-    rows = table.drop_columns(["hour"]).cast(FEEDBACK_EVENTS)
+    rows = table.drop_columns(["hour"]).select(schema.names).cast(schema)
     return {int(hour): rows.filter(pa.array(hours == hour)) for hour in sorted(set(hours.tolist()))}
 
 
@@ -386,6 +412,7 @@ def build_hours(index: LandingIndex, first_hour: int, last_hour: int, settings: 
         for hour, conflicts in span_id_conflicts(con, staged, first_hour, last_hour).items():
             quarantine[hour] = pa.concat_tables([quarantine.get(hour, TRACE_QUARANTINE.empty_table()), conflicts])
         feedback = _feedback_by_hour(staged, window, con)
+        tools = _tools_by_hour(staged, window, con)
         built = assemble_traces(con, staged, first_hour, last_hour, settings, prices)
         next_built = next(built, None)
         landed_ns = {entry.path: entry.mtime_ns for entry in entries}
@@ -396,5 +423,6 @@ def build_hours(index: LandingIndex, first_hour: int, last_hour: int, settings: 
                 next_built = next(built, None)
             yield HourBuild(hour=hour, traces=traces,
                             quarantine=quarantine.get(hour, TRACE_QUARANTINE.empty_table()),
-                            feedback=feedback.get(hour, FEEDBACK_EVENTS.empty_table()), built_at_us=now_us)
+                            feedback=feedback.get(hour, FEEDBACK_EVENTS.empty_table()),
+                            tools=tools.get(hour, TOOL_SPANS.empty_table()), built_at_us=now_us)
         staging.prune()

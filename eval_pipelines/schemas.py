@@ -187,9 +187,35 @@ AGENT_RUNS = pa.schema([
     ("declared_tools", pa.int64()),
     ("invalid_tool_calls", pa.int64()),
     ("tool_call_problems", STRING_LIST),
+    ("tool_executions", pa.int64()),
+    ("tool_errors", pa.int64()),
+    ("tool_error_messages", STRING_LIST),
+    ("tool_time_s", pa.float64()),
     ("errors", pa.int64()),
     ("tokens", pa.int64()),
     ("cost_usd", pa.float64()),
+])
+
+# One tool execution (an OTel GenAI ``execute_tool``, OpenInference TOOL or Vercel AI SDK ``ai.toolCall`` span).
+_TOOL_SPAN_COLUMNS = [
+    ("tool_name", pa.string()),
+    ("tool_call_id", pa.string()),
+    ("arguments", pa.string()),
+    ("result", pa.string()),
+    ("status_code", pa.string()),
+    ("error_type", pa.string()),
+    ("service_name", pa.string()),
+    ("source_format", pa.string()),
+    ("source_file", pa.string()),
+]
+TOOL_SPANS = pa.schema([
+    pa.field("span_id", pa.string(), nullable=False),
+    pa.field("trace_id", pa.string(), nullable=False),
+    ("parent_span_id", pa.string()),
+    pa.field("start_time", TIMESTAMP, nullable=False),
+    ("end_time", TIMESTAMP),
+    ("duration_ms", pa.float64()),
+    *_TOOL_SPAN_COLUMNS,
 ])
 
 FEEDBACK_QUARANTINE = pa.schema([
@@ -457,6 +483,10 @@ STAGED_TREE = pa.schema([
     ("start_ns", pa.int64()), ("lookups", STRING_LIST),
     ("documents", pa.string()), ("source_file", pa.string()), ("source_line", pa.int64()),
 ])
+STAGED_TOOL = pa.schema([
+    ("span_id", pa.string()), ("trace_id", pa.string()), ("parent_span_id", pa.string()),
+    ("start_ns", pa.int64()), ("end_ns", pa.int64()), *_TOOL_SPAN_COLUMNS, ("source_line", pa.int64()),
+])
 STAGED_EVENT = pa.schema([
     ("trace_id", pa.string()), ("span_id", pa.string()), ("time_ns", pa.int64()), ("seq", pa.int64()),
     ("name", pa.string()), ("role", pa.string()), ("message", pa.string()),
@@ -468,6 +498,7 @@ STAGED_SCHEMAS = {
     "feedback": STAGED_FEEDBACK,
     "llm": STAGED_LLM,
     "tree": STAGED_TREE,
+    "tool": STAGED_TOOL,
     "event": STAGED_EVENT,
     "quarantine": TRACE_QUARANTINE,
 }
@@ -485,6 +516,7 @@ class LakeTable:
 TABLES: dict[str, LakeTable] = {
     **{name: LakeTable(schema, "hour") for name, schema in (
         ("traces", TRACES), ("trace_quarantine", TRACE_QUARANTINE), ("feedback_events", FEEDBACK_EVENTS),
+        ("tool_spans", TOOL_SPANS),
         ("trace_validation", TRACE_VALIDATION), ("programmatic_scores", PROGRAMMATIC_SCORES),
         ("user_feedback", USER_FEEDBACK), ("feedback_quarantine", FEEDBACK_QUARANTINE), ("sessions", SESSIONS),
         ("agent_runs", AGENT_RUNS), ("conversation_judge_scores", JUDGE_SCORES),

@@ -29,7 +29,7 @@ class Convention:
     name: str  # the rows' source_format
     detection_order: int
     field_order: int
-    # The role of a span this convention recognises ("llm", "retrieval", "other"); None: it does not decide.
+    # The role of a span this convention recognises ("llm", "retrieval", "tool", "other"); None: it does not decide.
     role: Callable[[Attributes], str | None] | None = None
     # Whether a model call's keys (plain ones, and the prefixes of its flattened lists) are in this convention.
     claims: Callable[[set[str], set[str]], bool] = lambda keys, prefixes: False
@@ -48,6 +48,8 @@ class Convention:
     # ``input_messages``, ``output_messages`` and ``system``); ``early``: before flattened lists and events.
     content: Callable[[Attributes, Any], None] | None = None
     content_early: bool = False
+    # A tool execution's fields (tool_name, tool_call_id, arguments, result) -> the keys holding them.
+    tool_strings: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Completes the fields once read with this convention's defaults and fallbacks; called for every model call,
     # ``fields["source_format"]`` naming the convention that claimed it.
     complete: Callable[[dict[str, Any], Attributes], None] | None = None

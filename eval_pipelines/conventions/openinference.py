@@ -1,6 +1,7 @@
 """OpenInference (Arize Phoenix's instrumentations): ``openinference.span.kind``, flattened
 ``llm.input_messages.N.message.*`` / ``llm.output_messages.N.message.*``, ``input.value`` / ``output.value``,
-``llm.invocation_parameters``, ``llm.token_count.*``; retrievers' ``retrieval.documents.N.document.*``."""
+``llm.invocation_parameters``, ``llm.token_count.*``; retrievers' ``retrieval.documents.N.document.*``; TOOL spans
+(``tool.name``, their arguments in ``input.value`` and result in ``output.value``)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ def role(attrs: Attributes) -> str | None:
             return "llm"
         if kind == "RETRIEVER":
             return "retrieval"
+        if kind == "TOOL":
+            return "tool"
     return None
 
 
@@ -96,6 +99,8 @@ CONVENTION = Convention(
     strings={"provider": ("llm.provider", "llm.system"), "response_model": ("llm.model_name",)},
     integers={"input_tokens": ("llm.token_count.prompt",), "output_tokens": ("llm.token_count.completion",)},
     finish_reason_keys=("llm.finish_reason",),
+    tool_strings={"tool_name": ("tool.name",), "tool_call_id": ("tool_call.id", "tool.id"),
+                  "arguments": ("input.value",), "result": ("output.value",)},
     consumed=frozenset({
         "openinference.span.kind", "llm.system", "llm.provider", "llm.model_name", "llm.invocation_parameters",
         "llm.token_count.prompt", "llm.token_count.completion", "llm.token_count.total", "llm.finish_reason",

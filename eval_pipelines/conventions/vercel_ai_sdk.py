@@ -1,6 +1,6 @@
 """The Vercel AI SDK's own telemetry (``experimental_telemetry``): its ``ai.*.doGenerate`` / ``ai.*.doStream`` spans
-are the model calls (the spans around them are not), with ``ai.prompt.messages``, ``ai.response.*`` and
-``ai.usage.*``."""
+are the model calls (the spans around them are not; ``ai.toolCall`` spans are tool executions), with
+``ai.prompt.messages``, ``ai.response.*`` and ``ai.usage.*``."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from eval_pipelines.conventions.base import Attributes, Convention, text
 from eval_pipelines.parsing import messages as msg
 
 MODEL_CALLS = (".doGenerate", ".doStream")
+TOOL_CALL = "ai.toolCall"
 
 
 def role(attrs: Attributes) -> str | None:
     operation = attrs.get("ai.operationId")
     if isinstance(operation, str) and operation.startswith("ai."):
-        return "llm" if operation.endswith(MODEL_CALLS) else "other"
+        return "llm" if operation.endswith(MODEL_CALLS) else "tool" if operation == TOOL_CALL else "other"
     return None
 
 
@@ -53,6 +54,9 @@ CONVENTION = Convention(
               "output_tokens": ("ai.usage.outputTokens", "ai.usage.completionTokens")},
     finish_reason_keys=("ai.response.finishReason",),
     response_id_keys=("ai.response.id",),
+    tool_strings={"tool_name": ("ai.toolCall.name",), "tool_call_id": ("ai.toolCall.id",),
+                  "arguments": ("ai.toolCall.args", "ai.toolCall.input"),
+                  "result": ("ai.toolCall.result", "ai.toolCall.output")},
     consumed=frozenset({
         "ai.operationId", "operation.name", "ai.model.id", "ai.model.provider", "ai.prompt.messages",
         "ai.response.text", "ai.response.toolCalls", "ai.response.finishReason", "ai.response.id",

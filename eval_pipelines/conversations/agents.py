@@ -1,7 +1,8 @@
 """``agent_runs`` rows: traces whose model took several steps or called tools, one row per trace in the hour its
 first call started.
 
-Read from the LLM calls of the trace: the steps, the tools the model called (``tool_calls``), loops (the same tool
+Read from the LLM calls of the trace and its tool executions (``tool_spans``: how many, which failed and why, the
+time spent in tools). From the calls: the steps, the tools the model called (``tool_calls``), loops (the same tool
 called again with the same arguments) and tool-call validity against the tools the request declared
 (``gen_ai.tool.definitions``, OpenInference's ``llm.tools.<i>.tool.json_schema``, the Vercel AI SDK's
 ``ai.prompt.tools``): the name must be declared and the arguments must parse and validate against its schema.
@@ -21,6 +22,7 @@ import pyarrow as pa
 
 from eval_pipelines.schemas import AGENT_RUNS
 
+TOOL_COLUMNS = ["trace_id", "start_time", "duration_ms", "tool_name", "status_code", "error_type"]
 CALL_COLUMNS = ["span_id", "trace_id", "session_id", "start_time", "end_time", "route", "prompt_version",
                 "request_model", "response_model", "tool_calls", "attributes", "status_code", "input_tokens",
                 "output_tokens", "cost_usd"]
@@ -36,18 +38,31 @@ WITH runs AS (
            arg_min(prompt_version, start_time) AS prompt_version, arg_min(request_model, start_time) AS request_model,
            arg_min(response_model, start_time) AS response_model,
            count(*) FILTER (coalesce(tool_calls, '[]') NOT IN ('', '[]', 'null')) AS calls_with_tools
-    FROM agent_calls GROUP BY trace_id)
-SELECT * FROM runs
-WHERE first_time >= $start AND first_time < $end AND (steps > 1 OR calls_with_tools > 0)
+    FROM agent_calls GROUP BY trace_id),
+tools AS (
+    SELECT trace_id, count(*) AS tool_executions, count(*) FILTER (status_code = 'ERROR') AS tool_errors,
+           coalesce(list(coalesce(tool_name, '(unnamed)') || ': ' || coalesce(error_type, 'error') ORDER BY start_time)
+                    FILTER (status_code = 'ERROR'), [])[1:{max_problems}] AS tool_error_messages,
+           sum(coalesce(duration_ms, 0)) / 1000 AS tool_time_s,
+           list(DISTINCT tool_name) FILTER (tool_name IS NOT NULL) AS executed_tools
+    FROM agent_tools GROUP BY trace_id)
+SELECT runs.*, coalesce(tool_executions, 0) AS tool_executions, coalesce(tool_errors, 0) AS tool_errors,
+       coalesce(tool_error_messages, []) AS tool_error_messages, coalesce(tool_time_s, 0) AS tool_time_s,
+       coalesce(executed_tools, []) AS executed_tools
+FROM runs LEFT JOIN tools USING (trace_id)
+WHERE first_time >= $start AND first_time < $end AND (steps > 1 OR calls_with_tools > 0 OR tool_executions > 0)
 ORDER BY first_time, trace_id
 """
 
 
-def build_agent_runs(con: duckdb.DuckDBPyConnection, calls: pa.Table, start: datetime, end: datetime) -> pa.Table:
-    """The agent runs starting in ``[start, end)``, from the calls of that hour and the next (schema
-    ``AGENT_RUNS``)."""
+def build_agent_runs(con: duckdb.DuckDBPyConnection, calls: pa.Table, tools: pa.Table, start: datetime,
+                     end: datetime) -> pa.Table:
+    """The agent runs starting in ``[start, end)``, from the calls and tool executions of that hour and the next
+    (schema ``AGENT_RUNS``)."""
     con.register("agent_calls", calls.select(CALL_COLUMNS))
-    runs = con.sql(_RUNS_SQL, params={"start": start, "end": end}).to_arrow_table().to_pylist()
+    con.register("agent_tools", tools.select(TOOL_COLUMNS))
+    runs = con.sql(_RUNS_SQL.format(max_problems=MAX_PROBLEMS),
+                   params={"start": start, "end": end}).to_arrow_table().to_pylist()
     if not runs:
         return AGENT_RUNS.empty_table()
     steps = con.sql("""
@@ -57,9 +72,15 @@ def build_agent_runs(con: duckdb.DuckDBPyConnection, calls: pa.Table, start: dat
     by_trace: dict[str, list[dict]] = {}
     for step in steps:
         by_trace.setdefault(step["trace_id"], []).append(step)
-    rows = [{**run, **tool_use(by_trace.get(run["trace_id"], [])),
-             "duration_s": (run["last_time"] - run["first_time"]).total_seconds()} for run in runs]
+    rows = [_run_row(run, tool_use(by_trace.get(run["trace_id"], []))) for run in runs]
     return pa.Table.from_pylist(rows, schema=AGENT_RUNS)
+
+
+def _run_row(run: dict[str, Any], use: dict[str, Any]) -> dict[str, Any]:
+    """A run's row: the tools it used are those the model called and those executed."""
+    executed = run.pop("executed_tools")
+    return {**run, **use, "tools": sorted(set(use["tools"]) | set(executed)),
+            "duration_s": (run["last_time"] - run["first_time"]).total_seconds()}
 
 
 def tool_use(steps: list[dict]) -> dict[str, Any]:

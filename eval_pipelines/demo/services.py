@@ -8,7 +8,8 @@
   (``gen_ai.system``, ``gen_ai.usage.prompt_tokens``, ``gen_ai.user.message``/``gen_ai.choice`` log events);
 - ``kb-search``: OpenInference's OpenAI instrumentation, with a retriever span and prompt template version;
 - ``order-agent``: OpenInference's OpenAI instrumentation again, an agent calling a ``lookup_order`` tool (the
-  declared tools are on its spans) and answering once it has the result.
+  declared tools are on its spans; each execution is an OpenInference TOOL span) and answering once it has the
+  result.
 Every request runs inside an application SERVER span carrying route and prompt version.
 """
 
@@ -214,7 +215,7 @@ def _call(service: str, client: Any, tracer: Any, logger: Any, request: PlannedR
     if service == "shipping-bot-legacy":
         return _legacy_call(tracer, logger, client, request, messages, headers)
     if service == "order-agent":
-        return _agent_run(client, request, messages, headers)
+        return _agent_run(client, tracer, request, messages, headers)
     if service == "kb-search":
         from openinference.instrumentation import using_prompt_template, using_session, using_user
 
@@ -226,10 +227,15 @@ def _call(service: str, client: Any, tracer: Any, logger: Any, request: PlannedR
                                           extra_headers=headers)
 
 
-def _agent_run(client: Any, request: PlannedRequest, messages: list[dict], headers: dict[str, str]) -> Any:
+def _agent_run(client: Any, tracer: Any, request: PlannedRequest, messages: list[dict],
+               headers: dict[str, str]) -> Any:
     """The order agent: a model step, the tool calls it asks for with their results, until it answers."""
+    from openinference.instrumentation import OITracer, TraceConfig
+
+    tool_tracer = OITracer(tracer, config=TraceConfig())
+    schema = ORDER_TOOL_SCHEMAS[request.tools or "v1"]
     tools = [{"type": "function", "function": {"name": "lookup_order", "description": "An order's status and what "
-              "can still be changed.", "parameters": ORDER_TOOL_SCHEMAS[request.tools or "v1"]}}]
+              "can still be changed.", "parameters": schema}}]
     for _ in range(MAX_AGENT_STEPS):
         response = client.chat.completions.create(model=request.model, messages=messages, tools=tools,
                                                   temperature=0.2, extra_headers=headers)
@@ -237,22 +243,34 @@ def _agent_run(client: Any, request: PlannedRequest, messages: list[dict], heade
         if not message.tool_calls:
             break
         messages = [*messages, message.model_dump(exclude_none=True),
-                    *({"role": "tool", "tool_call_id": call.id, "content": _lookup(call.function.arguments,
-                                                                                  request.tools)}
+                    *({"role": "tool", "tool_call_id": call.id,
+                       "content": _run_tool(tool_tracer, call.function.arguments, schema)}
                       for call in message.tool_calls)]
     return response
 
 
-def _lookup(arguments: str, tools: str | None) -> str:
-    """The tool's reply: an error when the arguments lack what its schema version requires."""
+def _run_tool(tool_tracer: Any, arguments: str, schema: dict) -> str:
+    """One ``lookup_order`` execution in its TOOL span; a failure is the span's error and the model's reply."""
+    try:
+        with tool_tracer.start_as_current_span("lookup_order", openinference_span_kind="tool") as span:
+            span.set_tool(name="lookup_order", parameters=schema)
+            span.set_input(arguments, mime_type="application/json")
+            result = _lookup(arguments, schema)
+            span.set_output(result, mime_type="application/json")
+            return result
+    except ValueError as error:
+        return json.dumps({"error": str(error)})
+
+
+def _lookup(arguments: str, schema: dict) -> str:
+    """The tool: raises when the arguments lack what its schema requires."""
     try:
         given = json.loads(arguments)
     except ValueError:
         given = {}
-    missing = [field for field in ORDER_TOOL_SCHEMAS[tools or "v1"]["required"]
-               if not isinstance(given, dict) or field not in given]
+    missing = [field for field in schema["required"] if not isinstance(given, dict) or field not in given]
     if missing:
-        return json.dumps({"error": f"{', '.join(missing)} is required"})
+        raise ValueError(f"{', '.join(missing)} is required")
     return json.dumps({"status": "processing", "cancellable": True})
 
 

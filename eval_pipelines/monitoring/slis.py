@@ -7,8 +7,9 @@ the reports read the hours. Slices (DuckDB grouping sets): the total, each of ``
 alone, and their combination.
 Rates on fewer than ``min_samples`` are kept and marked ``low_sample``, never hidden. Judge pass
 rates are weighted back to the traffic (Hajek), with the Kish effective sample size as the interval's
-n. Latency percentiles, tokens, cost and volume are values without interval; ``volume_share`` (a
-slice's share of the hour's requests) is the traffic mix, where a shift in what users ask shows.
+n. Latency percentiles, tokens, cost, volume and an agent run's steps and time in tools are values without
+interval; ``volume_share`` (a slice's share of the hour's requests) is the traffic mix, where a shift in what
+users ask shows.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ RATES = {
     "agent_loop_rate": ("sli_agents", "count(*) FILTER (loops > 0)", "count(*)"),
     "agent_invalid_tool_call_rate": ("sli_agents", "count(*) FILTER (invalid_tool_calls > 0)", "count(*)"),
     "agent_error_rate": ("sli_agents", "count(*) FILTER (errors > 0)", "count(*)"),
+    # Per tool execution of the runs started in the window.
+    "agent_tool_error_rate": ("sli_agents", "sum(tool_errors)::DOUBLE", "sum(tool_executions)::DOUBLE"),
 }
 CUSTOM_SLI_PREFIX = "evaluator_pass_rate_"
 # Implicit signals per request of the slice in the hour (signals attributed to the hour they are seen).
@@ -69,6 +72,11 @@ VALUES = {
     "cost_usd": "sum(coalesce(cost_usd, 0))",
     # The pipeline's own delay: from a call's landing file being written to its row being queryable.
     "pipeline_lag_p95_seconds": "quantile_cont(epoch(ingested_at) - epoch(landed_at), 0.95)",
+}
+# Values per agent run started in the window.
+AGENT_VALUES = {
+    "agent_steps_per_run": "avg(steps)",
+    "agent_tool_time_p95_s": "quantile_cont(tool_time_s, 0.95)",
 }
 
 
@@ -154,8 +162,10 @@ def compute_slis(con: duckdb.DuckDBPyConnection, hour: datetime, inputs: HourInp
     present = _register(con, inputs)
     rows: list[dict] = []
     values = _grouped(con, "sli_traces", VALUES)
-    rows += [r for name in VALUES for r in _rows(hour, values, name, None, None, name, min_samples)]
+    rows += _value_rows(hour, values, VALUES, min_samples)
     rows += list(_rows(hour, _shares(values), "volume_share", "volume", "total", None, min_samples))
+    if "sli_agents" in present:
+        rows += _value_rows(hour, _grouped(con, "sli_agents", AGENT_VALUES), AGENT_VALUES, min_samples)
     by_view: dict[str, dict[str, str]] = {}
     for name, (view, numerator, denominator) in RATES.items():
         by_view.setdefault(view, {}).update({f"{name}__n": numerator, f"{name}__d": denominator})
@@ -169,6 +179,10 @@ def compute_slis(con: duckdb.DuckDBPyConnection, hour: datetime, inputs: HourInp
     rows += _custom_rows(con, hour, present, min_samples, inputs.custom_evaluators)
     rows += _judge_rows(con, hour, present, min_samples, inputs.calibration or {})
     return pa.Table.from_pylist(rows, schema=QUALITY_SLIS)
+
+
+def _value_rows(hour: datetime, grouped: list[dict], measures: dict[str, str], min_samples: int) -> list[dict]:
+    return [r for name in measures for r in _rows(hour, grouped, name, None, None, name, min_samples)]
 
 
 def _shares(values: list[dict]) -> list[dict]:
@@ -265,4 +279,4 @@ def total_values(slis: pa.Table) -> dict[str, float]:
 
 # Every SLI name a rule may watch (judge pass rates add one per rubric: judge_pass_rate_<rubric>[_corrected];
 # custom evaluators one each: evaluator_pass_rate_<name>).
-KNOWN_SLIS = {*RATES, *VALUES, "volume_share", *(f"{kind}_rate" for kind in SIGNAL_RATES)}
+KNOWN_SLIS = {*RATES, *VALUES, *AGENT_VALUES, "volume_share", *(f"{kind}_rate" for kind in SIGNAL_RATES)}

@@ -52,8 +52,8 @@ def is_server_span(kind: Any) -> bool:
 
 
 def span_role(attrs: dict[str, Any]) -> str:
-    """'llm' for a model call, 'retrieval' for a retriever, 'other' for everything else: as the first convention
-    that recognises the span says."""
+    """'llm' for a model call, 'retrieval' for a retriever, 'tool' for a tool's execution, 'other' for everything
+    else: as the first convention that recognises the span says."""
     for role in _ROLES:
         found = role(attrs)
         if found is not None:
@@ -317,6 +317,28 @@ def llm_fields(attrs: dict[str, Any], events: list[tuple[str, dict[str, Any]]],
     rest = {key: plain[key] for key in keys.rest}
     fields["attributes"] = msg.dumps(rest) if rest else None
     fields["parse_warnings"] = warnings
+    return fields
+
+
+_TOOL_FIELDS = {name: tuple(key for convention in BY_FIELDS for key in convention.tool_strings.get(name, ()))
+                for name in ("tool_name", "tool_call_id", "arguments", "result")}
+# A tool's arguments and result are kept for reading, not for replaying: long ones are cut.
+MAX_TOOL_TEXT_CHARS = 8_000
+
+
+def _bounded(value: str | None) -> str | None:
+    if value is None or len(value) <= MAX_TOOL_TEXT_CHARS:
+        return value
+    return f"{value[:MAX_TOOL_TEXT_CHARS]}… [{len(value) - MAX_TOOL_TEXT_CHARS:,} more characters]"
+
+
+def tool_fields(attrs: dict[str, Any]) -> dict[str, Any]:
+    """A tool execution span's tool, call id, arguments and result (as text, long ones cut), the convention
+    that marked it and its error type."""
+    fields = {name: _bounded(_text(_first(attrs, *keys))) for name, keys in _TOOL_FIELDS.items()}
+    fields["source_format"] = next((convention.name for convention in BY_DETECTION
+                                    if convention.role is not None and convention.role(attrs) == "tool"), None)
+    fields["error_type"] = _text(attrs.get("error.type"))
     return fields
 
 

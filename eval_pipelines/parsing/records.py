@@ -1,10 +1,11 @@
 """From parsed documents (OTLP requests or plain records) to canonical staging records.
 
-Four kinds of record leave here, each a plain dict whose keys match a staging schema in
+Five kinds of record leave here, each a plain dict whose keys match a staging schema in
 :mod:`eval_pipelines.schemas`: ``llm`` (one LLM call starting in the window, before tree resolution),
 ``tree`` (every other span's ids, times and the lookup values it carries, for resolving dimensions up
-the tree; an ``llm`` row carries the same for its own span), ``event`` (log-record events carrying
-content, joined to their span later) and ``quarantine``.
+the tree; an ``llm`` row carries the same for its own span), ``tool`` (a tool's execution starting in the
+window; it has a ``tree`` row too), ``event`` (log-record events carrying content, joined to their span later)
+and ``quarantine``.
 """
 
 from __future__ import annotations
@@ -346,6 +347,8 @@ class Extractor:
         if role == "llm":
             self._add_llm_call(sink, self._llm_row(document, resource_attrs, span, attrs, plan, parent, end, lookups))
             return
+        if role == "tool" and self.window.contains(start):
+            sink.add("tool", self._tool_row(document, resource_attrs, span, attrs, parent, end))
         documents = msg.dumps(conv.retrieval_documents(attrs)) if role == "retrieval" else None
         sink.add("tree", {
             "trace_id": trace_id, "span_id": span_id, "parent_span_id": parent, "start_ns": start,
@@ -358,10 +361,8 @@ class Extractor:
         events = [(name, event_attrs) for name, _, event_attrs in span.events]
         row = conv.llm_fields(attrs, events, plan.llm)
         service_name, resource_environment = self._resource_fields(resource_attrs)
-        code = span.status_code
-        status_code = "UNSET" if code is None else enum_name(code, STATUS_CODES, "STATUS_CODE_") or "UNSET"
-        row["error_type"] = row["error_type"] or conv.error_type_from_events(events) or (
-            _text_or_none(span.status_message) if status_code == "ERROR" else None)
+        status_code = _status_code(span)
+        row["error_type"] = _error_type(row["error_type"], events, span, status_code)
         if document.replaced_invalid_text:
             row["parse_warnings"].append(REPLACED_TEXT_WARNING)
         row.update(
@@ -370,6 +371,17 @@ class Extractor:
             environment=_first_value(self.environment.values(attrs, plan.environment)) or resource_environment,
             retrieved_context=None, lookups=lookups, source_file=self.source_file, source_line=document.line,
         )
+        return row
+
+    def _tool_row(self, document: Document, resource_attrs: dict[str, Any], span: _Span, attrs: dict[str, Any],
+                  parent: str | None, end: int) -> dict[str, Any]:
+        row = conv.tool_fields(attrs)
+        status_code = _status_code(span)
+        row["error_type"] = _error_type(row["error_type"], [(name, event_attrs) for name, _, event_attrs
+                                                            in span.events], span, status_code)
+        row.update(span_id=span.span_id, trace_id=span.trace_id, parent_span_id=parent, start_ns=span.start,
+                   end_ns=end, status_code=status_code, service_name=self._resource_fields(resource_attrs)[0],
+                   source_file=self.source_file, source_line=document.line)
         return row
 
     def _resource_fields(self, resource_attrs: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -417,6 +429,18 @@ class Extractor:
             sink.add("event", {**event, "trace_id": trace_id, "span_id": span_id, "time_ns": time_ns,
                                "seq": document.line * 100_000 + seq, "name": name,
                                "source_file": self.source_file})
+
+
+def _status_code(span: _Span) -> str:
+    code = span.status_code
+    return "UNSET" if code is None else enum_name(code, STATUS_CODES, "STATUS_CODE_") or "UNSET"
+
+
+def _error_type(given: str | None, events: list[tuple[str, dict[str, Any]]], span: _Span,
+                status_code: str) -> str | None:
+    """The span's ``error.type``, else its exception event's type, else the message of its error status."""
+    return given or conv.error_type_from_events(events) or (
+        _text_or_none(span.status_message) if status_code == "ERROR" else None)
 
 
 def _first_value(values: list[str | None] | None) -> str | None:

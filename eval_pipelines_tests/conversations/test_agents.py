@@ -5,8 +5,14 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from eval_pipelines.conversations.agents import CALL_COLUMNS, build_agent_runs, declared_tools, tool_call_problem
-from eval_pipelines.schemas import AGENT_RUNS, TRACES
+from eval_pipelines.conversations.agents import (
+    CALL_COLUMNS,
+    TOOL_COLUMNS,
+    build_agent_runs,
+    declared_tools,
+    tool_call_problem,
+)
+from eval_pipelines.schemas import AGENT_RUNS, TOOL_SPANS, TRACES
 
 T0 = datetime(2026, 12, 4, 10, tzinfo=UTC)
 LOOKUP = {"type": "object", "properties": {"order": {"type": "string", "pattern": "^#[0-9]+$"}},
@@ -28,11 +34,18 @@ def step(trace: str, second: float, tools: list[tuple[str, object]] = (), declar
             "status_code": "OK", "input_tokens": 100, "output_tokens": 20, "cost_usd": 0.01, **fields}
 
 
-def runs(steps: list[dict], hour: int = 0) -> dict[str, dict]:
+def execution(trace: str, second: float, tool: str | None, error: str | None = None,
+              duration_ms: float = 300.0) -> dict:
+    return {"trace_id": trace, "start_time": T0 + timedelta(seconds=second), "duration_ms": duration_ms,
+            "tool_name": tool, "status_code": "ERROR" if error else "UNSET", "error_type": error}
+
+
+def runs(steps: list[dict], hour: int = 0, executions: list[dict] = ()) -> dict[str, dict]:
     table = pa.Table.from_pylist(steps, schema=pa.schema([TRACES.field(name) for name in CALL_COLUMNS]))
+    tools = pa.Table.from_pylist(list(executions), schema=pa.schema([TOOL_SPANS.field(name) for name in TOOL_COLUMNS]))
     start = T0 + timedelta(hours=hour)
     with duckdb.connect() as con:
-        built = build_agent_runs(con, table, start, start + timedelta(hours=1))
+        built = build_agent_runs(con, table, tools, start, start + timedelta(hours=1))
     assert built.schema == AGENT_RUNS
     return {row["trace_id"]: row for row in built.to_pylist()}
 
@@ -48,6 +61,26 @@ def test_a_run_counts_its_steps_tools_loops_and_cost_and_single_answers_are_not_
     assert (run["steps"], run["tool_calls"], run["tools"], run["loops"]) == (4, 3, ["lookup_order"], 1)
     assert (run["errors"], run["tokens"], run["declared_tools"], run["invalid_tool_calls"]) == (1, 480, 2, 0)
     assert run["duration_s"] == 7.0 and run["cost_usd"] == pytest.approx(0.04)
+
+
+def test_a_runs_tool_executions_count_their_errors_time_and_tools():
+    found = runs([step("agent", 0, [("lookup_order", {"order": "#12"})]), step("agent", 3),
+                  step("quiet", 0, [("lookup_order", {"order": "#1"})])],
+                 executions=[execution("agent", 1, "lookup_order", "TimeoutError", 1500),
+                             execution("agent", 2, "crm_search"), execution("agent", 2.5, None, "ValueError"),
+                             execution("elsewhere", 1, "lookup_order", "KeyError")])
+    run = found["agent"]
+    assert (run["tool_executions"], run["tool_errors"], run["tool_time_s"]) == (3, 2, 2.1)
+    assert run["tool_error_messages"] == ["lookup_order: TimeoutError", "(unnamed): ValueError"]
+    assert run["tools"] == ["crm_search", "lookup_order"]
+    assert (found["quiet"]["tool_executions"], found["quiet"]["tool_errors"],
+            found["quiet"]["tool_error_messages"]) == (0, 0, [])
+
+
+def test_a_single_call_whose_trace_executed_a_tool_is_a_run():
+    """Instrumentations that leave message content out still show the tool spans."""
+    found = runs([step("agent", 0), step("chat", 0)], executions=[execution("agent", 1, "lookup_order")])
+    assert list(found) == ["agent"] and found["agent"]["steps"] == 1
 
 
 def test_tool_calls_that_break_the_declared_tools_are_named_with_the_reason():

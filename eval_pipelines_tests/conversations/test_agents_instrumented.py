@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -7,7 +8,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pytest
 
-from eval_pipelines.conversations.agents import CALL_COLUMNS, build_agent_runs
+from eval_pipelines.conversations.agents import CALL_COLUMNS, TOOL_COLUMNS, build_agent_runs
 from eval_pipelines.ingestion import build_hours
 from eval_pipelines.parsing.records import HOUR_NS
 from eval_pipelines_tests.receiver.conftest import start_receiver
@@ -18,8 +19,8 @@ RUNS = 2
 # opentelemetry-instrumentation-openai-v2 2.4b0 does not record the request's tools on the span: its runs are
 # checked for JSON arguments only. OpenInference records them (llm.tools.<i>.tool.json_schema).
 @pytest.mark.parametrize(("instrumentation", "declares"), [("genai", False), ("openinference", True)])
-def test_a_tool_schema_changed_under_the_model_shows_as_invalid_tool_calls(home, index, settings, prices, con,
-                                                                          instrumentation, declares):
+def test_a_tool_schema_changed_under_the_model_shows_as_invalid_tool_calls_and_tool_errors(
+        home, index, settings, prices, con, instrumentation, declares):
     receiver = start_receiver(home)
     first_hour = time.time_ns() // HOUR_NS
     environment = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.http_url,
@@ -33,8 +34,10 @@ def test_a_tool_schema_changed_under_the_model_shows_as_invalid_tool_calls(home,
     last_hour = time.time_ns() // HOUR_NS
     index.refresh()
     built = build_hours(index, first_hour, last_hour, settings, prices, con)
+    built = list(built)
     calls = pa.concat_tables([hour.traces for hour in built]).select(CALL_COLUMNS)
-    runs = build_agent_runs(con, calls, datetime.fromtimestamp(first_hour * 3600, UTC),
+    executions = pa.concat_tables([hour.tools for hour in built])
+    runs = build_agent_runs(con, calls, executions.select(TOOL_COLUMNS), datetime.fromtimestamp(first_hour * 3600, UTC),
                             datetime.fromtimestamp((last_hour + 1) * 3600, UTC)).to_pylist()
     by_tools = {version: [run for run in runs if run["prompt_version"] == f"tools-{version}"]
                 for version in ("v1", "v2")}
@@ -47,3 +50,16 @@ def test_a_tool_schema_changed_under_the_model_shows_as_invalid_tool_calls(home,
         (problem,) = run["tool_call_problems"]
         assert run["invalid_tool_calls"] == 1 and problem.startswith("lookup_order: ")
         assert "order_id" in problem or "Additional properties" in problem
+    for run in by_tools["v1"]:
+        assert (run["tool_executions"], run["tool_errors"], run["tool_error_messages"]) == (1, 0, [])
+    for run in by_tools["v2"]:
+        assert (run["tool_executions"], run["tool_errors"]) == (1, 1)
+        assert run["tool_error_messages"] == ["lookup_order: KeyError"]
+    source = {"genai": "otel_genai", "openinference": "openinference"}[instrumentation]
+    for execution in executions.to_pylist():
+        assert (execution["tool_name"], execution["source_format"]) == ("lookup_order", source)
+        assert json.loads(execution["arguments"]) == {"order": "#1042"} and execution["duration_ms"] >= 0
+    failed = [execution for execution in executions.to_pylist() if execution["status_code"] == "ERROR"]
+    assert len(failed) == RUNS and all(execution["result"] is None for execution in failed)
+    assert sorted(execution["result"] for execution in executions.to_pylist()
+                  if execution["status_code"] != "ERROR") == ['{"status": "shipped"}'] * RUNS

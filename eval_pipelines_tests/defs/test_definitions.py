@@ -19,6 +19,7 @@ def test_definitions_load_with_every_stage_named_as_dagster_users_expect():
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
     groups = {key: graph.get(dg.AssetKey(key)).group_name for key in keys}
     assert groups == {"traces": "ingestion", "trace_quarantine": "ingestion", "feedback_events": "ingestion",
+                      "tool_spans": "ingestion",
                       "trace_validation": "validation", "programmatic_scores": "scoring",
                       "user_feedback": "scoring", "feedback_quarantine": "scoring",
                       "judge_sample": "judging", "judge_sampling_rates": "judging", "judge_scores": "judging",

@@ -1,6 +1,14 @@
 import json
 
-from eval_pipelines.parsing.conventions import Lookups, event_message, llm_fields, retrieval_documents, span_role
+from eval_pipelines.parsing.conventions import (
+    MAX_TOOL_TEXT_CHARS,
+    Lookups,
+    event_message,
+    llm_fields,
+    retrieval_documents,
+    span_role,
+    tool_fields,
+)
 from eval_pipelines_tests.builders import latest_llm_attributes
 
 
@@ -93,6 +101,32 @@ def test_span_roles():
     assert span_role({"openinference.span.kind": "retriever"}) == "retrieval"
     assert span_role({"openinference.span.kind": "CHAIN"}) == "other"
     assert span_role({"http.route": "/x"}) == "other"
+    assert span_role({"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search"}) == "tool"
+    assert span_role({"openinference.span.kind": "TOOL"}) == "tool"
+    assert span_role({"ai.operationId": "ai.toolCall"}) == "tool"
+    assert span_role({"gen_ai.operation.name": "invoke_agent", "gen_ai.provider.name": "openai"}) == "other"
+
+
+def test_each_conventions_tool_execution_gives_the_tool_its_arguments_and_result():
+    genai = tool_fields({"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search",
+                         "gen_ai.tool.call.id": "call_1", "gen_ai.tool.call.arguments": '{"q": "x"}',
+                         "gen_ai.tool.call.result": "[]", "error.type": "TimeoutError"})
+    openinference = tool_fields({"openinference.span.kind": "TOOL", "tool.name": "search",
+                                 "tool.parameters": '{"type": "object"}', "input.value": '{"q": "x"}',
+                                 "output.value": "[]"})
+    vercel = tool_fields({"ai.operationId": "ai.toolCall", "ai.toolCall.name": "search", "ai.toolCall.id": "call_1",
+                          "ai.toolCall.args": '{"q": "x"}', "ai.toolCall.result": "[]"})
+    assert genai == {"tool_name": "search", "tool_call_id": "call_1", "arguments": '{"q": "x"}', "result": "[]",
+                     "source_format": "otel_genai", "error_type": "TimeoutError"}
+    assert openinference == {**genai, "tool_call_id": None, "source_format": "openinference", "error_type": None}
+    assert vercel == {**genai, "source_format": "vercel_ai_sdk", "error_type": None}
+
+
+def test_a_tools_long_or_odd_values_are_cut_and_read_as_text():
+    fields = tool_fields({"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": 7,
+                          "gen_ai.tool.call.arguments": "x" * (MAX_TOOL_TEXT_CHARS + 5), "gen_ai.tool.call.result": ""})
+    assert fields["tool_name"] == "7" and fields["result"] is None
+    assert fields["arguments"] == "x" * MAX_TOOL_TEXT_CHARS + "… [5 more characters]"
 
 
 def test_retrieval_documents_from_openinference_and_json():

@@ -18,7 +18,8 @@ from eval_pipelines.defs.resources import ConversationsConfigResource, JudgeReso
 from eval_pipelines.hours import hour_index, hour_key
 from eval_pipelines.judge.conversations import draw_units, hour_agent_run_items, session_item
 from eval_pipelines.judge.run import plan_items, verdict_cache
-from eval_pipelines.schemas import TRACES
+from eval_pipelines.lake import Lake
+from eval_pipelines.schemas import TABLES
 
 sessions_spec = hourly_table_spec(
     "sessions", "One row per conversation, in the hour it closed (idle for idle_minutes): turns, transcript, "
@@ -26,8 +27,8 @@ sessions_spec = hourly_table_spec(
     kinds={"parquet", "duckdb"}, deps=["traces", "programmatic_scores", "user_feedback"])
 agent_runs_spec = hourly_table_spec(
     "agent_runs", "One row per trace whose model took several steps or called tools, in the hour it started: "
-    "steps, tools called, loops, tool calls that break the declared tools, errors, tokens and cost.",
-    "conversations", kinds={"parquet", "duckdb"}, deps=["traces"])
+    "steps, tools called and executed, loops, tool calls that break the declared tools, tool errors, errors, tokens "
+    "and cost.", "conversations", kinds={"parquet", "duckdb"}, deps=["traces", "tool_spans"])
 CALL_COLUMNS = list(dict.fromkeys([*sessions.CALL_COLUMNS, *agents.CALL_COLUMNS]))
 
 
@@ -42,9 +43,7 @@ def conversation_tables(context: dg.AssetExecutionContext, lake: LakeResource,
         lookback = [hour_key(h) for h in range(hour - settings.lookback_hours, hour + 1)]
         window = [*lookback, hour_key(hour + 1)]
         store = lake.lake
-        calls = store.read_partitions("traces", "hour", window, CALL_COLUMNS)
-        if calls is None:
-            calls = TRACES.empty_table().select(CALL_COLUMNS)
+        calls = _read_hours(store, "traces", window, CALL_COLUMNS)
         start = hourly_partitions.time_window_for_partition_key(key).start
         end = start + timedelta(hours=1)
         with duckdb.get_connection() as con:
@@ -54,11 +53,18 @@ def conversation_tables(context: dg.AssetExecutionContext, lake: LakeResource,
                 con, calls, store.read_partitions("programmatic_scores", "hour", lookback, sessions.SCORE_COLUMNS),
                 store.read_partitions("user_feedback", "hour", lookback, sessions.FEEDBACK_COLUMNS),
                 start, end, datetime.now(UTC), settings)
-            runs = agents.build_agent_runs(con, calls, start, end)
+            tools = _read_hours(store, "tool_spans", [key, hour_key(hour + 1)], agents.TOOL_COLUMNS)
+            runs = agents.build_agent_runs(con, calls, tools, start, end)
         _write(context, lake, key, "sessions", closed, session_metadata(closed))
         _write(context, lake, key, "agent_runs", runs, agent_metadata(runs))
     yield dg.MaterializeResult(asset_key=table_key(context, "sessions"))
     yield dg.MaterializeResult(asset_key=table_key(context, "agent_runs"))
+
+
+def _read_hours(store: Lake, table: str, keys: list[str], columns: list[str]) -> pa.Table:
+    """The columns of the table's hours that exist (no rows when none does)."""
+    found = store.read_partitions(table, "hour", keys, columns)
+    return found if found is not None else TABLES[table].schema.empty_table().select(columns)
 
 
 def _write(context: dg.AssetExecutionContext, lake: LakeResource, key: str, table: str, rows: pa.Table,

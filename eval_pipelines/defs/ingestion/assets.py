@@ -1,7 +1,9 @@
-"""Stage ``ingestion``: landing files into ``traces``, ``trace_quarantine`` and ``feedback_events``."""
+"""Stage ``ingestion``: landing files into ``traces``, ``trace_quarantine``, ``feedback_events`` and
+``tool_spans``."""
 
 
 import dagster as dg
+import pyarrow.compute as pc
 from dagster_duckdb import DuckDBResource
 
 from eval_pipelines.defs.metadata import hourly_table_spec
@@ -21,9 +23,12 @@ quarantine_spec = hourly_table_spec(
 feedback_events_spec = hourly_table_spec(
     "feedback_events", "Explicit user feedback as landed (trace events and feedback files), before linking.",
     "ingestion")
+tool_spans_spec = hourly_table_spec(
+    "tool_spans", "One row per tool execution (execute_tool, OpenInference TOOL, ai.toolCall spans): tool, "
+    "arguments, result, status, error and duration.", "ingestion")
 
 
-@dg.multi_asset(specs=[traces_spec, quarantine_spec, feedback_events_spec], can_subset=False,
+@dg.multi_asset(specs=[traces_spec, quarantine_spec, feedback_events_spec, tool_spans_spec], can_subset=False,
                 backfill_policy=HOURLY_BACKFILL_POLICY)
 def trace_ingestion(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource,
                     ingestion: IngestionConfigResource):
@@ -42,7 +47,7 @@ def trace_ingestion(context: dg.AssetExecutionContext, lake: LakeResource, duckd
     context.log.info(f"parsed {len(stats.files)} new landing file(s), {stats.cached_files} already staged")
     context.add_asset_metadata({"files_read": len(stats.files), "files_already_staged": stats.cached_files,
                                 "spans_staged": stats.spans_staged}, asset_key=table_key(context, "traces"))
-    for table in ("traces", "trace_quarantine", "feedback_events"):
+    for table in ("traces", "trace_quarantine", "feedback_events", "tool_spans"):
         yield dg.MaterializeResult(asset_key=table_key(context, table))
 
 
@@ -50,13 +55,15 @@ def _write_hour(context: dg.AssetExecutionContext, lake: LakeResource, key: str,
     traces_write = lake.lake.write_partition("traces", "hour", key, built.traces)
     quarantine_write = lake.lake.write_partition("trace_quarantine", "hour", key, built.quarantine)
     feedback_write = lake.lake.write_partition("feedback_events", "hour", key, built.feedback)
+    tools_write = lake.lake.write_partition("tool_spans", "hour", key, built.tools)
     if traces_write.previous_rows is not None and traces_write.rows < traces_write.previous_rows:
         context.log.warning(f"traces {key}: {traces_write.previous_rows} rows before, {traces_write.rows} now "
                             "(a landing file was removed or rewritten)")
     new = built.new_rows
     lag = arrival_lag(new)
     context.log.info(f"traces {key}: {built.traces.num_rows} rows ({new.num_rows} new), "
-                     f"{built.quarantine.num_rows} quarantined, {built.feedback.num_rows} feedback events")
+                     f"{built.quarantine.num_rows} quarantined, {built.feedback.num_rows} feedback events, "
+                     f"{built.tools.num_rows} tool executions")
     context.add_asset_metadata({
         "dagster/row_count": built.traces.num_rows,
         "rows_before": traces_write.previous_rows if traces_write.previous_rows is not None else 0,
@@ -75,6 +82,11 @@ def _write_hour(context: dg.AssetExecutionContext, lake: LakeResource, key: str,
         "dagster/row_count": built.feedback.num_rows,
         "path": dg.MetadataValue.path(str(feedback_write.path)),
     }, asset_key=table_key(context, "feedback_events"), partition_key=key)
+    context.add_asset_metadata({
+        "dagster/row_count": built.tools.num_rows,
+        "tool_errors": pc.sum(pc.equal(built.tools.column("status_code"), "ERROR")).as_py() or 0,
+        "path": dg.MetadataValue.path(str(tools_write.path)),
+    }, asset_key=table_key(context, "tool_spans"), partition_key=key)
 
 
 def _reason_table(quarantine) -> str:

@@ -20,7 +20,7 @@ from eval_pipelines_tests.defs.ingestion.test_assets import metadata
 from eval_pipelines_tests.defs.judging.test_assets import judge_resource
 
 NEXT_HOUR = HOUR_KEY.replace("14:00", "15:00")
-TABLES = ["traces", "trace_quarantine", "feedback_events", "programmatic_scores", "user_feedback",
+TABLES = ["traces", "trace_quarantine", "feedback_events", "tool_spans", "programmatic_scores", "user_feedback",
           "feedback_quarantine", "sessions", "agent_runs", "quality_slis"]
 
 
@@ -82,7 +82,17 @@ def test_a_turn_marked_as_the_end_on_its_span_closes_the_session_in_the_hour_it_
     assert closed["closed_at"].minute == 50  # not 30 minutes later, in the next hour
 
 
-def test_an_agent_trace_is_a_run_with_its_invalid_tool_calls_and_counts_in_the_slis(home, resources, instance):
+def tool_execution(span_id: str, trace_id: str, start_s: float, arguments: dict, error: str | None = None) -> dict:
+    """An OTel GenAI ``execute_tool`` span of ``lookup_order`` (failed with ``error`` when given)."""
+    return span(span_id, trace_id=trace_id, start_s=start_s, duration_s=0.5, name="execute_tool lookup_order",
+                status={"code": 2, "message": "order_id is required"} if error else None, attributes={
+                    "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "lookup_order",
+                    "gen_ai.tool.call.id": f"call-{span_id}", "gen_ai.tool.call.arguments": json.dumps(arguments),
+                    **({"error.type": error} if error else {"gen_ai.tool.call.result": '{"status": "shipped"}'})})
+
+
+def test_an_agent_trace_is_a_run_with_its_invalid_tool_calls_and_tool_errors_and_counts_in_the_slis(
+        home, resources, instance):
     tools = json.dumps([{"type": "function", "name": "lookup_order", "parameters": {
         "type": "object", "properties": {"order": {"type": "string"}}, "required": ["order"]}}])
     calling = json.dumps([{"role": "assistant", "finish_reason": "tool_call", "parts": [
@@ -91,21 +101,34 @@ def test_an_agent_trace_is_a_run_with_its_invalid_tool_calls_and_counts_in_the_s
     write_lines(home.landing / "agent.jsonl", traces_request(
         span("a1" * 8, trace_id=agent, start_s=60, attributes=latest_llm_attributes(
             **{"gen_ai.tool.definitions": tools, "gen_ai.output.messages": calling})),
+        tool_execution("e1" * 8, agent, 61, {"order_id": 7}, error="KeyError"),
+        tool_execution("e2" * 8, agent, 61.5, {"order": "#7"}),
         span("a2" * 8, trace_id=agent, start_s=62, attributes=latest_llm_attributes(
             **{"gen_ai.tool.definitions": tools})),
         span("c1" * 8, trace_id="cc" * 16, start_s=70, attributes=latest_llm_attributes())))
     result = dg.materialize([trace_ingestion, conversation_tables, quality_slis], partition_key=HOUR_KEY,
                             instance=instance, resources={**resources, "conversations": ConversationsConfigResource()},
-                            selection=["traces", "trace_quarantine", "feedback_events", "sessions", "agent_runs",
-                                       "quality_slis"])
+                            selection=["traces", "trace_quarantine", "feedback_events", "tool_spans", "sessions",
+                                       "agent_runs", "quality_slis"])
     assert result.success
-    (run,) = Lake(home.warehouse).read_partition("agent_runs", "hour", HOUR_KEY).to_pylist()
+    lake = Lake(home.warehouse)
+    executions = lake.read_partition("tool_spans", "hour", HOUR_KEY).to_pylist()
+    assert [(e["tool_name"], e["tool_call_id"], e["status_code"], e["error_type"], e["duration_ms"], e["result"])
+            for e in executions] == [
+        ("lookup_order", "call-" + "e1" * 8, "ERROR", "KeyError", 500.0, None),
+        ("lookup_order", "call-" + "e2" * 8, "UNSET", None, 500.0, '{"status": "shipped"}')]
+    assert metadata(result, "tool_spans")["tool_errors"] == 1
+    (run,) = lake.read_partition("agent_runs", "hour", HOUR_KEY).to_pylist()
     assert (run["trace_id"], run["steps"], run["tools"], run["invalid_tool_calls"]) == (agent, 2, ["lookup_order"], 1)
     assert run["tool_call_problems"] == ['lookup_order: "order" is a required property']
+    assert (run["tool_executions"], run["tool_errors"], run["tool_error_messages"], run["tool_time_s"]) == (
+        2, 1, ["lookup_order: KeyError"], 1.0)
     assert metadata(result, "agent_runs")["invalid_tool_call_share"] == 1.0
-    slis = Lake(home.warehouse).read_partition("quality_slis", "hour", HOUR_KEY).to_pylist()
-    assert any(row["sli"] == "agent_invalid_tool_call_rate" and row["slice"] == "total" and row["value"] == 1.0
-               for row in slis)
+    slis = {row["sli"]: row for row in lake.read_partition("quality_slis", "hour", HOUR_KEY).to_pylist()
+            if row["slice"] == "total" and row["window_minutes"] == 60}
+    assert slis["agent_invalid_tool_call_rate"]["value"] == 1.0
+    assert (slis["agent_tool_error_rate"]["numerator"], slis["agent_tool_error_rate"]["denominator"]) == (1.0, 2.0)
+    assert (slis["agent_steps_per_run"]["value"], slis["agent_tool_time_p95_s"]["value"]) == (2.0, 1.0)
 
 
 def test_closed_sessions_and_agent_runs_are_judged_with_their_weights_and_count_in_the_slis(

@@ -10,7 +10,7 @@ from eval_pipelines.defs.resources import ConversationsConfigResource
 from eval_pipelines.hours import hour_index, hour_key
 from eval_pipelines_tests.builders import HOUR_KEY, latest_llm_attributes, span, traces_request, write_lines
 
-TRACE_TABLES = ["traces", "trace_quarantine", "feedback_events"]
+TRACE_TABLES = ["traces", "trace_quarantine", "feedback_events", "tool_spans"]
 
 
 def test_the_hours_to_refresh_follow_a_late_hour_and_the_hours_that_ended():

@@ -75,4 +75,4 @@ def test_an_hour_where_everything_is_quarantined_fails_the_blocking_check(home, 
     assert checks(result)["traces_rows_parsed"] is False
     assert not result.success
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert materialized == {"traces", "trace_quarantine", "feedback_events"}
+    assert materialized == {"traces", "trace_quarantine", "feedback_events", "tool_spans"}

@@ -23,7 +23,7 @@ from eval_pipelines_tests.conftest import DEMO_DAY
 from eval_pipelines_tests.defs.test_backfill import VOLATILE, comparable_rows
 
 HOURS = [f"{DEMO_DAY.isoformat()}-{hour}:00" for hour in (13, 14, 15)]
-TABLES = ["traces", "trace_quarantine", "trace_validation", "programmatic_scores", "user_feedback",
+TABLES = ["traces", "trace_quarantine", "tool_spans", "trace_validation", "programmatic_scores", "user_feedback",
           "judge_sample", "judge_scores", "sessions", "agent_runs", "quality_slis"]
 # When and by which run an alert was found, not what it says.
 VOLATILE_ALERTS = {"event_time", "hour_start", "deliveries"}

@@ -20,7 +20,7 @@ ROLLOUT_HOUR = f"{DEMO_DAY.isoformat()}-14:00"
 
 def materialize(resources, instance, key):
     return dg.materialize([trace_ingestion, programmatic_scores], partition_key=key, resources=resources,
-                          instance=instance, selection=["traces", "trace_quarantine", "feedback_events",
+                          instance=instance, selection=["traces", "trace_quarantine", "feedback_events", "tool_spans",
                                                         "programmatic_scores"])
 
 

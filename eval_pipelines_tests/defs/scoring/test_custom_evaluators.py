@@ -26,8 +26,8 @@ def test_a_team_evaluator_runs_on_every_request_feeds_an_sli_and_pages(demo_home
                  "monitoring": MonitoringConfigResource(alert_rules=str(rules), evidently_workspace=False)}
     result = dg.materialize([trace_ingestion, programmatic_scores, quality_slis, alerts], partition_key=ROLLOUT_HOUR,
                             resources=resources, instance=instance,
-                            selection=["traces", "trace_quarantine", "feedback_events", "programmatic_scores",
-                                       "quality_slis", "alerts"])
+                            selection=["traces", "trace_quarantine", "feedback_events", "tool_spans",
+                                       "programmatic_scores", "quality_slis", "alerts"])
     assert result.success
     lake = Lake(demo_home.warehouse)
     traces = lake.read_partition("traces", "hour", ROLLOUT_HOUR)
