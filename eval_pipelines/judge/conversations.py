@@ -82,6 +82,14 @@ def transcript_text(transcript: str | None) -> str:
     return "\n".join(lines)
 
 
+def with_last_answer(transcript: str, answer: str) -> str:
+    """A transcript (:func:`transcript_text`) whose last assistant turn is ``answer`` (added when it has none)."""
+    head, marker, _ = transcript.rpartition("Assistant: ")
+    if marker and (not head or head.endswith("\n")):
+        return f"{head}Assistant: {answer}"
+    return f"{transcript}\nAssistant: {answer}".lstrip("\n")
+
+
 def agent_run_items(trace_ids: list[str], calls: pa.Table) -> dict[str, JudgeItem]:
     """Each run's request (its first call's input) and its steps, by trace id."""
     steps: dict[str, list[dict]] = {}

@@ -37,9 +37,10 @@ def newcombe(p1: float, n1: float, p2: float, n2: float) -> tuple[float, float]:
     return d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
 
 
-def online_rates(con: duckdb.DuckDBPyConnection, programmatic: str | None, judged: str | None,
+def online_rates(con: duckdb.DuckDBPyConnection, programmatic: str | None, judged: list[str | None],
                  day: date) -> list[dict[str, Any]]:
-    """Pass rates of the day per model, prompt version and metric: ``n`` is the (effective) sample size."""
+    """Pass rates of the day per model, prompt version and metric: ``n`` is the (effective) sample size. ``judged``
+    are the judged tables' scans (calls, sessions and agent runs; ``None`` for one without files yet)."""
     first, last = f"{day.isoformat()}-00:00", f"{day.isoformat()}-23:00"
     parts = []
     if programmatic:
@@ -47,10 +48,10 @@ def online_rates(con: duckdb.DuckDBPyConnection, programmatic: str | None, judge
                                 avg(passed::DOUBLE) AS rate, count(*)::DOUBLE AS n
                          FROM {programmatic} WHERE hour BETWEEN $first AND $last AND passed IS NOT NULL
                          GROUP BY ALL""")
-    if judged:
+    for scan in filter(None, judged):
         parts.append(f"""SELECT {MODEL} AS model, prompt_version, rubric AS metric,
                                 {WEIGHTED_PASS_RATE_SQL} AS rate, {EFFECTIVE_N_SQL} AS n
-                         FROM {judged} WHERE hour BETWEEN $first AND $last AND status = 'ok'
+                         FROM {scan} WHERE hour BETWEEN $first AND $last AND status = 'ok'
                               AND passed IS NOT NULL AND inclusion_probability > 0
                          GROUP BY ALL""")
     if not parts:

@@ -1,5 +1,10 @@
 """Candidates' outputs for golden items as requests the production evaluators and judge can score, and
-their scores (and teams' reported results) as ``offline_scores`` rows."""
+their scores (and teams' reported results) as ``offline_scores`` rows.
+
+A candidate's output is its answer to the item's input. For a golden conversation (``unit: session``) that input
+is the transcript, and the session rubrics judge the transcript with the candidate's answer in place of the last
+one; for a golden agent run (``unit: agent_run``) the trajectory rubric judges the candidate's own ``steps`` (its
+answer as one step when it gives none). The call rubrics judge the answer in every case."""
 
 from __future__ import annotations
 
@@ -9,6 +14,9 @@ from typing import Any
 import pyarrow as pa
 
 from eval_pipelines.evaluators.engine import REQUEST_COLUMNS
+from eval_pipelines.judge.conversations import with_last_answer
+from eval_pipelines.judge.prompts import JudgeItem
+from eval_pipelines.judge.run import judge_item
 from eval_pipelines.schemas import JUDGE_SAMPLE, OFFLINE_SCORES, TRACES
 
 SEPARATOR = "\x1f"
@@ -33,6 +41,19 @@ def offline_requests(outputs: list[dict[str, Any]], items: dict[str, dict[str, A
                      "retrieved_context": json.dumps(context) if context is not None else None})
     return pa.Table.from_pylist(rows, schema=pa.schema([TRACES.field(name).with_nullable(True)
                                                         for name in REQUEST_COLUMNS]))
+
+
+def offline_judge_items(item: dict[str, Any], output: dict[str, Any], request: dict[str, Any]) -> list[JudgeItem]:
+    """What the judge reads of one output: the answer to the item's input, and for a golden conversation or agent
+    run the whole unit as well (each rubric judges the items of its unit)."""
+    call = judge_item(request)
+    unit = item.get("unit") or "call"
+    if unit == "session":
+        return [call, JudgeItem(call.span_id, with_last_answer(call.input, output["output_text"]), "", unit=unit)]
+    if unit == "agent_run":
+        steps = output.get("steps") or f"Step 1: answered: {output['output_text']}"
+        return [call, JudgeItem(call.span_id, call.input, steps, unit=unit)]
+    return [call]
 
 
 def judge_sample_row(output: dict[str, Any], route: str | None) -> dict[str, Any]:

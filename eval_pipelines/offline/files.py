@@ -2,7 +2,8 @@
 
 ``outputs/*.jsonl``: a candidate's outputs for golden items, one per line:
 ``{"item_id": "gold-…", "model": "…", "prompt_version": "…", "output_text": "…"}`` (optional
-``tool_calls``). They are scored here by the production evaluators and judge.
+``tool_calls``; for a golden agent run, optional ``steps``: the candidate's trajectory, one string per step or
+one text). They are scored here by the production evaluators and judge.
 
 ``results/*.jsonl``: a team's own offline results, one per item and metric:
 ``{"model": "…", "prompt_version": "…", "metric": "helpfulness", "item_id": "…", "passed": true}``
@@ -58,8 +59,23 @@ def parse_output(record: dict[str, Any]) -> dict[str, Any] | str:
     if not isinstance(output, str):
         return "output_text must be a string"
     tool_calls = record.get("tool_calls")
-    return {**common, "output_text": output[:MAX_OUTPUT_CHARS],
+    try:
+        steps = _steps(record.get("steps"))
+    except ValueError as error:
+        return str(error)
+    return {**common, "output_text": output[:MAX_OUTPUT_CHARS], "steps": steps,
             "tool_calls": json.dumps(tool_calls) if tool_calls not in (None, "", []) else None}
+
+
+def _steps(value: Any) -> str | None:
+    """A candidate's steps as the trajectory text the judge reads (``None`` when absent)."""
+    if value is None or value == "" or value == []:
+        return None
+    if isinstance(value, str):
+        return value[:MAX_OUTPUT_CHARS]
+    if isinstance(value, list) and all(isinstance(step, str) for step in value):
+        return "\n".join(f"Step {number}: {step}" for number, step in enumerate(value, start=1))[:MAX_OUTPUT_CHARS]
+    raise ValueError("steps must be a string or a list of strings")
 
 
 def parse_result(record: dict[str, Any]) -> dict[str, Any] | str:

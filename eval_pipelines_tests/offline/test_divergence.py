@@ -44,12 +44,18 @@ def test_online_judge_rates_are_weighted_by_inclusion_probability(tmp_path, con)
                "request_model": "m"} for i in range(8)]
     lake.write_partition("programmatic_scores", "hour", "2026-11-21-15:00",
                          pa.Table.from_pylist(scored, schema=PROGRAMMATIC_SCORES))
-    rates = {row["metric"]: row for row in online_rates(con, lake.scan("programmatic_scores"),
-                                                        lake.scan("judge_scores"), DAY)}
+    sessions = [{"span_id": f"s{i}", "rubric": "conversation_resolution", "status": "ok", "passed": i < 3,
+                 "inclusion_probability": 0.5, "prompt_version": "v7", "response_model": "m"} for i in range(4)]
+    lake.write_partition("conversation_judge_scores", "hour", "2026-11-21-16:00",
+                         pa.Table.from_pylist(sessions, schema=JUDGE_SCORES))
+    rates = {row["metric"]: row for row in online_rates(
+        con, lake.scan("programmatic_scores"),
+        [lake.scan("judge_scores"), lake.scan("conversation_judge_scores"), None], DAY)}
     assert rates["helpfulness"]["rate"] == pytest.approx(100 / 110)
     assert rates["helpfulness"]["n"] == pytest.approx(110 ** 2 / (10 + 100 * 10))  # Kish's effective size
     assert (rates["refusal"]["rate"], rates["refusal"]["n"]) == (0.75, 8)
     assert rates["refusal"]["model"] == "m"  # the request model when the response names none
+    assert (rates["conversation_resolution"]["rate"], rates["conversation_resolution"]["n"]) == (0.75, 4)
 
 
 def test_the_comparison_matches_versions_and_the_shortfall_is_what_the_interval_is_sure_of():

@@ -9,6 +9,7 @@ import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 
 from eval_pipelines.defs.checks import rule_check_specs, rule_checks
+from eval_pipelines.defs.judgements import JUDGED_TABLES
 from eval_pipelines.defs.metadata import column_schema
 from eval_pipelines.defs.naming import table_key
 from eval_pipelines.defs.partitions import SNAPSHOT, daily_partitions, day_start
@@ -19,10 +20,16 @@ from eval_pipelines.defs.resources import (
     ScoringConfigResource,
 )
 from eval_pipelines.evaluators.engine import score_requests
-from eval_pipelines.judge.run import budget_gate, judge_item, plan_items, run_judgements, verdict_cache
+from eval_pipelines.judge.run import budget_gate, plan_items, run_judgements, verdict_cache
 from eval_pipelines.markdown import markdown_cell
 from eval_pipelines.offline.divergence import compare, divergence_slis, offline_rates, online_rates, shortfall
-from eval_pipelines.offline.evaluation import judge_sample_row, offline_requests, offline_rows, reported_rows
+from eval_pipelines.offline.evaluation import (
+    judge_sample_row,
+    offline_judge_items,
+    offline_requests,
+    offline_rows,
+    reported_rows,
+)
 from eval_pipelines.offline.files import read_offline_files
 from eval_pipelines.review.golden import latest_version
 from eval_pipelines.schemas import (
@@ -79,9 +86,10 @@ def offline_evaluation(context: dg.AssetExecutionContext, lake: LakeResource, du
     rubrics, endpoint = judge.rubrics(), judge.endpoint()
     settings = judge.settings(rubrics)
     routes = {output["item_id"]: regression[output["item_id"]]["tags"]["route"] for output in outputs}
-    asks = [(judge_sample_row(output, routes[output["item_id"]]), judge_item(row),
+    asks = [(judge_sample_row(output, routes[output["item_id"]]), item,
              [rubrics[name] for name in settings.rubrics_for_route(routes[output["item_id"]])])
-            for output, row in zip(outputs, requests.to_pylist(), strict=True)]
+            for output, row in zip(outputs, requests.to_pylist(), strict=True)
+            for item in offline_judge_items(regression[output["item_id"]], output, row)]
     plan = plan_items(asks, settings.redact_pii, endpoint,
                       verdict_cache(store.read_partition("offline_judge_scores", *SNAPSHOT)))
     outcome = run_judgements(plan, endpoint, budget_gate(settings.budget, 0, 0))
@@ -114,7 +122,7 @@ def _rates_markdown(rates: list[dict]) -> str:
     return "\n".join(lines)
 
 
-_DIVERGENCE_INPUTS = ["offline_scores", "programmatic_scores", "judge_scores"]
+_DIVERGENCE_INPUTS = ["offline_scores", "programmatic_scores", *JUDGED_TABLES]
 
 
 @dg.multi_asset(
@@ -139,8 +147,8 @@ def online_offline_divergence(context: dg.AssetExecutionContext, lake: LakeResou
     if offline is None:
         raise dg.Failure("offline_scores has not been materialized; materialize it first")
     with duckdb.get_connection() as con:
-        online = online_rates(con, store.scan_existing("programmatic_scores"), store.scan_existing("judge_scores"),
-                              day)
+        online = online_rates(con, store.scan_existing("programmatic_scores"),
+                              [store.scan_existing(table) for table in JUDGED_TABLES], day)
     divergence = compare(day, online, offline_rates(offline.to_pylist()))
     write = store.write_partition("online_offline_divergence", "day", day.isoformat(), divergence)
     scores = divergence_slis(day_start(day), divergence)
