@@ -34,7 +34,9 @@ SESSION_HARD_CASES = {
 }
 AGENT_RUN_HARD_CASES = {"invalid_tool_calls": "invalid_tool_calls > 0", "loops": "loops > 0", "errors": "errors > 0"}
 STEP_COLUMNS = ["trace_id", "start_time", "input_text", "output_text", "tool_calls", "status_code"]
+TOOL_STEP_COLUMNS = ["trace_id", "start_time", "tool_name", "status_code", "error_type", "result"]
 MAX_STEPS_SHOWN = 30
+MAX_TOOL_RESULT_CHARS = 300
 
 
 def draw_units(con: duckdb.DuckDBPyConnection, rows: pa.Table, unit: str,
@@ -90,28 +92,38 @@ def with_last_answer(transcript: str, answer: str) -> str:
     return f"{transcript}\nAssistant: {answer}".lstrip("\n")
 
 
-def agent_run_items(trace_ids: list[str], calls: pa.Table) -> dict[str, JudgeItem]:
-    """Each run's request (its first call's input) and its steps, by trace id."""
-    steps: dict[str, list[dict]] = {}
-    for call in sorted(calls.select(STEP_COLUMNS).to_pylist(), key=lambda c: (c["trace_id"], c["start_time"])):
-        steps.setdefault(call["trace_id"], []).append(call)
+def _by_trace(rows: pa.Table) -> dict[str, list[dict]]:
+    by_trace: dict[str, list[dict]] = {}
+    for row in sorted(rows.to_pylist(), key=lambda r: (r["trace_id"], r["start_time"])):
+        by_trace.setdefault(row["trace_id"], []).append(row)
+    return by_trace
+
+
+def agent_run_items(trace_ids: list[str], calls: pa.Table, tools: pa.Table | None = None) -> dict[str, JudgeItem]:
+    """Each run's request (its first call's input) and its steps with what its tools returned, by trace id."""
+    steps = _by_trace(calls.select(STEP_COLUMNS))
+    executions = _by_trace(tools.select(TOOL_STEP_COLUMNS)) if tools is not None else {}
     return {trace_id: JudgeItem(trace_id, (steps.get(trace_id) or [{}])[0].get("input_text") or "",
-                                steps_text(steps.get(trace_id, [])), unit="agent_run")
+                                steps_text(steps.get(trace_id, []), executions.get(trace_id, [])), unit="agent_run")
             for trace_id in trace_ids}
 
 
 def hour_agent_run_items(store: Lake, key: str, trace_ids: list[str]) -> dict[str, JudgeItem]:
     """:func:`agent_run_items` of runs that started in the hour ``key``, their steps read from that hour's and the
-    next hour's calls (as ``agent_runs`` reads them)."""
+    next hour's calls and tool executions (as ``agent_runs`` reads them)."""
     if not trace_ids:
         return {}
-    calls = store.read_partitions("traces", "hour", [key, hour_key(hour_index(key) + 1)], STEP_COLUMNS)
-    return agent_run_items(trace_ids, calls if calls is not None else TRACES.empty_table().select(STEP_COLUMNS))
+    hours = [key, hour_key(hour_index(key) + 1)]
+    calls = store.read_partitions("traces", "hour", hours, STEP_COLUMNS)
+    return agent_run_items(trace_ids, calls if calls is not None else TRACES.empty_table().select(STEP_COLUMNS),
+                           store.read_partitions("tool_spans", "hour", hours, TOOL_STEP_COLUMNS))
 
 
-def steps_text(calls: list[dict]) -> str:
-    """One line per model step: the tools it called with their arguments, or its answer; and any error."""
-    lines = []
+def steps_text(calls: list[dict], executions: list[dict] = ()) -> str:
+    """One line per model step: the tools it called with their arguments, or its answer; and any error. Under it,
+    a line per tool executed before the next step: what it returned, or how it failed."""
+    pending = list(executions)
+    steps = []
     for number, call in enumerate(calls, start=1):
         actions = [f"called {tool.get('name')}({_arguments_text(tool.get('arguments'))})"
                    for tool in tool_calls_of(call.get("tool_calls"))]
@@ -119,11 +131,31 @@ def steps_text(calls: list[dict]) -> str:
             actions.append(f"answered: {call['output_text']}")
         if call.get("status_code") == "ERROR":
             actions.append("failed with an error")
-        lines.append(f"Step {number}: {'; '.join(actions) or 'no output'}")
-    if len(lines) > MAX_STEPS_SHOWN:
-        lines = [*lines[:MAX_STEPS_SHOWN // 2], f"[{len(lines) - MAX_STEPS_SHOWN} steps not shown]",
-                 *lines[-MAX_STEPS_SHOWN // 2:]]
-    return "\n".join(lines)
+        following = calls[number].get("start_time") if number < len(calls) else None
+        steps.append([f"Step {number}: {'; '.join(actions) or 'no output'}",
+                      *map(_tool_line, _executed_before(pending, following))])
+    if len(steps) > MAX_STEPS_SHOWN:
+        steps = [*steps[:MAX_STEPS_SHOWN // 2], [f"[{len(steps) - MAX_STEPS_SHOWN} steps not shown]"],
+                 *steps[-MAX_STEPS_SHOWN // 2:]]
+    return "\n".join(line for step in steps for line in step)
+
+
+def _executed_before(pending: list[dict], moment: Any) -> list[dict]:
+    """The tool executions of ``pending`` (in time order) that started before ``moment`` (all when ``None``),
+    taken off it."""
+    ran = []
+    while pending and (moment is None or pending[0]["start_time"] < moment):
+        ran.append(pending.pop(0))
+    return ran
+
+
+def _tool_line(execution: dict) -> str:
+    name = execution.get("tool_name") or "a tool"
+    if execution.get("status_code") == "ERROR":
+        return f"  {name} failed: {execution.get('error_type') or 'error'}"
+    result = execution.get("result") or ""
+    cut = f"… [{len(result) - MAX_TOOL_RESULT_CHARS:,} more characters]" if len(result) > MAX_TOOL_RESULT_CHARS else ""
+    return f"  {name} returned: {result[:MAX_TOOL_RESULT_CHARS]}{cut}"
 
 
 def _arguments_text(arguments: Any) -> str:

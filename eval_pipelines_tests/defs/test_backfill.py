@@ -71,7 +71,7 @@ def comparable_rows(data: pa.Table, volatile: set[str]) -> list[dict]:
 def test_every_hourly_asset_backfills_a_day_per_run(home):
     graph = build_defs(home).resolve_asset_graph()
     hourly = [node for node in graph.asset_nodes if node.partitions_def == hourly_partitions]
-    assert len(hourly) == 16
+    assert len(hourly) == 17
     assert {node.key.to_user_string(): node.backfill_policy for node in hourly} == {
         node.key.to_user_string(): dg.BackfillPolicy.multi_run(max_partitions_per_run=24) for node in hourly}
 

@@ -6,12 +6,20 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 
-from eval_pipelines.judge.conversations import agent_run_items, draw_units, session_item, steps_text, transcript_text
+from eval_pipelines.judge.conversations import (
+    STEP_COLUMNS,
+    TOOL_STEP_COLUMNS,
+    agent_run_items,
+    draw_units,
+    session_item,
+    steps_text,
+    transcript_text,
+)
 from eval_pipelines.judge.prompts import JudgeItem, applicable, judge_messages
 from eval_pipelines.judge.rubrics import load_rubrics
 from eval_pipelines.judge.sampling import draw
 from eval_pipelines.judge.settings import AgentRunSamplingSettings, SessionSamplingSettings
-from eval_pipelines.schemas import AGENT_RUNS, SESSIONS, TRACES
+from eval_pipelines.schemas import AGENT_RUNS, SESSIONS, TOOL_SPANS, TRACES
 
 HOUR = datetime(2026, 11, 21, 14, tzinfo=UTC)
 HOUR_US = int(HOUR.timestamp() * 1e6)
@@ -96,6 +104,28 @@ def test_the_judge_reads_a_session_as_its_conversation_and_an_agent_run_as_its_s
                                         '[{"omitted_turns": 2}]', '[{"user": null, "assistant": 5}]'])
 def test_a_malformed_transcript_is_read_as_far_as_it_goes(transcript):
     assert isinstance(transcript_text(transcript), str)
+
+
+def test_what_each_tool_returned_or_how_it_failed_follows_the_step_that_called_it():
+    calls = [{"trace_id": "t", "start_time": HOUR, "tool_calls": json.dumps([
+                 {"name": "lookup_order", "arguments": {"order": "7"}}, {"name": "crm", "arguments": {}}])},
+             {"trace_id": "t", "start_time": HOUR + timedelta(seconds=5), "output_text": "It ships."}]
+    executions = [
+        {"trace_id": "t", "start_time": HOUR + timedelta(seconds=1), "tool_name": "lookup_order", "status_code": "OK",
+         "error_type": None, "result": '{"status": "shipped"}'},
+        {"trace_id": "t", "start_time": HOUR + timedelta(seconds=2), "tool_name": "crm", "status_code": "ERROR",
+         "error_type": "TimeoutError", "result": None},
+        {"trace_id": "t", "start_time": HOUR + timedelta(seconds=6), "tool_name": None, "status_code": "UNSET",
+         "error_type": None, "result": "x" * 400}]
+    assert steps_text(calls, executions).splitlines() == [
+        'Step 1: called lookup_order({"order": "7"}); called crm({})', '  lookup_order returned: {"status": "shipped"}',
+        "  crm failed: TimeoutError", "Step 2: answered: It ships.",
+        "  a tool returned: " + "x" * 300 + "… [100 more characters]"]
+    table = pa.Table.from_pylist([{**call, "input_text": "Where is 7?", "status_code": "OK"} for call in calls],
+                                 schema=TRACES.empty_table().select(STEP_COLUMNS).schema)
+    tools = pa.Table.from_pylist(executions, schema=TOOL_SPANS.empty_table().select(TOOL_STEP_COLUMNS).schema)
+    (run,) = agent_run_items(["t"], table, tools).values()
+    assert (run.input, run.output) == ("Where is 7?", steps_text(calls, executions))
 
 
 def test_a_long_run_shows_its_first_and_last_steps_and_says_how_many_were_left_out():

@@ -23,7 +23,7 @@ from eval_pipelines.defs.metadata import column_schema
 from eval_pipelines.defs.naming import table_key
 from eval_pipelines.defs.partitions import SNAPSHOT, daily_partitions, day_start
 from eval_pipelines.defs.resources import JudgeResource, LakeResource
-from eval_pipelines.judge.conversations import STEP_COLUMNS, agent_run_items, session_item
+from eval_pipelines.judge.conversations import STEP_COLUMNS, TOOL_STEP_COLUMNS, agent_run_items, session_item
 from eval_pipelines.judge.run import budget_gate, judge_item, plan_items, run_judgements, verdict_cache
 from eval_pipelines.lake import Lake
 from eval_pipelines.markdown import markdown_cell
@@ -103,18 +103,23 @@ def _session_items(lake: LakeResource, duckdb: DuckDBResource, ids: list[str]) -
 
 
 def _agent_run_items(lake: LakeResource, duckdb: DuckDBResource, ids: list[str]) -> dict[str, CalibrationItem]:
-    """Labelled production agent runs (labels keyed by trace id) with their steps from ``traces``."""
+    """Labelled production agent runs (labels keyed by trace id) with their steps from ``traces`` and
+    ``tool_spans``."""
     runs, traces = lake.lake.scan_existing("agent_runs"), lake.lake.scan_existing("traces")
+    tools = lake.lake.scan_existing("tool_spans")
     if not ids or runs is None or traces is None:
         return {}
     with duckdb.get_connection() as con:
         labelled = con.sql(f"SELECT DISTINCT trace_id, route FROM {runs} WHERE list_contains($ids, trace_id)",
                            params={"ids": ids}).to_arrow_table()
+        traced = {"ids": labelled.column("trace_id").to_pylist()}
         calls = con.sql(f"SELECT {', '.join(STEP_COLUMNS)} FROM {traces} WHERE list_contains($ids, trace_id)",
-                        params={"ids": labelled.column("trace_id").to_pylist()}).to_arrow_table()
+                        params=traced).to_arrow_table()
+        executions = con.sql(f"SELECT {', '.join(TOOL_STEP_COLUMNS)} FROM {tools} WHERE list_contains($ids, trace_id)",
+                             params=traced).to_arrow_table() if tools is not None else None
     routes = dict(zip(labelled.column("trace_id").to_pylist(), labelled.column("route").to_pylist(), strict=True))
     return {trace_id: CalibrationItem(trace_id, routes[trace_id], item)
-            for trace_id, item in agent_run_items(labelled.column("trace_id").to_pylist(), calls).items()}
+            for trace_id, item in agent_run_items(labelled.column("trace_id").to_pylist(), calls, executions).items()}
 
 
 def _sample_row(item: CalibrationItem, stratum: str = "calibration") -> dict:
