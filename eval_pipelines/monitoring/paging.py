@@ -74,7 +74,12 @@ def _digest(rows: pa.Table, start: datetime, end: datetime) -> str:
     if not minutes.num_rows:
         return ""
     ordered = minutes.sort_by([(name, "ascending") for name in ("window_start", "sli", "dimension", "slice")])
-    return hashlib.sha256(repr(ordered.to_pydict()).encode()).hexdigest()[:24]
+    # The rows' Arrow IPC bytes: equal bytes are equal rows (a different layout of equal rows only costs an
+    # evaluation again), and serializing is a hundred times faster than formatting the rows.
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, ordered.schema) as stream:
+        stream.write_table(ordered.combine_chunks())
+    return hashlib.sha256(sink.getvalue()).hexdigest()[:24]
 
 
 def _deliver(store: Lake, config: AlertConfig, events: list[AlertEvent], aliases: dict[str, str], now: datetime,

@@ -35,11 +35,11 @@ def alerts(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
                        hours=QUIET_HOURS)
     write_demo_traffic(home.landing, DEMO_DAY, REQUESTS_PER_DAY, seed=7, bad_lines=0)
     wait_for_quiet_landing(home.landing)
-    # An eighth of the packaged judge sample (a quarter for sessions and agent runs): the judge costs half of each
-    # busy hour, and no staged incident depends on it.
+    # A twentieth of the packaged judge sample (less for sessions and agent runs): the judge costs most of each
+    # hour's build, and no staged incident depends on it.
     judge = yaml.safe_load(packaged_default("judge.yaml").read_text())
-    judge["sampling"]["per_hour"] = 15
-    judge["conversations"] = {"sessions": {"per_hour": 5}, "agent_runs": {"per_hour": 5}}
+    judge["sampling"]["per_hour"] = 6
+    judge["conversations"] = {"sessions": {"per_hour": 3}, "agent_runs": {"per_hour": 3}}
     (home.root / "judge.yaml").write_text(yaml.safe_dump(judge))
     with (standin_judge(), dg.instance_for_test() as instance,
           patch.dict(os.environ, {"EVAL_PIPELINES_JUDGE": str(home.root / "judge.yaml")})):
