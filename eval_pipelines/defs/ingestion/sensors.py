@@ -4,6 +4,7 @@ hour at a time (new files coalesce into the next run)."""
 import hashlib
 import json
 import time
+from datetime import UTC
 
 import dagster as dg
 
@@ -34,16 +35,29 @@ def _load_cursor(cursor: str | None) -> tuple[dict[int, set[str]], str | None]:
 
 # The tags the run retries (dagster.yaml run_retries) leave on a failed run: a retry will be made, and its id.
 WILL_RETRY_TAG, AUTO_RETRY_RUN_ID_TAG = "dagster/will_retry", "dagster/auto_retry_run_id"
+# The daemon makes a retry seconds after the failure; an hour whose retry has not come by then is requested again.
+RETRY_GRACE_SECONDS = 60
 # A run in one of these states still has an hour to write (or may start writing it any moment).
 _ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
            dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 
 
 def _awaiting_retry(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
-    """Failed runs the daemon is about to run again (run_retries): marked to retry, no retry made yet."""
-    failed = instance.get_runs(dg.RunsFilter(job_name=hourly_evaluation_job.name, tags={WILL_RETRY_TAG: "true"},
-                                             statuses=[dg.DagsterRunStatus.FAILURE]), limit=100)
-    return [run for run in failed if AUTO_RETRY_RUN_ID_TAG not in run.tags]
+    """Failed runs the daemon is about to run again (run_retries): marked to retry, no retry made yet, and failed
+    less than ``RETRY_GRACE_SECONDS`` ago. The daemon can miss a failure (it reads the failure event and the run's
+    status from two stores), and its hours must not wait for a retry that will never come."""
+    failed = instance.get_run_records(dg.RunsFilter(job_name=hourly_evaluation_job.name,
+                                                    tags={WILL_RETRY_TAG: "true"},
+                                                    statuses=[dg.DagsterRunStatus.FAILURE]), limit=100)
+    return [record.dagster_run for record in failed if AUTO_RETRY_RUN_ID_TAG not in record.dagster_run.tags
+            and time.time() - _failed_at(record) < RETRY_GRACE_SECONDS]
+
+
+def _failed_at(record: dg.RunRecord) -> float:
+    if record.end_time is not None:
+        return record.end_time
+    updated = record.update_timestamp
+    return (updated if updated.tzinfo else updated.replace(tzinfo=UTC)).timestamp()
 
 
 def _busy_hours(instance: dg.DagsterInstance) -> set[int]:

@@ -125,6 +125,21 @@ def test_an_hour_whose_failed_run_is_about_to_be_retried_waits_for_the_retry(hom
     assert keys == [key]
 
 
+def test_an_hour_whose_retry_never_came_is_requested_once_the_grace_is_over(home, resources, instance,
+                                                                            monkeypatch):
+    key = hour_key(HOUR)
+    failed = dg.DagsterRun(job_name="hourly_evaluation_job", run_id="retry-lost", status=dg.DagsterRunStatus.FAILURE,
+                           tags={"dagster/partition": key, "dagster/will_retry": "true"})
+    instance.add_run(failed)
+    settled(write_lines(home.landing / "a.jsonl", llm_at("01" * 8, 10)))
+    first, keys = tick(resources, instance)
+    assert keys == []
+    # The daemon missed the failure: no retry is made, and the hour must not wait for one forever.
+    monkeypatch.setattr(sensors, "RETRY_GRACE_SECONDS", 0)
+    second, keys = tick(resources, instance, cursor=first.cursor)
+    assert keys == [key]
+
+
 def test_a_tick_whose_result_was_lost_requests_the_same_runs_again_and_one_saved_nothing(home, resources, instance):
     settled(write_lines(home.landing / "a.jsonl", llm_at("01" * 8, 10), llm_at("02" * 8, 3600 + 10)))
     first, keys = tick(resources, instance)
