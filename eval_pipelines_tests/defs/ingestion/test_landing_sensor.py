@@ -4,6 +4,7 @@ import time
 from datetime import date
 
 import dagster as dg
+import pytest
 
 from eval_pipelines.defs.ingestion import sensors
 from eval_pipelines.defs.ingestion.sensors import landing_sensor
@@ -112,7 +113,9 @@ def test_an_hour_a_run_is_writing_waits_and_files_arriving_meanwhile_go_into_one
     assert request.run_config == {"execution": {"config": {"in_process": {}}}}  # no process start per step
 
 
-def test_an_hour_whose_failed_run_is_about_to_be_retried_waits_for_the_retry(home, resources, instance):
+@pytest.mark.parametrize("retried", [True, False], ids=["the retry is made", "the daemon missed the failure"])
+def test_an_hour_whose_failed_run_is_about_to_be_retried_waits_for_the_retry_or_the_grace_to_end(
+        home, resources, instance, monkeypatch, retried):
     key = hour_key(HOUR)
     failed = dg.DagsterRun(job_name="hourly_evaluation_job", run_id="died-mid-hour", status=dg.DagsterRunStatus.FAILURE,
                            tags={"dagster/partition": key, "dagster/will_retry": "true"})
@@ -120,22 +123,10 @@ def test_an_hour_whose_failed_run_is_about_to_be_retried_waits_for_the_retry(hom
     settled(write_lines(home.landing / "a.jsonl", llm_at("01" * 8, 10)))
     first, keys = tick(resources, instance)
     assert keys == [] and "1 hour(s) wait for a run in progress" in first.skip_reason.skip_message
-    instance.add_run_tags(failed.run_id, {"dagster/auto_retry_run_id": "its-retry"})  # the retry, made and done
-    second, keys = tick(resources, instance, cursor=first.cursor)
-    assert keys == [key]
-
-
-def test_an_hour_whose_retry_never_came_is_requested_once_the_grace_is_over(home, resources, instance,
-                                                                            monkeypatch):
-    key = hour_key(HOUR)
-    failed = dg.DagsterRun(job_name="hourly_evaluation_job", run_id="retry-lost", status=dg.DagsterRunStatus.FAILURE,
-                           tags={"dagster/partition": key, "dagster/will_retry": "true"})
-    instance.add_run(failed)
-    settled(write_lines(home.landing / "a.jsonl", llm_at("01" * 8, 10)))
-    first, keys = tick(resources, instance)
-    assert keys == []
-    # The daemon missed the failure: no retry is made, and the hour must not wait for one forever.
-    monkeypatch.setattr(sensors, "RETRY_GRACE_SECONDS", 0)
+    if retried:
+        instance.add_run_tags(failed.run_id, {"dagster/auto_retry_run_id": "its-retry"})  # the retry, made and done
+    else:  # no retry will come: the hour must not wait for one forever
+        monkeypatch.setattr(sensors, "RETRY_GRACE_SECONDS", 0)
     second, keys = tick(resources, instance, cursor=first.cursor)
     assert keys == [key]
 
