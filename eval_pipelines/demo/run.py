@@ -61,7 +61,8 @@ Where to look:
                                judge_scores; calibration: cohen_kappa_*, tpr_*, tnr_* on judge_calibration,
                                judge_canary and its check; conversations: turns_mean and the
                                escalated, frustrated and repeated-question shares on sessions, loop and
-                               invalid-tool-call shares on agent_runs, pass_rate_conversation_resolution,
+                               invalid-tool-call shares on agent_runs, tool_errors on tool_spans
+                               (ingestion), pass_rate_conversation_resolution,
                                _user_frustration and _agent_trajectory on conversation_judge_scores;
                                monitoring: SLI plots and one check per alert rule on quality_slis,
                                drift_share and the report link on
