@@ -49,7 +49,7 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 
 # Three workers on two cores: the end-to-end modules spend most of their time waiting on servers and on real time.
 test: install system-packages
-	$(BIN)/pytest -n 3 --dist loadfile
+	$(BIN)/pytest -n 3 --dist loadfile --no-loadscope-reorder
 
 # Only the end-to-end tests (also part of `make test`): dagster dev on PostgreSQL, a backfill through GraphQL,
 # the UI in headless Chromium.

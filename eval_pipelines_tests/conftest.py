@@ -29,8 +29,9 @@ os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 # Yesterday: a day that has ended, recent enough for the UI's partition plots (its last 300 hours).
 DEMO_DAY = (datetime.now(UTC) - timedelta(days=1)).date()
-# Modules that run for minutes go first, so `pytest -n 3 --dist loadfile` overlaps them with the rest.
-SLOW_FIRST = ("test_end_to_end.py", "test_incident_detection.py", "test_live.py")
+# Modules that run for minutes go first, longest first, so `pytest -n 3 --dist loadfile --no-loadscope-reorder` (which
+# hands modules out in this order) overlaps them with each other and with the rest.
+SLOW_FIRST = ("test_end_to_end.py", "test_incident_detection.py", "test_live.py", "test_incremental_landing.py")
 
 
 def _stale_compiled_modules() -> list[str]:
@@ -52,7 +53,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: item.path.name not in SLOW_FIRST)
+    rank = {name: position for position, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FIRST)))
 
 
 @pytest.fixture
