@@ -408,3 +408,26 @@ def test_a_span_dated_far_after_its_file_landed_is_quarantined_not_left_waiting(
     (old, new), = reindexed.refresh().changed  # the same bytes, read again: the hours they hold now are requested
     assert (old.hours, new.hours) == ((), (HOUR,))
     assert build(reindexed, relaxed, prices, con)[HOUR].traces.num_rows == 2
+
+
+def test_a_hostile_tool_span_is_a_row_kept_once_and_a_call_under_it_reads_its_dimensions(
+        home, index, settings, prices, con):
+    tool = "cc" * 8
+    hostile = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": ["<b>lookup</b>", 7],
+               "gen_ai.tool.call.arguments": {"order": {"id": 7}}, "gen_ai.tool.call.result": "r" * 3_000_000}
+    write_lines(home.landing / "first.jsonl", traces_request(
+        app_span(), span(tool, parent=APP, start_s=59.5, duration_s=0.5, attributes=hostile)))
+    # The same tool span exported again once it ended later, with an error status; a model call made under it.
+    write_lines(home.landing / "again.jsonl", traces_request(
+        span(tool, parent=APP, start_s=59.5, duration_s=2.0, attributes=hostile,
+             status={"code": "STATUS_CODE_ERROR", "message": "<script>x</script>"}),
+        span(LLM, parent=tool, start_s=60.0, attributes=latest_llm_attributes())))
+    built = build(index, settings, prices, con)
+    (execution,) = built[HOUR].tools.to_pylist()
+    assert (execution["span_id"], execution["duration_ms"], execution["status_code"], execution["error_type"]) == (
+        tool, 2000.0, "ERROR", "<script>x</script>")
+    assert execution["tool_name"] == '["<b>lookup</b>",7]' and json.loads(execution["arguments"]) == {
+        "order": {"id": 7}}
+    assert len(execution["result"]) < 8_100 and execution["result"].endswith("more characters]")
+    (call,) = rows(built)
+    assert (call["route"], call["prompt_version"]) == ("/orders", "v7")

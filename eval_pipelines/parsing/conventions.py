@@ -332,10 +332,15 @@ def _bounded(value: str | None) -> str | None:
     return f"{value[:MAX_TOOL_TEXT_CHARS]}… [{len(value) - MAX_TOOL_TEXT_CHARS:,} more characters]"
 
 
+def _as_text(value: Any) -> str | None:
+    """A string as it is; a structured attribute value (array, key-value list) as JSON."""
+    return value if value is None or isinstance(value, str) else msg.dumps(value)
+
+
 def tool_fields(attrs: dict[str, Any]) -> dict[str, Any]:
     """A tool execution span's tool, call id, arguments and result (as text, long ones cut), the convention
     that marked it and its error type."""
-    fields = {name: _bounded(_text(_first(attrs, *keys))) for name, keys in _TOOL_FIELDS.items()}
+    fields = {name: _bounded(_as_text(_first(attrs, *keys))) for name, keys in _TOOL_FIELDS.items()}
     fields["source_format"] = next((convention.name for convention in BY_DETECTION
                                     if convention.role is not None and convention.role(attrs) == "tool"), None)
     fields["error_type"] = _text(attrs.get("error.type"))
