@@ -26,6 +26,8 @@ class LakeSummary:
     feedback: list[tuple[str, int]] = field(default_factory=list)
     feedback_unlinked: int = 0
     sessions: tuple[int, float, float, float, float] | None = None  # closed, turns, escalated, frustrated, repeated
+    # runs, steps per run, looping share, invalid-tool-call share, tool executions, failed share of them
+    agent_runs: tuple[int, float, float, float, int, float | None] | None = None
     judge: list[WeightedRate] = field(default_factory=list)
     conversation_judge: list[WeightedRate] = field(default_factory=list)
     judge_statuses: list[tuple[str, int]] = field(default_factory=list)
@@ -73,6 +75,11 @@ def summarize(lake: Lake, con: duckdb.DuckDBPyConnection) -> LakeSummary:
         summary.sessions = con.sql(f"""
             SELECT count(*), avg(turns), avg(escalated::INT), avg((len(frustration_markers) > 0)::INT),
                    avg((repeated_questions > 0)::INT) FROM {lake.scan('sessions')}""").fetchall()[0]
+    if "agent_runs" in tables:
+        summary.agent_runs = con.sql(f"""
+            SELECT count(*), avg(steps), avg((loops > 0)::INT), avg((invalid_tool_calls > 0)::INT),
+                   sum(tool_executions)::BIGINT, sum(tool_errors) / nullif(sum(tool_executions), 0)
+            FROM {lake.scan('agent_runs')}""").fetchall()[0]
     if "conversation_judge_scores" in tables:
         summary.conversation_judge = _weighted_rates(con, lake.scan("conversation_judge_scores"))
     if "judge_scores" in tables:
@@ -173,6 +180,11 @@ def format_summary(summary: LakeSummary) -> str:
         closed, turns, escalated, frustrated, repeated = summary.sessions
         lines.append(f"sessions: {closed} closed, {turns:.1f} turns on average; escalated {escalated:.1%}, "
                      f"frustrated {frustrated:.1%}, a question repeated {repeated:.1%}")
+    if summary.agent_runs and summary.agent_runs[0]:
+        runs, steps, looping, invalid, executions, failed = summary.agent_runs
+        lines.append(f"agent runs: {runs}, {steps:.1f} steps on average; looping {looping:.1%}, breaking the declared "
+                     f"tools {invalid:.1%}; {executions} tool executions, "
+                     + (f"{failed:.1%} failed" if failed is not None else "none recorded"))
     if summary.conversation_judge:
         lines.append("  judged sessions and agent runs, pass rate weighted to them: "
                      + ", ".join(f"{r.rubric} {r.weighted:.1%} (n={r.judged})" for r in summary.conversation_judge))
