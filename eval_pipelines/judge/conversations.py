@@ -21,6 +21,7 @@ from eval_pipelines.judge.prompts import JudgeItem
 from eval_pipelines.judge.sampling import SampleDraw, draw_sample
 from eval_pipelines.judge.settings import AgentRunSamplingSettings, SessionSamplingSettings
 from eval_pipelines.lake import Lake
+from eval_pipelines.parsing.messages import cut_text
 from eval_pipelines.schemas import TRACES
 
 # Why a unit is a hard case, as a condition on its row.
@@ -153,9 +154,7 @@ def _tool_line(execution: dict) -> str:
     name = execution.get("tool_name") or "a tool"
     if execution.get("status_code") == "ERROR":
         return f"  {name} failed: {execution.get('error_type') or 'error'}"
-    result = execution.get("result") or ""
-    cut = f"… [{len(result) - MAX_TOOL_RESULT_CHARS:,} more characters]" if len(result) > MAX_TOOL_RESULT_CHARS else ""
-    return f"  {name} returned: {result[:MAX_TOOL_RESULT_CHARS]}{cut}"
+    return f"  {name} returned: {cut_text(execution.get('result') or '', MAX_TOOL_RESULT_CHARS)}"
 
 
 def _arguments_text(arguments: Any) -> str:

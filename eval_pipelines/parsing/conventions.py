@@ -326,21 +326,17 @@ _TOOL_FIELDS = {name: tuple(key for convention in BY_FIELDS for key in conventio
 MAX_TOOL_TEXT_CHARS = 8_000
 
 
-def _bounded(value: str | None) -> str | None:
-    if value is None or len(value) <= MAX_TOOL_TEXT_CHARS:
-        return value
-    return f"{value[:MAX_TOOL_TEXT_CHARS]}… [{len(value) - MAX_TOOL_TEXT_CHARS:,} more characters]"
-
-
 def _as_text(value: Any) -> str | None:
-    """A string as it is; a structured attribute value (array, key-value list) as JSON."""
-    return value if value is None or isinstance(value, str) else msg.dumps(value)
+    """A string as it is, a structured attribute value (array, key-value list) as JSON; cut when long."""
+    if value is None:
+        return None
+    return msg.cut_text(value if isinstance(value, str) else msg.dumps(value), MAX_TOOL_TEXT_CHARS)
 
 
 def tool_fields(attrs: dict[str, Any]) -> dict[str, Any]:
     """A tool execution span's tool, call id, arguments and result (as text, long ones cut), the convention
     that marked it and its error type."""
-    fields = {name: _bounded(_as_text(_first(attrs, *keys))) for name, keys in _TOOL_FIELDS.items()}
+    fields = {name: _as_text(_first(attrs, *keys)) for name, keys in _TOOL_FIELDS.items()}
     fields["source_format"] = next((convention.name for convention in BY_DETECTION
                                     if convention.role is not None and convention.role(attrs) == "tool"), None)
     fields["error_type"] = _text(attrs.get("error.type"))

@@ -186,3 +186,8 @@ def system_instructions_text(value: Any) -> str | None:
 
 def dumps(value: Any) -> str | None:
     return None if value is None else _json_text(value)
+
+
+def cut_text(text: str, limit: int) -> str:
+    """``text`` up to ``limit`` characters, saying how many more were left out."""
+    return text if len(text) <= limit else f"{text[:limit]}… [{len(text) - limit:,} more characters]"
