@@ -101,6 +101,11 @@ class Lake:
                 continue
         return (parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="default")) if parts else None
 
+    def read_columns(self, table: str, key_name: str, keys: list[str], columns: list[str]) -> pa.Table:
+        """:meth:`read_partitions`, with no rows (in the registry's types) when none of the partitions exists."""
+        found = self.read_partitions(table, key_name, keys, columns)
+        return found if found is not None else self.registry[table].schema.empty_table().select(columns)
+
     def _candidates(self, table: str, key_name: str, keys: list[str]) -> list[str]:
         """The keys worth a read. An object store answers each missing key with a round trip, so for several
         keys one listing says which exist (a week of history is 168 keys, most of them absent)."""

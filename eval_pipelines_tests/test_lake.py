@@ -41,6 +41,9 @@ def test_partition_is_replaced_and_readable_with_hive_partitioning(lake_url, hom
     assert lake.partition_keys("things", "hour") == ["2026-11-21-14:00", "2026-11-21-15:00"]
     week = [f"2026-11-{day}-{hour:02d}:00" for day in range(15, 22) for hour in range(24)]
     assert lake.read_partitions("things", "hour", week, ["tag"]).column("tag").to_pylist() == ["new", "new", "other"]
+    assert lake.read_columns("things", "hour", week, ["tag"]).column("tag").to_pylist() == ["new", "new", "other"]
+    none = lake.read_columns("things", "hour", ["2026-11-22-00:00"], ["tag", "i"])
+    assert (none.num_rows, none.schema) == (0, pa.schema([("tag", pa.string()), ("i", pa.int64())]))
     assert sorted(lake.fs.find(lake.root)) == [lake.partition_path("things", "hour", f"2026-11-21-{h}:00")
                                                for h in (14, 15)], "no temporary file is left behind"
 

@@ -22,7 +22,6 @@ from eval_pipelines.judge.sampling import SampleDraw, draw_sample
 from eval_pipelines.judge.settings import AgentRunSamplingSettings, SessionSamplingSettings
 from eval_pipelines.lake import Lake
 from eval_pipelines.parsing.messages import cut_text
-from eval_pipelines.schemas import TRACES
 
 # Why a unit is a hard case, as a condition on its row.
 SESSION_HARD_CASES = {
@@ -115,9 +114,8 @@ def hour_agent_run_items(store: Lake, key: str, trace_ids: list[str]) -> dict[st
     if not trace_ids:
         return {}
     hours = [key, hour_key(hour_index(key) + 1)]
-    calls = store.read_partitions("traces", "hour", hours, STEP_COLUMNS)
-    return agent_run_items(trace_ids, calls if calls is not None else TRACES.empty_table().select(STEP_COLUMNS),
-                           store.read_partitions("tool_spans", "hour", hours, TOOL_STEP_COLUMNS))
+    return agent_run_items(trace_ids, store.read_columns("traces", "hour", hours, STEP_COLUMNS),
+                           store.read_columns("tool_spans", "hour", hours, TOOL_STEP_COLUMNS))
 
 
 def steps_text(calls: list[dict], executions: list[dict] = ()) -> str:

@@ -18,8 +18,6 @@ from eval_pipelines.defs.resources import ConversationsConfigResource, JudgeReso
 from eval_pipelines.hours import hour_index, hour_key
 from eval_pipelines.judge.conversations import draw_units, hour_agent_run_items, session_item
 from eval_pipelines.judge.run import plan_items, verdict_cache
-from eval_pipelines.lake import Lake
-from eval_pipelines.schemas import TABLES
 
 sessions_spec = hourly_table_spec(
     "sessions", "One row per conversation, in the hour it closed (idle for idle_minutes): turns, transcript, "
@@ -43,7 +41,7 @@ def conversation_tables(context: dg.AssetExecutionContext, lake: LakeResource,
         lookback = [hour_key(h) for h in range(hour - settings.lookback_hours, hour + 1)]
         window = [*lookback, hour_key(hour + 1)]
         store = lake.lake
-        calls = _read_hours(store, "traces", window, CALL_COLUMNS)
+        calls = store.read_columns("traces", "hour", window, CALL_COLUMNS)
         start = hourly_partitions.time_window_for_partition_key(key).start
         end = start + timedelta(hours=1)
         with duckdb.get_connection() as con:
@@ -53,18 +51,12 @@ def conversation_tables(context: dg.AssetExecutionContext, lake: LakeResource,
                 con, calls, store.read_partitions("programmatic_scores", "hour", lookback, sessions.SCORE_COLUMNS),
                 store.read_partitions("user_feedback", "hour", lookback, sessions.FEEDBACK_COLUMNS),
                 start, end, datetime.now(UTC), settings)
-            tools = _read_hours(store, "tool_spans", [key, hour_key(hour + 1)], agents.TOOL_COLUMNS)
+            tools = store.read_columns("tool_spans", "hour", [key, hour_key(hour + 1)], agents.TOOL_COLUMNS)
             runs = agents.build_agent_runs(con, calls, tools, start, end)
         _write(context, lake, key, "sessions", closed, session_metadata(closed))
         _write(context, lake, key, "agent_runs", runs, agent_metadata(runs))
     yield dg.MaterializeResult(asset_key=table_key(context, "sessions"))
     yield dg.MaterializeResult(asset_key=table_key(context, "agent_runs"))
-
-
-def _read_hours(store: Lake, table: str, keys: list[str], columns: list[str]) -> pa.Table:
-    """The columns of the table's hours that exist (no rows when none does)."""
-    found = store.read_partitions(table, "hour", keys, columns)
-    return found if found is not None else TABLES[table].schema.empty_table().select(columns)
 
 
 def _write(context: dg.AssetExecutionContext, lake: LakeResource, key: str, table: str, rows: pa.Table,
